@@ -1,0 +1,113 @@
+# loguard — guard loopback ports with nftables.
+# Targets: all, check, install, uninstall, clean, deps, run, fuzz, bench.  V=1 for verbose.
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+
+PKG_CONFIG ?= pkg-config
+PKGS := libnftnl libmnl yaml-0.1
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 -Werror
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -Isrc
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+B := build
+LIB_SRC := src/diag.c src/policy_parse.c src/policy_check.c src/ruleset.c src/compile.c \
+	src/nft_emit.c src/nl.c src/show.c
+LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+ASAN_DIR := $(B)/asan
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_OBJ := $(LIB_SRC:src/%.c=$(ASAN_DIR)/%.o)
+ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(ASAN_DIR)/tests/%)
+PROBE := $(B)/tests/lgprobe
+
+.PHONY: all check unit unit-asan valgrind integration install uninstall clean deps run fuzz bench
+
+all: $(B)/loguard $(PROBE)
+
+$(B)/%.o: src/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/loguard: $(LIB_OBJ) $(B)/main.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+$(PROBE): tests/lgprobe.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
+
+$(ASAN_DIR)/%.o: src/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+$(ASAN_DIR)/tests/%: tests/unit/%.c $(ASAN_OBJ)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; (cd tests && ../$$t); done
+
+unit-asan: $(ASAN_UNIT_BIN)
+	$(Q)set -e; for t in $(ASAN_UNIT_BIN); do echo "== $$t (asan+ubsan)"; \
+		(cd tests && ASAN_OPTIONS=detect_leaks=1 ../$$t); done
+
+valgrind: $(B)/loguard
+	$(Q)tests/valgrind.sh $(B)/loguard policies/*.yaml
+
+integration: all
+	$(Q)tests/integration/run.sh $(B)/loguard $(PROBE)
+
+check: deps all unit unit-asan valgrind integration
+
+deps:
+	$(Q)./tools/deps.sh
+
+run: deps all
+	$(Q)$(B)/loguard -f policies/default.yaml apply
+	$(Q)$(B)/loguard show
+
+fuzz:
+	$(Q)$(MAKE) -f tests/fuzz/fuzz.mk
+
+bench: all
+	$(Q)bench/run.sh $(B)/loguard
+
+install: $(B)/loguard
+	install -D -m 0755 $(B)/loguard $(DESTDIR)$(SBINDIR)/loguard
+	install -D -m 0644 man/loguard.8 $(DESTDIR)$(MANDIR)/man8/loguard.8
+	install -D -m 0644 man/loguard.yaml.5 $(DESTDIR)$(MANDIR)/man5/loguard.yaml.5
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml ]; then \
+		install -D -m 0644 policies/default.yaml $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml; \
+	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml"; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/loguard $(DESTDIR)$(MANDIR)/man8/loguard.8 \
+		$(DESTDIR)$(MANDIR)/man5/loguard.yaml.5
+
+clean:
+	rm -rf $(B)
+
+-include $(LIB_OBJ:.o=.d) $(B)/main.d $(ASAN_OBJ:.o=.d)

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LOGUARD_POLICY_H
+#define LOGUARD_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "diag.h"
+
+#define POLICY_DEFAULT_PATH "/etc/loguard/policy.yaml"
+#define POLICY_DEFAULT_LOG_GROUP 6289
+
+enum policy_mode {
+	POLICY_MODE_ENFORCE,
+	POLICY_MODE_AUDIT,
+	__POLICY_MODE_MAX
+};
+
+enum policy_action {
+	POLICY_ACTION_REJECT,
+	POLICY_ACTION_DROP,
+	__POLICY_ACTION_MAX
+};
+
+/* Which enforce-mode decisions are logged; audit mode always logs every decision. */
+enum policy_log {
+	POLICY_LOG_NONE,
+	POLICY_LOG_DENIED,
+	POLICY_LOG_ALL,
+	__POLICY_LOG_MAX
+};
+
+#define POLICY_PROTO_TCP (1U << 0)
+#define POLICY_PROTO_UDP (1U << 1)
+
+/* Inclusive port interval as written (a single port has first == last). */
+struct policy_ports {
+	uint16_t first, last;
+	struct loc loc;
+};
+
+/* A user, group, unit or cgroup reference exactly as written in the policy. */
+struct policy_ref {
+	char *name;
+	struct loc loc;
+};
+
+/* A resolved cgroup: matched by `socket cgroupv2 level N` against its id. */
+struct policy_cgroup {
+	char *path;   /* relative to the cgroup2 mount, no leading '/' */
+	unsigned level; /* path depth: "a.slice/b.service" is level 2 */
+	uint64_t id;
+	struct loc loc;
+};
+
+/* One guard: a set of ports and who may connect to them. */
+struct policy_guard {
+	char *name;
+	struct loc loc;
+	struct policy_ports *ports;
+	size_t n_ports;
+	unsigned protocols; /* POLICY_PROTO_* */
+	struct policy_ref *users, *groups, *units, *cgroups;
+	size_t n_users, n_groups, n_units, n_cgroups;
+	enum policy_action action;
+	enum policy_mode mode; /* already defaulted from the policy-level mode */
+	enum policy_log log;
+
+	/* Filled by policy_check(): sorted, unique uids (users + group members). */
+	uid_t *uids;
+	size_t n_uids;
+	/* Filled by policy_check(): cgroups of units/cgroups that exist now. */
+	struct policy_cgroup *cgroup_ids;
+	size_t n_cgroup_ids;
+};
+
+/* Log rate limit per time unit; rate 0 means unlimited. */
+enum policy_rate_unit {
+	POLICY_RATE_SECOND,
+	POLICY_RATE_MINUTE,
+	POLICY_RATE_HOUR,
+	POLICY_RATE_DAY,
+	__POLICY_RATE_MAX
+};
+
+/* The whole policy (AST plus resolution results). */
+struct policy {
+	char *file; /* path as given; every loc.file points here */
+	unsigned version;
+	enum policy_mode mode;
+	uint16_t log_group;
+	uint32_t log_rate;
+	enum policy_rate_unit log_rate_unit;
+	struct policy_guard *guards;
+	size_t n_guards;
+};
+
+/* Parse YAML text (len bytes, need not be NUL-terminated) named file. On success
+ * *ret_policy is set; errors and warnings go to diags. Returns 0, -EINVAL on
+ * policy errors (diags says why) or another -errno. */
+int policy_parse_buffer(const char *file, const char *buf, size_t len, struct diags *diags,
+			struct policy **ret_policy);
+
+/* Read and parse a policy file; a read failure is a located error too. */
+int policy_parse_file(const char *file, struct diags *diags, struct policy **ret_policy);
+
+/* How policy_check() finds the system's users and cgroups. */
+struct policy_check_opts {
+	const char *cgroup_root; /* cgroup2 mount point; NULL = find it in /proc/self/mountinfo */
+};
+
+/* Resolve names: users → uids, groups → member uids (supplementary and primary),
+ * units/cgroups → cgroup ids. Unknown users/groups and overlapping guards are
+ * errors; units/cgroups that do not exist are warnings. Returns 0 or -EINVAL. */
+int policy_check(struct policy *p, const struct policy_check_opts *opts, struct diags *diags);
+
+/* Free the whole graph; accepts NULL. */
+void policy_free(struct policy *p);
+
+/* Names for printing. */
+const char *policy_mode_name(enum policy_mode m);
+const char *policy_action_name(enum policy_action a);
+const char *policy_log_name(enum policy_log l);
+const char *policy_rate_unit_name(enum policy_rate_unit u);
+
+#endif
