@@ -1,0 +1,350 @@
+# shellcheck shell=bash
+# Helpers for loguard integration tests. Sourced by every tests/integration/t_*.sh.
+#
+# run.sh starts each test as `unshare -n -m --propagation private bash t_x.sh` with:
+#   LOGUARD  absolute path of the loguard binary
+#   LGPROBE  absolute path of build/tests/lgprobe
+#   LG_ROOT  repository root
+#   LG_TMP   an empty per-test scratch directory (removed by run.sh unless LG_KEEP=1)
+# A test calls the setup helpers it needs, then expect_* checks, then `lg_done`.
+# Exit status: 0 pass, 77 skip, anything else fail. Every check failure is reported with the
+# exact command, and the test keeps going so one run shows all failures.
+
+set -u
+set -o pipefail
+
+: "${LOGUARD:?run via tests/integration/run.sh}"
+: "${LGPROBE:?run via tests/integration/run.sh}"
+: "${LG_ROOT:?run via tests/integration/run.sh}"
+: "${LG_TMP:?run via tests/integration/run.sh}"
+
+LG_FAILS=0
+LG_PIDS=()
+LG_CGROUPS=()
+LG_NSERVERS=0
+LG_TIMEOUT_MS=${LG_TIMEOUT_MS:-1500} # connect probes; a drop test passes its own shorter one
+
+# Test users, written into a private /etc/passwd and /etc/group (see lg_setup_users).
+#   alice 1001, bob 1002, carol 1003 (supplementary member of developers), dave 1004 (primary
+#   group developers), erin 1005 (member of nobody's interest). Group developers = 2001.
+LG_USERS="alice:1001:1001 bob:1002:1002 carol:1003:1003 dave:1004:2001 erin:1005:1005"
+
+log() { printf '%s\n' "$*"; }
+# Quote a command so a failure message can be pasted into a shell.
+lg_quote() { local out="" a; for a in "$@"; do out+="$(printf '%q' "$a") "; done; printf '%s' "${out% }"; }
+
+fail() {
+	LG_FAILS=$((LG_FAILS + 1))
+	printf 'FAIL: %s\n' "$*"
+}
+
+# Abort the test now (setup steps that later checks depend on).
+die() {
+	printf 'FATAL: %s\n' "$*"
+	exit 1
+}
+
+skip() {
+	printf 'SKIP: %s\n' "$*"
+	exit 77
+}
+
+lg_done() {
+	if [ "$LG_FAILS" -ne 0 ]; then
+		log "$LG_FAILS check(s) failed"
+		exit 1
+	fi
+	exit 0
+}
+
+lg_cleanup() {
+	local pid cg
+	for pid in "${LG_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${LG_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	# Children of the test are gone now, so its cgroups are empty and can go (deepest first).
+	for ((i = ${#LG_CGROUPS[@]} - 1; i >= 0; i--)); do
+		cg=${LG_CGROUPS[i]}
+		[ -d "$cg" ] && ! rmdir "$cg" 2>/dev/null && printf 'warning: could not remove cgroup %s\n' "$cg"
+	done
+}
+trap lg_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Track a background process so lg_cleanup kills it.
+lg_track() { LG_PIDS+=("$1"); }
+
+# Run a command, echoing it; a failure aborts the test.
+run() {
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		printf '%s\n' "$out"
+		die "command failed (exit $rc): $(lg_quote "$@")"
+	fi
+	[ -n "$out" ] && printf '%s\n' "$out"
+	return 0
+}
+
+# ---- network ---------------------------------------------------------------------------------
+
+# lo up, plus an interface d0 carrying 10.99.0.1/24 and fd00:99::1/64: "a non-loopback address
+# of the namespace" (traffic to it still goes out lo). A dummy interface if the kernel has one,
+# else a veth pair (this machine's kernel has no dummy driver).
+LG_V4_EXTRA=10.99.0.1
+LG_V6_EXTRA=fd00:99::1
+lg_setup_net() {
+	# Never touch the host: refuse unless this is a network namespace of our own.
+	if [ "$(readlink /proc/self/ns/net)" = "${LG_OUTER_NETNS:-$(readlink /proc/1/ns/net)}" ]; then
+		die "not in a private network namespace (run via tests/integration/run.sh)"
+	fi
+	ip link set lo up || die "ip link set lo up"
+	if ip link add d0 type dummy 2>/dev/null; then
+		:
+	else
+		ip link add d0 type veth peer name d0p || die "cannot create dummy or veth interface"
+		ip link set d0p up
+	fi
+	ip link set d0 up
+	ip addr add "$LG_V4_EXTRA/24" dev d0 || die "ip addr add $LG_V4_EXTRA"
+	ip addr add "$LG_V6_EXTRA/64" dev d0 nodad || die "ip addr add $LG_V6_EXTRA"
+	[ -z "$(nft list tables)" ] || die "a fresh network namespace should have no nft tables"
+}
+
+# ---- users -----------------------------------------------------------------------------------
+
+# Write a test /etc/passwd and /etc/group (the host's, minus anything clashing with our names or
+# ids, plus the test users) and bind-mount them over the real ones in this mount namespace.
+lg_setup_users() {
+	if [ "$(readlink /proc/self/ns/mnt)" = "${LG_OUTER_MNTNS:-$(readlink /proc/1/ns/mnt)}" ]; then
+		die "not in a private mount namespace (run via tests/integration/run.sh)"
+	fi
+	local names="" ids="" u name uid gid
+	for u in $LG_USERS; do
+		IFS=: read -r name uid gid <<<"$u"
+		names+="$name|"
+		ids+="$uid|"
+	done
+	names+="developers|ops"
+	ids+="2001|2002"
+	awk -F: -v n="^($names)\$" -v i="^($ids)\$" '$1 !~ n && $3 !~ i' /etc/passwd >"$LG_TMP/passwd"
+	awk -F: -v n="^($names)\$" -v i="^($ids)\$" '$1 !~ n && $3 !~ i' /etc/group >"$LG_TMP/group"
+	for u in $LG_USERS; do
+		IFS=: read -r name uid gid <<<"$u"
+		printf '%s:x:%s:%s::/nonexistent:/usr/sbin/nologin\n' "$name" "$uid" "$gid" >>"$LG_TMP/passwd"
+		[ "$gid" = "$uid" ] && printf '%s:x:%s:\n' "$name" "$gid" >>"$LG_TMP/group"
+	done
+	printf 'developers:x:2001:carol\n' >>"$LG_TMP/group"
+	printf 'ops:x:2002:erin\n' >>"$LG_TMP/group"
+	chmod 644 "$LG_TMP/passwd" "$LG_TMP/group"
+	mount --bind "$LG_TMP/passwd" /etc/passwd || die "bind-mount test /etc/passwd"
+	mount --bind "$LG_TMP/group" /etc/group || die "bind-mount test /etc/group"
+	[ "$(id -u carol 2>/dev/null)" = 1003 ] || die "test users not visible after bind mount"
+}
+
+# as_user NAME CMD... : run CMD as NAME (uid and primary gid from the test passwd) with that
+# user's supplementary groups from /etc/group. loguard judges the socket's uid only; the groups
+# are there so the process looks like a real login of that user.
+as_user() {
+	local user=$1
+	shift
+	setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
+}
+
+# as_uid UID CMD... : a bare numeric uid (gid = uid, no supplementary groups).
+as_uid() {
+	local uid=$1
+	shift
+	setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "$@"
+}
+
+# ---- servers ---------------------------------------------------------------------------------
+
+# start_server PROTO ADDR PORT [lgprobe listen options]: background echo server, waits for ready.
+start_server() {
+	local out="$LG_TMP/server.$LG_NSERVERS.out" pid i
+	LG_NSERVERS=$((LG_NSERVERS + 1))
+	"$LGPROBE" listen "$@" >"$out" 2>&1 &
+	pid=$!
+	lg_track "$pid"
+	for ((i = 0; i < 250; i++)); do
+		grep -q '^ready$' "$out" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.02
+	done
+	cat "$out"
+	die "server did not become ready: lgprobe listen $*"
+}
+
+# ---- probes ----------------------------------------------------------------------------------
+
+# probe WHO PROTO ADDR PORT [opts]: prints the verdict word. WHO is a user name, a number (bare
+# uid), "root", or "cg:DIR:USER" (USER running inside cgroup directory DIR).
+probe() {
+	local who=$1
+	shift
+	case $who in
+	root) "$LGPROBE" connect "$@" --timeout-ms "$LG_TIMEOUT_MS" ;;
+	cg:*)
+		local rest=${who#cg:} dir user
+		dir=${rest%:*}
+		user=${rest##*:}
+		(
+			echo "$BASHPID" >"$dir/cgroup.procs" || exit 3
+			exec setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- \
+				"$LGPROBE" connect "$@" --timeout-ms "$LG_TIMEOUT_MS"
+		)
+		;;
+	[0-9]*) as_uid "$who" "$LGPROBE" connect "$@" --timeout-ms "$LG_TIMEOUT_MS" ;;
+	*) as_user "$who" "$LGPROBE" connect "$@" --timeout-ms "$LG_TIMEOUT_MS" ;;
+	esac
+}
+
+# expect WORD WHO PROTO ADDR PORT [opts]
+expect() {
+	local want=$1 who=$2 got errf="$LG_TMP/probe.err"
+	shift 2
+	got=$(probe "$who" "$@" 2>"$errf")
+	if [ "$got" = "$want" ]; then
+		log "ok: $who $* -> $got"
+	else
+		fail "$who $*: expected '$want', got '$got'$( [ -s "$errf" ] && printf ' (stderr: %s)' "$(tr '\n' ' ' <"$errf")")
+      command: $(lg_quote "$LGPROBE" connect "$@" --timeout-ms "$LG_TIMEOUT_MS") as '$who'"
+	fi
+}
+expect_connect() { expect connected "$@"; }
+expect_refused() { expect refused "$@"; }
+expect_timeout() { expect timeout "$@"; }
+
+# ---- loguard / nft ---------------------------------------------------------------------------
+
+# Write a policy from stdin into $LG_TMP/NAME.yaml and print its path.
+policy() {
+	cat >"$LG_TMP/$1.yaml"
+	printf '%s\n' "$LG_TMP/$1.yaml"
+}
+
+# lg POLICY ARGS...: run loguard -f POLICY ARGS..., output in $LG_OUT, status returned.
+LG_OUT=
+lg() {
+	local p=$1
+	shift
+	LG_OUT=$("$LOGUARD" -f "$p" "$@" 2>&1)
+}
+
+# expect_lg STATUS POLICY ARGS...: loguard must exit with STATUS.
+expect_lg() {
+	local want=$1 rc
+	shift
+	lg "$@"
+	rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "expected exit $want, got $rc: $(lg_quote "$LOGUARD" -f "$@")"
+		printf '%s\n' "$LG_OUT" | sed 's/^/      | /'
+		return 1
+	fi
+	log "ok: loguard $(lg_quote "${@:2}") ($(basename "$1")) exited $rc"
+	return 0
+}
+
+# apply POLICY: must succeed, else the test cannot go on.
+apply() {
+	lg "$1" apply || {
+		printf '%s\n' "$LG_OUT" | sed 's/^/      | /'
+		die "loguard apply failed (exit $?): $(lg_quote "$LOGUARD" -f "$1" apply)"
+	}
+	log "applied $(basename "$1")"
+}
+
+have_table() { nft list table "$1" "$2" >/dev/null 2>&1; }
+
+# Normalise an nft listing for comparison: only formatting, never content.
+#  - counter values (packets/bytes change with traffic): "counter packets N bytes M" -> "counter"
+#    in rules; dropped from set elements (per-element counters of a `counter` set)
+#  - all whitespace (indentation, line wrapping of element lists) -> single spaces
+#  - the elements of each `elements = { ... }` list sorted (a set is unordered; nft lists
+#    interval sets in its own order)
+nft_normalize() {
+	python3 -c '
+import re, sys
+t = sys.stdin.read()
+t = re.sub(r"\s+", " ", t).strip()
+t = re.sub(r"counter packets \d+ bytes \d+", "counter", t)
+def elems(m):
+    body = m.group(1)
+    parts, depth, cur = [], 0, ""
+    for ch in body:
+        if ch in "{[(": depth += 1
+        if ch in "}])": depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur); cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    parts = [re.sub(r" counter( |$)", r"\1", " " + p.strip() + " ").strip() for p in parts]
+    return "elements = { " + ", ".join(sorted(p for p in parts if p)) + " }"
+# element lists hold no nested braces except {} after a key; match up to the closing brace
+t = re.sub(r"elements = \{ ((?:[^{}]|\{[^{}]*\})*) \}", elems, t)
+# one statement or block per line again, so a diff is readable
+t = re.sub(r" ?([{}]) ?", r" \1\n", t)
+print("\n".join(l.strip() for l in t.split("\n") if l.strip()))
+'
+}
+
+# ---- held connections ------------------------------------------------------------------------
+
+# hold_start WHO tcp ADDR PORT: open a connection as WHO and keep it (lgprobe hold). Lines sent
+# with hold_send must come back; hold_finish closes it and checks it never broke.
+LG_HOLD_PID=
+LG_HOLD_FD=
+hold_start() {
+	local who=$1 i
+	shift
+	rm -f "$LG_TMP/hold.in"
+	mkfifo "$LG_TMP/hold.in"
+	case $who in
+	root) "$LGPROBE" hold "$@" <"$LG_TMP/hold.in" >"$LG_TMP/hold.out" 2>"$LG_TMP/hold.err" & ;;
+	[0-9]*) as_uid "$who" "$LGPROBE" hold "$@" <"$LG_TMP/hold.in" >"$LG_TMP/hold.out" 2>"$LG_TMP/hold.err" & ;;
+	*) as_user "$who" "$LGPROBE" hold "$@" <"$LG_TMP/hold.in" >"$LG_TMP/hold.out" 2>"$LG_TMP/hold.err" & ;;
+	esac
+	LG_HOLD_PID=$!
+	lg_track "$LG_HOLD_PID"
+	exec {LG_HOLD_FD}>"$LG_TMP/hold.in"
+	for ((i = 0; i < 250; i++)); do
+		grep -q -x connected "$LG_TMP/hold.out" && { log "ok: $who holds a connection to $*"; return 0; }
+		kill -0 "$LG_HOLD_PID" 2>/dev/null || break
+		sleep 0.02
+	done
+	cat "$LG_TMP/hold.out" "$LG_TMP/hold.err"
+	die "lgprobe hold $* as $who did not connect"
+}
+
+# hold_send LINE: send LINE on the held connection and wait for its echo.
+hold_send() {
+	local i
+	printf '%s\n' "$1" >&"$LG_HOLD_FD"
+	for ((i = 0; i < 150; i++)); do
+		grep -q -x -F -- "$1" "$LG_TMP/hold.out" && { log "ok: held connection echoed '$1'"; return 0; }
+		kill -0 "$LG_HOLD_PID" 2>/dev/null || break
+		sleep 0.02
+	done
+	fail "held connection did not echo '$1' ($(tr '\n' ' ' <"$LG_TMP/hold.err"))"
+	return 1
+}
+
+# hold_finish: close the held connection's stdin; lgprobe hold must exit 0 (never broke).
+hold_finish() {
+	local rc
+	exec {LG_HOLD_FD}>&-
+	wait "$LG_HOLD_PID"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		fail "held connection broke (lgprobe hold exit $rc): $(tr '\n' ' ' <"$LG_TMP/hold.err")"
+	else
+		log "ok: held connection closed cleanly"
+	fi
+}
