@@ -70,7 +70,6 @@ struct rs_rule {
 	unsigned level;      /* ALLOW_CGROUP */
 	const char *goto_chain; /* ALLOW_*: goto this chain instead of accept (to log allows) */
 	const char *prefix;  /* LOG */
-	bool counter;        /* count matches (deny/log rules, read back by `show`) */
 	const char *comment; /* NUL-terminated rule comment */
 };
 

@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Policy → ruleset IR. Every policy entry becomes a set element; the number of
+ * rules depends only on which (mode, action, log) profiles and cgroup levels
+ * the policy uses, so per-packet cost does not grow with the policy (see
+ * DESIGN.md: 1,000 linear rules cost 82% of the loopback connection rate).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+
+#define CHAIN_ALLOW_LOG "allow_log"
+#define MAX_CGROUP_LEVEL 255 /* NFTA_SOCKET_LEVEL limit */
+
+/* One deny profile: guards sharing it share one chain. */
+struct profile {
+	enum policy_mode mode;
+	enum policy_action action;
+	enum policy_log log;
+};
+
+static bool profile_logs_allowed(const struct profile *pr)
+{
+	return pr->mode == POLICY_MODE_AUDIT || pr->log == POLICY_LOG_ALL;
+}
+
+static struct profile guard_profile(const struct policy_guard *g)
+{
+	struct profile pr = { .mode = g->mode, .action = g->action, .log = g->log };
+
+	/* Audit blocks nothing and logs everything: action and log do not matter. */
+	if (pr.mode == POLICY_MODE_AUDIT) {
+		pr.action = POLICY_ACTION_REJECT;
+		pr.log = POLICY_LOG_ALL;
+	}
+	return pr;
+}
+
+static int profile_chain_name(const struct profile *pr, char **ret)
+{
+	int r;
+
+	if (pr->mode == POLICY_MODE_AUDIT)
+		r = asprintf(ret, "audit");
+	else
+		r = asprintf(ret, "enforce_%s%s", policy_action_name(pr->action),
+			     pr->log == POLICY_LOG_NONE   ? ""
+			     : pr->log == POLICY_LOG_ALL ? "_log_all"
+							 : "_log_denied");
+	return r < 0 ? -ENOMEM : 0;
+}
+
+int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
+			       enum policy_action *ret_action, enum policy_log *ret_log)
+{
+	static const char *const logs[] = { "", "_log_denied", "_log_all" };
+	const char *rest;
+
+	if (!strcmp(chain, "audit")) {
+		*ret_mode = POLICY_MODE_AUDIT;
+		*ret_action = POLICY_ACTION_REJECT;
+		*ret_log = POLICY_LOG_ALL;
+		return 0;
+	}
+	if (strncmp(chain, "enforce_", 8))
+		return -EINVAL;
+	for (int a = 0; a < __POLICY_ACTION_MAX; a++) {
+		size_t n = strlen(policy_action_name(a));
+
+		if (strncmp(chain + 8, policy_action_name(a), n))
+			continue;
+		rest = chain + 8 + n;
+		for (int l = 0; l < __POLICY_LOG_MAX; l++) {
+			if (strcmp(rest, logs[l]))
+				continue;
+			*ret_mode = POLICY_MODE_ENFORCE;
+			*ret_action = a;
+			*ret_log = l;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	void *nv;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	nv = reallocarray(*v, ncap, size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+static int set_add_elem(struct rs_set *s, const struct rs_elem *e)
+{
+	int r = grow((void **)&s->elems, &s->cap_elems, s->n_elems, sizeof(*e));
+
+	if (r < 0)
+		return r;
+	s->elems[s->n_elems++] = *e;
+	return 0;
+}
+
+static int chain_add_rule(struct rs_chain *c, const struct rs_rule *rule)
+{
+	int r = grow((void **)&c->rules, &c->cap_rules, c->n_rules, sizeof(*rule));
+
+	if (r < 0)
+		return r;
+	c->rules[c->n_rules++] = *rule;
+	return 0;
+}
+
+/* Compiler state: the ruleset being built plus bookkeeping arrays. */
+struct compiler {
+	const struct policy *p;
+	struct ruleset *rs;
+	size_t cap_sets, cap_chains;
+	bool level_used[MAX_CGROUP_LEVEL + 1];
+	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX + 2];
+};
+
+static int add_set(struct compiler *c, enum rs_set_kind kind, unsigned level, const char *name)
+{
+	struct ruleset *rs = c->rs;
+	int r = grow((void **)&rs->sets, &c->cap_sets, rs->n_sets, sizeof(*rs->sets));
+
+	if (r < 0)
+		return r;
+	rs->sets[rs->n_sets] = (struct rs_set){ .kind = kind, .level = level, .name = strdup(name) };
+	if (!rs->sets[rs->n_sets].name)
+		return -ENOMEM;
+	rs->n_sets++;
+	return 0;
+}
+
+static struct rs_chain *find_chain(const struct ruleset *rs, const char *name)
+{
+	for (size_t i = 0; i < rs->n_chains; i++)
+		if (!strcmp(rs->chains[i].name, name))
+			return &rs->chains[i];
+	return NULL;
+}
+
+/* Takes ownership of name. */
+static int add_chain(struct compiler *c, char *name, bool base, struct rs_chain **ret)
+{
+	struct ruleset *rs = c->rs;
+	int r = grow((void **)&rs->chains, &c->cap_chains, rs->n_chains, sizeof(*rs->chains));
+
+	if (r < 0) {
+		free(name);
+		return r;
+	}
+	rs->chains[rs->n_chains] = (struct rs_chain){ .name = name, .base = base };
+	*ret = &rs->chains[rs->n_chains++];
+	return 0;
+}
+
+static int cmp_ports(const void *a, const void *b)
+{
+	const struct policy_ports *x = a, *y = b;
+
+	return x->first != y->first ? (x->first < y->first ? -1 : 1)
+				    : (x->last < y->last ? -1 : x->last > y->last);
+}
+
+/* Sorted, merged copy of a guard's ports: the kernel rejects overlapping
+ * interval elements, and a policy may legally write 8000-8100 and 8080. */
+static int merged_ports(const struct policy_guard *g, struct policy_ports **ret, size_t *ret_n)
+{
+	struct policy_ports *v;
+	size_t n = 0;
+
+	v = calloc(g->n_ports ? g->n_ports : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, g->ports, g->n_ports * sizeof(*v));
+	qsort(v, g->n_ports, sizeof(*v), cmp_ports);
+	for (size_t i = 0; i < g->n_ports; i++) {
+		if (n && (uint32_t)v[n - 1].last + 1 >= v[i].first) {
+			if (v[i].last > v[n - 1].last)
+				v[n - 1].last = v[i].last;
+			continue;
+		}
+		v[n++] = v[i];
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int cmp_cgroup_ref(const void *a, const void *b)
+{
+	const struct policy_cgroup *const *x = a, *const *y = b;
+
+	if ((*x)->level != (*y)->level)
+		return (*x)->level < (*y)->level ? -1 : 1;
+	return (*x)->id < (*y)->id ? -1 : (*x)->id > (*y)->id;
+}
+
+static int compile_guard(struct compiler *c, const struct policy_guard *g, struct rs_set *guards,
+			 struct rs_set *uids, struct rs_set **cg_sets)
+{
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+	static const unsigned proto_bits[] = { POLICY_PROTO_TCP, POLICY_PROTO_UDP };
+	const struct policy_cgroup **cgs = NULL;
+	struct policy_ports *ports = NULL;
+	struct profile pr = guard_profile(g);
+	struct rs_chain *chain;
+	size_t n_ports = 0, n_cgs = 0;
+	char *chain_name;
+	int r;
+
+	r = profile_chain_name(&pr, &chain_name);
+	if (r < 0)
+		return r;
+	chain = find_chain(c->rs, chain_name);
+	if (!chain) {
+		r = add_chain(c, chain_name, false, &chain);
+		if (r < 0)
+			return r;
+		c->profiles[c->rs->n_chains - 1] = pr;
+	} else {
+		free(chain_name);
+	}
+
+	r = merged_ports(g, &ports, &n_ports);
+	if (r < 0)
+		return r;
+
+	/* Two units may resolve to one cgroup: duplicates would be EEXIST in the kernel. */
+	cgs = calloc(g->n_cgroup_ids ? g->n_cgroup_ids : 1, sizeof(*cgs));
+	if (!cgs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < g->n_cgroup_ids; i++)
+		cgs[i] = &g->cgroup_ids[i];
+	qsort(cgs, g->n_cgroup_ids, sizeof(*cgs), cmp_cgroup_ref);
+	for (size_t i = 0; i < g->n_cgroup_ids; i++)
+		if (!n_cgs || cmp_cgroup_ref(&cgs[n_cgs - 1], &cgs[i]))
+			cgs[n_cgs++] = cgs[i];
+
+	for (size_t pi = 0; pi < 2; pi++) {
+		if (!(g->protocols & proto_bits[pi]))
+			continue;
+		for (size_t i = 0; i < n_ports; i++) {
+			struct rs_elem e = {
+				.proto = protos[pi],
+				.port_first = ports[i].first,
+				.port_last = ports[i].last,
+				.chain = chain->name,
+				.comment = g->name,
+				.loc = &g->loc,
+			};
+
+			r = set_add_elem(guards, &e);
+			if (r < 0)
+				goto out;
+			e.chain = NULL;
+			for (size_t u = 0; u < g->n_uids; u++) {
+				e.id = g->uids[u];
+				r = set_add_elem(uids, &e);
+				if (r < 0)
+					goto out;
+			}
+			for (size_t k = 0; k < n_cgs; k++) {
+				e.id = cgs[k]->id;
+				e.loc = &cgs[k]->loc;
+				r = set_add_elem(cg_sets[cgs[k]->level], &e);
+				if (r < 0)
+					goto out;
+			}
+		}
+	}
+out:
+	free(ports);
+	free(cgs);
+	return r;
+}
+
+/* Fill one profile chain: allow lookups, then the deny (or audit) tail. */
+static int fill_profile_chain(struct compiler *c, size_t idx)
+{
+	const struct ruleset *rs = c->rs;
+	struct rs_chain *ch = &c->rs->chains[idx];
+	const struct profile pr = c->profiles[idx];
+	bool audit = pr.mode == POLICY_MODE_AUDIT;
+	int r;
+
+	const char *allow_goto = profile_logs_allowed(&pr) ? CHAIN_ALLOW_LOG : NULL;
+
+	r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_ALLOW_UID,
+						  .set = LOGUARD_ALLOW_UID_SET,
+						  .goto_chain = allow_goto,
+						  .comment = "allowed users and groups" });
+	for (size_t i = 0; r >= 0 && i < rs->n_sets; i++) {
+		const struct rs_set *s = &rs->sets[i];
+
+		if (s->kind != RS_SET_ALLOW_CGROUP)
+			continue;
+		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_ALLOW_CGROUP,
+							  .set = s->name,
+							  .level = s->level,
+							  .goto_chain = allow_goto,
+							  .comment = "allowed units and cgroups" });
+	}
+	if (r < 0)
+		return r;
+	if (audit) {
+		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG,
+							  .prefix = LOGUARD_PREFIX_WOULD_DENY,
+							  .comment = "audit: would deny" });
+		if (r >= 0)
+			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_ACCEPT,
+								  .comment = "audit blocks nothing" });
+		return r;
+	}
+	if (pr.log != POLICY_LOG_NONE) {
+		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG,
+							  .prefix = LOGUARD_PREFIX_DENY,
+							  .comment = "log denied" });
+		if (r < 0)
+			return r;
+	}
+	if (pr.action == POLICY_ACTION_DROP)
+		return chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_DROP,
+							     .comment = "deny: drop" });
+	/* TCP gets a reset (ECONNREFUSED at once); UDP an ICMP port unreachable. */
+	r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_REJECT_TCP,
+						  .comment = "deny: reset" });
+	if (r < 0)
+		return r;
+	return chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_REJECT,
+						     .comment = "deny: port unreachable" });
+}
+
+static int compile_chains(struct compiler *c, size_t first_profile)
+{
+	struct ruleset *rs = c->rs;
+	bool need_allow_log = false;
+	struct rs_chain *ch;
+	int r;
+
+	for (size_t i = first_profile; i < rs->n_chains; i++) {
+		r = fill_profile_chain(c, i);
+		if (r < 0)
+			return r;
+		for (size_t j = 0; j < rs->chains[i].n_rules; j++)
+			if (rs->chains[i].rules[j].goto_chain)
+				need_allow_log = true;
+	}
+	if (!need_allow_log)
+		return 0;
+	char *name = strdup(CHAIN_ALLOW_LOG);
+
+	if (!name)
+		return -ENOMEM;
+	r = add_chain(c, name, false, &ch);
+	if (r < 0)
+		return r;
+	r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG,
+						  .prefix = LOGUARD_PREFIX_ALLOW,
+						  .comment = "log allowed" });
+	if (r < 0)
+		return r;
+	return chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_ACCEPT,
+						     .comment = "allowed" });
+}
+
+static int compile_base_chain(struct compiler *c)
+{
+	static const struct rs_rule rules[] = {
+		{ .kind = RS_RULE_ACCEPT_NOT_LO, .comment = "only locally delivered traffic" },
+		{ .kind = RS_RULE_ACCEPT_TCP_NOT_SYN, .comment = "judge new TCP connections only" },
+		{ .kind = RS_RULE_DISPATCH, .set = LOGUARD_GUARD_MAP, .comment = "guarded ports" },
+	};
+	struct rs_chain *ch;
+	char *name = strdup(LOGUARD_HOOK_CHAIN);
+	int r;
+
+	if (!name)
+		return -ENOMEM;
+	r = add_chain(c, name, true, &ch);
+	for (size_t i = 0; r >= 0 && i < sizeof(rules) / sizeof(rules[0]); i++)
+		r = chain_add_rule(ch, &rules[i]);
+	return r;
+}
+
+int compile_policy(const struct policy *p, struct diags *diags, struct ruleset **ret_rs)
+{
+	struct rs_set *cg_sets[MAX_CGROUP_LEVEL + 1] = { 0 };
+	struct compiler c = { .p = p };
+	int r;
+
+	c.rs = calloc(1, sizeof(*c.rs));
+	if (!c.rs)
+		return -ENOMEM;
+	c.rs->log_group = p->log_group;
+	c.rs->log_rate = p->log_rate;
+	c.rs->log_rate_unit = policy_rate_unit_name(p->log_rate_unit);
+
+	for (size_t i = 0; i < p->n_guards; i++) {
+		const struct policy_guard *g = &p->guards[i];
+
+		for (size_t k = 0; k < g->n_cgroup_ids; k++) {
+			unsigned level = g->cgroup_ids[k].level;
+
+			if (level < 1 || level > MAX_CGROUP_LEVEL) {
+				diags_add(diags, DIAG_ERROR, &g->cgroup_ids[k].loc,
+					  "cgroup '%s' is %u levels deep (expected 1-%u)",
+					  g->cgroup_ids[k].path, level, MAX_CGROUP_LEVEL);
+				r = -EINVAL;
+				goto fail;
+			}
+			c.level_used[level] = true;
+		}
+	}
+
+	/* Sets first, in a fixed order, so the printed text is stable. */
+	r = add_set(&c, RS_SET_GUARDS, 0, LOGUARD_GUARD_MAP);
+	if (r >= 0)
+		r = add_set(&c, RS_SET_ALLOW_UID, 0, LOGUARD_ALLOW_UID_SET);
+	for (unsigned l = 1; r >= 0 && l <= MAX_CGROUP_LEVEL; l++) {
+		char name[32];
+
+		if (!c.level_used[l])
+			continue;
+		snprintf(name, sizeof(name), LOGUARD_ALLOW_CGROUP_SET_FMT, l);
+		r = add_set(&c, RS_SET_ALLOW_CGROUP, l, name);
+	}
+	if (r < 0)
+		goto fail;
+	/* The sets array is final now: pointers into it stay valid. */
+	for (size_t i = 0; i < c.rs->n_sets; i++)
+		if (c.rs->sets[i].kind == RS_SET_ALLOW_CGROUP)
+			cg_sets[c.rs->sets[i].level] = &c.rs->sets[i];
+
+	r = compile_base_chain(&c);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < p->n_guards; i++) {
+		r = compile_guard(&c, &p->guards[i], &c.rs->sets[0], &c.rs->sets[1], cg_sets);
+		if (r < 0)
+			goto fail;
+	}
+	r = compile_chains(&c, 1);
+	if (r < 0)
+		goto fail;
+	*ret_rs = c.rs;
+	return 0;
+fail:
+	ruleset_free(c.rs);
+	return r;
+}

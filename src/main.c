@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * loguard command line: a table of subcommands over the pipeline
+ * parse → check → compile → emit → netlink. Only this file prints.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compile.h"
+#include "nft_emit.h"
+#include "nl.h"
+#include "policy.h"
+#include "ruleset.h"
+#include "show.h"
+
+#ifndef LOGUARD_VERSION
+#define LOGUARD_VERSION "0.1.0"
+#endif
+
+/* Exit codes, documented in loguard(8) and README. */
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_POLICY = 1,    /* the policy is invalid */
+	EXIT_USAGE = 2,     /* bad command line */
+	EXIT_SYSTEM = 3,    /* kernel, permission or I/O error */
+	EXIT_NOT_INSTALLED = 4, /* show: no table inet loguard */
+};
+
+#define APPLY_RETRIES 3 /* concurrent ruleset changes (ERESTART) before giving up */
+
+/* Everything a command needs from the command line. */
+struct cmdline {
+	const char *policy_file;
+	const char *prog;
+};
+
+static void print_diags(const struct diags *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		char *s = diag_format(&d->v[i]);
+
+		fprintf(stderr, "%s\n", s ? s : d->v[i].msg);
+		free(s);
+	}
+}
+
+/* A loaded policy and its compiled ruleset; the ruleset borrows from the policy. */
+struct loaded {
+	struct policy *policy;
+	struct ruleset *rs;
+};
+
+static void loaded_free(struct loaded *l)
+{
+	ruleset_free(l->rs);
+	policy_free(l->policy);
+}
+
+static int load(const struct cmdline *cl, struct loaded *ret)
+{
+	struct diags d = { 0 };
+	struct loaded l = { 0 };
+	int r;
+
+	r = policy_parse_file(cl->policy_file, &d, &l.policy);
+	if (r >= 0)
+		r = policy_check(l.policy, &(struct policy_check_opts){ 0 }, &d);
+	if (r >= 0)
+		r = compile_policy(l.policy, &d, &l.rs);
+	print_diags(&d);
+	if (r < 0 && d.n_errors == 0)
+		fprintf(stderr, "%s: %s: %s\n", cl->prog, cl->policy_file, strerror(-r));
+	if (r < 0 && d.n_errors)
+		fprintf(stderr, "%s: %u error%s; nothing was changed\n", cl->policy_file,
+			d.n_errors, d.n_errors == 1 ? "" : "s");
+	diags_free(&d);
+	if (r < 0) {
+		loaded_free(&l);
+		return r == -ENOMEM ? EXIT_SYSTEM : EXIT_POLICY;
+	}
+	*ret = l;
+	return EXIT_OK;
+}
+
+static int open_nl(const struct cmdline *cl, struct nl **ret)
+{
+	int r = nl_open(ret);
+
+	if (r < 0)
+		fprintf(stderr, "%s: cannot open nf_tables netlink socket: %s\n", cl->prog,
+			strerror(-r));
+	return r;
+}
+
+static int kernel_error(const struct cmdline *cl, const char *what, int r)
+{
+	fprintf(stderr, "%s: %s: %s%s\n", cl->prog, what, strerror(-r),
+		r == -EPERM ? " (CAP_NET_ADMIN needed: run as root)" : "");
+	return EXIT_SYSTEM;
+}
+
+static size_t count_elems(const struct ruleset *rs, enum rs_set_kind kind)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rs->n_sets; i++)
+		if (rs->sets[i].kind == kind)
+			n += rs->sets[i].n_elems;
+	return n;
+}
+
+static size_t count_rules(const struct ruleset *rs)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rs->n_chains; i++)
+		n += rs->chains[i].n_rules;
+	return n;
+}
+
+static int cmd_check(struct cmdline *cl, int argc, char **argv)
+{
+	struct loaded l;
+	size_t audit = 0;
+	int r;
+
+	(void)argc;
+	(void)argv;
+	r = load(cl, &l);
+	if (r)
+		return r;
+	for (size_t i = 0; i < l.policy->n_guards; i++)
+		audit += l.policy->guards[i].mode == POLICY_MODE_AUDIT;
+	printf("%s: ok: %zu guard%s (%zu enforce, %zu audit); %zu port entries, "
+	       "%zu user and %zu cgroup allow entries, %zu rules\n",
+	       cl->policy_file, l.policy->n_guards, l.policy->n_guards == 1 ? "" : "s",
+	       l.policy->n_guards - audit, audit, count_elems(l.rs, RS_SET_GUARDS),
+	       count_elems(l.rs, RS_SET_ALLOW_UID), count_elems(l.rs, RS_SET_ALLOW_CGROUP),
+	       count_rules(l.rs));
+	loaded_free(&l);
+	return EXIT_OK;
+}
+
+static int cmd_print(struct cmdline *cl, int argc, char **argv)
+{
+	struct loaded l;
+	int r;
+
+	(void)argc;
+	(void)argv;
+	r = load(cl, &l);
+	if (r)
+		return r;
+	r = ruleset_print(l.rs, stdout);
+	loaded_free(&l);
+	if (fflush(stdout) || r < 0)
+		return EXIT_SYSTEM;
+	return EXIT_OK;
+}
+
+/* Build and send one batch (rs == NULL: delete the table); retried when another
+ * process changed the ruleset between our genid read and our commit. */
+static int send_table(const struct cmdline *cl, struct nl *nl, const struct ruleset *rs,
+		      bool commit, struct emit_stats *ret_stats)
+{
+	struct diags d = { 0 };
+	int r = 0;
+
+	for (int attempt = 0; attempt < APPLY_RETRIES; attempt++) {
+		struct emit_opts opts = { .has_genid = true, .commit = commit };
+		struct emit_batch *b = NULL;
+
+		diags_free(&d);
+		r = nl_get_genid(nl, &opts.genid);
+		if (r < 0)
+			return kernel_error(cl, "reading ruleset generation", r);
+		opts.seq = nl_seq_reserve(nl, 0);
+		r = emit_batch_build(rs, &opts, &b);
+		if (r < 0)
+			return kernel_error(cl, "building netlink batch", r);
+		nl_seq_reserve(nl, emit_batch_seq_last(b) - emit_batch_seq_first(b) + 1);
+		if (ret_stats)
+			emit_batch_stats(b, ret_stats);
+		r = nl_send_batch(nl, b, &d);
+		emit_batch_free(b);
+		if (r != -ERESTART && r != -EINTR)
+			break;
+	}
+	print_diags(&d);
+	diags_free(&d);
+	if (r < 0) {
+		fprintf(stderr, "%s: the kernel refused the change (%s); the previous ruleset "
+				"is still in force\n",
+			cl->prog, strerror(-r));
+		return r == -EPERM || r == -EACCES ? kernel_error(cl, "applying", r) : EXIT_SYSTEM;
+	}
+	return EXIT_OK;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int cmd_apply(struct cmdline *cl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct emit_stats st = { 0 };
+	struct timespec t0;
+	bool dry_run = false;
+	struct nl *nl = NULL;
+	struct loaded l;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "nf:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			dry_run = true;
+			break;
+		case 'f':
+			cl->policy_file = optarg;
+			break;
+		case 'h':
+			printf("Usage: %s [-f POLICY] apply [--dry-run]\n"
+			       "Install the policy as table inet loguard in one atomic transaction.\n"
+			       "  -n, --dry-run   let the kernel validate the batch, then abort it\n",
+			       cl->prog);
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "%s: apply: unexpected argument '%s'\n", cl->prog, argv[optind]);
+		return EXIT_USAGE;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = load(cl, &l);
+	if (r)
+		return r;
+	if (open_nl(cl, &nl) < 0) {
+		loaded_free(&l);
+		return EXIT_SYSTEM;
+	}
+	r = send_table(cl, nl, l.rs, !dry_run, &st);
+	if (r == EXIT_OK)
+		printf("%s %s: %zu guards, %zu rules, %zu elements in %zu messages "
+		       "(%zu bytes), %.1f ms\n",
+		       dry_run ? "validated (nothing changed)" : "applied", cl->policy_file,
+		       l.policy->n_guards, st.n_rules, st.n_elems, st.n_msgs, st.bytes,
+		       ms_since(&t0));
+	nl_close(nl);
+	loaded_free(&l);
+	return r;
+}
+
+static int cmd_flush(struct cmdline *cl, int argc, char **argv)
+{
+	struct nl *nl = NULL;
+	int r;
+
+	(void)argc;
+	(void)argv;
+	if (open_nl(cl, &nl) < 0)
+		return EXIT_SYSTEM;
+	r = send_table(cl, nl, NULL, true, NULL);
+	if (r == EXIT_OK)
+		printf("removed table inet " LOGUARD_TABLE "\n");
+	nl_close(nl);
+	return r;
+}
+
+static int cmd_show(struct cmdline *cl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct show_table *t = NULL;
+	struct nl *nl = NULL;
+	bool json = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			printf("Usage: %s show [--json]\n"
+			       "Show the installed table inet loguard with per-guard counters.\n",
+			       cl->prog);
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "%s: show: unexpected argument '%s'\n", cl->prog, argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (open_nl(cl, &nl) < 0)
+		return EXIT_SYSTEM;
+	r = show_read(nl, &t);
+	nl_close(nl);
+	if (r < 0)
+		return kernel_error(cl, "reading table inet " LOGUARD_TABLE, r);
+	r = json ? show_print_json(t, stdout) : show_print_text(t, stdout);
+	r = r < 0 || fflush(stdout) ? EXIT_SYSTEM : t->installed ? EXIT_OK : EXIT_NOT_INSTALLED;
+	show_table_free(t);
+	return r;
+}
+
+static int cmd_version(struct cmdline *cl, int argc, char **argv)
+{
+	(void)cl;
+	(void)argc;
+	(void)argv;
+	printf("loguard %s\n", LOGUARD_VERSION);
+	return EXIT_OK;
+}
+
+/* The subcommand table. */
+struct command {
+	const char *name;
+	int (*run)(struct cmdline *cl, int argc, char **argv);
+	bool takes_options; /* parses its own options; others take none */
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "check", cmd_check, false, "parse, resolve and compile the policy; print a summary" },
+	{ "print", cmd_print, false, "print the nftables table the policy compiles to" },
+	{ "apply", cmd_apply, true, "install the policy atomically [--dry-run]" },
+	{ "show", cmd_show, true, "show the installed table with per-guard counters [--json]" },
+	{ "flush", cmd_flush, false, "remove table inet loguard (and nothing else)" },
+	{ "version", cmd_version, false, "print the version" },
+};
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"Usage: %s [-f POLICY] COMMAND [OPTIONS]\n"
+		"Guard loopback TCP/UDP ports: only the users, groups and units a policy names\n"
+		"may connect to them.\n\n"
+		"Commands:\n",
+		prog);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s  %s\n", commands[i].name, commands[i].help);
+	fprintf(f,
+		"\nOptions:\n"
+		"  -f, --file POLICY   policy file (default " POLICY_DEFAULT_PATH ")\n"
+		"  -h, --help          this help; COMMAND --help for a command's options\n"
+		"\nExit status: 0 ok, 1 invalid policy, 2 usage error, 3 system or kernel error,\n"
+		"4 show: table not installed. See loguard(8) and loguard.yaml(5).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct cmdline cl = { .policy_file = POLICY_DEFAULT_PATH, .prog = "loguard" };
+	const struct command *cmd = NULL;
+	int c;
+
+	/* '+': stop at the command name; the command parses the rest. */
+	while ((c = getopt_long(argc, argv, "+f:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			cl.policy_file = optarg;
+			break;
+		case 'h':
+			usage(stdout, cl.prog);
+			return EXIT_OK;
+		case 'V':
+			return cmd_version(&cl, 0, NULL);
+		default:
+			usage(stderr, cl.prog);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr, cl.prog);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[optind], commands[i].name))
+			cmd = &commands[i];
+	if (!cmd) {
+		fprintf(stderr, "%s: unknown command '%s' (try --help)\n", cl.prog, argv[optind]);
+		return EXIT_USAGE;
+	}
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* reset getopt for the command's own options */
+	if (!cmd->takes_options) {
+		/* Accept -f after the command too: `loguard check -f x.yaml`. */
+		while ((c = getopt_long(argc, argv, "+f:h", opts, NULL)) != -1) {
+			if (c == 'f') {
+				cl.policy_file = optarg;
+			} else if (c == 'h') {
+				printf("Usage: %s [-f POLICY] %s\n%s.\n", cl.prog, cmd->name, cmd->help);
+				return EXIT_OK;
+			} else {
+				return EXIT_USAGE;
+			}
+		}
+		if (optind != argc) {
+			fprintf(stderr, "%s: %s: unexpected argument '%s'\n", cl.prog, cmd->name,
+				argv[optind]);
+			return EXIT_USAGE;
+		}
+	}
+	return cmd->run(&cl, argc, argv);
+}

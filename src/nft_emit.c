@@ -1,0 +1,832 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Ruleset IR → libnftnl objects in one nfnetlink batch. No sockets here: the
+ * batch is plain memory so it can be unit-tested and parsed back.
+ *
+ * Batch shape (one transaction; the kernel applies all or nothing):
+ *   BEGIN(genid) NEWTABLE DELTABLE NEWTABLE NEWCHAIN* NEWSET* NEWSETELEM* NEWRULE* END
+ * The first NEWTABLE makes DELTABLE succeed when no table exists yet.
+ * Chains precede elements because the guard map's elements jump to them.
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "nft_emit.h"
+
+/* Big enough that the pager rarely splits; the overrun must hold the largest message. */
+#define BATCH_PAGE_SIZE (256 * 1024)
+#define BATCH_OVERRUN (128 * 1024)
+/* One NEWSETELEM message must stay under 64 KiB (u16 netlink attribute length). */
+#define ELEM_MSG_BUDGET (56 * 1024)
+
+/* nft's datatype ids, so `nft list` prints our keys with the right types. */
+enum nft_type_id {
+	NFT_TYPE_INET_PROTOCOL = 12,
+	NFT_TYPE_INET_SERVICE = 13,
+	NFT_TYPE_UID = 24,
+	NFT_TYPE_CGROUPV2 = 46,
+};
+#define NFT_TYPE_BITS 6
+
+/* What one batch message carries, for mapping kernel errors back to the policy. */
+enum emit_obj {
+	EMIT_OBJ_CONTROL, /* begin, end, table */
+	EMIT_OBJ_CHAIN,
+	EMIT_OBJ_SET,
+	EMIT_OBJ_ELEMS,
+	EMIT_OBJ_RULE,
+	__EMIT_OBJ_MAX
+};
+
+struct emit_msg {
+	enum emit_obj obj;
+	const char *what;         /* control message name */
+	const struct rs_chain *chain;
+	const struct rs_rule *rule;
+	const struct rs_set *set;
+	size_t first_elem, n_elems;
+	uint32_t *elem_offsets;   /* EMIT_OBJ_ELEMS: offset of each element's nest */
+};
+
+struct emit_batch {
+	struct nftnl_batch *nb;
+	uint32_t seq_first, seq_next;
+	struct emit_msg *msgs;
+	size_t n_msgs, cap_msgs;
+	struct emit_stats stats;
+	int err; /* first allocation failure while building */
+};
+
+static struct emit_msg *batch_msg(struct emit_batch *b, enum emit_obj obj)
+{
+	if (b->n_msgs == b->cap_msgs) {
+		size_t ncap = b->cap_msgs ? b->cap_msgs * 2 : 64;
+		struct emit_msg *nv = reallocarray(b->msgs, ncap, sizeof(*nv));
+
+		if (!nv) {
+			b->err = -ENOMEM;
+			return NULL;
+		}
+		b->msgs = nv;
+		b->cap_msgs = ncap;
+	}
+	b->msgs[b->n_msgs] = (struct emit_msg){ .obj = obj };
+	return &b->msgs[b->n_msgs++];
+}
+
+/* Start a message with the next seq; the caller fills the payload then calls batch_next(). */
+static struct nlmsghdr *batch_put(struct emit_batch *b, uint16_t type, uint16_t flags,
+				  enum emit_obj obj, struct emit_msg **ret_msg)
+{
+	struct emit_msg *m = batch_msg(b, obj);
+
+	if (!m)
+		return NULL;
+	if (ret_msg)
+		*ret_msg = m;
+	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(b->nb), type, NFPROTO_INET, flags,
+				     b->seq_next++);
+}
+
+static void batch_next(struct emit_batch *b)
+{
+	b->stats.n_msgs++;
+	if (nftnl_batch_update(b->nb) < 0 && !b->err)
+		b->err = -ENOMEM;
+}
+
+static void put_control(struct emit_batch *b, uint16_t type, const struct emit_opts *opts)
+{
+	struct nlmsghdr *nlh;
+	struct nfgenmsg *nfg;
+	struct emit_msg *m = batch_msg(b, EMIT_OBJ_CONTROL);
+
+	if (!m)
+		return;
+	m->what = type == NFNL_MSG_BATCH_BEGIN ? "batch begin" : "batch end";
+	nlh = mnl_nlmsg_put_header(nftnl_batch_buffer(b->nb));
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = b->seq_next++;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = htons(NFNL_SUBSYS_NFTABLES);
+	if (type == NFNL_MSG_BATCH_BEGIN && opts->has_genid)
+		mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(opts->genid));
+	batch_next(b);
+}
+
+static void put_table(struct emit_batch *b, uint16_t type, uint16_t flags, const char *what)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct emit_msg *m;
+	struct nlmsghdr *nlh;
+
+	if (!t) {
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, LOGUARD_TABLE);
+	nlh = batch_put(b, type, flags, EMIT_OBJ_CONTROL, &m);
+	if (nlh) {
+		m->what = what;
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		batch_next(b);
+	}
+	nftnl_table_free(t);
+}
+
+static void put_chain(struct emit_batch *b, const struct rs_chain *c)
+{
+	struct nftnl_chain *ch = nftnl_chain_alloc();
+	struct emit_msg *m;
+	struct nlmsghdr *nlh;
+
+	if (!ch) {
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, LOGUARD_TABLE);
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, c->name);
+	if (c->base) {
+		nftnl_chain_set_u32(ch, NFTNL_CHAIN_HOOKNUM, NF_INET_LOCAL_OUT);
+		nftnl_chain_set_s32(ch, NFTNL_CHAIN_PRIO, 0); /* NF_IP_PRI_FILTER */
+		nftnl_chain_set_str(ch, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(ch, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = batch_put(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, EMIT_OBJ_CHAIN, &m);
+	if (nlh) {
+		m->chain = c;
+		nftnl_chain_nlmsg_build_payload(nlh, ch);
+		b->stats.n_chains++;
+		batch_next(b);
+	}
+	nftnl_chain_free(ch);
+}
+
+/* Key layout per set kind: proto (1 byte in a 4-byte word), port (2 of 4), id. */
+static unsigned set_fields(const struct rs_set *s, uint8_t field_len[3], uint32_t *ret_type)
+{
+	uint32_t type = (NFT_TYPE_INET_PROTOCOL << NFT_TYPE_BITS) | NFT_TYPE_INET_SERVICE;
+
+	field_len[0] = 1;
+	field_len[1] = 2;
+	switch (s->kind) {
+	case RS_SET_ALLOW_UID:
+		field_len[2] = 4;
+		*ret_type = (type << NFT_TYPE_BITS) | NFT_TYPE_UID;
+		return 3;
+	case RS_SET_ALLOW_CGROUP:
+		field_len[2] = 8;
+		*ret_type = (type << NFT_TYPE_BITS) | NFT_TYPE_CGROUPV2;
+		return 3;
+	default:
+		*ret_type = type;
+		return 2;
+	}
+}
+
+size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end, uint8_t key[16])
+{
+	uint16_t port = end ? e->port_last : e->port_first;
+
+	/* Interval concatenations are compared bytewise: every field big endian. */
+	memset(key, 0, 16);
+	key[0] = e->proto;
+	key[4] = port >> 8;
+	key[5] = port & 0xff;
+	switch (s->kind) {
+	case RS_SET_ALLOW_UID: {
+		uint32_t v = htobe32((uint32_t)e->id);
+
+		memcpy(key + 8, &v, 4);
+		return 12;
+	}
+	case RS_SET_ALLOW_CGROUP: {
+		uint64_t v = htobe64(e->id);
+
+		memcpy(key + 8, &v, 8);
+		return 16;
+	}
+	default:
+		return 8;
+	}
+}
+
+static struct nftnl_set *set_new(const struct rs_set *s, uint32_t id)
+{
+	struct nftnl_set *ns = nftnl_set_alloc();
+	uint8_t field_len[NFT_REG32_COUNT] = { 0 };
+	uint32_t type, key_len = 0, flags = NFT_SET_INTERVAL | NFT_SET_CONCAT;
+	unsigned n;
+
+	if (!ns)
+		return NULL;
+	n = set_fields(s, field_len, &type);
+	for (unsigned i = 0; i < n; i++)
+		key_len += (field_len[i] + 3) & ~3U; /* each field takes whole registers */
+	nftnl_set_set_str(ns, NFTNL_SET_TABLE, LOGUARD_TABLE);
+	nftnl_set_set_str(ns, NFTNL_SET_NAME, s->name);
+	nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_u32(ns, NFTNL_SET_KEY_TYPE, type);
+	nftnl_set_set_u32(ns, NFTNL_SET_KEY_LEN, key_len);
+	nftnl_set_set_u32(ns, NFTNL_SET_ID, id);
+	nftnl_set_set_data(ns, NFTNL_SET_DESC_CONCAT, field_len, n);
+	if (s->kind == RS_SET_GUARDS) {
+		flags |= NFT_SET_MAP;
+		nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	}
+	nftnl_set_set_u32(ns, NFTNL_SET_FLAGS, flags);
+	return ns;
+}
+
+static void put_set(struct emit_batch *b, const struct rs_set *s, uint32_t id)
+{
+	struct nftnl_set *ns = set_new(s, id);
+	struct nftnl_expr *counter = nftnl_expr_alloc("counter");
+	struct emit_msg *m;
+	struct nlmsghdr *nlh;
+
+	if (!ns || !counter) {
+		nftnl_set_free(ns);
+		nftnl_expr_free(counter);
+		b->err = -ENOMEM;
+		return;
+	}
+	/* Per-element counters: `show` reads per-guard hits without a rule per guard. */
+	nftnl_set_add_expr(ns, counter);
+	nlh = batch_put(b, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, EMIT_OBJ_SET, &m);
+	if (nlh) {
+		m->set = s;
+		nftnl_set_nlmsg_build_payload(nlh, ns);
+		b->stats.n_sets++;
+		batch_next(b);
+	}
+	nftnl_set_free(ns);
+}
+
+static size_t elem_size_bound(const struct rs_elem *e)
+{
+	size_t n = 4 + 2 * (4 + 4 + 16); /* nest, key, key end */
+
+	if (e->chain)
+		n += 4 + 8 + 4 + 4 + strlen(e->chain) + 1 + 3;
+	if (e->comment)
+		n += 4 + 2 + strlen(e->comment) + 1 + 3;
+	return n;
+}
+
+static struct nftnl_set_elem *elem_new(const struct rs_set *s, const struct rs_elem *e)
+{
+	struct nftnl_set_elem *ne = nftnl_set_elem_alloc();
+	uint8_t key[16];
+	size_t len;
+
+	if (!ne)
+		return NULL;
+	len = emit_elem_key(s, e, false, key);
+	nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY, key, len);
+	emit_elem_key(s, e, true, key);
+	nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY_END, key, len);
+	if (e->chain) {
+		nftnl_set_elem_set_u32(ne, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
+		nftnl_set_elem_set_str(ne, NFTNL_SET_ELEM_CHAIN, e->chain);
+	}
+	if (e->comment) {
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+
+		if (!ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_ELEM_COMMENT, e->comment)) {
+			nftnl_udata_buf_free(ud);
+			nftnl_set_elem_free(ne);
+			return NULL;
+		}
+		nftnl_set_elem_set(ne, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(ud),
+				   nftnl_udata_buf_len(ud));
+		nftnl_udata_buf_free(ud);
+	}
+	return ne;
+}
+
+/* Record where each element's nest starts so an extended ACK offset names it. */
+static int record_elem_offsets(const struct nlmsghdr *nlh, struct emit_msg *m)
+{
+	const struct nlattr *list, *a;
+	size_t i = 0;
+
+	m->elem_offsets = calloc(m->n_elems, sizeof(*m->elem_offsets));
+	if (!m->elem_offsets)
+		return -ENOMEM;
+	mnl_attr_for_each(list, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(list) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(a, list) {
+			if (i < m->n_elems)
+				m->elem_offsets[i++] = (const char *)a - (const char *)nlh;
+		}
+	}
+	return 0;
+}
+
+static void put_elems_chunk(struct emit_batch *b, const struct rs_set *s, size_t first, size_t n)
+{
+	struct nftnl_set *ns = nftnl_set_alloc();
+	struct emit_msg *m;
+	struct nlmsghdr *nlh;
+
+	if (!ns) {
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_set_set_str(ns, NFTNL_SET_TABLE, LOGUARD_TABLE);
+	nftnl_set_set_str(ns, NFTNL_SET_NAME, s->name);
+	nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, NFPROTO_INET);
+	for (size_t i = first; i < first + n; i++) {
+		struct nftnl_set_elem *ne = elem_new(s, &s->elems[i]);
+
+		if (!ne) {
+			b->err = -ENOMEM;
+			goto out;
+		}
+		nftnl_set_elem_add(ns, ne);
+	}
+	nlh = batch_put(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, EMIT_OBJ_ELEMS, &m);
+	if (!nlh)
+		goto out;
+	m->set = s;
+	m->first_elem = first;
+	m->n_elems = n;
+	nftnl_set_elems_nlmsg_build_payload(nlh, ns);
+	if (record_elem_offsets(nlh, m) < 0)
+		b->err = -ENOMEM;
+	b->stats.n_elem_msgs++;
+	b->stats.n_elems += n;
+	batch_next(b);
+out:
+	nftnl_set_free(ns);
+}
+
+static void put_elems(struct emit_batch *b, const struct rs_set *s)
+{
+	size_t first = 0, bytes = 0;
+
+	for (size_t i = 0; i < s->n_elems && !b->err; i++) {
+		size_t sz = elem_size_bound(&s->elems[i]);
+
+		if (i > first && bytes + sz > ELEM_MSG_BUDGET) {
+			put_elems_chunk(b, s, first, i - first);
+			first = i;
+			bytes = 0;
+		}
+		bytes += sz;
+	}
+	if (s->n_elems > first && !b->err)
+		put_elems_chunk(b, s, first, s->n_elems - first);
+}
+
+/* Rule building: each helper appends one expression; failures latch b->err. */
+struct rule_ctx {
+	struct emit_batch *b;
+	struct nftnl_rule *r;
+};
+
+static struct nftnl_expr *expr(struct rule_ctx *rc, const char *name)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc(name);
+
+	if (!e) {
+		rc->b->err = -ENOMEM;
+		return NULL;
+	}
+	nftnl_rule_add_expr(rc->r, e);
+	return e;
+}
+
+static void x_meta(struct rule_ctx *rc, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = expr(rc, "meta");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+}
+
+static void x_cmp(struct rule_ctx *rc, uint32_t sreg, uint32_t op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = expr(rc, "cmp");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+}
+
+static void x_payload(struct rule_ctx *rc, uint32_t base, uint32_t offset, uint32_t len,
+		      uint32_t dreg)
+{
+	struct nftnl_expr *e = expr(rc, "payload");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+}
+
+static void x_bitwise(struct rule_ctx *rc, uint32_t reg, uint32_t mask, uint32_t len)
+{
+	struct nftnl_expr *e = expr(rc, "bitwise");
+	uint32_t zero = 0;
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, len);
+}
+
+static void x_hton(struct rule_ctx *rc, uint32_t reg, uint32_t len, uint32_t size)
+{
+	struct nftnl_expr *e = expr(rc, "byteorder");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, size);
+}
+
+static void x_lookup(struct rule_ctx *rc, const char *set, bool vmap)
+{
+	struct nftnl_expr *e = expr(rc, "lookup");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	if (vmap)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+}
+
+static void x_verdict(struct rule_ctx *rc, int verdict, const char *chain)
+{
+	struct nftnl_expr *e = expr(rc, "immediate");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
+	if (chain)
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+}
+
+static void x_reject(struct rule_ctx *rc, uint32_t type, uint8_t code)
+{
+	struct nftnl_expr *e = expr(rc, "reject");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
+	nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
+}
+
+static uint64_t rate_unit_seconds(const char *unit)
+{
+	switch (unit[0]) {
+	case 'm':
+		return 60;
+	case 'h':
+		return 3600;
+	case 'd':
+		return 86400;
+	default:
+		return 1;
+	}
+}
+
+/* meta l4proto . th dport into NFT_REG_1 (words 0 and 1), as nft lays out concatenations. */
+static void x_proto_dport(struct rule_ctx *rc)
+{
+	x_meta(rc, NFT_META_L4PROTO, NFT_REG_1);
+	x_hton(rc, NFT_REG_1, 1, 2);
+	x_payload(rc, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+}
+
+static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, const struct rs_rule *r)
+{
+	static const uint8_t tcp = IPPROTO_TCP;
+
+	switch (r->kind) {
+	case RS_RULE_ACCEPT_NOT_LO: {
+		uint32_t lo = 1; /* LOOPBACK_IFINDEX: lo is ifindex 1 in every netns */
+
+		x_meta(rc, NFT_META_OIF, NFT_REG_1);
+		x_cmp(rc, NFT_REG_1, NFT_CMP_NEQ, &lo, sizeof(lo));
+		x_verdict(rc, NF_ACCEPT, NULL);
+		break;
+	}
+	case RS_RULE_ACCEPT_TCP_NOT_SYN: {
+		uint8_t syn = 0x02;
+
+		/* SYN without ACK: a new connection. The handshake's SYN-ACK and every
+		 * later segment (including a closed socket's last ACK/RST, which has no
+		 * owner) pass unjudged. */
+		x_meta(rc, NFT_META_L4PROTO, NFT_REG_1);
+		x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &tcp, 1);
+		x_payload(rc, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1);
+		x_bitwise(rc, NFT_REG_1, 0x12, 1);
+		x_cmp(rc, NFT_REG_1, NFT_CMP_NEQ, &syn, 1);
+		x_verdict(rc, NF_ACCEPT, NULL);
+		break;
+	}
+	case RS_RULE_DISPATCH:
+		x_proto_dport(rc);
+		x_lookup(rc, r->set, true);
+		break;
+	case RS_RULE_ALLOW_UID:
+	case RS_RULE_ALLOW_CGROUP:
+		x_proto_dport(rc);
+		if (r->kind == RS_RULE_ALLOW_UID) {
+			x_meta(rc, NFT_META_SKUID, NFT_REG32_02);
+			x_hton(rc, NFT_REG32_02, 4, 4);
+		} else {
+			struct nftnl_expr *e = expr(rc, "socket");
+
+			if (e) {
+				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_CGROUPV2);
+				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG32_02);
+				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, r->level);
+			}
+			x_hton(rc, NFT_REG32_02, 8, 8);
+		}
+		x_lookup(rc, r->set, false);
+		if (r->goto_chain)
+			x_verdict(rc, NFT_GOTO, r->goto_chain);
+		else
+			x_verdict(rc, NF_ACCEPT, NULL);
+		break;
+	case RS_RULE_LOG: {
+		struct nftnl_expr *e;
+
+		if (rs->log_rate) {
+			e = expr(rc, "limit");
+			if (e) {
+				nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rs->log_rate);
+				nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT,
+						   rate_unit_seconds(rs->log_rate_unit));
+				nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, 5);
+				nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+				nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+			}
+		}
+		e = expr(rc, "log");
+		if (e) {
+			nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, r->prefix);
+			nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, rs->log_group);
+		}
+		break;
+	}
+	case RS_RULE_REJECT_TCP:
+		x_meta(rc, NFT_META_L4PROTO, NFT_REG_1);
+		x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &tcp, 1);
+		x_reject(rc, NFT_REJECT_TCP_RST, 0);
+		break;
+	case RS_RULE_REJECT:
+		x_reject(rc, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH);
+		break;
+	case RS_RULE_DROP:
+		x_verdict(rc, NF_DROP, NULL);
+		break;
+	case RS_RULE_ACCEPT:
+		x_verdict(rc, NF_ACCEPT, NULL);
+		break;
+	default:
+		rc->b->err = -EINVAL;
+	}
+}
+
+static void put_rule(struct emit_batch *b, const struct ruleset *rs, const struct rs_chain *c,
+		     const struct rs_rule *r)
+{
+	struct rule_ctx rc = { .b = b, .r = nftnl_rule_alloc() };
+	struct emit_msg *m;
+	struct nlmsghdr *nlh;
+
+	if (!rc.r) {
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_rule_set_u32(rc.r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(rc.r, NFTNL_RULE_TABLE, LOGUARD_TABLE);
+	nftnl_rule_set_str(rc.r, NFTNL_RULE_CHAIN, c->name);
+	build_rule_exprs(&rc, rs, r);
+	if (r->comment) {
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+
+		if (!ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, r->comment)) {
+			b->err = -ENOMEM;
+		} else {
+			nftnl_rule_set_data(rc.r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud),
+					    nftnl_udata_buf_len(ud));
+		}
+		nftnl_udata_buf_free(ud);
+	}
+	nlh = batch_put(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, EMIT_OBJ_RULE, &m);
+	if (nlh) {
+		m->chain = c;
+		m->rule = r;
+		nftnl_rule_nlmsg_build_payload(nlh, rc.r);
+		b->stats.n_rules++;
+		batch_next(b);
+	}
+	nftnl_rule_free(rc.r);
+}
+
+int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
+		     struct emit_batch **ret_batch)
+{
+	struct emit_batch *b = calloc(1, sizeof(*b));
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	b->nb = nftnl_batch_alloc(BATCH_PAGE_SIZE, BATCH_OVERRUN);
+	if (!b->nb) {
+		free(b);
+		return -ENOMEM;
+	}
+	b->seq_first = b->seq_next = opts->seq;
+
+	put_control(b, NFNL_MSG_BATCH_BEGIN, opts);
+	put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "table (ensure it exists)");
+	put_table(b, NFT_MSG_DELTABLE, 0, "table (delete old)");
+	if (rs) {
+		put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "table");
+		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
+			put_chain(b, &rs->chains[i]);
+		for (size_t i = 0; i < rs->n_sets && !b->err; i++)
+			put_set(b, &rs->sets[i], (uint32_t)i + 1);
+		for (size_t i = 0; i < rs->n_sets && !b->err; i++)
+			put_elems(b, &rs->sets[i]);
+		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
+			for (size_t j = 0; j < rs->chains[i].n_rules && !b->err; j++)
+				put_rule(b, rs, &rs->chains[i], &rs->chains[i].rules[j]);
+	}
+	if (opts->commit)
+		put_control(b, NFNL_MSG_BATCH_END, opts);
+	r = b->err;
+	if (r < 0) {
+		emit_batch_free(b);
+		return r;
+	}
+	*ret_batch = b;
+	return 0;
+}
+
+int emit_batch_iovec(const struct emit_batch *b, struct iovec **ret_iov, size_t *ret_n,
+		     size_t *ret_len)
+{
+	int n = nftnl_batch_iovec_len(b->nb);
+	struct iovec *iov;
+	size_t len = 0;
+
+	iov = calloc(n, sizeof(*iov));
+	if (!iov)
+		return -ENOMEM;
+	nftnl_batch_iovec(b->nb, iov, n);
+	for (int i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	*ret_iov = iov;
+	*ret_n = n;
+	*ret_len = len;
+	return 0;
+}
+
+uint32_t emit_batch_seq_first(const struct emit_batch *b)
+{
+	return b->seq_first;
+}
+
+uint32_t emit_batch_seq_last(const struct emit_batch *b)
+{
+	return b->seq_next - 1;
+}
+
+static int describe_elem(const struct rs_set *s, const struct rs_elem *e, char **ret)
+{
+	char id[32] = "";
+	int r;
+
+	if (s->kind != RS_SET_GUARDS)
+		snprintf(id, sizeof(id), " . %llu", (unsigned long long)e->id);
+	if (e->port_first == e->port_last)
+		r = asprintf(ret, "element %s . %u%s of set %s (guard '%s')",
+			     e->proto == IPPROTO_TCP ? "tcp" : "udp", e->port_first, id, s->name,
+			     e->comment ? e->comment : "?");
+	else
+		r = asprintf(ret, "element %s . %u-%u%s of set %s (guard '%s')",
+			     e->proto == IPPROTO_TCP ? "tcp" : "udp", e->port_first, e->port_last,
+			     id, s->name, e->comment ? e->comment : "?");
+	return r < 0 ? -ENOMEM : 0;
+}
+
+int emit_batch_describe(const struct emit_batch *b, uint32_t seq, uint32_t offset,
+			char **ret_text, const struct loc **ret_loc)
+{
+	const struct emit_msg *m;
+	const struct loc *loc = NULL;
+	char *text = NULL;
+	int r = 0;
+
+	if (seq < b->seq_first || seq >= b->seq_next)
+		return -ENOENT;
+	m = &b->msgs[seq - b->seq_first];
+	switch (m->obj) {
+	case EMIT_OBJ_CONTROL:
+		text = strdup(m->what);
+		break;
+	case EMIT_OBJ_CHAIN:
+		r = asprintf(&text, "chain %s", m->chain->name);
+		break;
+	case EMIT_OBJ_SET:
+		r = asprintf(&text, "set %s", m->set->name);
+		break;
+	case EMIT_OBJ_RULE:
+		r = asprintf(&text, "rule '%s' in chain %s",
+			     m->rule->comment ? m->rule->comment : "", m->chain->name);
+		break;
+	case EMIT_OBJ_ELEMS: {
+		size_t i = 0;
+
+		/* The extended ACK points at the failing element's nest, or inside it. */
+		while (offset && i + 1 < m->n_elems && m->elem_offsets[i + 1] <= offset)
+			i++;
+		if (!offset && m->n_elems > 1) {
+			r = asprintf(&text, "elements %zu-%zu of set %s", m->first_elem + 1,
+				     m->first_elem + m->n_elems, m->set->name);
+			loc = m->set->elems[m->first_elem].loc;
+			break;
+		}
+		r = describe_elem(m->set, &m->set->elems[m->first_elem + i], &text);
+		loc = m->set->elems[m->first_elem + i].loc;
+		break;
+	}
+	default:
+		return -EINVAL;
+	}
+	if (r < 0 || !text)
+		return -ENOMEM;
+	*ret_text = text;
+	*ret_loc = loc;
+	return 0;
+}
+
+void emit_batch_stats(const struct emit_batch *b, struct emit_stats *ret)
+{
+	struct iovec *iov;
+	size_t n, len;
+
+	*ret = b->stats;
+	if (emit_batch_iovec(b, &iov, &n, &len) == 0) {
+		ret->bytes = len;
+		free(iov);
+	}
+}
+
+void emit_batch_free(struct emit_batch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n_msgs; i++)
+		free(b->msgs[i].elem_offsets);
+	free(b->msgs);
+	if (b->nb)
+		nftnl_batch_free(b->nb);
+	free(b);
+}

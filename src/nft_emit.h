@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LOGUARD_NFT_EMIT_H
+#define LOGUARD_NFT_EMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "diag.h"
+#include "ruleset.h"
+
+/* A complete nfnetlink batch for table inet loguard plus a seq → IR map. */
+struct emit_batch;
+
+/* Options for building a batch. */
+struct emit_opts {
+	uint32_t seq;   /* first sequence number; messages use seq, seq+1, ... */
+	bool has_genid; /* put NFNL_BATCH_GENID on BATCH_BEGIN: fail on concurrent change */
+	uint32_t genid;
+	bool commit;    /* false: omit BATCH_END, the kernel validates then aborts (dry run) */
+};
+
+/* Build one batch that atomically replaces table inet loguard with rs
+ * (rs == NULL: only delete it). Returns 0 or -errno. */
+int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
+		     struct emit_batch **ret_batch);
+
+/* The batch as an iovec over its pages (valid until the batch is freed). */
+int emit_batch_iovec(const struct emit_batch *b, struct iovec **ret_iov, size_t *ret_n,
+		     size_t *ret_len);
+
+/* Sequence range of the messages in the batch, and the one message that asks for an ACK. */
+uint32_t emit_batch_seq_first(const struct emit_batch *b);
+uint32_t emit_batch_seq_last(const struct emit_batch *b);
+
+/* Describe the message with sequence seq (and, if offset != 0, the element that
+ * the kernel's extended ACK points at) as text plus the policy location. */
+int emit_batch_describe(const struct emit_batch *b, uint32_t seq, uint32_t offset,
+			char **ret_text, const struct loc **ret_loc);
+
+/* Number of messages of each kind, for summaries and tests. */
+struct emit_stats {
+	size_t n_msgs, n_chains, n_sets, n_elem_msgs, n_elems, n_rules;
+	size_t bytes;
+};
+void emit_batch_stats(const struct emit_batch *b, struct emit_stats *ret);
+
+/* Free the batch; accepts NULL. */
+void emit_batch_free(struct emit_batch *b);
+
+/* Encode an element key (or, with end, its interval end) as the kernel stores it.
+ * Returns the key length. Exposed for the round-trip test and `show`. */
+size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end,
+		     uint8_t key[16]);
+
+#endif

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The ruleset IR and its printer. The printer writes the nft syntax that
+ * `nft list table inet loguard` shows for the installed table, so one text is
+ * the `print` command, the compiler's golden files and the integration check.
+ */
+#include <netinet/in.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ruleset.h"
+
+static const char *proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : "udp";
+}
+
+static void print_ports(FILE *f, const struct rs_elem *e)
+{
+	if (e->port_first == e->port_last)
+		fprintf(f, "%u", e->port_first);
+	else
+		fprintf(f, "%u-%u", e->port_first, e->port_last);
+}
+
+/* Comments come from policy names, which the parser restricts; escape anyway. */
+static void print_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void print_set_head(FILE *f, const struct rs_set *s)
+{
+	switch (s->kind) {
+	case RS_SET_GUARDS:
+		fprintf(f, "\tmap %s {\n\t\ttype inet_proto . inet_service : verdict\n", s->name);
+		break;
+	case RS_SET_ALLOW_UID:
+		fprintf(f, "\tset %s {\n\t\ttype inet_proto . inet_service . uid\n", s->name);
+		break;
+	case RS_SET_ALLOW_CGROUP:
+		fprintf(f, "\tset %s {\n\t\ttype inet_proto . inet_service . cgroupsv2\n", s->name);
+		break;
+	default:
+		abort();
+	}
+	fputs("\t\tflags interval\n\t\tcounter\n", f);
+}
+
+static void print_set(FILE *f, const struct rs_set *s)
+{
+	print_set_head(f, s);
+	if (s->n_elems) {
+		fputs("\t\telements = { ", f);
+		for (size_t i = 0; i < s->n_elems; i++) {
+			const struct rs_elem *e = &s->elems[i];
+
+			if (i)
+				fputs(",\n\t\t\t     ", f);
+			fprintf(f, "%s . ", proto_name(e->proto));
+			print_ports(f, e);
+			if (s->kind != RS_SET_GUARDS)
+				fprintf(f, " . %llu", (unsigned long long)e->id);
+			if (e->comment) {
+				fputs(" comment ", f);
+				print_quoted(f, e->comment);
+			}
+			if (s->kind == RS_SET_GUARDS)
+				fprintf(f, " : goto %s", e->chain);
+		}
+		fputs(" }\n", f);
+	}
+	fputs("\t}\n", f);
+}
+
+static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *r)
+{
+	fputs("\t\t", f);
+	switch (r->kind) {
+	case RS_RULE_ACCEPT_NOT_LO:
+		fputs("oif != \"lo\" accept", f);
+		break;
+	case RS_RULE_ACCEPT_TCP_NOT_SYN:
+		fputs("tcp flags != syn / syn,ack accept", f);
+		break;
+	case RS_RULE_DISPATCH:
+		fprintf(f, "meta l4proto . th dport vmap @%s", r->set);
+		break;
+	case RS_RULE_ALLOW_UID:
+	case RS_RULE_ALLOW_CGROUP:
+		fputs("meta l4proto . th dport . ", f);
+		if (r->kind == RS_RULE_ALLOW_UID)
+			fputs("meta skuid", f);
+		else
+			fprintf(f, "socket cgroupv2 level %u", r->level);
+		fprintf(f, " @%s", r->set);
+		if (r->goto_chain)
+			fprintf(f, " goto %s", r->goto_chain);
+		else
+			fputs(" accept", f);
+		break;
+	case RS_RULE_LOG:
+		if (rs->log_rate)
+			fprintf(f, "limit rate %u/%s ", rs->log_rate, rs->log_rate_unit);
+		fputs("log prefix ", f);
+		print_quoted(f, r->prefix);
+		fprintf(f, " group %u", rs->log_group);
+		break;
+	case RS_RULE_REJECT_TCP:
+		fputs("meta l4proto tcp reject with tcp reset", f);
+		break;
+	case RS_RULE_REJECT:
+		fputs("reject", f);
+		break;
+	case RS_RULE_DROP:
+		fputs("drop", f);
+		break;
+	case RS_RULE_ACCEPT:
+		fputs("accept", f);
+		break;
+	default:
+		abort();
+	}
+	if (r->comment) {
+		fputs(" comment ", f);
+		print_quoted(f, r->comment);
+	}
+	fputc('\n', f);
+}
+
+int ruleset_print(const struct ruleset *rs, FILE *f)
+{
+	fputs("table inet " LOGUARD_TABLE " {\n", f);
+	for (size_t i = 0; i < rs->n_sets; i++) {
+		if (i)
+			fputc('\n', f);
+		print_set(f, &rs->sets[i]);
+	}
+	for (size_t i = 0; i < rs->n_chains; i++) {
+		const struct rs_chain *c = &rs->chains[i];
+
+		if (i || rs->n_sets)
+			fputc('\n', f);
+		fprintf(f, "\tchain %s {\n", c->name);
+		if (c->base)
+			fputs("\t\ttype filter hook output priority filter; policy accept;\n", f);
+		for (size_t j = 0; j < c->n_rules; j++)
+			print_rule(f, rs, &c->rules[j]);
+		fputs("\t}\n", f);
+	}
+	fputs("}\n", f);
+	return ferror(f) ? -EIO : 0;
+}
+
+struct rs_set *ruleset_find_set(const struct ruleset *rs, const char *name)
+{
+	for (size_t i = 0; i < rs->n_sets; i++)
+		if (!strcmp(rs->sets[i].name, name))
+			return &rs->sets[i];
+	return NULL;
+}
+
+void ruleset_free(struct ruleset *rs)
+{
+	if (!rs)
+		return;
+	for (size_t i = 0; i < rs->n_sets; i++) {
+		free(rs->sets[i].name);
+		free(rs->sets[i].elems);
+	}
+	for (size_t i = 0; i < rs->n_chains; i++) {
+		free(rs->chains[i].name);
+		free(rs->chains[i].rules);
+	}
+	free(rs->sets);
+	free(rs->chains);
+	free(rs);
+}

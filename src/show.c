@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Read the installed table back: the guard map's elements name the guards
+ * (element comments) and their profile chains; per-element counters on the
+ * guard map and the allow sets give per-guard connection and allow counts
+ * without a rule per guard.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "compile.h"
+#include "ruleset.h"
+#include "show.h"
+
+/* One element as read back, flattened. */
+struct raw_elem {
+	char *comment;
+	char *chain;
+	uint8_t proto;
+	uint16_t first, last;
+	uint64_t packets;
+};
+
+struct raw_elems {
+	struct raw_elem *v;
+	size_t n, cap;
+};
+
+static int table_cb(const struct nlmsghdr *nlh, void *data)
+{
+	(void)nlh;
+	*(bool *)data = true;
+	return MNL_CB_OK;
+}
+
+static int read_installed(struct nl *nl, bool *ret)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+	bool found = false;
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, LOGUARD_TABLE);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, 0);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	r = nl_request(nl, nlh, table_cb, &found);
+	if (r == -ENOENT)
+		r = 0;
+	if (r < 0)
+		return r;
+	*ret = found;
+	return 0;
+}
+
+/* Names of the allow sets present (their number depends on cgroup levels used). */
+struct set_names {
+	char **v;
+	size_t n;
+	int err;
+};
+
+static int set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct set_names *sn = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	const char *name;
+	char **nv;
+
+	if (!s || nftnl_set_nlmsg_parse(nlh, s) < 0)
+		goto fail;
+	name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+	if (name && !strncmp(name, "allow_", 6)) {
+		nv = reallocarray(sn->v, sn->n + 1, sizeof(*nv));
+		if (!nv)
+			goto fail;
+		sn->v = nv;
+		sn->v[sn->n] = strdup(name);
+		if (!sn->v[sn->n])
+			goto fail;
+		sn->n++;
+	}
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+fail:
+	nftnl_set_free(s);
+	sn->err = -ENOMEM;
+	return MNL_CB_ERROR;
+}
+
+static int comment_cb(const struct nftnl_udata *attr, void *data)
+{
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_SET_ELEM_COMMENT && nftnl_udata_len(attr) > 0) {
+		const char *s = nftnl_udata_get(attr);
+
+		if (s[nftnl_udata_len(attr) - 1] == '\0')
+			*(const char **)data = s;
+	}
+	return 0;
+}
+
+static int counter_cb(struct nftnl_expr *e, void *data)
+{
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+	if (name && !strcmp(name, "counter"))
+		*(uint64_t *)data += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+	return 0;
+}
+
+static int raw_add(struct raw_elems *re, struct nftnl_set_elem *e)
+{
+	const uint8_t *key, *end;
+	const char *comment = NULL, *chain = NULL;
+	struct raw_elem *x;
+	uint32_t len = 0, elen = 0, ulen = 0;
+	const void *ud;
+
+	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+	end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen);
+	if (!key || len < 8)
+		return 0; /* not one of ours */
+	if (!end || elen < 8)
+		end = key;
+	ud = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &ulen);
+	if (ud)
+		nftnl_udata_parse(ud, ulen, comment_cb, &comment);
+	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN))
+		chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+	if (re->n == re->cap) {
+		size_t ncap = re->cap ? re->cap * 2 : 256;
+		struct raw_elem *nv = reallocarray(re->v, ncap, sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		re->v = nv;
+		re->cap = ncap;
+	}
+	x = &re->v[re->n];
+	*x = (struct raw_elem){
+		.proto = key[0],
+		.first = (uint16_t)(key[4] << 8 | key[5]),
+		.last = (uint16_t)(end[4] << 8 | end[5]),
+		.comment = strdup(comment ? comment : "?"),
+		.chain = chain ? strdup(chain) : NULL,
+	};
+	nftnl_set_elem_expr_foreach(e, counter_cb, &x->packets);
+	if (!x->comment || (chain && !x->chain)) {
+		free(x->comment);
+		free(x->chain);
+		return -ENOMEM;
+	}
+	re->n++;
+	return 0;
+}
+
+struct elem_dump {
+	struct raw_elems *re;
+	int err;
+};
+
+static int elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct elem_dump *ed = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (!s || nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
+		nftnl_set_free(s);
+		ed->err = -ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	it = nftnl_set_elems_iter_create(s);
+	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e; e = nftnl_set_elems_iter_next(it)) {
+		ed->err = raw_add(ed->re, e);
+		if (ed->err < 0)
+			break;
+	}
+	if (!it)
+		ed->err = -ENOMEM;
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return ed->err < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int dump_elems(struct nl *nl, const char *set, struct raw_elems *re)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct elem_dump ed = { .re = re };
+	struct nlmsghdr *nlh;
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, LOGUARD_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, 0);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	r = nl_request(nl, nlh, elem_cb, &ed);
+	return ed.err < 0 ? ed.err : r;
+}
+
+static int dump_allow_sets(struct nl *nl, struct set_names *sn)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, LOGUARD_TABLE);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_DUMP, 0);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	r = nl_request(nl, nlh, set_cb, sn);
+	return sn->err < 0 ? sn->err : r;
+}
+
+static int cmp_raw(const void *a, const void *b)
+{
+	const struct raw_elem *x = a, *y = b;
+	int c = strcmp(x->comment, y->comment);
+
+	if (c)
+		return c;
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int cmp_guard_name(const void *key, const void *g)
+{
+	return strcmp(key, ((const struct show_guard *)g)->name);
+}
+
+static void raw_free(struct raw_elems *re)
+{
+	for (size_t i = 0; i < re->n; i++) {
+		free(re->v[i].comment);
+		free(re->v[i].chain);
+	}
+	free(re->v);
+}
+
+/* Group the guard map's elements (sorted by guard name) into guards. */
+static int build_guards(struct show_table *t, struct raw_elems *map)
+{
+	qsort(map->v, map->n, sizeof(*map->v), cmp_raw);
+	t->guards = calloc(map->n ? map->n : 1, sizeof(*t->guards));
+	if (!t->guards)
+		return -ENOMEM;
+	for (size_t i = 0; i < map->n; i++) {
+		struct raw_elem *e = &map->v[i];
+		struct show_guard *g;
+		struct show_ports *np;
+
+		if (!t->n_guards || strcmp(t->guards[t->n_guards - 1].name, e->comment)) {
+			g = &t->guards[t->n_guards++];
+			g->name = strdup(e->comment);
+			if (!g->name)
+				return -ENOMEM;
+			if (!e->chain ||
+			    compile_profile_from_chain(e->chain, &g->mode, &g->action, &g->log) < 0)
+				g->mode = __POLICY_MODE_MAX; /* not a chain we made */
+		}
+		g = &t->guards[t->n_guards - 1];
+		np = reallocarray(g->ports, g->n_ports + 1, sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		g->ports = np;
+		g->ports[g->n_ports++] = (struct show_ports){ e->proto, e->first, e->last };
+		g->connections += e->packets;
+	}
+	return 0;
+}
+
+int show_read(struct nl *nl, struct show_table **ret_table)
+{
+	struct show_table *t = calloc(1, sizeof(*t));
+	struct raw_elems map = { 0 }, allow = { 0 };
+	struct set_names sn = { 0 };
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	r = read_installed(nl, &t->installed);
+	if (r < 0 || !t->installed)
+		goto out;
+	r = nl_get_genid(nl, &t->genid);
+	if (r >= 0)
+		r = dump_elems(nl, LOGUARD_GUARD_MAP, &map);
+	if (r >= 0)
+		r = dump_allow_sets(nl, &sn);
+	for (size_t i = 0; r >= 0 && i < sn.n; i++)
+		r = dump_elems(nl, sn.v[i], &allow);
+	if (r >= 0)
+		r = build_guards(t, &map);
+	for (size_t i = 0; r >= 0 && i < allow.n; i++) {
+		struct show_guard *g = bsearch(allow.v[i].comment, t->guards, t->n_guards,
+					       sizeof(*t->guards), cmp_guard_name);
+
+		if (g) {
+			g->allowed += allow.v[i].packets;
+			g->n_allow++;
+		}
+	}
+out:
+	raw_free(&map);
+	raw_free(&allow);
+	for (size_t i = 0; i < sn.n; i++)
+		free(sn.v[i]);
+	free(sn.v);
+	if (r < 0) {
+		show_table_free(t);
+		return r;
+	}
+	*ret_table = t;
+	return 0;
+}
+
+static const char *guard_mode(const struct show_guard *g)
+{
+	return g->mode < __POLICY_MODE_MAX ? policy_mode_name(g->mode) : "?";
+}
+
+static void print_ports_list(const struct show_guard *g, FILE *f)
+{
+	for (size_t i = 0; i < g->n_ports; i++) {
+		const struct show_ports *p = &g->ports[i];
+
+		fprintf(f, "%s%s/%u", i ? "," : "", p->proto == IPPROTO_TCP ? "tcp" : "udp",
+			p->first);
+		if (p->last != p->first)
+			fprintf(f, "-%u", p->last);
+	}
+}
+
+int show_print_text(const struct show_table *t, FILE *f)
+{
+	if (!t->installed) {
+		fputs("table inet " LOGUARD_TABLE ": not installed\n", f);
+		return 0;
+	}
+	fprintf(f, "table inet " LOGUARD_TABLE ": %zu guards (ruleset generation %u)\n",
+		t->n_guards, t->genid);
+	fprintf(f, "%-24s %-8s %-7s %12s %12s %12s  %s\n", "GUARD", "MODE", "ACTION", "CONNECTIONS",
+		"ALLOWED", "DENIED", "PORTS");
+	for (size_t i = 0; i < t->n_guards; i++) {
+		const struct show_guard *g = &t->guards[i];
+		uint64_t denied = g->connections > g->allowed ? g->connections - g->allowed : 0;
+
+		fprintf(f, "%-24s %-8s %-7s %12llu %12llu %12llu  ", g->name, guard_mode(g),
+			g->mode == POLICY_MODE_ENFORCE ? policy_action_name(g->action) : "-",
+			(unsigned long long)g->connections, (unsigned long long)g->allowed,
+			(unsigned long long)denied);
+		print_ports_list(g, f);
+		fputc('\n', f);
+	}
+	return ferror(f) ? -EIO : 0;
+}
+
+/* Guard names are restricted by the parser; escape defensively anyway. */
+static void json_string(const char *s, FILE *f)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+int show_print_json(const struct show_table *t, FILE *f)
+{
+	fprintf(f, "{\"table\":\"inet " LOGUARD_TABLE "\",\"installed\":%s", t->installed ? "true" : "false");
+	if (t->installed)
+		fprintf(f, ",\"generation\":%u", t->genid);
+	fputs(",\"guards\":[", f);
+	for (size_t i = 0; i < t->n_guards; i++) {
+		const struct show_guard *g = &t->guards[i];
+		uint64_t denied = g->connections > g->allowed ? g->connections - g->allowed : 0;
+
+		fputs(i ? ",{\"name\":" : "{\"name\":", f);
+		json_string(g->name, f);
+		fprintf(f, ",\"mode\":\"%s\"", guard_mode(g));
+		if (g->mode == POLICY_MODE_ENFORCE)
+			fprintf(f, ",\"action\":\"%s\",\"log\":\"%s\"", policy_action_name(g->action),
+				policy_log_name(g->log));
+		fputs(",\"ports\":[", f);
+		for (size_t k = 0; k < g->n_ports; k++)
+			fprintf(f, "%s{\"protocol\":\"%s\",\"first\":%u,\"last\":%u}", k ? "," : "",
+				g->ports[k].proto == IPPROTO_TCP ? "tcp" : "udp", g->ports[k].first,
+				g->ports[k].last);
+		fprintf(f, "],\"allow_entries\":%zu,\"connections\":%llu,\"allowed\":%llu,\"%s\":%llu}",
+			g->n_allow, (unsigned long long)g->connections,
+			(unsigned long long)g->allowed,
+			g->mode == POLICY_MODE_AUDIT ? "would_deny" : "denied",
+			(unsigned long long)denied);
+	}
+	fputs("]}\n", f);
+	return ferror(f) ? -EIO : 0;
+}
+
+void show_table_free(struct show_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n_guards; i++) {
+		free(t->guards[i].name);
+		free(t->guards[i].ports);
+	}
+	free(t->guards);
+	free(t);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LOGUARD_SHOW_H
+#define LOGUARD_SHOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nl.h"
+#include "policy.h"
+
+/* One guarded (protocol, port interval) as installed. */
+struct show_ports {
+	uint8_t proto;
+	uint16_t first, last;
+};
+
+/* One guard read back from the kernel, with its counters. */
+struct show_guard {
+	char *name;
+	enum policy_mode mode;
+	enum policy_action action;
+	enum policy_log log;
+	struct show_ports *ports;
+	size_t n_ports;
+	uint64_t connections; /* new connections / datagrams that reached the guard */
+	uint64_t allowed;     /* of those, matched an allow entry */
+	size_t n_allow;       /* allow entries (uid or cgroup elements) */
+};
+
+/* The installed table as `show` reports it. */
+struct show_table {
+	bool installed;
+	uint32_t genid;
+	struct show_guard *guards; /* sorted by name */
+	size_t n_guards;
+};
+
+/* Read table inet loguard back from the kernel. Returns 0 (installed or not) or -errno. */
+int show_read(struct nl *nl, struct show_table **ret_table);
+
+/* Human-readable table, one guard per line. */
+int show_print_text(const struct show_table *t, FILE *f);
+
+/* One JSON object. */
+int show_print_json(const struct show_table *t, FILE *f);
+
+/* Free; accepts NULL. */
+void show_table_free(struct show_table *t);
+
+#endif
