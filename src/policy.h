@@ -113,11 +113,19 @@ struct policy_check_opts {
 
 /* Resolve names: users → uids, groups → member uids (supplementary and primary),
  * units/cgroups → cgroup ids. Unknown users/groups and overlapping guards are
- * errors; units/cgroups that do not exist are warnings. Returns 0 or -EINVAL. */
+ * errors; units/cgroups that do not exist are warnings. Returns 0 or -EINVAL.
+ * After success no (protocol, port) is in two port intervals, within or across guards. */
 int policy_check(struct policy *p, const struct policy_check_opts *opts, struct diags *diags);
 
 /* Free the whole graph; accepts NULL. */
 void policy_free(struct policy *p);
+
+/* Why a unit name cannot name a cgroup (e.g. "has no cgroup (...)"), or NULL if it can.
+ * Shared by the parser (located errors) and policy_check (defence for hand-built policies). */
+const char *policy_unit_name_invalid(const char *name);
+
+/* Why a cgroup path as written is unusable (root, empty, '.' or '..' components), or NULL. */
+const char *policy_cgroup_path_invalid(const char *path);
 
 /* Names for printing. */
 const char *policy_mode_name(enum policy_mode m);

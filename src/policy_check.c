@@ -1,0 +1,1202 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Resolution of a parsed policy against this system: user and group names to uids, units and
+ * cgroup paths to cgroup2 ids, and the cross-guard overlap check.
+ *
+ * Policies may name thousands of guards and users, so every lookup is done once per distinct
+ * name per call (sorted tables and binary search), and the overlap check sorts intervals.
+ */
+
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy.h"
+
+/* Above this many distinct user names, one passwd scan beats a lookup per name. */
+#define USER_SCAN_THRESHOLD 32
+/* NSS entries larger than this are not sane: stop growing the buffer. */
+#define NSS_BUF_MAX (1U << 20)
+/* systemd nests units a few levels deep (user.slice/user-1000.slice/user@1000.service/...). */
+#define UNIT_SEARCH_DEPTH 8
+#define UNIT_SEARCH_MAX_DIRS 100000
+#define ESC_SHOWN 64
+#define ESC_BUF (ESC_SHOWN * 4 + 8)
+
+/* One passwd entry from the enumeration. */
+struct pw_entry {
+	char *name;
+	uid_t uid;
+	gid_t gid;
+	size_t order; /* enumeration order: the first entry of a name wins, as with getpwnam */
+};
+
+/* A distinct user name and what it resolved to. */
+struct user_res {
+	const char *name;
+	int r; /* 0, -ENOENT (unknown) or another -errno from NSS */
+	uid_t uid;
+};
+
+/* A distinct group name and its members (supplementary and primary). */
+struct group_res {
+	const char *name;
+	int r;
+	uid_t *uids;
+	size_t n_uids;
+	char *bad_member; /* first gr_mem name that no passwd entry has */
+};
+
+/* A directory of the cgroup2 tree, for finding units by name. */
+struct cg_dir {
+	char *path; /* relative to the mount */
+	const char *base;
+	unsigned level;
+};
+
+/* One port interval of one guard for one protocol, for the overlap sweep. */
+struct interval {
+	unsigned proto;
+	uint16_t first, last;
+	size_t guard, port; /* document order: (guard, port) */
+	bool reported;
+};
+
+/* State of one policy_check() call. */
+struct check_ctx {
+	struct policy *p;
+	struct diags *diags;
+	unsigned n_errors;
+	int fatal;
+
+	struct pw_entry *pw; /* sorted by name, first entry of a name wins (as getpwnam) */
+	size_t n_pw;
+	size_t *pw_by_gid;
+	bool pw_loaded;
+
+	struct user_res *users; /* sorted by name */
+	size_t n_users;
+	struct group_res *groups; /* sorted by name */
+	size_t n_groups;
+
+	const char *cg_root_opt;
+	char *cg_root;
+	int cg_root_r; /* 1 = not looked for yet */
+	int cg_root_fd;
+	struct cg_dir *dirs;
+	size_t n_dirs;
+	size_t *dirs_by_name;
+	bool dirs_scanned;
+};
+
+static const char *esc(char *buf, const char *s)
+{
+	size_t o = 0, len = strlen(s), n = len > ESC_SHOWN ? ESC_SHOWN : len;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = s[i];
+
+		if (ch < 0x20 || ch == 0x7f || ch == '\\')
+			o += sprintf(buf + o, "\\x%02x", ch);
+		else
+			buf[o++] = ch;
+	}
+	if (n < len) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+__attribute__((format(printf, 4, 5))) static void
+report(struct check_ctx *c, enum diag_level level, const struct loc *loc, const char *fmt, ...)
+{
+	char *msg;
+	va_list ap;
+	int r;
+
+	if (c->fatal)
+		return;
+	va_start(ap, fmt);
+	r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		c->fatal = -ENOMEM;
+		return;
+	}
+	r = diags_add(c->diags, level, loc, "%s", msg);
+	free(msg);
+	if (r < 0)
+		c->fatal = r;
+	else if (level == DIAG_ERROR)
+		c->n_errors++;
+}
+
+/* Parse a uid/gid written as a number; -EINVAL if not a number, -ERANGE if not a valid id
+ * ((uid_t)-1 means "no change" to the kernel, so it cannot name anyone). */
+static int parse_id(const char *s, uint32_t *ret)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (const char *q = s; *q; q++)
+		if (*q < '0' || *q > '9')
+			return -EINVAL;
+	for (const char *q = s; *q; q++) {
+		v = v * 10 + (*q - '0');
+		if (v > 4294967294ULL)
+			return -ERANGE;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int grow(void *pv, size_t *cap, size_t n, size_t size)
+{
+	void **v = pv;
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	nv = reallocarray(*v, ncap, size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmp_pw_name(const void *a, const void *b)
+{
+	const struct pw_entry *x = a, *y = b;
+	int r = strcmp(x->name, y->name);
+
+	if (r)
+		return r;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int cmp_pw_gid(const void *a, const void *b, void *arg)
+{
+	const struct pw_entry *pw = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+
+	if (pw[i].gid != pw[j].gid)
+		return pw[i].gid < pw[j].gid ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+	uid_t x = *(const uid_t *)a, y = *(const uid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sort and drop duplicates; returns the new count. */
+static size_t uids_sort_unique(uid_t *v, size_t n)
+{
+	size_t o = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_uid);
+	for (size_t i = 1; i < n; i++)
+		if (v[i] != v[o])
+			v[++o] = v[i];
+	return o + 1;
+}
+
+/*
+ * Enumerate passwd once: needed for primary-group membership (no NSS call answers "who has
+ * gid G") and much cheaper than one getpwnam_r per name when there are many.
+ */
+static int pw_load(struct check_ctx *c)
+{
+	struct passwd pwd, *res;
+	size_t cap = 0, size = 1024;
+	char *buf = NULL;
+	int r = 0;
+
+	if (c->pw_loaded)
+		return 0;
+	c->pw_loaded = true;
+	buf = malloc(size);
+	if (!buf)
+		return -ENOMEM;
+	setpwent();
+	for (;;) {
+		r = getpwent_r(&pwd, buf, size, &res);
+		if (r == ERANGE && size < NSS_BUF_MAX) {
+			char *nb = realloc(buf, size * 2);
+
+			if (!nb) {
+				r = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			size *= 2;
+			continue;
+		}
+		/* ENOENT ends the enumeration; any other failure leaves what we have, and the
+		 * per-name fallback (getpwnam_r) still works for names we did not see. */
+		if (r || !res)
+			break;
+		if (grow(&c->pw, &cap, c->n_pw, sizeof(*c->pw)) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		c->pw[c->n_pw].name = strdup(res->pw_name);
+		if (!c->pw[c->n_pw].name) {
+			r = -ENOMEM;
+			goto out;
+		}
+		c->pw[c->n_pw].uid = res->pw_uid;
+		c->pw[c->n_pw].gid = res->pw_gid;
+		c->pw[c->n_pw].order = c->n_pw;
+		c->n_pw++;
+	}
+	r = 0;
+	qsort(c->pw, c->n_pw, sizeof(*c->pw), cmp_pw_name);
+	c->pw_by_gid = calloc(c->n_pw + 1, sizeof(*c->pw_by_gid));
+	if (!c->pw_by_gid) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < c->n_pw; i++)
+		c->pw_by_gid[i] = i;
+	qsort_r(c->pw_by_gid, c->n_pw, sizeof(*c->pw_by_gid), cmp_pw_gid, c->pw);
+out:
+	endpwent();
+	free(buf);
+	return r;
+}
+
+static const struct pw_entry *pw_find(const struct check_ctx *c, const char *name)
+{
+	size_t lo = 0, hi = c->n_pw;
+
+	/* Lower bound, so among equal names the first enumerated wins. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(c->pw[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->n_pw && !strcmp(c->pw[lo].name, name) ? &c->pw[lo] : NULL;
+}
+
+/* getpwnam_r with a growing buffer; 0, -ENOENT or -errno. */
+static int user_lookup(const struct check_ctx *c, const char *name, uid_t *ret_uid)
+{
+	const struct pw_entry *e = c->pw_loaded ? pw_find(c, name) : NULL;
+	struct passwd pwd, *res = NULL;
+	size_t size = 1024;
+	char *buf = NULL;
+	int r;
+
+	if (e) {
+		*ret_uid = e->uid;
+		return 0;
+	}
+	for (;;) {
+		char *nb = realloc(buf, size);
+
+		if (!nb) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = nb;
+		r = getpwnam_r(name, &pwd, buf, size, &res);
+		if (r != ERANGE || size >= NSS_BUF_MAX)
+			break;
+		size *= 2;
+	}
+	if (r == 0 && res)
+		*ret_uid = res->pw_uid;
+	free(buf);
+	/* "Not found" comes back as 0 with no result, or as one of these from some modules. */
+	if (r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
+		return res ? 0 : -ENOENT;
+	return -r;
+}
+
+static struct user_res *user_res_find(const struct check_ctx *c, const char *name)
+{
+	struct user_res key = { .name = name };
+
+	return bsearch(&key, c->users, c->n_users, sizeof(*c->users), cmp_str_ptr);
+}
+
+static struct group_res *group_res_find(const struct check_ctx *c, const char *name)
+{
+	struct group_res key = { .name = name };
+
+	return bsearch(&key, c->groups, c->n_groups, sizeof(*c->groups), cmp_str_ptr);
+}
+
+/* Collect the distinct names referenced as refs[] of every guard into a sorted array. */
+static int collect_names(struct check_ctx *c, bool groups, const char ***ret, size_t *ret_n)
+{
+	const char **v = NULL;
+	size_t n = 0, cap = 0, o = 0;
+
+	for (size_t i = 0; i < c->p->n_guards; i++) {
+		const struct policy_guard *g = &c->p->guards[i];
+		const struct policy_ref *refs = groups ? g->groups : g->users;
+		size_t nr = groups ? g->n_groups : g->n_users;
+
+		for (size_t j = 0; j < nr; j++) {
+			uint32_t id;
+
+			/* Numeric users need no lookup at all. */
+			if (!groups && parse_id(refs[j].name, &id) != -EINVAL)
+				continue;
+			if (grow(&v, &cap, n, sizeof(*v)) < 0) {
+				free(v);
+				return -ENOMEM;
+			}
+			v[n++] = refs[j].name;
+		}
+	}
+	if (n) {
+		qsort(v, n, sizeof(*v), cmp_str_ptr);
+		for (size_t i = 1; i < n; i++)
+			if (strcmp(v[i], v[o]))
+				v[++o] = v[i];
+		n = o + 1;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int resolve_users(struct check_ctx *c)
+{
+	const char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	r = collect_names(c, false, &names, &n);
+	if (r < 0)
+		return r;
+	if (n > USER_SCAN_THRESHOLD) {
+		r = pw_load(c);
+		if (r < 0)
+			goto out;
+	}
+	c->users = calloc(n + 1, sizeof(*c->users));
+	if (!c->users) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		c->users[i].name = names[i];
+		c->users[i].r = user_lookup(c, names[i], &c->users[i].uid);
+		if (c->users[i].r == -ENOMEM) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	c->n_users = n;
+	r = 0;
+out:
+	free(names);
+	return r;
+}
+
+/* Resolve one group: its gid, then gr_mem names plus every user whose primary group it is. */
+static int group_resolve(struct check_ctx *c, struct group_res *gr)
+{
+	struct group grp, *res = NULL;
+	size_t size = 1024, cap = 0, lo, hi;
+	char *buf = NULL;
+	bool numeric;
+	uint32_t id;
+	int r;
+
+	r = parse_id(gr->name, &id);
+	if (r == -ERANGE) {
+		gr->r = -ERANGE;
+		return 0;
+	}
+	numeric = r == 0;
+	for (;;) {
+		char *nb = realloc(buf, size);
+
+		if (!nb) {
+			r = -ENOMEM;
+			goto out;
+		}
+		buf = nb;
+		if (numeric)
+			r = getgrgid_r(id, &grp, buf, size, &res);
+		else
+			r = getgrnam_r(gr->name, &grp, buf, size, &res);
+		if (r != ERANGE || size >= NSS_BUF_MAX)
+			break;
+		size *= 2;
+	}
+	if (!res) {
+		gr->r = (r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM) ? -ENOENT
+											  : -r;
+		r = 0;
+		goto out;
+	}
+
+	for (char **m = grp.gr_mem; m && *m; m++) {
+		uid_t uid;
+
+		r = user_lookup(c, *m, &uid);
+		if (r == -ENOMEM)
+			goto out;
+		if (r < 0) {
+			if (!gr->bad_member) {
+				gr->bad_member = strdup(*m);
+				if (!gr->bad_member) {
+					r = -ENOMEM;
+					goto out;
+				}
+			}
+			continue;
+		}
+		if (grow(&gr->uids, &cap, gr->n_uids, sizeof(*gr->uids)) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		gr->uids[gr->n_uids++] = uid;
+	}
+
+	/* Primary members: equal range of gid in the by-gid index. */
+	lo = 0;
+	hi = c->n_pw;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->pw[c->pw_by_gid[mid]].gid < grp.gr_gid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < c->n_pw && c->pw[c->pw_by_gid[lo]].gid == grp.gr_gid; lo++) {
+		if (grow(&gr->uids, &cap, gr->n_uids, sizeof(*gr->uids)) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		gr->uids[gr->n_uids++] = c->pw[c->pw_by_gid[lo]].uid;
+	}
+	gr->n_uids = uids_sort_unique(gr->uids, gr->n_uids);
+	gr->r = 0;
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+static int resolve_groups(struct check_ctx *c)
+{
+	const char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	r = collect_names(c, true, &names, &n);
+	if (r < 0 || n == 0)
+		goto out;
+	r = pw_load(c);
+	if (r < 0)
+		goto out;
+	c->groups = calloc(n, sizeof(*c->groups));
+	if (!c->groups) {
+		r = -ENOMEM;
+		goto out;
+	}
+	c->n_groups = n;
+	for (size_t i = 0; i < n; i++) {
+		c->groups[i].name = names[i];
+		r = group_resolve(c, &c->groups[i]);
+		if (r < 0)
+			goto out;
+	}
+out:
+	free(names);
+	return r;
+}
+
+/* Fill g->uids from the resolved tables; errors and warnings at each reference. */
+static int guard_uids(struct check_ctx *c, struct policy_guard *g)
+{
+	char b[ESC_BUF], b2[ESC_BUF];
+	size_t n = 0, cap = 0;
+	uid_t *v = NULL;
+
+	for (size_t i = 0; i < g->n_users; i++) {
+		const struct policy_ref *ref = &g->users[i];
+		const struct user_res *u;
+		uint32_t id;
+		int r = parse_id(ref->name, &id);
+
+		if (r == -ERANGE) {
+			report(c, DIAG_ERROR, &ref->loc,
+			       "uid %s out of range (expected 0-4294967294)", esc(b, ref->name));
+			continue;
+		}
+		if (r < 0) {
+			u = user_res_find(c, ref->name);
+			if (!u || u->r == -ENOENT) {
+				report(c, DIAG_ERROR, &ref->loc, "unknown user '%s'",
+				       esc(b, ref->name));
+				continue;
+			}
+			if (u->r < 0) {
+				report(c, DIAG_ERROR, &ref->loc, "cannot look up user '%s': %s",
+				       esc(b, ref->name), strerror(-u->r));
+				continue;
+			}
+			id = u->uid;
+		}
+		if (grow(&v, &cap, n, sizeof(*v)) < 0)
+			goto nomem;
+		v[n++] = id;
+	}
+
+	for (size_t i = 0; i < g->n_groups; i++) {
+		const struct policy_ref *ref = &g->groups[i];
+		const struct group_res *gr = group_res_find(c, ref->name);
+
+		if (!gr || gr->r == -ENOENT) {
+			report(c, DIAG_ERROR, &ref->loc, "unknown group '%s'", esc(b, ref->name));
+			continue;
+		}
+		if (gr->r == -ERANGE) {
+			report(c, DIAG_ERROR, &ref->loc,
+			       "gid %s out of range (expected 0-4294967294)", esc(b, ref->name));
+			continue;
+		}
+		if (gr->r < 0) {
+			report(c, DIAG_ERROR, &ref->loc, "cannot look up group '%s': %s",
+			       esc(b, ref->name), strerror(-gr->r));
+			continue;
+		}
+		if (gr->bad_member)
+			report(c, DIAG_WARNING, &ref->loc, "group '%s' lists unknown user '%s'",
+			       esc(b, ref->name), esc(b2, gr->bad_member));
+		if (gr->n_uids == 0) {
+			report(c, DIAG_WARNING, &ref->loc, "group '%s' has no members",
+			       esc(b, ref->name));
+			continue;
+		}
+		for (size_t j = 0; j < gr->n_uids; j++) {
+			if (grow(&v, &cap, n, sizeof(*v)) < 0)
+				goto nomem;
+			v[n++] = gr->uids[j];
+		}
+	}
+
+	g->n_uids = uids_sort_unique(v, n);
+	g->uids = v;
+	return 0;
+nomem:
+	free(v);
+	return -ENOMEM;
+}
+
+static int cmp_interval(const void *a, const void *b)
+{
+	const struct interval *x = a, *y = b;
+
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	if (x->guard != y->guard)
+		return x->guard < y->guard ? -1 : 1;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+static bool interval_before(const struct interval *x, const struct interval *y)
+{
+	return x->guard < y->guard || (x->guard == y->guard && x->port < y->port);
+}
+
+/*
+ * No (protocol, port) may belong to two intervals: the compiler turns them into one interval
+ * map, where overlaps are ambiguous and the kernel rejects them. Sort by start and sweep,
+ * comparing each interval with the one reaching furthest so far.
+ */
+static int check_overlaps(struct check_ctx *c)
+{
+	struct policy *p = c->p;
+	struct interval *v = NULL, *reach;
+	size_t n = 0, cap = 0;
+	char b[ESC_BUF];
+
+	for (size_t i = 0; i < p->n_guards; i++) {
+		const struct policy_guard *g = &p->guards[i];
+
+		for (size_t j = 0; j < g->n_ports; j++) {
+			for (unsigned proto = POLICY_PROTO_TCP; proto <= POLICY_PROTO_UDP;
+			     proto <<= 1) {
+				if (!(g->protocols & proto))
+					continue;
+				if (grow(&v, &cap, n, sizeof(*v)) < 0) {
+					free(v);
+					return -ENOMEM;
+				}
+				v[n++] = (struct interval){ .proto = proto,
+							    .first = g->ports[j].first,
+							    .last = g->ports[j].last,
+							    .guard = i,
+							    .port = j };
+			}
+		}
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_interval);
+
+	reach = n ? &v[0] : NULL;
+	for (size_t i = 1; i < n; i++) {
+		struct interval *cur = &v[i], *later, *earlier;
+		const struct policy_guard *lg, *eg;
+		const struct loc *el;
+
+		if (cur->proto != reach->proto || cur->first > reach->last) {
+			reach = cur;
+			continue;
+		}
+		if (interval_before(cur, reach)) {
+			earlier = cur;
+			later = reach;
+		} else {
+			earlier = reach;
+			later = cur;
+		}
+		if (cur->last > reach->last)
+			reach = cur;
+		if (later->reported)
+			continue;
+		later->reported = true;
+
+		lg = &p->guards[later->guard];
+		eg = &p->guards[earlier->guard];
+		el = &eg->ports[earlier->port].loc;
+		if (later->guard == earlier->guard)
+			report(c, DIAG_ERROR, &lg->ports[later->port].loc,
+			       "port %u/%s is listed twice in guard '%s' (%s:%u:%u)", cur->first,
+			       cur->proto == POLICY_PROTO_TCP ? "tcp" : "udp",
+			       esc(b, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+		else
+			report(c, DIAG_ERROR, &lg->ports[later->port].loc,
+			       "port %u/%s overlaps guard '%s' (%s:%u:%u)", cur->first,
+			       cur->proto == POLICY_PROTO_TCP ? "tcp" : "udp",
+			       esc(b, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+	}
+	free(v);
+	return 0;
+}
+
+/* Undo the octal escapes (\040 etc.) /proc/self/mountinfo uses for blanks in paths. */
+static void unescape_mount_path(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/*
+ * The cgroup2 mount is not always /sys/fs/cgroup (hybrid hosts use /sys/fs/cgroup/unified),
+ * so read it from mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE ..."
+ */
+static int find_cgroup2_mount(char **ret)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	size_t size = 0;
+	char *line = NULL;
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &size, f) > 0) {
+		char *save = NULL, *mnt = NULL, *tok;
+		bool sep = false;
+		unsigned field = 0;
+
+		for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+			if (field++ == 4)
+				mnt = tok;
+			if (sep)
+				break;
+			if (field > 6 && !strcmp(tok, "-"))
+				sep = true;
+		}
+		if (!tok || !mnt || strcmp(tok, "cgroup2"))
+			continue;
+		unescape_mount_path(mnt);
+		*ret = strdup(mnt);
+		r = *ret ? 0 : -ENOMEM;
+		break;
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
+/* Locate the cgroup2 root once per call; reports a located error the first time it fails. */
+static int cg_root(struct check_ctx *c, const struct loc *loc)
+{
+	char b[ESC_BUF];
+
+	if (c->cg_root_r <= 0)
+		return c->cg_root_r;
+	if (c->cg_root_opt) {
+		c->cg_root = strdup(c->cg_root_opt);
+		c->cg_root_r = c->cg_root ? 0 : -ENOMEM;
+	} else {
+		c->cg_root_r = find_cgroup2_mount(&c->cg_root);
+	}
+	if (c->cg_root_r == -ENOMEM)
+		return -ENOMEM;
+	if (c->cg_root_r == 0) {
+		c->cg_root_fd = open(c->cg_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (c->cg_root_fd < 0) {
+			c->cg_root_r = -errno;
+			report(c, DIAG_ERROR, loc, "cannot open cgroup2 root '%s': %s",
+			       esc(b, c->cg_root), strerror(-c->cg_root_r));
+		}
+	} else if (c->cg_root_r == -ENOENT) {
+		report(c, DIAG_ERROR, loc,
+		       "cannot find a cgroup2 mount in /proc/self/mountinfo (needed for units and "
+		       "cgroups)");
+	} else {
+		report(c, DIAG_ERROR, loc, "cannot read /proc/self/mountinfo: %s",
+		       strerror(-c->cg_root_r));
+	}
+	return c->cg_root_r;
+}
+
+static int cmp_dir_name(const void *a, const void *b, void *arg)
+{
+	const struct cg_dir *d = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int r = strcmp(d[i].base, d[j].base);
+
+	/* Breadth-first order breaks ties: the shallowest (then first) directory wins. */
+	if (r)
+		return r;
+	return i < j ? -1 : i > j;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * List the cgroup tree breadth-first (bounded depth and size) once, so any number of units
+ * costs one walk. Children are sorted so the result does not depend on readdir order.
+ */
+static int cg_scan(struct check_ctx *c)
+{
+	size_t cap = 0, head = 0;
+	int r = 0;
+
+	if (c->dirs_scanned)
+		return 0;
+	c->dirs_scanned = true;
+
+	for (head = 0; head <= c->n_dirs; head++) {
+		/* The path string itself does not move when c->dirs grows. */
+		const char *rel = head ? c->dirs[head - 1].path : ".";
+		unsigned level = head ? c->dirs[head - 1].level : 0;
+		char **names = NULL;
+		size_t n_names = 0, cap_names = 0;
+		struct dirent *de;
+		DIR *d;
+		int fd;
+
+		if (level >= UNIT_SEARCH_DEPTH)
+			continue;
+		fd = openat(c->cg_root_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* vanished or not ours to read: skip that subtree */
+		d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			continue;
+		}
+		while ((de = readdir(d))) {
+			struct stat st;
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (de->d_type != DT_DIR &&
+			    (de->d_type != DT_UNKNOWN ||
+			     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			     !S_ISDIR(st.st_mode)))
+				continue;
+			if (grow(&names, &cap_names, n_names, sizeof(*names)) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+			names[n_names] = strdup(de->d_name);
+			if (!names[n_names]) {
+				r = -ENOMEM;
+				break;
+			}
+			n_names++;
+		}
+		closedir(d);
+		if (n_names)
+			qsort(names, n_names, sizeof(*names), cmp_cstr);
+		for (size_t i = 0; i < n_names; i++) {
+			struct cg_dir *e;
+			char *path = NULL;
+
+			if (r < 0 || c->n_dirs >= UNIT_SEARCH_MAX_DIRS)
+				goto next;
+			if (grow(&c->dirs, &cap, c->n_dirs, sizeof(*c->dirs)) < 0 ||
+			    asprintf(&path, "%s%s%s", head ? rel : "", head ? "/" : "", names[i]) <
+				    0) {
+				r = -ENOMEM;
+				goto next;
+			}
+			e = &c->dirs[c->n_dirs++];
+			e->path = path;
+			e->base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+			e->level = level + 1;
+next:
+			free(names[i]);
+		}
+		free(names);
+		if (r < 0)
+			return r;
+	}
+
+	c->dirs_by_name = calloc(c->n_dirs + 1, sizeof(*c->dirs_by_name));
+	if (!c->dirs_by_name)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_dirs; i++)
+		c->dirs_by_name[i] = i;
+	qsort_r(c->dirs_by_name, c->n_dirs, sizeof(*c->dirs_by_name), cmp_dir_name, c->dirs);
+	return 0;
+}
+
+static const struct cg_dir *cg_find_dir(const struct check_ctx *c, const char *name)
+{
+	size_t lo = 0, hi = c->n_dirs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(c->dirs[c->dirs_by_name[mid]].base, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < c->n_dirs && !strcmp(c->dirs[c->dirs_by_name[lo]].base, name))
+		return &c->dirs[c->dirs_by_name[lo]];
+	return NULL;
+}
+
+/* "a-b-c.slice" lives at "a.slice/a-b.slice/a-b-c.slice": each dash opens a parent slice. */
+static char *slice_path(const char *unit)
+{
+	size_t n = strlen(unit) - strlen(".slice"), o = 0, dashes = 0;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		dashes += unit[i] == '-';
+	s = malloc((dashes + 1) * (n + strlen(".slice/")) + 1);
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (unit[i] != '-')
+			continue;
+		memcpy(s + o, unit, i);
+		o += i;
+		memcpy(s + o, ".slice/", 7);
+		o += 7;
+	}
+	memcpy(s + o, unit, n + strlen(".slice") + 1);
+	return s;
+}
+
+static unsigned path_level(const char *path)
+{
+	unsigned level = 1;
+
+	for (; *path; path++)
+		level += *path == '/';
+	return level;
+}
+
+/*
+ * The id `socket cgroupv2 level N` compares with: the cgroup's file handle on cgroupfs (a u64
+ * kernfs id), which is also its inode number on 64-bit; other filesystems (tests) use st_ino.
+ */
+static uint64_t cg_id(int dirfd, const char *rel, const struct stat *st)
+{
+	union {
+		struct file_handle fh;
+		unsigned char buf[sizeof(struct file_handle) + sizeof(uint64_t)];
+	} h;
+	uint64_t id;
+	int mnt;
+
+	h.fh.handle_bytes = sizeof(uint64_t);
+	if (name_to_handle_at(dirfd, rel, &h.fh, &mnt, 0) == 0 &&
+	    h.fh.handle_bytes == sizeof(uint64_t)) {
+		memcpy(&id, h.fh.f_handle, sizeof(id));
+		return id;
+	}
+	return st->st_ino;
+}
+
+/* Stat rel under the root: 1 found (*ret filled), 0 missing, < 0 on a reported error. */
+static int cg_lookup(struct check_ctx *c, const char *rel, const struct loc *loc,
+		     struct policy_cgroup *ret)
+{
+	char b[ESC_BUF];
+	struct stat st;
+
+	if (fstatat(c->cg_root_fd, rel, &st, 0) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		report(c, DIAG_ERROR, loc, "cannot access cgroup '%s': %s", esc(b, rel),
+		       strerror(errno));
+		return -EINVAL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		report(c, DIAG_ERROR, loc, "cgroup '%s' is not a directory under '%s'", esc(b, rel),
+		       c->cg_root);
+		return -EINVAL;
+	}
+	ret->path = strdup(rel);
+	if (!ret->path)
+		return -ENOMEM;
+	ret->level = path_level(rel);
+	ret->id = cg_id(c->cg_root_fd, rel, &st);
+	ret->loc = *loc;
+	return 1;
+}
+
+static int cmp_cgroup(const void *a, const void *b, void *arg)
+{
+	const struct policy_cgroup *v = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+
+	if (v[i].level != v[j].level)
+		return v[i].level < v[j].level ? -1 : 1;
+	if (v[i].id != v[j].id)
+		return v[i].id < v[j].id ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+/* A unit and a cgroup path may name the same cgroup: keep the first, in document order. */
+static int cgroups_unique(struct policy_guard *g)
+{
+	size_t n = g->n_cgroup_ids, o = 0;
+	size_t *idx;
+	bool *dup;
+
+	if (n < 2)
+		return 0;
+	idx = calloc(n, sizeof(*idx));
+	dup = calloc(n, sizeof(*dup));
+	if (!idx || !dup) {
+		free(idx);
+		free(dup);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	qsort_r(idx, n, sizeof(*idx), cmp_cgroup, g->cgroup_ids);
+	for (size_t i = 1; i < n; i++) {
+		const struct policy_cgroup *x = &g->cgroup_ids[idx[i - 1]],
+					   *y = &g->cgroup_ids[idx[i]];
+
+		if (x->level == y->level && x->id == y->id)
+			dup[idx[i]] = true;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (dup[i])
+			free(g->cgroup_ids[i].path);
+		else
+			g->cgroup_ids[o++] = g->cgroup_ids[i];
+	}
+	g->n_cgroup_ids = o;
+	free(idx);
+	free(dup);
+	return 0;
+}
+
+static int guard_cgroups(struct check_ctx *c, struct policy_guard *g)
+{
+	size_t cap = 0;
+	char b[ESC_BUF];
+	int r;
+
+	for (size_t k = 0; k < g->n_units + g->n_cgroups; k++) {
+		bool is_unit = k < g->n_units;
+		const struct policy_ref *ref = is_unit ? &g->units[k] : &g->cgroups[k - g->n_units];
+		const char *why = is_unit ? policy_unit_name_invalid(ref->name)
+					  : policy_cgroup_path_invalid(ref->name);
+		const char *rel = ref->name;
+		char *owned = NULL;
+		struct policy_cgroup cg;
+
+		if (why) {
+			report(c, DIAG_ERROR, &ref->loc, "%s '%s' %s", is_unit ? "unit" : "cgroup",
+			       esc(b, ref->name), why);
+			continue;
+		}
+		r = cg_root(c, &ref->loc);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			return 0; /* reported once; nothing else can resolve either */
+
+		if (!is_unit) {
+			while (*rel == '/')
+				rel++;
+		} else if (strlen(rel) > strlen(".slice") &&
+			   !strcmp(rel + strlen(rel) - strlen(".slice"), ".slice")) {
+			owned = slice_path(rel);
+			if (!owned)
+				return -ENOMEM;
+			rel = owned;
+		} else {
+			const struct cg_dir *d;
+
+			r = cg_scan(c);
+			if (r < 0)
+				return r;
+			d = cg_find_dir(c, rel);
+			rel = d ? d->path : NULL;
+		}
+
+		r = rel ? cg_lookup(c, rel, &ref->loc, &cg) : 0;
+		free(owned);
+		if (r == -ENOMEM)
+			return r;
+		if (r == 0) {
+			if (is_unit)
+				report(c, DIAG_WARNING, &ref->loc,
+				       "unit '%s' has no cgroup (not active?); "
+				       "not matched until it has one",
+				       esc(b, ref->name));
+			else
+				report(c, DIAG_WARNING, &ref->loc,
+				       "cgroup '%s' does not exist; not matched until it does",
+				       esc(b, ref->name));
+		}
+		if (r <= 0)
+			continue;
+		if (grow(&g->cgroup_ids, &cap, g->n_cgroup_ids, sizeof(*g->cgroup_ids)) < 0) {
+			free(cg.path);
+			return -ENOMEM;
+		}
+		g->cgroup_ids[g->n_cgroup_ids++] = cg;
+	}
+	return cgroups_unique(g);
+}
+
+static void guard_clear_results(struct policy_guard *g)
+{
+	free(g->uids);
+	g->uids = NULL;
+	g->n_uids = 0;
+	for (size_t j = 0; j < g->n_cgroup_ids; j++)
+		free(g->cgroup_ids[j].path);
+	free(g->cgroup_ids);
+	g->cgroup_ids = NULL;
+	g->n_cgroup_ids = 0;
+}
+
+int policy_check(struct policy *p, const struct policy_check_opts *opts, struct diags *diags)
+{
+	struct check_ctx c = {
+		.p = p,
+		.diags = diags,
+		.cg_root_opt = opts ? opts->cgroup_root : NULL,
+		.cg_root_r = 1,
+		.cg_root_fd = -1,
+	};
+	int r;
+
+	if (!p || !diags)
+		return -EINVAL;
+
+	for (size_t i = 0; i < p->n_guards; i++)
+		guard_clear_results(&p->guards[i]);
+
+	r = resolve_users(&c);
+	if (r < 0)
+		goto out;
+	r = resolve_groups(&c);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < p->n_guards && !c.fatal; i++) {
+		r = guard_uids(&c, &p->guards[i]);
+		if (r < 0)
+			goto out;
+		r = guard_cgroups(&c, &p->guards[i]);
+		if (r < 0)
+			goto out;
+	}
+	r = check_overlaps(&c);
+	if (r < 0)
+		goto out;
+
+	r = c.fatal;
+	if (!r && c.n_errors)
+		r = -EINVAL;
+out:
+	for (size_t i = 0; i < c.n_pw; i++)
+		free(c.pw[i].name);
+	free(c.pw);
+	free(c.pw_by_gid);
+	free(c.users);
+	for (size_t i = 0; i < c.n_groups; i++) {
+		free(c.groups[i].uids);
+		free(c.groups[i].bad_member);
+	}
+	free(c.groups);
+	free(c.cg_root);
+	if (c.cg_root_fd >= 0)
+		close(c.cg_root_fd);
+	for (size_t i = 0; i < c.n_dirs; i++)
+		free(c.dirs[i].path);
+	free(c.dirs);
+	free(c.dirs_by_name);
+	return r;
+}
