@@ -7,7 +7,9 @@
  * name per call (sorted tables and binary search), and the overlap check sorts intervals.
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

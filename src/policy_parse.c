@@ -8,7 +8,9 @@
  * would control). Aliases are rejected instead of expanded: no "billion laughs".
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
