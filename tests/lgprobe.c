@@ -37,7 +37,9 @@
  *
  * Everything is numeric (no DNS) and single-shot, so tests see deterministic verdicts.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
