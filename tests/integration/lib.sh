@@ -265,17 +265,20 @@ have_table() { nft list table "$1" "$2" >/dev/null 2>&1; }
 # Normalise an nft listing for comparison: only formatting, never content.
 #  - counter values (packets/bytes change with traffic): "counter packets N bytes M" -> "counter"
 #    in rules; dropped from set elements (per-element counters of a `counter` set)
-#  - all whitespace (indentation, line wrapping of element lists) -> single spaces
-#  - the elements of each `elements = { ... }` list sorted (a set is unordered; nft lists
-#    interval sets in its own order)
+#  - whitespace: indentation and runs of blanks -> one space, blank lines and `#` comment lines
+#    dropped, a wrapped `elements = { ... }` list joined into one line
+#  - the elements of each list sorted (a set is unordered; nft lists interval sets its own way)
+# The result keeps one statement per line so a diff reads well; compare two results with
+# nft_same, which also ignores where lines break.
 nft_normalize() {
 	python3 -c '
 import re, sys
-t = sys.stdin.read()
-t = re.sub(r"\s+", " ", t).strip()
+lines = [l.strip() for l in sys.stdin.read().split("\n")]
+lines = [re.sub(r"\s+", " ", l) for l in lines if l and not l.startswith("#")]
+t = "\n".join(lines)
 t = re.sub(r"counter packets \d+ bytes \d+", "counter", t)
 def elems(m):
-    body = m.group(1)
+    body = m.group(1).replace("\n", " ")
     parts, depth, cur = [], 0, ""
     for ch in body:
         if ch in "{[(": depth += 1
@@ -285,15 +288,19 @@ def elems(m):
         else:
             cur += ch
     parts.append(cur)
-    parts = [re.sub(r" counter( |$)", r"\1", " " + p.strip() + " ").strip() for p in parts]
+    parts = [re.sub(r"\s+", " ", p).strip() for p in parts]
+    parts = [re.sub(r" counter( |$)", r"\1", " " + p + " ").strip() for p in parts]
     return "elements = { " + ", ".join(sorted(p for p in parts if p)) + " }"
-# element lists hold no nested braces except {} after a key; match up to the closing brace
-t = re.sub(r"elements = \{ ((?:[^{}]|\{[^{}]*\})*) \}", elems, t)
-# one statement or block per line again, so a diff is readable
-t = re.sub(r" ?([{}]) ?", r" \1\n", t)
-print("\n".join(l.strip() for l in t.split("\n") if l.strip()))
+t = re.sub(r"elements = \{\s*((?:[^{}]|\{[^{}]*\})*?)\s*\}", elems, t)
+print(t)
 '
 }
+
+# nft_same A B: are two nft_normalize outputs equal, also ignoring where lines break?
+nft_same() { [ "$(printf '%s' "$1" | tr -s ' \n' '  ')" = "$(printf '%s' "$2" | tr -s ' \n' '  ')" ]; }
+
+# nft_diff A B: show how two nft_normalize outputs differ (- A, + B), indented.
+nft_diff() { diff -u <(printf '%s\n' "$1") <(printf '%s\n' "$2") | tail -n +3 | sed 's/^/      /'; }
 
 # ---- held connections ------------------------------------------------------------------------
 
@@ -347,4 +354,14 @@ hold_finish() {
 	else
 		log "ok: held connection closed cleanly"
 	fi
+}
+
+# nft_list ARGS...: `nft list ARGS...` with cgroupv2 set elements shown as numeric ids, the way
+# loguard prints them. nft prints an id as the path it finds by walking its hard-coded
+# /sys/fs/cgroup (here "unified/…": a different tree depth than the `level` in the rule), and
+# as the number when that walk finds nothing — so hide /sys/fs/cgroup from this one nft process
+# (nested private mount namespace, same network namespace).
+nft_list() {
+	unshare -m --propagation private sh -c \
+		'mount -t tmpfs lg-hide-cgroups /sys/fs/cgroup && exec nft list "$@"' nft "$@"
 }

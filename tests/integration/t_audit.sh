@@ -1,0 +1,29 @@
+#!/bin/bash
+# mode: audit blocks nothing (it only logs): every user connects to the guarded port, TCP and UDP.
+. "$(dirname "$0")/lib.sh"
+lg_setup_net
+lg_setup_users
+
+p=$(policy audit <<'YAML'
+version: 1
+mode: audit
+log: { group: 6289, rate: 20/second }
+guards:
+  - name: web
+    ports: [8080]
+    protocol: both
+    allow:
+      users: [alice]
+    action: reject
+YAML
+)
+start_server tcp 127.0.0.1 8080
+start_server udp 127.0.0.1 8080
+apply "$p"
+have_table inet loguard || fail "audit mode installed no table"
+for who in alice bob root; do
+	expect_connect "$who" tcp 127.0.0.1 8080
+	expect_connect "$who" udp 127.0.0.1 8080
+done
+nft list table inet loguard | grep -q 'log .*group 6289' || fail "no 'log ... group 6289' statement in audit mode"
+lg_done
