@@ -73,10 +73,19 @@ check_same() {
 		nft_diff "$before" "$now"
 	fi
 }
+start_server tcp 127.0.0.1 8080
+start_server tcp 127.0.0.1 9999
 apply "$p1"
 check_same "apply"
+have_table inet loguard || fail "apply installed no table inet loguard"
+# loguard enforces next to the other table's base chain (which accepts tcp dport 9999)
+expect_refused bob tcp 127.0.0.1 8080
+expect_connect alice tcp 127.0.0.1 8080
 apply "$p2"
 check_same "re-apply"
+LG_TIMEOUT_MS=500 expect_timeout alice tcp 127.0.0.1 9999
+expect_connect bob tcp 127.0.0.1 9999
+expect_connect alice tcp 127.0.0.1 8080
 expect_lg 0 "$p2" apply --dry-run
 check_same "apply --dry-run"
 expect_lg 0 "$p2" flush
