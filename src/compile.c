@@ -128,20 +128,29 @@ struct compiler {
 	struct ruleset *rs;
 	size_t cap_sets, cap_chains;
 	bool level_used[MAX_CGROUP_LEVEL + 1];
+	bool any_range; /* some guard has a port range: create the *_ranges twins */
+	/* Sets by [interval]: the sets array is final before these are taken. */
+	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
 	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX + 2];
 };
 
-static int add_set(struct compiler *c, enum rs_set_kind kind, unsigned level, const char *name)
+/* Add the exact set `name` and, when the policy has port ranges, its interval twin. */
+static int add_sets(struct compiler *c, enum rs_set_kind kind, unsigned level, const char *name)
 {
 	struct ruleset *rs = c->rs;
-	int r = grow((void **)&rs->sets, &c->cap_sets, rs->n_sets, sizeof(*rs->sets));
 
-	if (r < 0)
-		return r;
-	rs->sets[rs->n_sets] = (struct rs_set){ .kind = kind, .level = level, .name = strdup(name) };
-	if (!rs->sets[rs->n_sets].name)
-		return -ENOMEM;
-	rs->n_sets++;
+	for (int interval = 0; interval <= c->any_range; interval++) {
+		int r = grow((void **)&rs->sets, &c->cap_sets, rs->n_sets, sizeof(*rs->sets));
+		struct rs_set *s;
+
+		if (r < 0)
+			return r;
+		s = &rs->sets[rs->n_sets];
+		*s = (struct rs_set){ .kind = kind, .level = level, .interval = interval };
+		if (asprintf(&s->name, "%s%s", name, interval ? LOGUARD_RANGES_SUFFIX : "") < 0)
+			return -ENOMEM;
+		rs->n_sets++;
+	}
 	return 0;
 }
 
@@ -210,16 +219,15 @@ static int cmp_cgroup_ref(const void *a, const void *b)
 	return (*x)->id < (*y)->id ? -1 : (*x)->id > (*y)->id;
 }
 
-static int compile_guard(struct compiler *c, const struct policy_guard *g, struct rs_set *guards,
-			 struct rs_set *uids, struct rs_set **cg_sets)
+static int compile_guard(struct compiler *c, const struct policy_guard *g,
+			 const struct policy_ports *ports, size_t n_ports)
 {
 	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
 	static const unsigned proto_bits[] = { POLICY_PROTO_TCP, POLICY_PROTO_UDP };
 	const struct policy_cgroup **cgs = NULL;
-	struct policy_ports *ports = NULL;
 	struct profile pr = guard_profile(g);
 	struct rs_chain *chain;
-	size_t n_ports = 0, n_cgs = 0;
+	size_t n_cgs = 0;
 	char *chain_name;
 	int r;
 
@@ -236,16 +244,10 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g, struc
 		free(chain_name);
 	}
 
-	r = merged_ports(g, &ports, &n_ports);
-	if (r < 0)
-		return r;
-
 	/* Two units may resolve to one cgroup: duplicates would be EEXIST in the kernel. */
 	cgs = calloc(g->n_cgroup_ids ? g->n_cgroup_ids : 1, sizeof(*cgs));
-	if (!cgs) {
-		r = -ENOMEM;
-		goto out;
-	}
+	if (!cgs)
+		return -ENOMEM;
 	for (size_t i = 0; i < g->n_cgroup_ids; i++)
 		cgs[i] = &g->cgroup_ids[i];
 	qsort(cgs, g->n_cgroup_ids, sizeof(*cgs), cmp_cgroup_ref);
@@ -257,6 +259,7 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g, struc
 		if (!(g->protocols & proto_bits[pi]))
 			continue;
 		for (size_t i = 0; i < n_ports; i++) {
+			int iv = ports[i].first != ports[i].last;
 			struct rs_elem e = {
 				.proto = protos[pi],
 				.port_first = ports[i].first,
@@ -266,27 +269,26 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g, struc
 				.loc = &g->loc,
 			};
 
-			r = set_add_elem(guards, &e);
+			r = set_add_elem(c->guards[iv], &e);
 			if (r < 0)
 				goto out;
 			e.chain = NULL;
 			for (size_t u = 0; u < g->n_uids; u++) {
 				e.id = g->uids[u];
-				r = set_add_elem(uids, &e);
+				r = set_add_elem(c->uids[iv], &e);
 				if (r < 0)
 					goto out;
 			}
 			for (size_t k = 0; k < n_cgs; k++) {
 				e.id = cgs[k]->id;
 				e.loc = &cgs[k]->loc;
-				r = set_add_elem(cg_sets[cgs[k]->level], &e);
+				r = set_add_elem(c->cgroups[cgs[k]->level][iv], &e);
 				if (r < 0)
 					goto out;
 			}
 		}
 	}
 out:
-	free(ports);
 	free(cgs);
 	return r;
 }
@@ -302,20 +304,21 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 
 	const char *allow_goto = profile_logs_allowed(&pr) ? CHAIN_ALLOW_LOG : NULL;
 
-	r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_ALLOW_UID,
-						  .set = LOGUARD_ALLOW_UID_SET,
-						  .goto_chain = allow_goto,
-						  .comment = "allowed users and groups" });
+	/* One lookup per allow set: uids first, then each cgroup level. */
+	r = 0;
 	for (size_t i = 0; r >= 0 && i < rs->n_sets; i++) {
 		const struct rs_set *s = &rs->sets[i];
+		bool uid = s->kind == RS_SET_ALLOW_UID;
 
-		if (s->kind != RS_SET_ALLOW_CGROUP)
+		if (s->kind == RS_SET_GUARDS)
 			continue;
-		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_ALLOW_CGROUP,
-							  .set = s->name,
-							  .level = s->level,
-							  .goto_chain = allow_goto,
-							  .comment = "allowed units and cgroups" });
+		r = chain_add_rule(ch, &(struct rs_rule){
+			.kind = uid ? RS_RULE_ALLOW_UID : RS_RULE_ALLOW_CGROUP,
+			.set = s->name,
+			.interval = s->interval,
+			.level = s->level,
+			.goto_chain = allow_goto,
+			.comment = uid ? "allowed users and groups" : "allowed units and cgroups" });
 	}
 	if (r < 0)
 		return r;
@@ -385,7 +388,6 @@ static int compile_base_chain(struct compiler *c)
 	static const struct rs_rule rules[] = {
 		{ .kind = RS_RULE_ACCEPT_NOT_LO, .comment = "only locally delivered traffic" },
 		{ .kind = RS_RULE_ACCEPT_TCP_NOT_SYN, .comment = "judge new TCP connections only" },
-		{ .kind = RS_RULE_DISPATCH, .set = LOGUARD_GUARD_MAP, .comment = "guarded ports" },
 	};
 	struct rs_chain *ch;
 	char *name = strdup(LOGUARD_HOOK_CHAIN);
@@ -396,25 +398,41 @@ static int compile_base_chain(struct compiler *c)
 	r = add_chain(c, name, true, &ch);
 	for (size_t i = 0; r >= 0 && i < sizeof(rules) / sizeof(rules[0]); i++)
 		r = chain_add_rule(ch, &rules[i]);
+	for (int iv = 0; r >= 0 && iv <= c->any_range; iv++)
+		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_DISPATCH,
+							  .set = c->guards[iv]->name,
+							  .interval = iv,
+							  .comment = iv ? "guarded port ranges"
+									: "guarded ports" });
 	return r;
 }
 
 int compile_policy(const struct policy *p, struct diags *diags, struct ruleset **ret_rs)
 {
-	struct rs_set *cg_sets[MAX_CGROUP_LEVEL + 1] = { 0 };
 	struct compiler c = { .p = p };
-	int r;
+	struct policy_ports **ports = NULL;
+	size_t *n_ports = NULL;
+	int r = -ENOMEM;
 
 	c.rs = calloc(1, sizeof(*c.rs));
-	if (!c.rs)
-		return -ENOMEM;
+	ports = calloc(p->n_guards + 1, sizeof(*ports));
+	n_ports = calloc(p->n_guards + 1, sizeof(*n_ports));
+	if (!c.rs || !ports || !n_ports)
+		goto out;
+	c.rs->counters = p->counters;
 	c.rs->log_group = p->log_group;
 	c.rs->log_rate = p->log_rate;
 	c.rs->log_rate_unit = policy_rate_unit_name(p->log_rate_unit);
 
+	/* First pass: which sets the policy needs. */
 	for (size_t i = 0; i < p->n_guards; i++) {
 		const struct policy_guard *g = &p->guards[i];
 
+		r = merged_ports(g, &ports[i], &n_ports[i]);
+		if (r < 0)
+			goto out;
+		for (size_t k = 0; k < n_ports[i]; k++)
+			c.any_range |= ports[i][k].first != ports[i][k].last;
 		for (size_t k = 0; k < g->n_cgroup_ids; k++) {
 			unsigned level = g->cgroup_ids[k].level;
 
@@ -423,45 +441,52 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 					  "cgroup '%s' is %u levels deep (expected 1-%u)",
 					  g->cgroup_ids[k].path, level, MAX_CGROUP_LEVEL);
 				r = -EINVAL;
-				goto fail;
+				goto out;
 			}
 			c.level_used[level] = true;
 		}
 	}
 
-	/* Sets first, in a fixed order, so the printed text is stable. */
-	r = add_set(&c, RS_SET_GUARDS, 0, LOGUARD_GUARD_MAP);
+	/* Sets in a fixed order, so the printed text is stable. */
+	r = add_sets(&c, RS_SET_GUARDS, 0, LOGUARD_GUARD_MAP);
 	if (r >= 0)
-		r = add_set(&c, RS_SET_ALLOW_UID, 0, LOGUARD_ALLOW_UID_SET);
+		r = add_sets(&c, RS_SET_ALLOW_UID, 0, LOGUARD_ALLOW_UID_SET);
 	for (unsigned l = 1; r >= 0 && l <= MAX_CGROUP_LEVEL; l++) {
 		char name[32];
 
 		if (!c.level_used[l])
 			continue;
 		snprintf(name, sizeof(name), LOGUARD_ALLOW_CGROUP_SET_FMT, l);
-		r = add_set(&c, RS_SET_ALLOW_CGROUP, l, name);
+		r = add_sets(&c, RS_SET_ALLOW_CGROUP, l, name);
 	}
 	if (r < 0)
-		goto fail;
+		goto out;
 	/* The sets array is final now: pointers into it stay valid. */
-	for (size_t i = 0; i < c.rs->n_sets; i++)
-		if (c.rs->sets[i].kind == RS_SET_ALLOW_CGROUP)
-			cg_sets[c.rs->sets[i].level] = &c.rs->sets[i];
+	for (size_t i = 0; i < c.rs->n_sets; i++) {
+		struct rs_set *s = &c.rs->sets[i];
+
+		if (s->kind == RS_SET_GUARDS)
+			c.guards[s->interval] = s;
+		else if (s->kind == RS_SET_ALLOW_UID)
+			c.uids[s->interval] = s;
+		else
+			c.cgroups[s->level][s->interval] = s;
+	}
 
 	r = compile_base_chain(&c);
-	if (r < 0)
-		goto fail;
-	for (size_t i = 0; i < p->n_guards; i++) {
-		r = compile_guard(&c, &p->guards[i], &c.rs->sets[0], &c.rs->sets[1], cg_sets);
-		if (r < 0)
-			goto fail;
+	for (size_t i = 0; r >= 0 && i < p->n_guards; i++)
+		r = compile_guard(&c, &p->guards[i], ports[i], n_ports[i]);
+	if (r >= 0)
+		r = compile_chains(&c, 1);
+out:
+	for (size_t i = 0; ports && i < p->n_guards; i++)
+		free(ports[i]);
+	free(ports);
+	free(n_ports);
+	if (r < 0) {
+		ruleset_free(c.rs);
+		return r;
 	}
-	r = compile_chains(&c, 1);
-	if (r < 0)
-		goto fail;
 	*ret_rs = c.rs;
 	return 0;
-fail:
-	ruleset_free(c.rs);
-	return r;
 }

@@ -210,20 +210,21 @@ size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end, 
 {
 	uint16_t port = end ? e->port_last : e->port_first;
 
-	/* Interval concatenations are compared bytewise: every field big endian. */
+	/* Hash sets hold register contents (ids in host order); interval
+	 * concatenations are compared bytewise, so there every field is big endian. */
 	memset(key, 0, 16);
 	key[0] = e->proto;
 	key[4] = port >> 8;
 	key[5] = port & 0xff;
 	switch (s->kind) {
 	case RS_SET_ALLOW_UID: {
-		uint32_t v = htobe32((uint32_t)e->id);
+		uint32_t v = s->interval ? htobe32((uint32_t)e->id) : (uint32_t)e->id;
 
 		memcpy(key + 8, &v, 4);
 		return 12;
 	}
 	case RS_SET_ALLOW_CGROUP: {
-		uint64_t v = htobe64(e->id);
+		uint64_t v = s->interval ? htobe64(e->id) : e->id;
 
 		memcpy(key + 8, &v, 8);
 		return 16;
@@ -237,7 +238,7 @@ static struct nftnl_set *set_new(const struct rs_set *s, uint32_t id)
 {
 	struct nftnl_set *ns = nftnl_set_alloc();
 	uint8_t field_len[NFT_REG32_COUNT] = { 0 };
-	uint32_t type, key_len = 0, flags = NFT_SET_INTERVAL | NFT_SET_CONCAT;
+	uint32_t type, key_len = 0, flags = s->interval ? NFT_SET_INTERVAL | NFT_SET_CONCAT : 0;
 	unsigned n;
 
 	if (!ns)
@@ -251,7 +252,10 @@ static struct nftnl_set *set_new(const struct rs_set *s, uint32_t id)
 	nftnl_set_set_u32(ns, NFTNL_SET_KEY_TYPE, type);
 	nftnl_set_set_u32(ns, NFTNL_SET_KEY_LEN, key_len);
 	nftnl_set_set_u32(ns, NFTNL_SET_ID, id);
-	nftnl_set_set_data(ns, NFTNL_SET_DESC_CONCAT, field_len, n);
+	if (s->interval) /* pipapo needs the field layout */
+		nftnl_set_set_data(ns, NFTNL_SET_DESC_CONCAT, field_len, n);
+	else /* a size lets the kernel pick a fixed hash instead of a resizing one */
+		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, rs_set_size(s));
 	if (s->kind == RS_SET_GUARDS) {
 		flags |= NFT_SET_MAP;
 		nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
@@ -260,21 +264,30 @@ static struct nftnl_set *set_new(const struct rs_set *s, uint32_t id)
 	return ns;
 }
 
-static void put_set(struct emit_batch *b, const struct rs_set *s, uint32_t id)
+static void put_set(struct emit_batch *b, const struct ruleset *rs, const struct rs_set *s,
+		    uint32_t id)
 {
 	struct nftnl_set *ns = set_new(s, id);
-	struct nftnl_expr *counter = nftnl_expr_alloc("counter");
 	struct emit_msg *m;
 	struct nlmsghdr *nlh;
 
-	if (!ns || !counter) {
-		nftnl_set_free(ns);
-		nftnl_expr_free(counter);
+	if (!ns) {
 		b->err = -ENOMEM;
 		return;
 	}
-	/* Per-element counters: `show` reads per-guard hits without a rule per guard. */
-	nftnl_set_add_expr(ns, counter);
+	/* Per-element counters: `show` reads per-guard hits without a rule per
+	 * guard. Each is a per-cpu allocation in the kernel: they triple the
+	 * install time of a 20,000-element table, hence the policy can opt out. */
+	if (rs->counters) {
+		struct nftnl_expr *counter = nftnl_expr_alloc("counter");
+
+		if (!counter) {
+			nftnl_set_free(ns);
+			b->err = -ENOMEM;
+			return;
+		}
+		nftnl_set_add_expr(ns, counter);
+	}
 	nlh = batch_put(b, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, EMIT_OBJ_SET, &m);
 	if (nlh) {
 		m->set = s;
@@ -306,8 +319,10 @@ static struct nftnl_set_elem *elem_new(const struct rs_set *s, const struct rs_e
 		return NULL;
 	len = emit_elem_key(s, e, false, key);
 	nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY, key, len);
-	emit_elem_key(s, e, true, key);
-	nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY_END, key, len);
+	if (s->interval) {
+		emit_elem_key(s, e, true, key);
+		nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY_END, key, len);
+	}
 	if (e->chain) {
 		nftnl_set_elem_set_u32(ne, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
 		nftnl_set_elem_set_str(ne, NFTNL_SET_ELEM_CHAIN, e->chain);
@@ -530,11 +545,14 @@ static uint64_t rate_unit_seconds(const char *unit)
 	}
 }
 
-/* meta l4proto . th dport into NFT_REG_1 (words 0 and 1), as nft lays out concatenations. */
-static void x_proto_dport(struct rule_ctx *rc)
+/* meta l4proto . th dport into NFT_REG_1 (words 0 and 1), as nft lays out
+ * concatenations; for interval sets nft adds a (one-byte, no-op) hton on the
+ * protocol, which we mirror so `nft list` reads our rules back identically. */
+static void x_proto_dport(struct rule_ctx *rc, bool interval)
 {
 	x_meta(rc, NFT_META_L4PROTO, NFT_REG_1);
-	x_hton(rc, NFT_REG_1, 1, 2);
+	if (interval)
+		x_hton(rc, NFT_REG_1, 1, 2);
 	x_payload(rc, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
 }
 
@@ -566,15 +584,16 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		break;
 	}
 	case RS_RULE_DISPATCH:
-		x_proto_dport(rc);
+		x_proto_dport(rc, r->interval);
 		x_lookup(rc, r->set, true);
 		break;
 	case RS_RULE_ALLOW_UID:
 	case RS_RULE_ALLOW_CGROUP:
-		x_proto_dport(rc);
+		x_proto_dport(rc, r->interval);
 		if (r->kind == RS_RULE_ALLOW_UID) {
 			x_meta(rc, NFT_META_SKUID, NFT_REG32_02);
-			x_hton(rc, NFT_REG32_02, 4, 4);
+			if (r->interval)
+				x_hton(rc, NFT_REG32_02, 4, 4);
 		} else {
 			struct nftnl_expr *e = expr(rc, "socket");
 
@@ -583,7 +602,8 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG32_02);
 				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, r->level);
 			}
-			x_hton(rc, NFT_REG32_02, 8, 8);
+			if (r->interval)
+				x_hton(rc, NFT_REG32_02, 8, 8);
 		}
 		x_lookup(rc, r->set, false);
 		if (r->goto_chain)
@@ -691,7 +711,7 @@ int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
 			put_chain(b, &rs->chains[i]);
 		for (size_t i = 0; i < rs->n_sets && !b->err; i++)
-			put_set(b, &rs->sets[i], (uint32_t)i + 1);
+			put_set(b, rs, &rs->sets[i], (uint32_t)i + 1);
 		for (size_t i = 0; i < rs->n_sets && !b->err; i++)
 			put_elems(b, &rs->sets[i]);
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)

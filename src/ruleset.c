@@ -36,7 +36,7 @@ static void print_quoted(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void print_set_head(FILE *f, const struct rs_set *s)
+static void print_set_head(FILE *f, const struct ruleset *rs, const struct rs_set *s)
 {
 	switch (s->kind) {
 	case RS_SET_GUARDS:
@@ -51,12 +51,17 @@ static void print_set_head(FILE *f, const struct rs_set *s)
 	default:
 		abort();
 	}
-	fputs("\t\tflags interval\n\t\tcounter\n", f);
+	if (s->interval)
+		fputs("\t\tflags interval\n", f);
+	else
+		fprintf(f, "\t\tsize %u\n", rs_set_size(s));
+	if (rs->counters)
+		fputs("\t\tcounter\n", f);
 }
 
-static void print_set(FILE *f, const struct rs_set *s)
+static void print_set(FILE *f, const struct ruleset *rs, const struct rs_set *s)
 {
-	print_set_head(f, s);
+	print_set_head(f, rs, s);
 	if (s->n_elems) {
 		fputs("\t\telements = { ", f);
 		for (size_t i = 0; i < s->n_elems; i++) {
@@ -141,7 +146,7 @@ int ruleset_print(const struct ruleset *rs, FILE *f)
 	for (size_t i = 0; i < rs->n_sets; i++) {
 		if (i)
 			fputc('\n', f);
-		print_set(f, &rs->sets[i]);
+		print_set(f, rs, &rs->sets[i]);
 	}
 	for (size_t i = 0; i < rs->n_chains; i++) {
 		const struct rs_chain *c = &rs->chains[i];
