@@ -1,0 +1,166 @@
+#!/bin/bash
+# bench/run.sh LOGUARD [LGPROBE] — loguard benchmarks, one run, numbers relative to each other.
+# Needs root; everything happens inside a private network namespace (unshare -n), so the host's
+# ruleset and network are never touched. See bench/README.md for how to read the output.
+#
+# Measures
+#   loopback TCP connection rate (connect + accept + close, RST close: no TIME_WAIT) of
+#     (a) no table, (b) a 10-guard policy, (c) a 10,000-guard / 10,000-uid policy — the client
+#     always runs as the uid allowed on the guarded port, so (b) and (c) go through the vmap and
+#     the allow-set lookups; configurations interleaved over ROUNDS rounds, medians reported;
+#   apply time of the 10,000-guard policy: `loguard apply` vs `nft -f` of `loguard print`'s
+#     output, each into an empty namespace (after flush), REPS repetitions, medians.
+#
+# Environment: BENCH_SECONDS (per measurement, default 3), BENCH_ROUNDS (3), BENCH_THREADS
+# (client threads, default: number of CPUs), BENCH_REPS (apply repetitions, 7), BENCH_GUARDS
+# (size of the big policy, 10000).
+set -eu
+
+if [ $# -lt 1 ]; then
+	echo "usage: $0 LOGUARD [LGPROBE]" >&2
+	exit 2
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench/run.sh needs root (it works in its own network namespace)" >&2
+	exit 1
+fi
+
+if [ -z "${LG_BENCH_INNER:-}" ]; then
+	here=$(cd "$(dirname "$0")" && pwd)
+	loguard=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+	probe=${2:-$(dirname "$loguard")/tests/lgprobe}
+	probe=$(cd "$(dirname "$probe")" && pwd)/$(basename "$probe")
+	for b in "$loguard" "$probe"; do
+		[ -x "$b" ] || { echo "not an executable: $b (run make first)" >&2; exit 1; }
+	done
+	LG_BENCH_INNER=1 exec unshare -n bash "$here/run.sh" "$loguard" "$probe"
+fi
+
+# ---- inside the private network namespace ------------------------------------------------------
+LOGUARD=$1
+LGPROBE=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+SECONDS_PER=${BENCH_SECONDS:-3}
+ROUNDS=${BENCH_ROUNDS:-3}
+THREADS=${BENCH_THREADS:-$(nproc)}
+REPS=${BENCH_REPS:-7}
+NBIG=${BENCH_GUARDS:-10000}
+PORT=15000     # guarded in (b) and (c)
+UID_OK=105000  # allowed on PORT in (b) and (c)
+UID_NO=105001  # allowed on PORT+1 only: must be refused on PORT
+
+[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net)" ] ||
+	{ echo "refusing to run in the host's network namespace" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/loguard-bench.XXXXXX)
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip link set lo up
+[ -z "$(nft list tables)" ] || { echo "fresh namespace expected to have no tables" >&2; exit 1; }
+
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
+median() { # numbers as arguments
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.3f", a / b }'; }
+
+# The server (root) accepts and closes; the client runs as the allowed uid.
+"$LGPROBE" sink tcp 127.0.0.1 "$PORT" --threads "$THREADS" >"$tmp/sink.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 250); do grep -q ready "$tmp/sink.out" && break; sleep 0.02; done
+grep -q ready "$tmp/sink.out" || { cat "$tmp/sink.out"; echo "sink server failed" >&2; exit 1; }
+
+flood() { # SECONDS → prints rate; aborts the bench on any failed connection
+	local out
+	if ! out=$(setpriv --reuid="$UID_OK" --regid="$UID_OK" --clear-groups \
+		"$LGPROBE" flood tcp 127.0.0.1 "$PORT" --seconds "$1" --threads "$THREADS" \
+		--src 127.0.0.2-127.0.0.254 2>&1); then
+		echo "flood failed (is uid $UID_OK allowed on port $PORT?): $out" >&2
+		exit 1
+	fi
+	printf '%s\n' "$out" | sed -n 's/.*rate=\([0-9.]*\).*/\1/p'
+}
+
+"$HERE/gen_policy.sh" 10 "$PORT" "$UID_OK" >"$tmp/p10.yaml"
+"$HERE/gen_policy.sh" "$NBIG" 10000 100000 >"$tmp/pbig.yaml"
+grep -q "users: \[$UID_OK\]" "$tmp/pbig.yaml" || { echo "big policy lacks uid $UID_OK" >&2; exit 1; }
+
+setup() { # a|b|c: install that configuration and prove it enforces
+	"$LOGUARD" flush >/dev/null
+	case $1 in
+	a) return 0 ;;
+	b) "$LOGUARD" -f "$tmp/p10.yaml" apply >/dev/null ;;
+	c) "$LOGUARD" -f "$tmp/pbig.yaml" apply >/dev/null ;;
+	esac
+	local v
+	v=$(setpriv --reuid="$UID_NO" --regid="$UID_NO" --clear-groups \
+		"$LGPROBE" connect tcp 127.0.0.1 "$PORT" --timeout-ms 1000 2>/dev/null || true)
+	[ "$v" = refused ] || { echo "config $1: uid $UID_NO should be refused on $PORT, got '$v'" >&2; exit 1; }
+}
+
+echo "loguard benchmark: $("$LOGUARD" version 2>/dev/null | head -1), kernel $(uname -r), $(nproc) CPUs"
+echo "connection rate: $ROUNDS rounds x $SECONDS_PER s per configuration, $THREADS client threads," \
+	"$THREADS server threads, client uid $UID_OK"
+flood 1 >/dev/null # warm-up: caches, page faults, thread stacks
+declare -A rates=([a]="" [b]="" [c]="")
+for r in $(seq "$ROUNDS"); do
+	for c in a b c; do
+		setup "$c"
+		v=$(flood "$SECONDS_PER")
+		rates[$c]+="$v "
+		printf '  round %d  (%s) %10.0f conn/s\n' "$r" "$c" "$v"
+	done
+done
+"$LOGUARD" flush >/dev/null
+
+# ---- apply time ---------------------------------------------------------------------------------
+echo "apply time: $NBIG guards, $REPS repetitions each, table flushed before each"
+"$LOGUARD" -f "$tmp/pbig.yaml" print >"$tmp/pbig.nft"
+lg_ms=() nft_ms=() chk_ms=()
+for r in $(seq "$REPS"); do
+	t0=$(ms_now)
+	"$LOGUARD" -f "$tmp/pbig.yaml" check >/dev/null
+	chk_ms+=($(($(ms_now) - t0)))
+	"$LOGUARD" flush >/dev/null
+	t0=$(ms_now)
+	"$LOGUARD" -f "$tmp/pbig.yaml" apply >/dev/null
+	lg_ms+=($(($(ms_now) - t0)))
+	"$LOGUARD" flush >/dev/null
+	t0=$(ms_now)
+	nft -f "$tmp/pbig.nft"
+	nft_ms+=($(($(ms_now) - t0)))
+	printf '  rep %d  loguard apply %5d ms   nft -f %6d ms   (loguard check %5d ms)\n' \
+		"$r" "${lg_ms[-1]}" "${nft_ms[-1]}" "${chk_ms[-1]}"
+done
+"$LOGUARD" flush >/dev/null
+
+# ---- report -------------------------------------------------------------------------------------
+# shellcheck disable=SC2086 # the rate lists split on purpose
+ma=$(median ${rates[a]}) mb=$(median ${rates[b]}) mc=$(median ${rates[c]})
+mlg=$(median "${lg_ms[@]}") mnft=$(median "${nft_ms[@]}") mchk=$(median "${chk_ms[@]}")
+rb=$(ratio "$mb" "$ma") rc=$(ratio "$mc" "$ma") speedup=$(ratio "$mnft" "$mlg")
+mark() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "ok" : "MISS" }'; }
+
+echo
+echo "================================================================================"
+printf '%-44s %12s   %s\n' "connection rate (median of $ROUNDS)" "conn/s" "ratio to (a)"
+printf '%-44s %12.0f   %s\n' "(a) no table" "$ma" "1.000"
+printf '%-44s %12.0f   %s\n' "(b) 10 guards, allowed uid" "$mb" "$rb"
+printf '%-44s %12.0f   %s   target >= 0.95: %s\n' "(c) $NBIG guards + $NBIG uids, allowed uid" "$mc" "$rc" "$(mark "$rc" 0.95 ">=")"
+echo
+printf '%-44s %12s\n' "apply $NBIG guards (median of $REPS)" "ms"
+printf '%-44s %12s   target <= 50 ms: %s\n' "loguard apply (whole process)" "$mlg" "$(mark "$mlg" 50 "<=")"
+printf '%-44s %12s\n' "  of which userspace (loguard check)" "$mchk"
+printf '%-44s %12s\n' "nft -f <loguard print output>" "$mnft"
+printf '%-44s %11sx   target >= 8x: %s\n' "nft time / loguard time" "$speedup" "$(mark "$speedup" 8 ">=")"
+echo "================================================================================"
