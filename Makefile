@@ -34,7 +34,8 @@ ASAN_OBJ := $(LIB_SRC:src/%.c=$(ASAN_DIR)/%.o)
 ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(ASAN_DIR)/tests/%)
 PROBE := $(B)/tests/lgprobe
 
-.PHONY: all check unit unit-asan valgrind integration install uninstall clean deps run fuzz bench
+.PHONY: all check check-all unit unit-asan valgrind integration fuzz-smoke install uninstall \
+	clean deps run fuzz bench
 
 all: $(B)/loguard $(PROBE)
 
@@ -80,17 +81,29 @@ valgrind: $(B)/loguard
 integration: all
 	$(Q)tests/integration/run.sh $(B)/loguard $(PROBE)
 
-check: deps all unit unit-asan valgrind integration
+# deps first, in its own make: pkg-config flags are only right once the -dev packages exist.
+check:
+	$(Q)sh tools/deps.sh
+	$(Q)$(MAKE) --no-print-directory check-all
+
+check-all: all unit unit-asan valgrind integration fuzz-smoke
+	@echo "make check: all tests passed"
 
 deps:
-	$(Q)./tools/deps.sh
+	$(Q)sh tools/deps.sh
 
-run: deps all
+run:
+	$(Q)sh tools/deps.sh
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(B)/loguard -f policies/default.yaml apply
 	$(Q)$(B)/loguard show
 
 fuzz:
-	$(Q)$(MAKE) -f tests/fuzz/fuzz.mk
+	$(Q)$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+
+# A short fuzzing run as part of check; `make fuzz FUZZ_SECONDS=600` for a long one.
+fuzz-smoke:
+	$(Q)$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=30
 
 bench: all
 	$(Q)bench/run.sh $(B)/loguard

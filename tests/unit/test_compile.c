@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Compiler golden files: every tests/golden/NAME.yaml compiles to exactly the
+ * text in NAME.nft (the `loguard print` output). LOGUARD_UPDATE_GOLDEN=1
+ * rewrites the .nft files; review the diff before committing them.
+ */
+#include <errno.h>
+#include <glob.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "compile.h"
+#include "policy.h"
+#include "ruleset.h"
+
+static char *read_all(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	if (getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+static char *compile_to_text(const char *yaml)
+{
+	struct diags d = { 0 };
+	struct policy *p = NULL;
+	struct ruleset *rs = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	assert_int_equal(policy_parse_file(yaml, &d, &p), 0);
+	assert_int_equal(policy_check(p, &(struct policy_check_opts){ 0 }, &d), 0);
+	assert_int_equal(compile_policy(p, &d, &rs), 0);
+	assert_int_equal(d.n_errors, 0);
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(ruleset_print(rs, f), 0);
+	fclose(f);
+	ruleset_free(rs);
+	policy_free(p);
+	diags_free(&d);
+	return text;
+}
+
+static void test_golden(void **state)
+{
+	glob_t g;
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(glob("golden/*.yaml", 0, NULL, &g), 0);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		char *nft_path, *got, *want;
+
+		assert_true(asprintf(&nft_path, "%.*s.nft", (int)(strlen(g.gl_pathv[i]) - 5),
+				     g.gl_pathv[i]) > 0);
+		got = compile_to_text(g.gl_pathv[i]);
+		if (getenv("LOGUARD_UPDATE_GOLDEN")) {
+			FILE *f = fopen(nft_path, "w");
+
+			assert_non_null(f);
+			fputs(got, f);
+			fclose(f);
+		}
+		want = read_all(nft_path);
+		if (!want)
+			fail_msg("%s: missing golden file %s", g.gl_pathv[i], nft_path);
+		if (strcmp(got, want))
+			fail_msg("%s compiles to:\n%s\nbut %s says:\n%s", g.gl_pathv[i], got,
+				 nft_path, want);
+		free(got);
+		free(want);
+		free(nft_path);
+		n++;
+	}
+	globfree(&g);
+	assert_true(n >= 4);
+}
+
+/* Per-packet cost must not grow with the policy: 1 guard or 5,000, same rules. */
+static void test_rule_count_constant(void **state)
+{
+	struct policy p = { .version = 1, .counters = true, .log_group = 1 };
+	size_t rules[2];
+	const size_t sizes[2] = { 1, 5000 };
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		struct diags d = { 0 };
+		struct ruleset *rs = NULL;
+		size_t n = 0;
+
+		p.n_guards = sizes[k];
+		p.guards = calloc(p.n_guards, sizeof(*p.guards));
+		assert_non_null(p.guards);
+		for (size_t i = 0; i < p.n_guards; i++) {
+			static uid_t uid = 1000;
+			struct policy_guard *g = &p.guards[i];
+
+			g->name = "g";
+			g->protocols = POLICY_PROTO_TCP;
+			g->ports = calloc(1, sizeof(*g->ports));
+			g->ports->first = g->ports->last = (uint16_t)(1000 + i);
+			g->n_ports = 1;
+			g->uids = &uid;
+			g->n_uids = 1;
+		}
+		assert_int_equal(compile_policy(&p, &d, &rs), 0);
+		for (size_t i = 0; i < rs->n_chains; i++)
+			n += rs->chains[i].n_rules;
+		rules[k] = n;
+		assert_int_equal(ruleset_find_set(rs, LOGUARD_ALLOW_UID_SET)->n_elems, sizes[k]);
+		ruleset_free(rs);
+		for (size_t i = 0; i < p.n_guards; i++)
+			free(p.guards[i].ports);
+		free(p.guards);
+		diags_free(&d);
+	}
+	assert_int_equal(rules[0], rules[1]);
+}
+
+/* Overlapping ports inside one guard merge; the kernel would refuse them. */
+static void test_ports_merge(void **state)
+{
+	struct policy_ports ports[] = {
+		{ .first = 8000, .last = 8100 },
+		{ .first = 8080, .last = 8080 },
+		{ .first = 8101, .last = 8110 },
+		{ .first = 3000, .last = 3000 },
+	};
+	struct policy_guard g = { .name = "dev", .protocols = POLICY_PROTO_TCP, .ports = ports,
+				  .n_ports = 4 };
+	struct policy p = { .version = 1, .guards = &g, .n_guards = 1 };
+	struct diags d = { 0 };
+	struct ruleset *rs = NULL;
+	struct rs_set *exact, *ranges;
+
+	(void)state;
+	assert_int_equal(compile_policy(&p, &d, &rs), 0);
+	exact = ruleset_find_set(rs, LOGUARD_GUARD_MAP);
+	ranges = ruleset_find_set(rs, LOGUARD_GUARD_MAP LOGUARD_RANGES_SUFFIX);
+	assert_non_null(exact);
+	assert_non_null(ranges);
+	assert_int_equal(exact->n_elems, 1);
+	assert_int_equal(exact->elems[0].port_first, 3000);
+	assert_int_equal(ranges->n_elems, 1);
+	assert_int_equal(ranges->elems[0].port_first, 8000);
+	assert_int_equal(ranges->elems[0].port_last, 8110);
+	ruleset_free(rs);
+	diags_free(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_rule_count_constant),
+		cmocka_unit_test(test_ports_merge),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

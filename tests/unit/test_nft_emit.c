@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Emitter round trip: build the batch for a compiled policy, parse every
+ * message back with libnftnl and compare it with the IR it came from.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "compile.h"
+#include "nft_emit.h"
+#include "policy.h"
+#include "ruleset.h"
+
+struct fixture {
+	struct policy *p;
+	struct ruleset *rs;
+	struct emit_batch *b;
+};
+
+static int load(struct fixture *fx, const char *path, bool commit)
+{
+	struct diags d = { 0 };
+	struct emit_opts opts = { .seq = 1000, .has_genid = true, .genid = 7, .commit = commit };
+
+	assert_int_equal(policy_parse_file(path, &d, &fx->p), 0);
+	assert_int_equal(policy_check(fx->p, &(struct policy_check_opts){ 0 }, &d), 0);
+	assert_int_equal(compile_policy(fx->p, &d, &fx->rs), 0);
+	assert_int_equal(emit_batch_build(fx->rs, &opts, &fx->b), 0);
+	diags_free(&d);
+	return 0;
+}
+
+static void unload(struct fixture *fx)
+{
+	emit_batch_free(fx->b);
+	ruleset_free(fx->rs);
+	policy_free(fx->p);
+}
+
+/* Calls fn for every netlink message of the batch, in order. */
+static void for_each_msg(const struct emit_batch *b,
+			 void (*fn)(const struct nlmsghdr *nlh, void *data), void *data)
+{
+	struct iovec *iov;
+	size_t n, len;
+
+	assert_int_equal(emit_batch_iovec(b, &iov, &n, &len), 0);
+	for (size_t i = 0; i < n; i++) {
+		int left = (int)iov[i].iov_len;
+		const struct nlmsghdr *nlh = iov[i].iov_base;
+
+		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
+			fn(nlh, data);
+		assert_int_equal(left, 0);
+	}
+	free(iov);
+}
+
+/* What the walk saw, compared with the IR afterwards. */
+struct seen {
+	const struct ruleset *rs;
+	int n_begin, n_end, n_tables;
+	uint32_t genid;
+	size_t chain_idx, set_idx, rule_chain, rule_idx;
+	size_t elems_seen[16];
+	size_t max_msg;
+	uint32_t last_seq;
+};
+
+static const char *rule_comment(struct nftnl_rule *r, char *buf, size_t size)
+{
+	uint32_t len = 0;
+	const uint8_t *ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
+
+	buf[0] = '\0';
+	/* TLV: type, length, NUL-terminated comment. */
+	if (ud && len > 2 && ud[0] == NFTNL_UDATA_RULE_COMMENT && ud[1] + 2 <= (int)len)
+		snprintf(buf, size, "%s", (const char *)ud + 2);
+	return buf;
+}
+
+static int expr_name_cb(struct nftnl_expr *e, void *data)
+{
+	char *names = data;
+
+	strcat(names, nftnl_expr_get_str(e, NFTNL_EXPR_NAME));
+	strcat(names, " ");
+	return 0;
+}
+
+static const char *expected_exprs(const struct rs_rule *r, bool counters_unused)
+{
+	(void)counters_unused;
+	switch (r->kind) {
+	case RS_RULE_ACCEPT_NOT_LO:
+		return "meta cmp immediate ";
+	case RS_RULE_ACCEPT_TCP_NOT_SYN:
+		return "meta cmp payload bitwise cmp immediate ";
+	case RS_RULE_DISPATCH:
+		return r->interval ? "meta byteorder payload lookup " : "meta payload lookup ";
+	case RS_RULE_ALLOW_UID:
+		return r->interval ? "meta byteorder payload meta byteorder lookup immediate "
+				   : "meta payload meta lookup immediate ";
+	case RS_RULE_ALLOW_CGROUP:
+		return r->interval ? "meta byteorder payload socket byteorder lookup immediate "
+				   : "meta payload socket lookup immediate ";
+	case RS_RULE_REJECT_TCP:
+		return "meta cmp reject ";
+	case RS_RULE_REJECT:
+		return "reject ";
+	case RS_RULE_DROP:
+	case RS_RULE_ACCEPT:
+		return "immediate ";
+	default:
+		return NULL; /* LOG: depends on the rate */
+	}
+}
+
+static void check_rule(struct seen *s, const struct nlmsghdr *nlh)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	const struct rs_chain *c;
+	const struct rs_rule *want;
+	char names[256] = "", comment[128];
+	const char *exp;
+
+	while (s->rule_idx >= s->rs->chains[s->rule_chain].n_rules) {
+		s->rule_chain++;
+		s->rule_idx = 0;
+	}
+	c = &s->rs->chains[s->rule_chain];
+	want = &c->rules[s->rule_idx++];
+	assert_int_equal(nftnl_rule_nlmsg_parse(nlh, r), 0);
+	assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), c->name);
+	assert_string_equal(rule_comment(r, comment, sizeof(comment)), want->comment);
+	nftnl_expr_foreach(r, expr_name_cb, names);
+	exp = expected_exprs(want, false);
+	if (exp)
+		assert_string_equal(names, exp);
+	else
+		assert_string_equal(names, s->rs->log_rate ? "limit log " : "log ");
+	nftnl_rule_free(r);
+}
+
+static void check_elems(struct seen *s, const struct nlmsghdr *nlh)
+{
+	struct nftnl_set *ns = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	const struct rs_set *set;
+	size_t idx;
+
+	/* libnftnl numbers list entries 1..n when it builds them but its parser
+	 * insists on NFTA_LIST_ELEM (the kernel ignores the type): normalize a copy. */
+	struct nlmsghdr *copy = malloc(nlh->nlmsg_len);
+	struct nlattr *list, *a;
+
+	assert_non_null(copy);
+	memcpy(copy, nlh, nlh->nlmsg_len);
+	mnl_attr_for_each(list, copy, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(list) == NFTA_SET_ELEM_LIST_ELEMENTS)
+			mnl_attr_for_each_nested(a, list)
+				a->nla_type = NFTA_LIST_ELEM | NLA_F_NESTED;
+	assert_int_equal(nftnl_set_elems_nlmsg_parse(copy, ns), 0);
+	free(copy);
+	set = ruleset_find_set(s->rs, nftnl_set_get_str(ns, NFTNL_SET_NAME));
+	assert_non_null(set);
+	idx = (size_t)(set - s->rs->sets);
+	it = nftnl_set_elems_iter_create(ns);
+	while ((e = nftnl_set_elems_iter_next(it))) {
+		const struct rs_elem *want = &set->elems[s->elems_seen[idx]++];
+		uint8_t key[16];
+		uint32_t len = 0;
+		size_t klen = emit_elem_key(set, want, false, key);
+		const uint8_t *got = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+
+		assert_int_equal(len, klen);
+		assert_memory_equal(got, key, klen);
+		/* Independent decode of the fields the kernel matches on. */
+		assert_int_equal(got[0], want->proto);
+		assert_int_equal(got[4] << 8 | got[5], want->port_first);
+		if (set->kind == RS_SET_ALLOW_UID && !set->interval)
+			assert_int_equal(*(const uint32_t *)(got + 8), want->id);
+		assert_int_equal(nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY_END), set->interval);
+		if (set->interval) {
+			got = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &len);
+			assert_int_equal(got[4] << 8 | got[5], want->port_last);
+		}
+		if (set->kind == RS_SET_GUARDS) {
+			assert_int_equal(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT), (uint32_t)NFT_GOTO);
+			assert_string_equal(nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN),
+					    want->chain);
+		}
+	}
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(ns);
+}
+
+static void check_set(struct seen *s, const struct nlmsghdr *nlh)
+{
+	struct nftnl_set *ns = nftnl_set_alloc();
+	const struct rs_set *want = &s->rs->sets[s->set_idx++];
+	uint32_t flags;
+
+	assert_int_equal(nftnl_set_nlmsg_parse(nlh, ns), 0);
+	assert_string_equal(nftnl_set_get_str(ns, NFTNL_SET_NAME), want->name);
+	flags = nftnl_set_get_u32(ns, NFTNL_SET_FLAGS);
+	assert_int_equal(!!(flags & NFT_SET_INTERVAL), want->interval);
+	assert_int_equal(!!(flags & NFT_SET_MAP), want->kind == RS_SET_GUARDS);
+	assert_int_equal(nftnl_set_get_u32(ns, NFTNL_SET_KEY_LEN),
+			 want->kind == RS_SET_GUARDS	     ? 8
+			 : want->kind == RS_SET_ALLOW_UID ? 12
+							  : 16);
+	nftnl_set_free(ns);
+}
+
+static void walk_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct seen *s = data;
+	uint16_t type = nlh->nlmsg_type;
+
+	if (s->last_seq)
+		assert_int_equal(nlh->nlmsg_seq, s->last_seq + 1);
+	s->last_seq = nlh->nlmsg_seq;
+	if (nlh->nlmsg_len > s->max_msg)
+		s->max_msg = nlh->nlmsg_len;
+	if (type == NFNL_MSG_BATCH_BEGIN) {
+		const struct nlattr *a;
+
+		s->n_begin++;
+		mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+			if (mnl_attr_get_type(a) == NFNL_BATCH_GENID)
+				s->genid = ntohl(mnl_attr_get_u32(a));
+		return;
+	}
+	if (type == NFNL_MSG_BATCH_END) {
+		s->n_end++;
+		return;
+	}
+	switch (type & 0xff) {
+	case NFT_MSG_NEWTABLE:
+	case NFT_MSG_DELTABLE: {
+		struct nftnl_table *t = nftnl_table_alloc();
+
+		assert_int_equal(nftnl_table_nlmsg_parse(nlh, t), 0);
+		assert_string_equal(nftnl_table_get_str(t, NFTNL_TABLE_NAME), LOGUARD_TABLE);
+		nftnl_table_free(t);
+		s->n_tables++;
+		break;
+	}
+	case NFT_MSG_NEWCHAIN: {
+		struct nftnl_chain *c = nftnl_chain_alloc();
+		const struct rs_chain *want = &s->rs->chains[s->chain_idx++];
+
+		assert_int_equal(nftnl_chain_nlmsg_parse(nlh, c), 0);
+		assert_string_equal(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), want->name);
+		assert_int_equal(nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM), want->base);
+		if (want->base)
+			assert_int_equal(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM), NF_INET_LOCAL_OUT);
+		nftnl_chain_free(c);
+		break;
+	}
+	case NFT_MSG_NEWSET:
+		check_set(s, nlh);
+		break;
+	case NFT_MSG_NEWSETELEM:
+		check_elems(s, nlh);
+		break;
+	case NFT_MSG_NEWRULE:
+		check_rule(s, nlh);
+		break;
+	default:
+		fail_msg("unexpected message type %u", type);
+	}
+}
+
+static void round_trip(const char *path)
+{
+	struct fixture fx = { 0 };
+	struct seen s = { 0 };
+	size_t n_rules = 0;
+
+	load(&fx, path, true);
+	s.rs = fx.rs;
+	for_each_msg(fx.b, walk_cb, &s);
+	assert_int_equal(s.n_begin, 1);
+	assert_int_equal(s.n_end, 1);
+	assert_int_equal(s.genid, 7);
+	assert_int_equal(s.n_tables, 3); /* ensure, delete, create */
+	assert_int_equal(s.chain_idx, fx.rs->n_chains);
+	assert_int_equal(s.set_idx, fx.rs->n_sets);
+	for (size_t i = 0; i < fx.rs->n_sets; i++)
+		assert_int_equal(s.elems_seen[i], fx.rs->sets[i].n_elems);
+	for (size_t i = 0; i < fx.rs->n_chains; i++)
+		n_rules += fx.rs->chains[i].n_rules;
+	assert_int_equal(s.rule_chain, fx.rs->n_chains - 1);
+	assert_int_equal(s.rule_idx, fx.rs->chains[fx.rs->n_chains - 1].n_rules);
+	assert_true(n_rules > 0);
+	unload(&fx);
+}
+
+static void test_round_trip_basic(void **state)
+{
+	(void)state;
+	round_trip("golden/basic.yaml");
+}
+
+static void test_round_trip_ranges(void **state)
+{
+	(void)state;
+	round_trip("golden/ranges.yaml");
+	round_trip("golden/audit.yaml");
+	round_trip("golden/no_counters.yaml");
+}
+
+static void test_dry_run_has_no_end(void **state)
+{
+	struct fixture fx = { 0 };
+	struct seen s = { 0 };
+
+	(void)state;
+	load(&fx, "golden/basic.yaml", false);
+	s.rs = fx.rs;
+	for_each_msg(fx.b, walk_cb, &s);
+	assert_int_equal(s.n_begin, 1);
+	assert_int_equal(s.n_end, 0);
+	unload(&fx);
+}
+
+/* A big policy: element messages are split under 64 KiB and all arrive. */
+static void test_big_policy_split(void **state)
+{
+	const size_t n = 20000;
+	struct policy_guard *g = calloc(n, sizeof(*g));
+	struct policy_ports *ports = calloc(n, sizeof(*ports));
+	uid_t *uids = calloc(n, sizeof(*uids));
+	struct policy p = { .version = 1, .guards = g, .n_guards = n, .counters = true };
+	struct emit_opts opts = { .seq = 1, .commit = true };
+	struct diags d = { 0 };
+	struct ruleset *rs = NULL;
+	struct emit_batch *b = NULL;
+	struct emit_stats st;
+	struct seen s = { 0 };
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		ports[i].first = ports[i].last = (uint16_t)(20000 + i);
+		uids[i] = (uid_t)(100000 + i);
+		g[i] = (struct policy_guard){ .name = "a-guard-with-a-long-name-0123456789",
+					      .protocols = POLICY_PROTO_TCP | POLICY_PROTO_UDP,
+					      .ports = &ports[i], .n_ports = 1,
+					      .uids = &uids[i], .n_uids = 1 };
+	}
+	assert_int_equal(compile_policy(&p, &d, &rs), 0);
+	assert_int_equal(emit_batch_build(rs, &opts, &b), 0);
+	emit_batch_stats(b, &st);
+	assert_int_equal(st.n_elems, 4 * n);
+	s.rs = rs;
+	for_each_msg(b, walk_cb, &s);
+	assert_true(s.max_msg < 65536);
+	assert_int_equal(s.elems_seen[0], 2 * n);
+	emit_batch_free(b);
+	ruleset_free(rs);
+	diags_free(&d);
+	free(g);
+	free(ports);
+	free(uids);
+}
+
+/* Kernel errors name the policy node: find the third element's nest in a
+ * NEWSETELEM message and ask what an extended ACK pointing there means. */
+struct find_elem {
+	uint32_t seq, offset;
+};
+
+static void find_elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct find_elem *fe = data;
+	const struct nlattr *list, *a;
+	int i = 0;
+
+	if (fe->seq || (nlh->nlmsg_type & 0xff) != NFT_MSG_NEWSETELEM ||
+	    nlh->nlmsg_type >> 8 != NFNL_SUBSYS_NFTABLES)
+		return;
+	mnl_attr_for_each(list, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(list) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(a, list) {
+			if (++i == 3) {
+				fe->seq = nlh->nlmsg_seq;
+				/* Point inside the element (its key), as the kernel may. */
+				fe->offset = (uint32_t)((const char *)a - (const char *)nlh) + 8;
+			}
+		}
+	}
+}
+
+static void test_describe_error(void **state)
+{
+	struct fixture fx = { 0 };
+	struct find_elem fe = { 0 };
+	const struct loc *loc = NULL;
+	char *text = NULL;
+
+	(void)state;
+	load(&fx, "golden/basic.yaml", true);
+	for_each_msg(fx.b, find_elem_cb, &fe);
+	assert_true(fe.seq > 0);
+	assert_int_equal(emit_batch_describe(fx.b, fe.seq, fe.offset, &text, &loc), 0);
+	/* basic.yaml's guards map: jupyter 8888, devtools 9222, devtools 9229. */
+	assert_string_equal(text, "element tcp . 9229 of set guards (guard 'devtools')");
+	assert_non_null(loc);
+	assert_int_equal(loc->line, 10);
+	free(text);
+	assert_int_equal(emit_batch_describe(fx.b, emit_batch_seq_first(fx.b), 0, &text, &loc), 0);
+	assert_string_equal(text, "batch begin");
+	free(text);
+	assert_int_equal(emit_batch_describe(fx.b, 1, 0, &text, &loc), -ENOENT);
+	unload(&fx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip_basic),
+		cmocka_unit_test(test_round_trip_ranges),
+		cmocka_unit_test(test_dry_run_has_no_end),
+		cmocka_unit_test(test_big_policy_split),
+		cmocka_unit_test(test_describe_error),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
