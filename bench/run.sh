@@ -11,7 +11,7 @@
 #   apply time of the 10,000-guard policy: `loguard apply` vs `nft -f` of `loguard print`'s
 #     output, each into an empty namespace (after flush), REPS repetitions, medians.
 #
-# Environment: BENCH_SECONDS (per measurement, default 3), BENCH_ROUNDS (3), BENCH_THREADS
+# Environment: BENCH_SECONDS (per measurement, default 2), BENCH_ROUNDS (4), BENCH_THREADS
 # (client threads, default: number of CPUs), BENCH_REPS (apply repetitions, 7), BENCH_GUARDS
 # (size of the big policy, 10000).
 set -eu
@@ -40,8 +40,8 @@ fi
 LOGUARD=$1
 LGPROBE=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
-SECONDS_PER=${BENCH_SECONDS:-3}
-ROUNDS=${BENCH_ROUNDS:-3}
+SECONDS_PER=${BENCH_SECONDS:-2}
+ROUNDS=${BENCH_ROUNDS:-4}
 THREADS=${BENCH_THREADS:-$(nproc)}
 REPS=${BENCH_REPS:-7}
 NBIG=${BENCH_GUARDS:-10000}
@@ -112,14 +112,22 @@ echo "loguard benchmark: $("$LOGUARD" version 2>/dev/null | head -1), kernel $(u
 echo "connection rate: $ROUNDS rounds x $SECONDS_PER s per configuration, $THREADS client threads," \
 	"$THREADS server threads, client uid $UID_OK"
 flood 1 >/dev/null # warm-up: caches, page faults, thread stacks
-declare -A rates=([a]="" [b]="" [c]="")
+# Rounds alternate a b c / c b a so a slow drift of the machine's speed hits every configuration
+# alike; per-round ratios compare measurements taken seconds apart.
+declare -A rates=([a]="" [b]="" [c]="") last
+ratios_b="" ratios_c=""
 for r in $(seq "$ROUNDS"); do
-	for c in a b c; do
+	order="a b c"
+	[ $((r % 2)) -eq 0 ] && order="c b a"
+	for c in $order; do
 		setup "$c"
 		v=$(flood "$SECONDS_PER")
 		rates[$c]+="$v "
+		last[$c]=$v
 		printf '  round %d  (%s) %10.0f conn/s\n' "$r" "$c" "$v"
 	done
+	ratios_b+="$(ratio "${last[b]}" "${last[a]}") "
+	ratios_c+="$(ratio "${last[c]}" "${last[a]}") "
 done
 "$LOGUARD" flush >/dev/null
 
@@ -151,16 +159,28 @@ mlg=$(median "${lg_ms[@]}") mnft=$(median "${nft_ms[@]}") mchk=$(median "${chk_m
 rb=$(ratio "$mb" "$ma") rc=$(ratio "$mc" "$ma") speedup=$(ratio "$mnft" "$mlg")
 mark() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "ok" : "MISS" }'; }
 
+spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'; }
+# shellcheck disable=SC2086
+mrb=$(printf "%.3f" "$(median $ratios_b)") mrc=$(printf "%.3f" "$(median $ratios_c)")
+
 echo
 echo "================================================================================"
-printf '%-44s %12s   %s\n' "connection rate (median of $ROUNDS)" "conn/s" "ratio to (a)"
-printf '%-44s %12.0f   %s\n' "(a) no table" "$ma" "1.000"
-printf '%-44s %12.0f   %s\n' "(b) 10 guards, allowed uid" "$mb" "$rb"
-printf '%-44s %12.0f   %s   target >= 0.95: %s\n' "(c) $NBIG guards + $NBIG uids, allowed uid" "$mc" "$rc" "$(mark "$rc" 0.95 ">=")"
+printf '%-40s %9s %13s  %s\n' "connection rate ($ROUNDS rounds)" "median" "min-max" "ratio to (a): of medians / median per round"
+# shellcheck disable=SC2086
+printf '%-40s %9.0f %13s  %s\n' "(a) no table" "$ma" "$(spread ${rates[a]})" "1.000"
+# shellcheck disable=SC2086
+printf '%-40s %9.0f %13s  %s / %s\n' "(b) 10 guards, allowed uid" "$mb" "$(spread ${rates[b]})" "$rb" "$mrb"
+# shellcheck disable=SC2086
+printf '%-40s %9.0f %13s  %s / %s   target >= 0.95: %s\n' "(c) $NBIG guards + $NBIG uids, allowed" "$mc" \
+	"$(spread ${rates[c]})" "$rc" "$mrc" "$(mark "$rc" 0.95 ">=")"
 echo
-printf '%-44s %12s\n' "apply $NBIG guards (median of $REPS)" "ms"
-printf '%-44s %12s   target <= 50 ms: %s\n' "loguard apply (whole process)" "$mlg" "$(mark "$mlg" 50 "<=")"
-printf '%-44s %12s\n' "  of which userspace (loguard check)" "$mchk"
-printf '%-44s %12s\n' "nft -f <loguard print output>" "$mnft"
-printf '%-44s %11sx   target >= 8x: %s\n' "nft time / loguard time" "$speedup" "$(mark "$speedup" 8 ">=")"
+printf '%-40s %9s\n' "apply $NBIG guards (median of $REPS)" "ms"
+printf '%-40s %9s   target <= 50 ms: %s\n' "loguard apply (whole process)" "$mlg" "$(mark "$mlg" 50 "<=")"
+printf '%-40s %9s\n' "  of which userspace (loguard check)" "$mchk"
+printf '%-40s %9s\n' "nft -f <loguard print output>" "$mnft"
+printf '%-40s %8sx   target >= 8x: %s\n' "nft time / loguard time" "$speedup" "$(mark "$speedup" 8 ">=")"
 echo "================================================================================"
+load=$(cut -d' ' -f1 /proc/loadavg)
+awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }' &&
+	echo "note: load average $load on $(nproc) CPUs during the run — other work was competing; rates are noisy"
+exit 0
