@@ -31,6 +31,8 @@
 /* systemd nests units a few levels deep (user.slice/user-1000.slice/user@1000.service/...). */
 #define UNIT_SEARCH_DEPTH 8
 #define UNIT_SEARCH_MAX_DIRS 100000
+/* Past this many errors the rest is noise; a hostile policy could otherwise make millions. */
+#define CHECK_MAX_ERRORS 100
 #define ESC_SHOWN 64
 #define ESC_BUF (ESC_SHOWN * 4 + 8)
 
@@ -138,10 +140,17 @@ report(struct check_ctx *c, enum diag_level level, const struct loc *loc, const 
 	}
 	r = diags_add(c->diags, level, loc, "%s", msg);
 	free(msg);
-	if (r < 0)
+	if (r < 0) {
 		c->fatal = r;
-	else if (level == DIAG_ERROR)
+		return;
+	}
+	if (level == DIAG_ERROR && ++c->n_errors >= CHECK_MAX_ERRORS) {
+		struct loc whole = { .file = c->p->file };
+
+		r = diags_add(c->diags, DIAG_ERROR, &whole, "too many errors, stopping");
 		c->n_errors++;
+		c->fatal = r < 0 ? r : -EINVAL;
+	}
 }
 
 /* Parse a uid/gid written as a number; -EINVAL if not a number, -ERANGE if not a valid id
@@ -677,7 +686,7 @@ static int check_overlaps(struct check_ctx *c)
 		qsort(v, n, sizeof(*v), cmp_interval);
 
 	reach = n ? &v[0] : NULL;
-	for (size_t i = 1; i < n; i++) {
+	for (size_t i = 1; i < n && !c->fatal; i++) {
 		struct interval *cur = &v[i], *later, *earlier;
 		const struct policy_guard *lg, *eg;
 		const struct loc *el;

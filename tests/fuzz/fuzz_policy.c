@@ -32,8 +32,8 @@ static void check_policy(const struct policy *p)
 		if (!g->name || !*g->name || strlen(g->name) > 32 || g->n_ports == 0 ||
 		    !g->protocols || (g->protocols & ~(POLICY_PROTO_TCP | POLICY_PROTO_UDP)) ||
 		    (unsigned)g->action >= __POLICY_ACTION_MAX ||
-		    (unsigned)g->mode >= __POLICY_MODE_MAX || (unsigned)g->log >= __POLICY_LOG_MAX ||
-		    g->uids || g->cgroup_ids)
+		    (unsigned)g->mode >= __POLICY_MODE_MAX ||
+		    (unsigned)g->log >= __POLICY_LOG_MAX || g->uids || g->cgroup_ids)
 			abort();
 		check_loc(p, &g->loc);
 		for (size_t j = 0; j < g->n_ports; j++) {

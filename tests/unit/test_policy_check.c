@@ -363,6 +363,37 @@ static void test_overlaps(void **state)
 	free(msgs);
 }
 
+/* Each repeated port is an error, but a hostile policy cannot make millions of messages. */
+static void test_error_limit(void **state)
+{
+	(void)state;
+	size_t len = 0;
+	char *text = malloc(1 << 20), *msgs;
+	struct policy *p = NULL;
+	struct diags d = { 0 };
+
+	assert_non_null(text);
+	len += sprintf(text, "version: 1\nguards:\n  - name: a\n    ports: [");
+	for (int i = 0; i < 100000; i++)
+		len += sprintf(text + len, "7, ");
+	sprintf(text + len, "7]\n");
+	p = parse_ok(text);
+	assert_int_equal(policy_check(p, NULL, &d), -EINVAL);
+	assert_int_equal(d.n, 101);
+	assert_int_equal(d.n_errors, 101);
+	msgs = diag_format(&d.v[0]);
+	assert_string_equal(msgs,
+			    "policy.yaml:4:16: error: port 7/tcp is listed twice in guard 'a' "
+			    "(policy.yaml:4:13)");
+	free(msgs);
+	msgs = diag_format(&d.v[100]);
+	assert_string_equal(msgs, "policy.yaml: error: too many errors, stopping");
+	free(msgs);
+	diags_free(&d);
+	policy_free(p);
+	free(text);
+}
+
 /* 10,000 guards with a user each: one lookup per distinct name, one sort for overlaps. */
 static void test_large_policy(void **state)
 {
@@ -376,8 +407,8 @@ static void test_large_policy(void **state)
 	assert_non_null(text);
 	len += sprintf(text, "version: 1\nguards:\n");
 	for (size_t i = 0; i < n; i++)
-		len += sprintf(text + len, "  - {name: g%zu, ports: %zu, allow: {users: [%s]}}\n", i,
-			       1 + i, i % 2 ? "root" : "daemon");
+		len += sprintf(text + len, "  - {name: g%zu, ports: %zu, allow: {users: [%s]}}\n",
+			       i, 1 + i, i % 2 ? "root" : "daemon");
 	p = parse_ok(text);
 	{
 		struct diags d = { 0 };
@@ -418,27 +449,29 @@ static void mkdirs(const char *root, const char *const *paths)
 
 static int tree_setup(void **state)
 {
-	static const char *const dirs[] = { "a.slice",
-					    "a.slice/b.service",
-					    "user.slice",
-					    "user.slice/user-1000.slice",
-					    "user.slice/user-1000.slice/user@1000.service",
-					    "user.slice/user-1000.slice/user@1000.service/app.slice",
-					    "user.slice/user-1000.slice/user@1000.service/app.slice/"
-					    "foo.service",
-					    "system.slice",
-					    "system.slice/foo.service",
-					    "system.slice/notdir.service.d",
-					    "x",
-					    "x/y",
-					    "x/y/z",
-					    "x/y/z/w",
-					    "x/y/z/w/v",
-					    "x/y/z/w/v/u",
-					    "x/y/z/w/v/u/t",
-					    "x/y/z/w/v/u/t/s",
-					    "x/y/z/w/v/u/t/s/too-deep.service",
-					    NULL };
+	static const char *const dirs[] = {
+		"a.slice",
+		"a.slice/b.service",
+		"user.slice",
+		"user.slice/user-1000.slice",
+		"user.slice/user-1000.slice/user@1000.service",
+		"user.slice/user-1000.slice/user@1000.service/app.slice",
+		"user.slice/user-1000.slice/user@1000.service/app.slice/"
+		"foo.service",
+		"system.slice",
+		"system.slice/foo.service",
+		"system.slice/notdir.service.d",
+		"x",
+		"x/y",
+		"x/y/z",
+		"x/y/z/w",
+		"x/y/z/w/v",
+		"x/y/z/w/v/u",
+		"x/y/z/w/v/u/t",
+		"x/y/z/w/v/u/t/s",
+		"x/y/z/w/v/u/t/s/too-deep.service",
+		NULL
+	};
 	struct tree *t = calloc(1, sizeof(*t));
 	char path[512];
 	int fd;
@@ -524,12 +557,13 @@ static void test_cgroups(void **state)
 			       "        - system.slice/notdir.service\n",
 			       t->root, &p, &msgs),
 			 -EINVAL);
-	snprintf(want, sizeof(want),
-		 "policy.yaml:9:11: warning: cgroup 'missing/cg' does not exist; not matched until "
-		 "it does\n"
-		 "policy.yaml:11:11: error: cgroup 'system.slice/notdir.service' is not a directory "
-		 "under '%s'",
-		 t->root);
+	snprintf(
+		want, sizeof(want),
+		"policy.yaml:9:11: warning: cgroup 'missing/cg' does not exist; not matched until "
+		"it does\n"
+		"policy.yaml:11:11: error: cgroup 'system.slice/notdir.service' is not a directory "
+		"under '%s'",
+		t->root);
 	expect_msgs(msgs, want);
 	/* "/a.slice" is "a.slice" again: kept once, at its first mention. */
 	assert_int_equal(p->guards[0].n_cgroup_ids, 2);
@@ -659,7 +693,11 @@ static void test_hand_built_policy(void **state)
 	struct policy_ref unit = { .name = "../../etc.service", .loc = { "x.yaml", 3, 4 } };
 	struct policy_ref cg = { .name = "a/../../b", .loc = { "x.yaml", 5, 6 } };
 	struct policy_guard g = {
-		.name = "g", .units = &unit, .n_units = 1, .cgroups = &cg, .n_cgroups = 1,
+		.name = "g",
+		.units = &unit,
+		.n_units = 1,
+		.cgroups = &cg,
+		.n_cgroups = 1,
 		.protocols = POLICY_PROTO_TCP,
 	};
 	struct policy p = { .file = "x.yaml", .version = 1, .guards = &g, .n_guards = 1 };
@@ -714,6 +752,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_groups),
 		cmocka_unit_test(test_empty_group_warning),
 		cmocka_unit_test(test_overlaps),
+		cmocka_unit_test(test_error_limit),
 		cmocka_unit_test(test_large_policy),
 		cmocka_unit_test_setup_teardown(test_cgroups, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_units, tree_setup, tree_teardown),

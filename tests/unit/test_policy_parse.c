@@ -293,9 +293,12 @@ static void test_log_rates(void **state)
 		uint32_t rate;
 		enum policy_rate_unit unit;
 	} cases[] = {
-		{ "0", 0, POLICY_RATE_SECOND },        { "none", 0, POLICY_RATE_SECOND },
-		{ "1/second", 1, POLICY_RATE_SECOND }, { "60/minute", 60, POLICY_RATE_MINUTE },
-		{ "3/hour", 3, POLICY_RATE_HOUR },     { "4294967295/day", 4294967295U, POLICY_RATE_DAY },
+		{ "0", 0, POLICY_RATE_SECOND },
+		{ "none", 0, POLICY_RATE_SECOND },
+		{ "1/second", 1, POLICY_RATE_SECOND },
+		{ "60/minute", 60, POLICY_RATE_MINUTE },
+		{ "3/hour", 3, POLICY_RATE_HOUR },
+		{ "4294967295/day", 4294967295U, POLICY_RATE_DAY },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -303,7 +306,8 @@ static void test_log_rates(void **state)
 		struct policy *p;
 
 		snprintf(text, sizeof(text),
-			 "version: 1\nlog:\n  rate: %s\n  group: 65535\nguards: [{name: a, ports: 1}]\n",
+			 "version: 1\nlog:\n  rate: %s\n  group: 65535\nguards: [{name: a, ports: "
+			 "1}]\n",
 			 cases[i].text);
 		p = expect_ok(text);
 		assert_int_equal(p->log_rate, cases[i].rate);
@@ -327,7 +331,8 @@ static void test_log_errors(void **state)
 			 bad_rates[i]);
 		snprintf(want, sizeof(want),
 			 "policy.yaml:2:13: error: invalid log rate '%s' (expected N/second, "
-			 "N/minute, N/hour or N/day with N 1-4294967295, or 0 or none for no limit)",
+			 "N/minute, N/hour or N/day with N 1-4294967295, or 0 or none for no "
+			 "limit)",
 			 bad_rates[i]);
 		expect_errors(text, want);
 	}
@@ -338,7 +343,8 @@ static void test_log_errors(void **state)
 	expect_errors("version: 1\n"
 		      "log: {group: -1}\n"
 		      "guards: [{name: a, ports: 1}]\n",
-		      "policy.yaml:2:14: error: invalid log group '-1' (expected a number 0-65535)");
+		      "policy.yaml:2:14: error: invalid log group '-1' (expected a number "
+		      "0-65535)");
 	expect_errors("version: 1\n"
 		      "log: [1]\n"
 		      "guards: [{name: a, ports: 1}]\n",
@@ -357,10 +363,13 @@ static void test_unknown_keys(void **state)
 		"    port: 1\n"
 		"    ports: 1\n"
 		"    allow: {users: [root], user: [x]}\n",
-		"policy.yaml:2:1: error: unknown key 'gaurds' (expected one of: version, mode, log, "
+		"policy.yaml:2:1: error: unknown key 'gaurds' (expected one of: version, mode, "
+		"log, "
 		"guards)\n"
-		"policy.yaml:3:17: error: unknown key 'burst' in 'log' (expected one of: group, rate)\n"
-		"policy.yaml:6:5: error: unknown key 'port' in guard (expected one of: name, ports, "
+		"policy.yaml:3:17: error: unknown key 'burst' in 'log' (expected one of: group, "
+		"rate)\n"
+		"policy.yaml:6:5: error: unknown key 'port' in guard (expected one of: name, "
+		"ports, "
 		"protocol, allow, action, mode, log)\n"
 		"policy.yaml:8:28: error: unknown key 'user' in 'allow' (expected one of: users, "
 		"groups, units, cgroups)");
@@ -376,7 +385,8 @@ static void test_wrong_types(void **state)
 	expect_errors("version: 1\nguards: {name: a}\n",
 		      "policy.yaml:2:9: error: expected a sequence for 'guards' (got a mapping)");
 	expect_errors("version: 1\nguards:\n",
-		      "policy.yaml:2:8: error: expected a sequence for 'guards' (got an empty value)");
+		      "policy.yaml:2:8: error: expected a sequence for 'guards' (got an empty "
+		      "value)");
 	expect_errors("version: [1]\nguards: [{name: a, ports: 1}]\n",
 		      "policy.yaml:1:10: error: expected a scalar for 'version' (got a sequence)");
 	expect_errors(
@@ -397,11 +407,14 @@ static void test_wrong_types(void **state)
 		"policy.yaml:3:5: error: expected a mapping for a guard (got a scalar)\n"
 		"policy.yaml:4:11: error: expected a scalar for 'name' (got a mapping)\n"
 		"policy.yaml:5:12: error: expected a sequence for 'ports' (got a mapping)\n"
-		"policy.yaml:7:13: error: expected a scalar for an entry of 'ports' (got a sequence)\n"
-		"policy.yaml:7:18: error: expected a scalar for an entry of 'ports' (got a mapping)\n"
+		"policy.yaml:7:13: error: expected a scalar for an entry of 'ports' (got a "
+		"sequence)\n"
+		"policy.yaml:7:18: error: expected a scalar for an entry of 'ports' (got a "
+		"mapping)\n"
 		"policy.yaml:8:12: error: expected a mapping for 'allow' (got a sequence)\n"
 		"policy.yaml:11:20: error: expected a sequence for 'users' (got a mapping)\n"
-		"policy.yaml:11:40: error: expected a scalar for an entry of 'groups' (got a sequence)\n"
+		"policy.yaml:11:40: error: expected a scalar for an entry of 'groups' (got a "
+		"sequence)\n"
 		"policy.yaml:14:5: error: expected a scalar key in guard (got a sequence)");
 }
 
@@ -433,10 +446,13 @@ static void test_bad_enums(void **state)
 		"    action: accept\n"
 		"    mode: ENFORCE\n"
 		"    log: everything\n",
-		"policy.yaml:2:7: error: invalid mode 'permissive' (expected one of: enforce, audit)\n"
-		"policy.yaml:6:15: error: invalid protocol 'sctp' (expected one of: tcp, udp, both)\n"
+		"policy.yaml:2:7: error: invalid mode 'permissive' (expected one of: enforce, "
+		"audit)\n"
+		"policy.yaml:6:15: error: invalid protocol 'sctp' (expected one of: tcp, udp, "
+		"both)\n"
 		"policy.yaml:7:13: error: invalid action 'accept' (expected one of: reject, drop)\n"
-		"policy.yaml:8:11: error: invalid mode 'ENFORCE' (expected one of: enforce, audit)\n"
+		"policy.yaml:8:11: error: invalid mode 'ENFORCE' (expected one of: enforce, "
+		"audit)\n"
 		"policy.yaml:9:10: error: invalid log 'everything' (expected one of: none, denied, "
 		"all)");
 }
@@ -452,20 +468,28 @@ static void test_bad_ports(void **state)
 		"            99999999999999999999999, \"\", 0x50, \"8080 \"]\n",
 		"policy.yaml:4:13: error: port 70000 out of range (expected 1-65535)\n"
 		"policy.yaml:4:20: error: port 0 out of range (expected 1-65535)\n"
-		"policy.yaml:4:23: error: port range 9100-9000 is reversed (expected first <= last)\n"
+		"policy.yaml:4:23: error: port range 9100-9000 is reversed (expected first <= "
+		"last)\n"
 		"policy.yaml:4:36: error: port range 1-65536 out of range (expected 1-65535)\n"
-		"policy.yaml:4:45: error: invalid port '9000-' (expected a number 1-65535, a range A-B "
+		"policy.yaml:4:45: error: invalid port '9000-' (expected a number 1-65535, a range "
+		"A-B "
 		"or a service name)\n"
-		"policy.yaml:4:52: error: invalid port '-5' (expected a number 1-65535, a range A-B or "
+		"policy.yaml:4:52: error: invalid port '-5' (expected a number 1-65535, a range "
+		"A-B or "
 		"a service name)\n"
-		"policy.yaml:4:56: error: invalid port '1-2-3' (expected a number 1-65535, a range A-B "
+		"policy.yaml:4:56: error: invalid port '1-2-3' (expected a number 1-65535, a range "
+		"A-B "
 		"or a service name)\n"
-		"policy.yaml:4:63: error: invalid port 'a b' (expected a number 1-65535, a range A-B "
+		"policy.yaml:4:63: error: invalid port 'a b' (expected a number 1-65535, a range "
+		"A-B "
 		"or a service name)\n"
-		"policy.yaml:5:13: error: port 99999999999999999999999 out of range (expected 1-65535)\n"
-		"policy.yaml:5:38: error: invalid port '' (expected a number 1-65535, a range A-B or a "
+		"policy.yaml:5:13: error: port 99999999999999999999999 out of range (expected "
+		"1-65535)\n"
+		"policy.yaml:5:38: error: invalid port '' (expected a number 1-65535, a range A-B "
+		"or a "
 		"service name)\n"
-		"policy.yaml:5:48: error: invalid port '8080 ' (expected a number 1-65535, a range A-B "
+		"policy.yaml:5:48: error: invalid port '8080 ' (expected a number 1-65535, a range "
+		"A-B "
 		"or a service name)\n"
 		/* Service names are looked up once the guard's protocol is known. */
 		"policy.yaml:5:42: error: unknown service '0x50' for tcp");
@@ -492,9 +516,11 @@ static void test_guard_names(void **state)
 		      "policy.yaml:8:13: error: invalid guard name 'has space' (expected 1-32 "
 		      "characters from A-Z a-z 0-9 _ . -)\n"
 		      "policy.yaml:9:13: error: invalid guard name "
-		      "'abcdefghijklmnopqrstuvwxyz0123456' (expected 1-32 characters from A-Z a-z 0-9 "
+		      "'abcdefghijklmnopqrstuvwxyz0123456' (expected 1-32 characters from A-Z a-z "
+		      "0-9 "
 		      "_ . -)\n"
-		      "policy.yaml:10:13: error: invalid guard name '' (expected 1-32 characters from "
+		      "policy.yaml:10:13: error: invalid guard name '' (expected 1-32 characters "
+		      "from "
 		      "A-Z a-z 0-9 _ . -)\n"
 		      "policy.yaml:5:13: error: duplicate guard name 'jupyter' (first at 3:13)\n"
 		      "policy.yaml:6:13: error: duplicate guard name 'other' (first at 4:13)\n"
@@ -533,7 +559,8 @@ static void test_yaml_syntax(void **state)
 	(void)state;
 	expect_errors("version: 1\n"
 		      "mode: audit: enforce\n",
-		      "policy.yaml:2:12: error: invalid YAML: mapping values are not allowed in this "
+		      "policy.yaml:2:12: error: invalid YAML: mapping values are not allowed in "
+		      "this "
 		      "context");
 	expect_errors("version: 1\n"
 		      "guards:\n"
@@ -542,7 +569,8 @@ static void test_yaml_syntax(void **state)
 		      "scanning a quoted scalar at 3:11)");
 	expect_errors("version: 1\n"
 		      "guards: [{name: a, ports: 1}\n",
-		      "policy.yaml:3:1: error: invalid YAML: did not find expected ',' or ']' (while "
+		      "policy.yaml:3:1: error: invalid YAML: did not find expected ',' or ']' "
+		      "(while "
 		      "parsing a flow sequence at 2:9)");
 	/* An encoding error has no line, only a byte offset. */
 	expect_errors("version: 1\nguards: \xff\n",
@@ -562,7 +590,8 @@ static void test_anchors_aliases_tags(void **state)
 		      "    ports: !!str 3\n",
 		      "policy.yaml:4:12: error: YAML anchor '&p' is not supported (write the value "
 		      "out)\n"
-		      "policy.yaml:6:12: error: YAML alias '*p' is not supported (write the value out)\n"
+		      "policy.yaml:6:12: error: YAML alias '*p' is not supported (write the value "
+		      "out)\n"
 		      "policy.yaml:8:12: error: YAML tag 'tag:yaml.org,2002:str' is not supported");
 }
 
@@ -596,8 +625,9 @@ static void test_documents(void **state)
 	expect_errors("# only a comment\n\n",
 		      "policy.yaml: error: empty policy (expected a mapping with 'version' and "
 		      "'guards')");
-	expect_errors("---\n", "policy.yaml: error: empty policy (expected a mapping with 'version' "
-			       "and 'guards')");
+	expect_errors("---\n",
+		      "policy.yaml: error: empty policy (expected a mapping with 'version' and "
+		      "'guards')");
 	/* Explicit document markers around one document are fine. */
 	policy_free(expect_ok("---\nversion: 1\nguards: [{name: a, ports: 1}]\n...\n"));
 }
@@ -631,7 +661,8 @@ static void test_units_cgroups_syntax(void **state)
 		"\"a/b.service\", ok@1.service]\n"
 		"      cgroups: [/, a/../b, a//b, a/, ./a, \"\", user.slice/x.scope]\n"
 		"      users: [\"\"]\n",
-		"policy.yaml:6:15: error: unit 'multi-user.target' has no cgroup (expected a .service, "
+		"policy.yaml:6:15: error: unit 'multi-user.target' has no cgroup (expected a "
+		".service, "
 		".scope, .slice, .socket, .mount or .swap unit)\n"
 		"policy.yaml:6:34: error: unit 'sshd' is not a unit name (expected NAME.service, "
 		".scope, .slice, .socket, .mount or .swap)\n"
@@ -666,11 +697,14 @@ static void test_many_errors_one_run(void **state)
 		      "  - name: a\n"
 		      "    extra: 1\n",
 		      "policy.yaml:1:10: error: unsupported version '3' (expected 1)\n"
-		      "policy.yaml:2:7: error: invalid mode 'loud' (expected one of: enforce, audit)\n"
+		      "policy.yaml:2:7: error: invalid mode 'loud' (expected one of: enforce, "
+		      "audit)\n"
 		      "policy.yaml:5:19: error: port 70000 out of range (expected 1-65535)\n"
-		      "policy.yaml:6:15: error: invalid protocol 'icmp' (expected one of: tcp, udp, "
+		      "policy.yaml:6:15: error: invalid protocol 'icmp' (expected one of: tcp, "
+		      "udp, "
 		      "both)\n"
-		      "policy.yaml:8:5: error: unknown key 'extra' in guard (expected one of: name, "
+		      "policy.yaml:8:5: error: unknown key 'extra' in guard (expected one of: "
+		      "name, "
 		      "ports, protocol, allow, action, mode, log)\n"
 		      "policy.yaml:7:5: error: missing required key 'ports' in guard\n"
 		      "policy.yaml:7:11: error: duplicate guard name 'a' (first at 4:11)");
@@ -715,7 +749,8 @@ static void test_deep_nesting(void **state)
 	assert_int_equal(parse(text, NULL, &msgs), -EINVAL);
 	/* The skipped value is where the limit is hit: no recursion, no unbounded stack. */
 	assert_string_equal(msgs,
-			    "policy.yaml:1:10: error: expected a scalar for 'version' (got a sequence)\n"
+			    "policy.yaml:1:10: error: expected a scalar for 'version' (got a "
+			    "sequence)\n"
 			    "policy.yaml:1:73: error: nesting too deep (at most 64 levels)");
 	free(msgs);
 	free(text);
@@ -760,8 +795,8 @@ static void test_many_guards(void **state)
 	assert_non_null(text);
 	len += sprintf(text, "version: 1\nguards:\n");
 	for (size_t i = 0; i < n; i++)
-		len += sprintf(text + len, "  - {name: g%zu, ports: %zu, allow: {users: [root]}}\n", i,
-			       1 + i % 65535);
+		len += sprintf(text + len, "  - {name: g%zu, ports: %zu, allow: {users: [root]}}\n",
+			       i, 1 + i % 65535);
 	p = expect_ok(text);
 	assert_int_equal(p->n_guards, n);
 	assert_string_equal(p->guards[n - 1].name, "g19999");
