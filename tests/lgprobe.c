@@ -385,8 +385,14 @@ static int udp_echo(int fd)
 		struct cmsghdr *c;
 		ssize_t n = recvmsg(fd, &m, 0);
 
-		if (n < 0)
-			continue; /* e.g. an ICMP error left over from a previous reply */
+		if (n < 0) {
+			/* ICMP errors left over from a reply, signals: keep serving. */
+			if (errno == ECONNREFUSED || errno == EINTR || errno == EAGAIN ||
+			    errno == EHOSTUNREACH || errno == ENETUNREACH || errno == ENOBUFS)
+				continue;
+			warnx("udp echo: recvmsg: %s", strerror(errno));
+			return V_ERROR;
+		}
 		/* Send the pktinfo back: the kernel then uses its address as our source. */
 		for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
 			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
