@@ -29,12 +29,12 @@
 /* NSS entries larger than this are not sane: stop growing the buffer. */
 #define NSS_BUF_MAX (1U << 20)
 /* systemd nests units a few levels deep (user.slice/user-1000.slice/user@1000.service/...). */
-#define UNIT_SEARCH_DEPTH 8
+#define UNIT_SEARCH_DEPTH    8
 #define UNIT_SEARCH_MAX_DIRS 100000
 /* Past this many errors the rest is noise; a hostile policy could otherwise make millions. */
 #define CHECK_MAX_ERRORS 100
-#define ESC_SHOWN 64
-#define ESC_BUF (ESC_SHOWN * 4 + 8)
+#define ESC_SHOWN	 64
+#define ESC_BUF		 (ESC_SHOWN * 4 + 8)
 
 /* One passwd entry from the enumeration. */
 struct pw_entry {
@@ -831,6 +831,22 @@ static int cmp_cstr(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int cg_add_dir(struct check_ctx *c, size_t *cap, const char *parent, const char *name,
+		      unsigned level)
+{
+	struct cg_dir *e;
+	char *path = NULL;
+
+	if (grow(&c->dirs, cap, c->n_dirs, sizeof(*c->dirs)) < 0 ||
+	    asprintf(&path, "%s%s%s", parent ? parent : "", parent ? "/" : "", name) < 0)
+		return -ENOMEM;
+	e = &c->dirs[c->n_dirs++];
+	e->path = path;
+	e->base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	e->level = level;
+	return 0;
+}
+
 /*
  * List the cgroup tree breadth-first (bounded depth and size) once, so any number of units
  * costs one walk. Children are sorted so the result does not depend on readdir order.
@@ -889,22 +905,8 @@ static int cg_scan(struct check_ctx *c)
 		if (n_names)
 			qsort(names, n_names, sizeof(*names), cmp_cstr);
 		for (size_t i = 0; i < n_names; i++) {
-			struct cg_dir *e;
-			char *path = NULL;
-
-			if (r < 0 || c->n_dirs >= UNIT_SEARCH_MAX_DIRS)
-				goto next;
-			if (grow(&c->dirs, &cap, c->n_dirs, sizeof(*c->dirs)) < 0 ||
-			    asprintf(&path, "%s%s%s", head ? rel : "", head ? "/" : "", names[i]) <
-				    0) {
-				r = -ENOMEM;
-				goto next;
-			}
-			e = &c->dirs[c->n_dirs++];
-			e->path = path;
-			e->base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-			e->level = level + 1;
-next:
+			if (r == 0 && c->n_dirs < UNIT_SEARCH_MAX_DIRS)
+				r = cg_add_dir(c, &cap, head ? rel : NULL, names[i], level + 1);
 			free(names[i]);
 		}
 		free(names);

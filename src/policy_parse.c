@@ -31,13 +31,13 @@
 #define POLICY_MAX_DEPTH 64
 /* Past this many errors the rest is noise (and a hostile file could make millions). */
 #define POLICY_MAX_ERRORS 50
-#define GUARD_NAME_MAX 32
-#define SERVICE_NAME_MAX 64
-#define UNIT_NAME_MAX 255
-#define CGROUP_PATH_MAX 4095
+#define GUARD_NAME_MAX	  32
+#define SERVICE_NAME_MAX  64
+#define UNIT_NAME_MAX	  255
+#define CGROUP_PATH_MAX	  4095
 /* How much of a user-supplied string we quote in a message. */
 #define ESC_SHOWN 64
-#define ESC_BUF (ESC_SHOWN * 4 + 8)
+#define ESC_BUF	  (ESC_SHOWN * 4 + 8)
 /* Distinct service names are bounded by the services database; this bounds the linear cache. */
 #define SVC_CACHE_MAX 256
 
@@ -53,7 +53,7 @@ enum node_kind {
 struct svc_cache_entry {
 	char *name;
 	unsigned proto; /* POLICY_PROTO_TCP or POLICY_PROTO_UDP */
-	int port; /* -1: unknown for that protocol */
+	int port;	/* -1: unknown for that protocol */
 };
 
 /* A service name in 'ports', resolved once the guard's protocol is known. */
@@ -74,7 +74,7 @@ struct parse_ctx {
 	int fatal; /* < 0: stop parsing, this is the return value */
 	size_t cap_guards;
 	struct loc *name_locs; /* parallel to p->guards: where each name was written */
-	bool *mode_set; /* parallel to p->guards: mode given explicitly */
+	bool *mode_set;	       /* parallel to p->guards: mode given explicitly */
 	struct svc_cache_entry svc[SVC_CACHE_MAX];
 	size_t n_svc;
 };

@@ -320,8 +320,9 @@ static void test_log_rates(void **state)
 static void test_log_errors(void **state)
 {
 	(void)state;
-	static const char *const bad_rates[] = { "5/week", "0/second", "abc", "/second", "5/",
-						 "4294967296/second", "-1/second", "5 / second" };
+	static const char *const bad_rates[] = { "5/week",    "0/second",  "abc",
+						 "/second",   "5/",	   "4294967296/second",
+						 "-1/second", "5 / second" };
 
 	for (size_t i = 0; i < sizeof(bad_rates) / sizeof(bad_rates[0]); i++) {
 		char text[256], want[512];
@@ -389,33 +390,32 @@ static void test_wrong_types(void **state)
 		      "value)");
 	expect_errors("version: [1]\nguards: [{name: a, ports: 1}]\n",
 		      "policy.yaml:1:10: error: expected a scalar for 'version' (got a sequence)");
-	expect_errors(
-		"version: 1\n"
-		"guards:\n"
-		"  - jupyter\n"
-		"  - name: {x: 1}\n"
-		"    ports: {a: 1}\n"
-		"  - name: b\n"
-		"    ports: [[1], {a: b}, 2]\n"
-		"    allow: [root]\n"
-		"  - name: c\n"
-		"    ports: 3\n"
-		"    allow: {users: {root: 1}, groups: [[wheel]]}\n"
-		"  - name: d\n"
-		"    ports: 4\n"
-		"    [x]: 1\n",
-		"policy.yaml:3:5: error: expected a mapping for a guard (got a scalar)\n"
-		"policy.yaml:4:11: error: expected a scalar for 'name' (got a mapping)\n"
-		"policy.yaml:5:12: error: expected a sequence for 'ports' (got a mapping)\n"
-		"policy.yaml:7:13: error: expected a scalar for an entry of 'ports' (got a "
-		"sequence)\n"
-		"policy.yaml:7:18: error: expected a scalar for an entry of 'ports' (got a "
-		"mapping)\n"
-		"policy.yaml:8:12: error: expected a mapping for 'allow' (got a sequence)\n"
-		"policy.yaml:11:20: error: expected a sequence for 'users' (got a mapping)\n"
-		"policy.yaml:11:40: error: expected a scalar for an entry of 'groups' (got a "
-		"sequence)\n"
-		"policy.yaml:14:5: error: expected a scalar key in guard (got a sequence)");
+	expect_errors("version: 1\n"
+		      "guards:\n"
+		      "  - jupyter\n"
+		      "  - name: {x: 1}\n"
+		      "    ports: {a: 1}\n"
+		      "  - name: b\n"
+		      "    ports: [[1], {a: b}, 2]\n"
+		      "    allow: [root]\n"
+		      "  - name: c\n"
+		      "    ports: 3\n"
+		      "    allow: {users: {root: 1}, groups: [[wheel]]}\n"
+		      "  - name: d\n"
+		      "    ports: 4\n"
+		      "    [x]: 1\n",
+		      "policy.yaml:3:5: error: expected a mapping for a guard (got a scalar)\n"
+		      "policy.yaml:4:11: error: expected a scalar for 'name' (got a mapping)\n"
+		      "policy.yaml:5:12: error: expected a sequence for 'ports' (got a mapping)\n"
+		      "policy.yaml:7:13: error: expected a scalar for an entry of 'ports' (got a "
+		      "sequence)\n"
+		      "policy.yaml:7:18: error: expected a scalar for an entry of 'ports' (got a "
+		      "mapping)\n"
+		      "policy.yaml:8:12: error: expected a mapping for 'allow' (got a sequence)\n"
+		      "policy.yaml:11:20: error: expected a sequence for 'users' (got a mapping)\n"
+		      "policy.yaml:11:40: error: expected a scalar for an entry of 'groups' (got a "
+		      "sequence)\n"
+		      "policy.yaml:14:5: error: expected a scalar key in guard (got a sequence)");
 }
 
 static void test_duplicate_keys(void **state)
@@ -530,9 +530,8 @@ static void test_guard_names(void **state)
 static void test_missing_keys(void **state)
 {
 	(void)state;
-	expect_errors("mode: audit\n",
-		      "policy.yaml:1:1: error: missing required key 'version'\n"
-		      "policy.yaml:1:1: error: missing required key 'guards'");
+	expect_errors("mode: audit\n", "policy.yaml:1:1: error: missing required key 'version'\n"
+				       "policy.yaml:1:1: error: missing required key 'guards'");
 	expect_errors("version: 1\n"
 		      "guards:\n"
 		      "  - protocol: udp\n"
@@ -748,10 +747,9 @@ static void test_deep_nesting(void **state)
 	strcpy(text + 9 + 2 * n, "\n");
 	assert_int_equal(parse(text, NULL, &msgs), -EINVAL);
 	/* The skipped value is where the limit is hit: no recursion, no unbounded stack. */
-	assert_string_equal(msgs,
-			    "policy.yaml:1:10: error: expected a scalar for 'version' (got a "
-			    "sequence)\n"
-			    "policy.yaml:1:73: error: nesting too deep (at most 64 levels)");
+	assert_string_equal(msgs, "policy.yaml:1:10: error: expected a scalar for 'version' (got a "
+				  "sequence)\n"
+				  "policy.yaml:1:73: error: nesting too deep (at most 64 levels)");
 	free(msgs);
 	free(text);
 }
