@@ -253,10 +253,13 @@ expect_lg() {
 
 # apply POLICY: must succeed, else the test cannot go on.
 apply() {
-	lg "$1" apply || {
+	local rc
+	lg "$1" apply
+	rc=$?
+	if [ $rc -ne 0 ]; then
 		printf '%s\n' "$LG_OUT" | sed 's/^/      | /'
-		die "loguard apply failed (exit $?): $(lg_quote "$LOGUARD" -f "$1" apply)"
-	}
+		die "loguard apply failed (exit $rc): $(lg_quote "$LOGUARD" -f "$1" apply)"
+	fi
 	log "applied $(basename "$1")"
 }
 

@@ -50,6 +50,8 @@ expect_code 2 "$LOGUARD"
 expect_code 2 "$LOGUARD" no-such-command
 expect_code 2 "$LOGUARD" -f "$good" apply --no-such-option
 expect_code 0 "$LOGUARD" -f "$good" check
+expect_code 0 "$LOGUARD" check -f "$good" # -f may follow the command
+expect_code 0 "$LOGUARD" check --help
 expect_code 1 "$LOGUARD" -f "$bad" check
 # the unknown user is on line 8, column 15 of the bad policy
 printf '%s\n' "$CODE_OUT" | grep -q "^$bad:8:15: error: .*no-such-user-xyz" ||

@@ -100,4 +100,39 @@ else
 	fail "show --json: webguard counters did not grow ($jw0 -> $jw1)"
 fi
 [ "$jd0" = "$jd1" ] || fail "show --json: dbguard numbers changed ($jd0 -> $jd1)"
+# the documented shape (loguard(8): jq '.guards[] | select(.denied > 0)'): exactly webguard
+# has denials, at least the 3 made above
+denied=$(printf '%s\n' "$json1" | python3 -c '
+import json, sys
+g = {x["name"]: x for x in json.load(sys.stdin)["guards"]}
+print("%s %s" % (g["webguard"]["denied"], g["dbguard"]["denied"]))' 2>&1)
+case $denied in
+"3 0" | [4-9]" 0" | [1-9][0-9]*" 0") log "ok: show --json .guards[].denied: webguard dbguard = $denied" ;;
+*) fail "show --json .guards[].denied: expected webguard >= 3, dbguard 0; got: $denied" ;;
+esac
+
+# counters: false still lists the guards (without counters)
+p2=$(policy nocounters <<'YAML'
+version: 1
+mode: enforce
+counters: false
+guards:
+  - name: webguard
+    ports: [8080]
+    protocol: tcp
+    allow:
+      users: [alice]
+    action: reject
+YAML
+)
+apply "$p2"
+expect_refused bob tcp 127.0.0.1 8080
+if expect_lg 0 "$p2" show; then
+	printf '%s\n' "$LG_OUT" | grep -q -w webguard || fail "show (counters: false) does not list webguard"
+fi
+expect_lg 0 "$p2" show --json && { printf '%s\n' "$LG_OUT" | python3 -m json.tool >/dev/null ||
+	fail "show --json (counters: false) is not valid JSON"; }
+# nothing installed: show exits 4
+expect_lg 0 "$p2" flush
+expect_lg 4 "$p2" show
 lg_done
