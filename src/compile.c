@@ -13,7 +13,7 @@
 
 #include "compile.h"
 
-#define CHAIN_ALLOW_LOG "allow_log"
+#define CHAIN_ALLOW_LOG	 "allow_log"
 #define MAX_CGROUP_LEVEL 255 /* NFTA_SOCKET_LEVEL limit */
 
 /* One deny profile: guards sharing it share one chain. */
@@ -48,7 +48,7 @@ static int profile_chain_name(const struct profile *pr, char **ret)
 		r = asprintf(ret, "audit");
 	else
 		r = asprintf(ret, "enforce_%s%s", policy_action_name(pr->action),
-			     pr->log == POLICY_LOG_NONE   ? ""
+			     pr->log == POLICY_LOG_NONE	 ? ""
 			     : pr->log == POLICY_LOG_ALL ? "_log_all"
 							 : "_log_denied");
 	return r < 0 ? -ENOMEM : 0;
@@ -312,13 +312,15 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 
 		if (s->kind == RS_SET_GUARDS)
 			continue;
-		r = chain_add_rule(ch, &(struct rs_rule){
-			.kind = uid ? RS_RULE_ALLOW_UID : RS_RULE_ALLOW_CGROUP,
-			.set = s->name,
-			.interval = s->interval,
-			.level = s->level,
-			.goto_chain = allow_goto,
-			.comment = uid ? "allowed users and groups" : "allowed units and cgroups" });
+		r = chain_add_rule(
+			ch,
+			&(struct rs_rule){ .kind = uid ? RS_RULE_ALLOW_UID : RS_RULE_ALLOW_CGROUP,
+					   .set = s->name,
+					   .interval = s->interval,
+					   .level = s->level,
+					   .goto_chain = allow_goto,
+					   .comment = uid ? "allowed users and groups"
+							  : "allowed units and cgroups" });
 	}
 	if (r < 0)
 		return r;
@@ -327,8 +329,9 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 							  .prefix = LOGUARD_PREFIX_WOULD_DENY,
 							  .comment = "audit: would deny" });
 		if (r >= 0)
-			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_ACCEPT,
-								  .comment = "audit blocks nothing" });
+			r = chain_add_rule(ch,
+					   &(struct rs_rule){ .kind = RS_RULE_ACCEPT,
+							      .comment = "audit blocks nothing" });
 		return r;
 	}
 	if (pr.log != POLICY_LOG_NONE) {
@@ -339,11 +342,11 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 			return r;
 	}
 	if (pr.action == POLICY_ACTION_DROP)
-		return chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_DROP,
-							     .comment = "deny: drop" });
+		return chain_add_rule(
+			ch, &(struct rs_rule){ .kind = RS_RULE_DROP, .comment = "deny: drop" });
 	/* TCP gets a reset (ECONNREFUSED at once); UDP an ICMP port unreachable. */
-	r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_REJECT_TCP,
-						  .comment = "deny: reset" });
+	r = chain_add_rule(
+		ch, &(struct rs_rule){ .kind = RS_RULE_REJECT_TCP, .comment = "deny: reset" });
 	if (r < 0)
 		return r;
 	return chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_REJECT,
@@ -379,8 +382,8 @@ static int compile_chains(struct compiler *c, size_t first_profile)
 						  .comment = "log allowed" });
 	if (r < 0)
 		return r;
-	return chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_ACCEPT,
-						     .comment = "allowed" });
+	return chain_add_rule(ch,
+			      &(struct rs_rule){ .kind = RS_RULE_ACCEPT, .comment = "allowed" });
 }
 
 static int compile_base_chain(struct compiler *c)

@@ -24,9 +24,9 @@
 /* Exit codes, documented in loguard(8) and README. */
 enum exit_code {
 	EXIT_OK = 0,
-	EXIT_POLICY = 1,    /* the policy is invalid */
-	EXIT_USAGE = 2,     /* bad command line */
-	EXIT_SYSTEM = 3,    /* kernel, permission or I/O error */
+	EXIT_POLICY = 1,	/* the policy is invalid */
+	EXIT_USAGE = 2,		/* bad command line */
+	EXIT_SYSTEM = 3,	/* kernel, permission or I/O error */
 	EXIT_NOT_INSTALLED = 4, /* show: no table inet loguard */
 };
 
@@ -193,8 +193,9 @@ static int send_table(const struct cmdline *cl, struct nl *nl, const struct rule
 	print_diags(&d);
 	diags_free(&d);
 	if (r < 0) {
-		fprintf(stderr, "%s: the kernel refused the change (%s); the previous ruleset "
-				"is still in force\n",
+		fprintf(stderr,
+			"%s: the kernel refused the change (%s); the previous ruleset "
+			"is still in force\n",
 			cl->prog, strerror(-r));
 		return r == -EPERM || r == -EACCES ? kernel_error(cl, "applying", r) : EXIT_SYSTEM;
 	}
@@ -234,8 +235,10 @@ static int cmd_apply(struct cmdline *cl, int argc, char **argv)
 			break;
 		case 'h':
 			printf("Usage: %s [-f POLICY] apply [--dry-run]\n"
-			       "Install the policy as table inet loguard in one atomic transaction.\n"
-			       "  -n, --dry-run   let the kernel validate the batch, then abort it\n",
+			       "Install the policy as table inet loguard in one atomic "
+			       "transaction.\n"
+			       "  -n, --dry-run   let the kernel validate the batch, then abort "
+			       "it\n",
 			       cl->prog);
 			return EXIT_OK;
 		default:
@@ -416,7 +419,8 @@ int main(int argc, char **argv)
 			if (c == 'f') {
 				cl.policy_file = optarg;
 			} else if (c == 'h') {
-				printf("Usage: %s [-f POLICY] %s\n%s.\n", cl.prog, cmd->name, cmd->help);
+				printf("Usage: %s [-f POLICY] %s\n%s.\n", cl.prog, cmd->name,
+				       cmd->help);
 				return EXIT_OK;
 			} else {
 				return EXIT_USAGE;

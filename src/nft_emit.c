@@ -33,7 +33,7 @@
 
 /* Big enough that the pager rarely splits; the overrun must hold the largest message. */
 #define BATCH_PAGE_SIZE (256 * 1024)
-#define BATCH_OVERRUN (128 * 1024)
+#define BATCH_OVERRUN	(128 * 1024)
 /* One NEWSETELEM message must stay under 64 KiB (u16 netlink attribute length). */
 #define ELEM_MSG_BUDGET (56 * 1024)
 
@@ -58,12 +58,12 @@ enum emit_obj {
 
 struct emit_msg {
 	enum emit_obj obj;
-	const char *what;         /* control message name */
+	const char *what; /* control message name */
 	const struct rs_chain *chain;
 	const struct rs_rule *rule;
 	const struct rs_set *set;
 	size_t first_elem, n_elems;
-	uint32_t *elem_offsets;   /* EMIT_OBJ_ELEMS: offset of each element's nest */
+	uint32_t *elem_offsets; /* EMIT_OBJ_ELEMS: offset of each element's nest */
 };
 
 struct emit_batch {
@@ -351,10 +351,12 @@ static int record_elem_offsets(const struct nlmsghdr *nlh, struct emit_msg *m)
 	m->elem_offsets = calloc(m->n_elems, sizeof(*m->elem_offsets));
 	if (!m->elem_offsets)
 		return -ENOMEM;
-	mnl_attr_for_each(list, nlh, sizeof(struct nfgenmsg)) {
+	mnl_attr_for_each(list, nlh, sizeof(struct nfgenmsg))
+	{
 		if (mnl_attr_get_type(list) != NFTA_SET_ELEM_LIST_ELEMENTS)
 			continue;
-		mnl_attr_for_each_nested(a, list) {
+		mnl_attr_for_each_nested(a, list)
+		{
 			if (i < m->n_elems)
 				m->elem_offsets[i++] = (const char *)a - (const char *)nlh;
 		}
@@ -776,8 +778,8 @@ static int describe_elem(const struct rs_set *s, const struct rs_elem *e, char *
 	return r < 0 ? -ENOMEM : 0;
 }
 
-int emit_batch_describe(const struct emit_batch *b, uint32_t seq, uint32_t offset,
-			char **ret_text, const struct loc **ret_loc)
+int emit_batch_describe(const struct emit_batch *b, uint32_t seq, uint32_t offset, char **ret_text,
+			const struct loc **ret_loc)
 {
 	const struct emit_msg *m;
 	const struct loc *loc = NULL;

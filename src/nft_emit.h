@@ -14,10 +14,10 @@ struct emit_batch;
 
 /* Options for building a batch. */
 struct emit_opts {
-	uint32_t seq;   /* first sequence number; messages use seq, seq+1, ... */
+	uint32_t seq;	/* first sequence number; messages use seq, seq+1, ... */
 	bool has_genid; /* put NFNL_BATCH_GENID on BATCH_BEGIN: fail on concurrent change */
 	uint32_t genid;
-	bool commit;    /* false: omit BATCH_END, the kernel validates then aborts (dry run) */
+	bool commit; /* false: omit BATCH_END, the kernel validates then aborts (dry run) */
 };
 
 /* Build one batch that atomically replaces table inet loguard with rs
@@ -35,8 +35,8 @@ uint32_t emit_batch_seq_last(const struct emit_batch *b);
 
 /* Describe the message with sequence seq (and, if offset != 0, the element that
  * the kernel's extended ACK points at) as text plus the policy location. */
-int emit_batch_describe(const struct emit_batch *b, uint32_t seq, uint32_t offset,
-			char **ret_text, const struct loc **ret_loc);
+int emit_batch_describe(const struct emit_batch *b, uint32_t seq, uint32_t offset, char **ret_text,
+			const struct loc **ret_loc);
 
 /* Number of messages of each kind, for summaries and tests. */
 struct emit_stats {
@@ -50,7 +50,6 @@ void emit_batch_free(struct emit_batch *b);
 
 /* Encode an element key (or, with end, its interval end) as the kernel stores it.
  * Returns the key length. Exposed for the round-trip test and `show`. */
-size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end,
-		     uint8_t key[16]);
+size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end, uint8_t key[16]);
 
 #endif

@@ -237,8 +237,8 @@ int nl_send_batch(struct nl *nl, const struct emit_batch *b, struct diags *diags
 	}
 	/* Everything the kernel has to say is queued now: drain without blocking. */
 	for (;;) {
-		ssize_t got = recv(mnl_socket_get_fd(nl->sock), nl->buf, RECV_BUF_SIZE,
-				   MSG_DONTWAIT);
+		ssize_t got =
+			recv(mnl_socket_get_fd(nl->sock), nl->buf, RECV_BUF_SIZE, MSG_DONTWAIT);
 		const struct nlmsghdr *nlh;
 		int left;
 

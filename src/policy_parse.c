@@ -87,9 +87,13 @@ struct map_spec {
 	const char *allowed; /* "a, b, c" */
 };
 
-enum { TOP_VERSION, TOP_MODE, TOP_LOG, TOP_GUARDS, __TOP_MAX };
-static const char *const top_keys[] = { "version", "mode", "log", "guards" };
-static const struct map_spec top_spec = { "", top_keys, __TOP_MAX, "version, mode, log, guards" };
+enum { TOP_VERSION, TOP_MODE, TOP_LOG, TOP_COUNTERS, TOP_GUARDS, __TOP_MAX };
+static const char *const top_keys[] = { "version", "mode", "log", "counters", "guards" };
+static const struct map_spec top_spec = { "", top_keys, __TOP_MAX,
+					  "version, mode, log, counters, guards" };
+
+/* Indexed by the bool value. YAML 1.1's yes/no/on/off are refused: say true or false. */
+static const char *const bool_names[] = { "false", "true" };
 
 enum { LOG_GROUP, LOG_RATE, __LOG_MAX };
 static const char *const log_keys[] = { "group", "rate" };
@@ -1177,6 +1181,10 @@ static void parse_top(struct parse_ctx *c)
 		case TOP_LOG:
 			parse_log(c);
 			break;
+		case TOP_COUNTERS:
+			if (get_enum(c, "counters", bool_names, 2, "true, false", &v))
+				c->p->counters = v;
+			break;
 		case TOP_GUARDS:
 			parse_guards(c);
 			break;
@@ -1261,6 +1269,7 @@ int policy_parse_buffer(const char *file, const char *buf, size_t len, struct di
 	c.p->log_group = POLICY_DEFAULT_LOG_GROUP;
 	c.p->log_rate = 20;
 	c.p->log_rate_unit = POLICY_RATE_SECOND;
+	c.p->counters = true;
 	whole = (struct loc){ .file = c.p->file };
 
 	if (len > POLICY_MAX_BYTES) {

@@ -9,22 +9,22 @@
 
 #include "diag.h"
 
-#define LOGUARD_TABLE "loguard"
-#define LOGUARD_HOOK_CHAIN "output"
-#define LOGUARD_GUARD_MAP "guards"
-#define LOGUARD_ALLOW_UID_SET "allow_uid"
+#define LOGUARD_TABLE		     "loguard"
+#define LOGUARD_HOOK_CHAIN	     "output"
+#define LOGUARD_GUARD_MAP	     "guards"
+#define LOGUARD_ALLOW_UID_SET	     "allow_uid"
 #define LOGUARD_ALLOW_CGROUP_SET_FMT "allow_cgroup_l%u"
 /* Port ranges live in a twin set with this suffix: see struct rs_set. */
 #define LOGUARD_RANGES_SUFFIX "_ranges"
 
 /* Log prefixes: the daemon reads the verdict from the prefix and the guard from the port. */
-#define LOGUARD_PREFIX_ALLOW "loguard allow"
-#define LOGUARD_PREFIX_DENY "loguard deny"
+#define LOGUARD_PREFIX_ALLOW	  "loguard allow"
+#define LOGUARD_PREFIX_DENY	  "loguard deny"
 #define LOGUARD_PREFIX_WOULD_DENY "loguard would-deny"
 
 /* Kinds of set the compiler produces; the key layout follows from the kind. */
 enum rs_set_kind {
-	RS_SET_GUARDS,       /* map l4proto . dport : verdict (goto profile chain) */
+	RS_SET_GUARDS,	     /* map l4proto . dport : verdict (goto profile chain) */
 	RS_SET_ALLOW_UID,    /* set l4proto . dport . skuid */
 	RS_SET_ALLOW_CGROUP, /* set l4proto . dport . socket cgroupv2 level N */
 	__RS_SET_KIND_MAX
@@ -35,8 +35,8 @@ struct rs_elem {
 	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	uint16_t port_first, port_last;
 	uint64_t id;
-	const char *chain;    /* RS_SET_GUARDS: verdict goto target */
-	const char *comment;  /* guard name, or cgroup path; may be NULL */
+	const char *chain;     /* RS_SET_GUARDS: verdict goto target */
+	const char *comment;   /* guard name, or cgroup path; may be NULL */
 	const struct loc *loc; /* policy node this element came from, for kernel errors */
 };
 
@@ -47,7 +47,7 @@ struct rs_elem {
 struct rs_set {
 	char *name;
 	enum rs_set_kind kind;
-	bool interval;  /* elements are port ranges; keys big endian with a key end */
+	bool interval;	/* elements are port ranges; keys big endian with a key end */
 	unsigned level; /* RS_SET_ALLOW_CGROUP only */
 	struct rs_elem *elems;
 	size_t n_elems, cap_elems;
@@ -55,29 +55,29 @@ struct rs_set {
 
 /* The fixed vocabulary of rules the ruleset is built from; a packet sees a constant number. */
 enum rs_rule_kind {
-	RS_RULE_ACCEPT_NOT_LO,           /* meta oif != lo accept */
-	RS_RULE_ACCEPT_TCP_NOT_SYN,      /* tcp flags != syn / syn,ack accept */
-	RS_RULE_ACCEPT_UDP_ESTABLISHED,  /* meta l4proto udp ct state established,related accept */
-	RS_RULE_DISPATCH,                /* meta l4proto . th dport vmap @guards */
-	RS_RULE_ALLOW_UID,               /* ... . meta skuid @set <verdict> */
-	RS_RULE_ALLOW_CGROUP,            /* ... . socket cgroupv2 level N @set <verdict> */
-	RS_RULE_LOG,                     /* [limit rate R/unit] log prefix P group G */
-	RS_RULE_REJECT_TCP,              /* meta l4proto tcp reject with tcp reset */
-	RS_RULE_REJECT,                  /* reject (icmpx port-unreachable) */
-	RS_RULE_DROP,                    /* drop */
-	RS_RULE_ACCEPT,                  /* accept */
+	RS_RULE_ACCEPT_NOT_LO,		/* meta oif != lo accept */
+	RS_RULE_ACCEPT_TCP_NOT_SYN,	/* tcp flags != syn / syn,ack accept */
+	RS_RULE_ACCEPT_UDP_ESTABLISHED, /* meta l4proto udp ct state established,related accept */
+	RS_RULE_DISPATCH,		/* meta l4proto . th dport vmap @guards */
+	RS_RULE_ALLOW_UID,		/* ... . meta skuid @set <verdict> */
+	RS_RULE_ALLOW_CGROUP,		/* ... . socket cgroupv2 level N @set <verdict> */
+	RS_RULE_LOG,			/* [limit rate R/unit] log prefix P group G */
+	RS_RULE_REJECT_TCP,		/* meta l4proto tcp reject with tcp reset */
+	RS_RULE_REJECT,			/* reject (icmpx port-unreachable) */
+	RS_RULE_DROP,			/* drop */
+	RS_RULE_ACCEPT,			/* accept */
 	__RS_RULE_KIND_MAX
 };
 
 /* One rule: its kind plus the operands that kind uses. */
 struct rs_rule {
 	enum rs_rule_kind kind;
-	const char *set;     /* ALLOW_*, DISPATCH */
-	bool interval;       /* the set holds port ranges (big-endian keys) */
-	unsigned level;      /* ALLOW_CGROUP */
+	const char *set;	/* ALLOW_*, DISPATCH */
+	bool interval;		/* the set holds port ranges (big-endian keys) */
+	unsigned level;		/* ALLOW_CGROUP */
 	const char *goto_chain; /* ALLOW_*: goto this chain instead of accept (to log allows) */
-	const char *prefix;  /* LOG */
-	const char *comment; /* NUL-terminated rule comment */
+	const char *prefix;	/* LOG */
+	const char *comment;	/* NUL-terminated rule comment */
 };
 
 /* A chain; only the hook chain is a base chain. */
@@ -92,7 +92,7 @@ struct rs_chain {
 struct ruleset {
 	bool counters; /* per-element counters on every set */
 	uint16_t log_group;
-	uint32_t log_rate; /* 0 = unlimited */
+	uint32_t log_rate;	   /* 0 = unlimited */
 	const char *log_rate_unit; /* "second", ... */
 	struct rs_set *sets;
 	size_t n_sets;

@@ -395,7 +395,8 @@ static void json_string(const char *s, FILE *f)
 
 int show_print_json(const struct show_table *t, FILE *f)
 {
-	fprintf(f, "{\"table\":\"inet " LOGUARD_TABLE "\",\"installed\":%s", t->installed ? "true" : "false");
+	fprintf(f, "{\"table\":\"inet " LOGUARD_TABLE "\",\"installed\":%s",
+		t->installed ? "true" : "false");
 	if (t->installed)
 		fprintf(f, ",\"generation\":%u", t->genid);
 	fputs(",\"guards\":[", f);
@@ -407,14 +408,16 @@ int show_print_json(const struct show_table *t, FILE *f)
 		json_string(g->name, f);
 		fprintf(f, ",\"mode\":\"%s\"", guard_mode(g));
 		if (g->mode == POLICY_MODE_ENFORCE)
-			fprintf(f, ",\"action\":\"%s\",\"log\":\"%s\"", policy_action_name(g->action),
-				policy_log_name(g->log));
+			fprintf(f, ",\"action\":\"%s\",\"log\":\"%s\"",
+				policy_action_name(g->action), policy_log_name(g->log));
 		fputs(",\"ports\":[", f);
 		for (size_t k = 0; k < g->n_ports; k++)
 			fprintf(f, "%s{\"protocol\":\"%s\",\"first\":%u,\"last\":%u}", k ? "," : "",
 				g->ports[k].proto == IPPROTO_TCP ? "tcp" : "udp", g->ports[k].first,
 				g->ports[k].last);
-		fprintf(f, "],\"allow_entries\":%zu,\"connections\":%llu,\"allowed\":%llu,\"%s\":%llu}",
+		fprintf(f,
+			"],\"allow_entries\":%zu,\"connections\":%llu,\"allowed\":%llu,\"%s\":%"
+			"llu}",
 			g->n_allow, (unsigned long long)g->connections,
 			(unsigned long long)g->allowed,
 			g->mode == POLICY_MODE_AUDIT ? "would_deny" : "denied",

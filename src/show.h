@@ -25,7 +25,7 @@ struct show_guard {
 	size_t n_ports;
 	uint64_t connections; /* new connections / datagrams that reached the guard */
 	uint64_t allowed;     /* of those, matched an allow entry */
-	size_t n_allow;       /* allow entries (uid or cgroup elements) */
+	size_t n_allow;	      /* allow entries (uid or cgroup elements) */
 };
 
 /* The installed table as `show` reports it. */

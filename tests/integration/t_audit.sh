@@ -25,5 +25,5 @@ for who in alice bob root; do
 	expect_connect "$who" tcp 127.0.0.1 8080
 	expect_connect "$who" udp 127.0.0.1 8080
 done
-nft list table inet loguard | grep -q 'log .*group 6289' || fail "no 'log ... group 6289' statement in audit mode"
+grep -q 'log .*group 6289' <<<"$(nft list table inet loguard)" || fail "no 'log ... group 6289' statement in audit mode"
 lg_done

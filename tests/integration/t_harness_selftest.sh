@@ -74,7 +74,7 @@ expect_refused bob tcp 127.0.0.1 8083
 expect_refused bob udp 127.0.0.1 8083
 
 # counters moved for the denials above
-nft list chain inet loguard g_web | grep -q 'counter packets [1-9]' ||
+grep -q 'counter packets [1-9]' <<<"$(nft list chain inet loguard g_web)" ||
 	fail "g_web reject counters did not move"
 
 # cgroup plumbing of the probe: a client placed in a cgroup really is in it

@@ -144,8 +144,9 @@ static void test_ports_merge(void **state)
 		{ .first = 8101, .last = 8110 },
 		{ .first = 3000, .last = 3000 },
 	};
-	struct policy_guard g = { .name = "dev", .protocols = POLICY_PROTO_TCP, .ports = ports,
-				  .n_ports = 4 };
+	struct policy_guard g = {
+		.name = "dev", .protocols = POLICY_PROTO_TCP, .ports = ports, .n_ports = 4
+	};
 	struct policy p = { .version = 1, .guards = &g, .n_guards = 1 };
 	struct diags d = { 0 };
 	struct ruleset *rs = NULL;

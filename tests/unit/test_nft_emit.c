@@ -176,10 +176,9 @@ static void check_elems(struct seen *s, const struct nlmsghdr *nlh)
 
 	assert_non_null(copy);
 	memcpy(copy, nlh, nlh->nlmsg_len);
-	mnl_attr_for_each(list, copy, sizeof(struct nfgenmsg))
-		if (mnl_attr_get_type(list) == NFTA_SET_ELEM_LIST_ELEMENTS)
-			mnl_attr_for_each_nested(a, list)
-				a->nla_type = NFTA_LIST_ELEM | NLA_F_NESTED;
+	mnl_attr_for_each(list, copy, sizeof(struct nfgenmsg)) if (mnl_attr_get_type(list) ==
+								   NFTA_SET_ELEM_LIST_ELEMENTS)
+		mnl_attr_for_each_nested(a, list) a->nla_type = NFTA_LIST_ELEM | NLA_F_NESTED;
 	assert_int_equal(nftnl_set_elems_nlmsg_parse(copy, ns), 0);
 	free(copy);
 	set = ruleset_find_set(s->rs, nftnl_set_get_str(ns, NFTNL_SET_NAME));
@@ -206,7 +205,8 @@ static void check_elems(struct seen *s, const struct nlmsghdr *nlh)
 			assert_int_equal(got[4] << 8 | got[5], want->port_last);
 		}
 		if (set->kind == RS_SET_GUARDS) {
-			assert_int_equal(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT), (uint32_t)NFT_GOTO);
+			assert_int_equal(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT),
+					 (uint32_t)NFT_GOTO);
 			assert_string_equal(nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN),
 					    want->chain);
 		}
@@ -226,10 +226,10 @@ static void check_set(struct seen *s, const struct nlmsghdr *nlh)
 	flags = nftnl_set_get_u32(ns, NFTNL_SET_FLAGS);
 	assert_int_equal(!!(flags & NFT_SET_INTERVAL), want->interval);
 	assert_int_equal(!!(flags & NFT_SET_MAP), want->kind == RS_SET_GUARDS);
-	assert_int_equal(nftnl_set_get_u32(ns, NFTNL_SET_KEY_LEN),
-			 want->kind == RS_SET_GUARDS	     ? 8
-			 : want->kind == RS_SET_ALLOW_UID ? 12
-							  : 16);
+	assert_int_equal(nftnl_set_get_u32(ns, NFTNL_SET_KEY_LEN), want->kind == RS_SET_GUARDS ? 8
+								   : want->kind == RS_SET_ALLOW_UID
+									   ? 12
+									   : 16);
 	nftnl_set_free(ns);
 }
 
@@ -247,9 +247,9 @@ static void walk_cb(const struct nlmsghdr *nlh, void *data)
 		const struct nlattr *a;
 
 		s->n_begin++;
-		mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
-			if (mnl_attr_get_type(a) == NFNL_BATCH_GENID)
-				s->genid = ntohl(mnl_attr_get_u32(a));
+		mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) if (mnl_attr_get_type(a) ==
+								       NFNL_BATCH_GENID) s->genid =
+			ntohl(mnl_attr_get_u32(a));
 		return;
 	}
 	if (type == NFNL_MSG_BATCH_END) {
@@ -275,7 +275,8 @@ static void walk_cb(const struct nlmsghdr *nlh, void *data)
 		assert_string_equal(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), want->name);
 		assert_int_equal(nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM), want->base);
 		if (want->base)
-			assert_int_equal(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM), NF_INET_LOCAL_OUT);
+			assert_int_equal(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
+					 NF_INET_LOCAL_OUT);
 		nftnl_chain_free(c);
 		break;
 	}
@@ -367,8 +368,10 @@ static void test_big_policy_split(void **state)
 		uids[i] = (uid_t)(100000 + i);
 		g[i] = (struct policy_guard){ .name = "a-guard-with-a-long-name-0123456789",
 					      .protocols = POLICY_PROTO_TCP | POLICY_PROTO_UDP,
-					      .ports = &ports[i], .n_ports = 1,
-					      .uids = &uids[i], .n_uids = 1 };
+					      .ports = &ports[i],
+					      .n_ports = 1,
+					      .uids = &uids[i],
+					      .n_uids = 1 };
 	}
 	assert_int_equal(compile_policy(&p, &d, &rs), 0);
 	assert_int_equal(emit_batch_build(rs, &opts, &b), 0);
@@ -401,10 +404,12 @@ static void find_elem_cb(const struct nlmsghdr *nlh, void *data)
 	if (fe->seq || (nlh->nlmsg_type & 0xff) != NFT_MSG_NEWSETELEM ||
 	    nlh->nlmsg_type >> 8 != NFNL_SUBSYS_NFTABLES)
 		return;
-	mnl_attr_for_each(list, nlh, sizeof(struct nfgenmsg)) {
+	mnl_attr_for_each(list, nlh, sizeof(struct nfgenmsg))
+	{
 		if (mnl_attr_get_type(list) != NFTA_SET_ELEM_LIST_ELEMENTS)
 			continue;
-		mnl_attr_for_each_nested(a, list) {
+		mnl_attr_for_each_nested(a, list)
+		{
 			if (++i == 3) {
 				fe->seq = nlh->nlmsg_seq;
 				/* Point inside the element (its key), as the kernel may. */
@@ -441,10 +446,8 @@ static void test_describe_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip_basic),
-		cmocka_unit_test(test_round_trip_ranges),
-		cmocka_unit_test(test_dry_run_has_no_end),
-		cmocka_unit_test(test_big_policy_split),
+		cmocka_unit_test(test_round_trip_basic),   cmocka_unit_test(test_round_trip_ranges),
+		cmocka_unit_test(test_dry_run_has_no_end), cmocka_unit_test(test_big_policy_split),
 		cmocka_unit_test(test_describe_error),
 	};
 

@@ -190,6 +190,7 @@ static void test_defaults(void **state)
 	assert_int_equal(p->log_group, POLICY_DEFAULT_LOG_GROUP);
 	assert_int_equal(p->log_rate, 20);
 	assert_int_equal(p->log_rate_unit, POLICY_RATE_SECOND);
+	assert_true(p->counters);
 	assert_int_equal(g->protocols, POLICY_PROTO_TCP);
 	assert_int_equal(g->action, POLICY_ACTION_REJECT);
 	assert_int_equal(g->mode, POLICY_MODE_ENFORCE);
@@ -365,8 +366,7 @@ static void test_unknown_keys(void **state)
 		"    ports: 1\n"
 		"    allow: {users: [root], user: [x]}\n",
 		"policy.yaml:2:1: error: unknown key 'gaurds' (expected one of: version, mode, "
-		"log, "
-		"guards)\n"
+		"log, counters, guards)\n"
 		"policy.yaml:3:17: error: unknown key 'burst' in 'log' (expected one of: group, "
 		"rate)\n"
 		"policy.yaml:6:5: error: unknown key 'port' in guard (expected one of: name, "
@@ -431,6 +431,22 @@ static void test_duplicate_keys(void **state)
 		      "policy.yaml:2:1: error: duplicate key 'version' (first at 1:1)\n"
 		      "policy.yaml:6:5: error: duplicate key 'name' in guard (first at 4:5)\n"
 		      "policy.yaml:7:28: error: duplicate key 'users' in 'allow' (first at 7:13)");
+}
+
+static void test_counters(void **state)
+{
+	(void)state;
+	struct policy *p =
+		expect_ok("version: 1\ncounters: false\nguards: [{ name: a, ports: 1 }]\n");
+
+	assert_false(p->counters);
+	policy_free(p);
+	p = expect_ok("version: 1\ncounters: true\nguards: [{ name: a, ports: 1 }]\n");
+	assert_true(p->counters);
+	policy_free(p);
+	expect_errors("version: 1\ncounters: yes\nguards: [{ name: a, ports: 1 }]\n",
+		      "policy.yaml:2:11: error: invalid counters 'yes' (expected one of: true, "
+		      "false)");
 }
 
 static void test_bad_enums(void **state)
@@ -917,6 +933,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_counters),
 		cmocka_unit_test(test_bad_enums),
 		cmocka_unit_test(test_bad_ports),
 		cmocka_unit_test(test_guard_names),
