@@ -34,6 +34,7 @@ struct raw_elem {
 struct raw_elems {
 	struct raw_elem *v;
 	size_t n, cap;
+	bool counters; /* some element carried a counter (the policy did not say counters: false) */
 };
 
 static int table_cb(const struct nlmsghdr *nlh, void *data)
@@ -115,9 +116,12 @@ static int comment_cb(const struct nftnl_udata *attr, void *data)
 static int counter_cb(struct nftnl_expr *e, void *data)
 {
 	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+	struct raw_elems *re = data;
 
-	if (name && !strcmp(name, "counter"))
-		*(uint64_t *)data += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+	if (name && !strcmp(name, "counter")) {
+		re->v[re->n].packets += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+		re->counters = true;
+	}
 	return 0;
 }
 
@@ -157,7 +161,7 @@ static int raw_add(struct raw_elems *re, struct nftnl_set_elem *e)
 		.comment = strdup(comment ? comment : "?"),
 		.chain = chain ? strdup(chain) : NULL,
 	};
-	nftnl_set_elem_expr_foreach(e, counter_cb, &x->packets);
+	nftnl_set_elem_expr_foreach(e, counter_cb, re);
 	if (!x->comment || (chain && !x->chain)) {
 		free(x->comment);
 		free(x->chain);
@@ -312,6 +316,7 @@ int show_read(struct nl *nl, struct show_table **ret_table)
 		r = dump_elems(nl, sn.v[i], &allow);
 	if (r >= 0)
 		r = build_guards(t, &map);
+	t->counters = map.counters;
 	for (size_t i = 0; r >= 0 && i < allow.n; i++) {
 		struct show_guard *g = bsearch(allow.v[i].comment, t->guards, t->n_guards,
 					       sizeof(*t->guards), cmp_guard_name);
@@ -366,13 +371,21 @@ int show_print_text(const struct show_table *t, FILE *f)
 		const struct show_guard *g = &t->guards[i];
 		uint64_t denied = g->connections > g->allowed ? g->connections - g->allowed : 0;
 
-		fprintf(f, "%-24s %-8s %-7s %12llu %12llu %12llu  ", g->name, guard_mode(g),
-			g->mode == POLICY_MODE_ENFORCE ? policy_action_name(g->action) : "-",
-			(unsigned long long)g->connections, (unsigned long long)g->allowed,
-			(unsigned long long)denied);
+		fprintf(f, "%-24s %-8s %-7s ", g->name, guard_mode(g),
+			g->mode == POLICY_MODE_ENFORCE ? policy_action_name(g->action) : "-");
+		if (t->counters)
+			fprintf(f, "%12llu %12llu %12llu  ", (unsigned long long)g->connections,
+				(unsigned long long)g->allowed, (unsigned long long)denied);
+		else
+			fprintf(f, "%12s %12s %12s  ", "-", "-", "-");
 		print_ports_list(g, f);
 		fputc('\n', f);
 	}
+	if (!t->counters)
+		fputs("(no counters: the policy says counters: false)\n", f);
+	else if (t->n_guards)
+		fputs("(audit guards: DENIED counts connections that enforce mode would deny)\n",
+		      f);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -415,13 +428,15 @@ int show_print_json(const struct show_table *t, FILE *f)
 			fprintf(f, "%s{\"protocol\":\"%s\",\"first\":%u,\"last\":%u}", k ? "," : "",
 				g->ports[k].proto == IPPROTO_TCP ? "tcp" : "udp", g->ports[k].first,
 				g->ports[k].last);
-		fprintf(f,
-			"],\"allow_entries\":%zu,\"connections\":%llu,\"allowed\":%llu,\"%s\":%"
-			"llu}",
-			g->n_allow, (unsigned long long)g->connections,
-			(unsigned long long)g->allowed,
-			g->mode == POLICY_MODE_AUDIT ? "would_deny" : "denied",
-			(unsigned long long)denied);
+		fprintf(f, "],\"allow_entries\":%zu,", g->n_allow);
+		if (t->counters)
+			fprintf(f, "\"connections\":%llu,\"allowed\":%llu,\"%s\":%llu}",
+				(unsigned long long)g->connections, (unsigned long long)g->allowed,
+				g->mode == POLICY_MODE_AUDIT ? "would_deny" : "denied",
+				(unsigned long long)denied);
+		else /* unknown, not zero */
+			fprintf(f, "\"connections\":null,\"allowed\":null,\"%s\":null}",
+				g->mode == POLICY_MODE_AUDIT ? "would_deny" : "denied");
 	}
 	fputs("]}\n", f);
 	return ferror(f) ? -EIO : 0;

@@ -31,6 +31,7 @@ struct show_guard {
 /* The installed table as `show` reports it. */
 struct show_table {
 	bool installed;
+	bool counters; /* the table keeps counters (policy did not say counters: false) */
 	uint32_t genid;
 	struct show_guard *guards; /* sorted by name */
 	size_t n_guards;
