@@ -81,7 +81,7 @@ pids+=($!)
 for _ in $(seq 250); do grep -q ready "$tmp/sink.out" && break; sleep 0.02; done
 grep -q ready "$tmp/sink.out" || { cat "$tmp/sink.out"; echo "sink server failed" >&2; exit 1; }
 
-flood() { # SECONDS → prints rate; aborts the bench on any failed connection
+flood() { # SECONDS → prints "RATE CPU_US_PER_CONN"; aborts the bench on any failed connection
 	local out
 	if ! out=$(setpriv --reuid="$UID_OK" --regid="$UID_OK" --clear-groups \
 		"$LGPROBE" flood tcp 127.0.0.1 "$PORT" --seconds "$1" --threads "$THREADS" \
@@ -89,7 +89,7 @@ flood() { # SECONDS → prints rate; aborts the bench on any failed connection
 		echo "flood failed (is uid $UID_OK allowed on port $PORT?): $out" >&2
 		exit 1
 	fi
-	printf '%s\n' "$out" | sed -n 's/.*rate=\([0-9.]*\).*/\1/p'
+	printf '%s\n' "$out" | sed -n 's/.*rate=\([0-9.]*\) cpu_us_per_conn=\([0-9.]*\).*/\1 \2/p'
 }
 
 "$HERE/gen_policy.sh" 10 "$PORT" "$UID_OK" >"$tmp/p10.yaml"
@@ -115,17 +115,18 @@ echo "connection rate: $ROUNDS rounds x $SECONDS_PER s per configuration, $THREA
 flood 1 >/dev/null # warm-up: caches, page faults, thread stacks
 # Rounds alternate a b c / c b a so a slow drift of the machine's speed hits every configuration
 # alike; per-round ratios compare measurements taken seconds apart.
-declare -A rates=([a]="" [b]="" [c]="") last
+declare -A rates=([a]="" [b]="" [c]="") cpus=([a]="" [b]="" [c]="") last
 ratios_b="" ratios_c=""
 for r in $(seq "$ROUNDS"); do
 	order="a b c"
 	[ $((r % 2)) -eq 0 ] && order="c b a"
 	for c in $order; do
 		setup "$c"
-		v=$(flood "$SECONDS_PER")
+		read -r v cpu < <(flood "$SECONDS_PER")
 		rates[$c]+="$v "
+		cpus[$c]+="$cpu "
 		last[$c]=$v
-		printf '  round %d  (%s) %10.0f conn/s\n' "$r" "$c" "$v"
+		printf '  round %d  (%s) %10.0f conn/s %8.2f us CPU/conn (client)\n' "$r" "$c" "$v" "$cpu"
 	done
 	ratios_b+="$(ratio "${last[b]}" "${last[a]}") "
 	ratios_c+="$(ratio "${last[c]}" "${last[a]}") "
@@ -163,6 +164,8 @@ mark() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t 
 spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'; }
 # shellcheck disable=SC2086
 mrb=$(printf "%.3f" "$(median $ratios_b)") mrc=$(printf "%.3f" "$(median $ratios_c)")
+# shellcheck disable=SC2086
+ca=$(median ${cpus[a]}) cb=$(median ${cpus[b]}) cc=$(median ${cpus[c]})
 
 echo
 echo "================================================================================"
@@ -174,6 +177,13 @@ printf '%-40s %9.0f %13s  %s / %s\n' "(b) 10 guards, allowed uid" "$mb" "$(sprea
 # shellcheck disable=SC2086
 printf '%-40s %9.0f %13s  %s / %s   target >= 0.95: %s\n' "(c) $NBIG guards + $NBIG uids, allowed" "$mc" \
 	"$(spread ${rates[c]})" "$rc" "$mrc" "$(mark "$rc" 0.95 ">=")"
+echo
+printf '%-40s %9s %13s  %s\n' "client CPU per connection" "median us" "" "cost(a) / cost(x): throughput-equivalent ratio"
+printf '%-40s %9.2f %13s  %s\n' "(a) no table" "$ca" "" "1.000"
+printf '%-40s %9.2f %13s  %s\n' "(b) 10 guards, allowed uid" "$cb" "" "$(ratio "$ca" "$cb")"
+printf '%-40s %9.2f %13s  %s\n' "(c) $NBIG guards + $NBIG uids, allowed" "$cc" "" "$(ratio "$ca" "$cc")"
+printf '%-40s %9s %13s  %s\n' "(c) vs (b): cost of the policy's size" "" "" \
+	"rate $(ratio "$mc" "$mb"), CPU $(ratio "$cb" "$cc") (1.0 = size costs nothing)"
 echo
 printf '%-40s %9s\n' "apply $NBIG guards (median of $REPS)" "ms"
 printf '%-40s %9s   target <= 50 ms: %s\n' "loguard apply (whole process)" "$mlg" "$(mark "$mlg" 50 "<=")"
