@@ -1,5 +1,6 @@
 #!/bin/bash
-# cgroups: a process inside an allowed cgroup connects, the same user outside it is refused.
+# cgroups: a process inside an allowed cgroup (or a cgroup below it) connects, the same user
+# outside it (parent, sibling, elsewhere) is refused.
 # The cgroup2 mount is found in /proc/self/mountinfo (on this machine /sys/fs/cgroup/unified).
 . "$(dirname "$0")/lib.sh"
 lg_setup_net
@@ -12,6 +13,10 @@ mkdir "$cg2/loguard-test-$$" || die "cannot create a cgroup under $cg2"
 LG_CGROUPS+=("$cg2/loguard-test-$$")
 mkdir "$cg2/$rel" || die "mkdir $cg2/$rel"
 LG_CGROUPS+=("$cg2/$rel")
+mkdir "$cg2/$rel/worker" || die "mkdir $cg2/$rel/worker"
+LG_CGROUPS+=("$cg2/$rel/worker")
+mkdir "$cg2/loguard-test-$$/other" || die "mkdir $cg2/loguard-test-$$/other"
+LG_CGROUPS+=("$cg2/loguard-test-$$/other")
 log "cgroup2 at $cg2, test cgroup $rel"
 
 p=$(policy cg <<YAML
@@ -33,7 +38,11 @@ for proto in tcp udp; do
 	expect_connect "cg:$cg2/$rel:bob" "$proto" 127.0.0.1 7000
 	expect_connect "cg:$cg2/$rel:alice" "$proto" ::1 7000
 	expect_refused bob "$proto" 127.0.0.1 7000
-	# the parent cgroup is not the allowed one
+	# a cgroup below the allowed one matches too (loguard.yaml(5)) ...
+	expect_connect "cg:$cg2/$rel/worker:bob" "$proto" 127.0.0.1 7000
+	# ... but neither the parent nor a sibling does
 	expect_refused "cg:$cg2/loguard-test-$$:bob" "$proto" 127.0.0.1 7000
+	expect_refused "cg:$cg2/loguard-test-$$/other:bob" "$proto" 127.0.0.1 7000
 done
+
 lg_done

@@ -45,7 +45,7 @@ expect_code() { # WANT CMD...
 expect_code 0 "$LOGUARD" version
 [ -n "$CODE_OUT" ] || fail "version printed nothing"
 expect_code 0 "$LOGUARD" --help
-printf '%s\n' "$CODE_OUT" | grep -q apply || fail "--help does not mention apply"
+grep -q apply <<<"$CODE_OUT" || fail "--help does not mention apply"
 expect_code 2 "$LOGUARD"
 expect_code 2 "$LOGUARD" no-such-command
 expect_code 2 "$LOGUARD" -f "$good" apply --no-such-option
@@ -54,10 +54,10 @@ expect_code 0 "$LOGUARD" check -f "$good" # -f may follow the command
 expect_code 0 "$LOGUARD" check --help
 expect_code 1 "$LOGUARD" -f "$bad" check
 # the unknown user is on line 8, column 15 of the bad policy
-printf '%s\n' "$CODE_OUT" | grep -q "^$bad:8:15: error: .*no-such-user-xyz" ||
+grep -q "^$bad:8:15: error: .*no-such-user-xyz" <<<"$CODE_OUT" ||
 	fail "check: expected '$bad:8:15: error: ... no-such-user-xyz', got: $CODE_OUT"
 expect_code 0 "$LOGUARD" -f "$good" print
-printf '%s\n' "$CODE_OUT" | grep -q 'table inet loguard' || fail "print does not print table inet loguard"
+grep -q 'table inet loguard' <<<"$CODE_OUT" || fail "print does not print table inet loguard"
 expect_code 1 "$LOGUARD" -f "$bad" print
 # a missing policy file: an error naming the file (invalid policy or system error)
 out=$("$LOGUARD" -f "$LG_TMP/missing.yaml" check 2>&1)
@@ -66,7 +66,7 @@ case $rc in
 1 | 3) log "ok: missing policy file -> exit $rc" ;;
 *) fail "missing policy file: expected exit 1 or 3, got $rc" ;;
 esac
-printf '%s\n' "$out" | grep -q "missing.yaml" || fail "missing policy file: message does not name it: $out"
+grep -q "missing.yaml" <<<"$out" || fail "missing policy file: message does not name it: $out"
 # check and print never need the kernel: they work without CAP_NET_ADMIN
 cp "$good" "$LG_TMP/good-copy.yaml" && chmod 644 "$LG_TMP/good-copy.yaml"
 expect_code 0 as_user bob "$LOGUARD" -f "$LG_TMP/good-copy.yaml" check

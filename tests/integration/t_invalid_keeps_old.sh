@@ -61,7 +61,7 @@ before=$(nft list table inet loguard | nft_normalize)
 for bad in "$bad_user" "$bad_syntax" "$bad_port" "$bad_version"; do
 	if expect_lg 1 "$bad" apply; then
 		# errors are located: file:line:col: error: message
-		printf '%s\n' "$LG_OUT" | grep -q "^$bad:[0-9]*:[0-9]*: error: " ||
+		grep -q "^$bad:[0-9]*:[0-9]*: error: " <<<"$LG_OUT" ||
 			fail "no 'FILE:LINE:COL: error:' message for $(basename "$bad"): $LG_OUT"
 	fi
 	after=$(nft list table inet loguard 2>&1 | nft_normalize)

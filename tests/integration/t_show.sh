@@ -61,7 +61,7 @@ expect_lg 0 "$p" show || die "show failed"
 show0=$LG_OUT
 printf '%s\n' "$show0" | sed 's/^/    show| /'
 for g in webguard dbguard; do
-	printf '%s\n' "$show0" | grep -q -w "$g" || fail "show does not list guard $g"
+	grep -q -w "$g" <<<"$show0" || fail "show does not list guard $g"
 done
 expect_lg 0 "$p" show --json || die "show --json failed"
 json0=$LG_OUT
@@ -128,7 +128,7 @@ YAML
 apply "$p2"
 expect_refused bob tcp 127.0.0.1 8080
 if expect_lg 0 "$p2" show; then
-	printf '%s\n' "$LG_OUT" | grep -q -w webguard || fail "show (counters: false) does not list webguard"
+	grep -q -w webguard <<<"$LG_OUT" || fail "show (counters: false) does not list webguard"
 fi
 expect_lg 0 "$p2" show --json && { printf '%s\n' "$LG_OUT" | python3 -m json.tool >/dev/null ||
 	fail "show --json (counters: false) is not valid JSON"; }
