@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "compile.h"
 
 #define CHAIN_ALLOW_LOG	 "allow_log"
@@ -86,25 +87,9 @@ int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
 	return -EINVAL;
 }
 
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	void *nv;
-	size_t ncap;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	nv = reallocarray(*v, ncap, size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 static int set_add_elem(struct rs_set *s, const struct rs_elem *e)
 {
-	int r = grow((void **)&s->elems, &s->cap_elems, s->n_elems, sizeof(*e));
+	int r = array_grow(&s->elems, &s->cap_elems, s->n_elems, sizeof(*e));
 
 	if (r < 0)
 		return r;
@@ -114,7 +99,7 @@ static int set_add_elem(struct rs_set *s, const struct rs_elem *e)
 
 static int chain_add_rule(struct rs_chain *c, const struct rs_rule *rule)
 {
-	int r = grow((void **)&c->rules, &c->cap_rules, c->n_rules, sizeof(*rule));
+	int r = array_grow(&c->rules, &c->cap_rules, c->n_rules, sizeof(*rule));
 
 	if (r < 0)
 		return r;
@@ -140,7 +125,7 @@ static int add_sets(struct compiler *c, enum rs_set_kind kind, unsigned level, c
 	struct ruleset *rs = c->rs;
 
 	for (int interval = 0; interval <= c->any_range; interval++) {
-		int r = grow((void **)&rs->sets, &c->cap_sets, rs->n_sets, sizeof(*rs->sets));
+		int r = array_grow(&rs->sets, &c->cap_sets, rs->n_sets, sizeof(*rs->sets));
 		struct rs_set *s;
 
 		if (r < 0)
@@ -166,7 +151,7 @@ static struct rs_chain *find_chain(const struct ruleset *rs, const char *name)
 static int add_chain(struct compiler *c, char *name, bool base, struct rs_chain **ret)
 {
 	struct ruleset *rs = c->rs;
-	int r = grow((void **)&rs->chains, &c->cap_chains, rs->n_chains, sizeof(*rs->chains));
+	int r = array_grow(&rs->chains, &c->cap_chains, rs->n_chains, sizeof(*rs->chains));
 
 	if (r < 0) {
 		free(name);

@@ -3,8 +3,10 @@
  * loguard command line: a table of subcommands over the pipeline
  * parse → check → compile → emit → netlink. Only this file prints.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,8 @@ enum exit_code {
 struct cmdline {
 	const char *policy_file;
 	const char *prog;
+	bool dry_run; /* apply --dry-run */
+	bool json;    /* show --json */
 };
 
 static void print_diags(const struct diags *d)
@@ -122,14 +126,12 @@ static size_t count_rules(const struct ruleset *rs)
 	return n;
 }
 
-static int cmd_check(struct cmdline *cl, int argc, char **argv)
+static int cmd_check(struct cmdline *cl)
 {
 	struct loaded l;
 	size_t audit = 0;
 	int r;
 
-	(void)argc;
-	(void)argv;
 	r = load(cl, &l);
 	if (r)
 		return r;
@@ -145,13 +147,11 @@ static int cmd_check(struct cmdline *cl, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int cmd_print(struct cmdline *cl, int argc, char **argv)
+static int cmd_print(struct cmdline *cl)
 {
 	struct loaded l;
 	int r;
 
-	(void)argc;
-	(void)argv;
 	r = load(cl, &l);
 	if (r)
 		return r;
@@ -210,45 +210,14 @@ static double ms_since(const struct timespec *t0)
 	return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-static int cmd_apply(struct cmdline *cl, int argc, char **argv)
+static int cmd_apply(struct cmdline *cl)
 {
-	static const struct option opts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "file", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	struct emit_stats st = { 0 };
 	struct timespec t0;
-	bool dry_run = false;
 	struct nl *nl = NULL;
 	struct loaded l;
-	int c, r;
+	int r;
 
-	while ((c = getopt_long(argc, argv, "nf:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			dry_run = true;
-			break;
-		case 'f':
-			cl->policy_file = optarg;
-			break;
-		case 'h':
-			printf("Usage: %s [-f POLICY] apply [--dry-run]\n"
-			       "Install the policy as table inet loguard in one atomic "
-			       "transaction.\n"
-			       "  -n, --dry-run   let the kernel validate the batch, then abort "
-			       "it\n",
-			       cl->prog);
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "%s: apply: unexpected argument '%s'\n", cl->prog, argv[optind]);
-		return EXIT_USAGE;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = load(cl, &l);
 	if (r)
@@ -257,11 +226,11 @@ static int cmd_apply(struct cmdline *cl, int argc, char **argv)
 		loaded_free(&l);
 		return EXIT_SYSTEM;
 	}
-	r = send_table(cl, nl, l.rs, !dry_run, &st);
+	r = send_table(cl, nl, l.rs, !cl->dry_run, &st);
 	if (r == EXIT_OK)
 		printf("%s %s: %zu guards, %zu rules, %zu elements in %zu messages "
 		       "(%zu bytes), %.1f ms\n",
-		       dry_run ? "validated (nothing changed)" : "applied", cl->policy_file,
+		       cl->dry_run ? "validated (nothing changed)" : "applied", cl->policy_file,
 		       l.policy->n_guards, st.n_rules, st.n_elems, st.n_msgs, st.bytes,
 		       ms_since(&t0));
 	nl_close(nl);
@@ -269,13 +238,11 @@ static int cmd_apply(struct cmdline *cl, int argc, char **argv)
 	return r;
 }
 
-static int cmd_flush(struct cmdline *cl, int argc, char **argv)
+static int cmd_flush(struct cmdline *cl)
 {
 	struct nl *nl = NULL;
 	int r;
 
-	(void)argc;
-	(void)argv;
 	if (open_nl(cl, &nl) < 0)
 		return EXIT_SYSTEM;
 	r = send_table(cl, nl, NULL, true, NULL);
@@ -285,73 +252,72 @@ static int cmd_flush(struct cmdline *cl, int argc, char **argv)
 	return r;
 }
 
-static int cmd_show(struct cmdline *cl, int argc, char **argv)
+static int cmd_show(struct cmdline *cl)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	struct show_table *t = NULL;
 	struct nl *nl = NULL;
-	bool json = false;
-	int c, r;
+	int r;
 
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			printf("Usage: %s show [--json]\n"
-			       "Show the installed table inet loguard with per-guard counters.\n",
-			       cl->prog);
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "%s: show: unexpected argument '%s'\n", cl->prog, argv[optind]);
-		return EXIT_USAGE;
-	}
 	if (open_nl(cl, &nl) < 0)
 		return EXIT_SYSTEM;
 	r = show_read(nl, &t);
 	nl_close(nl);
 	if (r < 0)
 		return kernel_error(cl, "reading table inet " LOGUARD_TABLE, r);
-	r = json ? show_print_json(t, stdout) : show_print_text(t, stdout);
+	r = cl->json ? show_print_json(t, stdout) : show_print_text(t, stdout);
 	r = r < 0 || fflush(stdout) ? EXIT_SYSTEM : t->installed ? EXIT_OK : EXIT_NOT_INSTALLED;
 	show_table_free(t);
 	return r;
 }
 
-static int cmd_version(struct cmdline *cl, int argc, char **argv)
+static int cmd_version(struct cmdline *cl)
 {
 	(void)cl;
-	(void)argc;
-	(void)argv;
 	printf("loguard %s\n", LOGUARD_VERSION);
 	return EXIT_OK;
 }
 
-/* The subcommand table. */
-struct command {
+/* A command-specific option: a flag that sets a bool in struct cmdline. */
+struct command_opt {
 	const char *name;
-	int (*run)(struct cmdline *cl, int argc, char **argv);
-	bool takes_options; /* parses its own options; others take none */
+	char short_name;
+	size_t offset; /* of the bool in struct cmdline */
 	const char *help;
 };
 
-static const struct command commands[] = {
-	{ "check", cmd_check, false, "parse, resolve and compile the policy; print a summary" },
-	{ "print", cmd_print, false, "print the nftables table the policy compiles to" },
-	{ "apply", cmd_apply, true, "install the policy atomically [--dry-run]" },
-	{ "show", cmd_show, true, "show the installed table with per-guard counters [--json]" },
-	{ "flush", cmd_flush, false, "remove table inet loguard (and nothing else)" },
-	{ "version", cmd_version, false, "print the version" },
+/* The subcommand table. */
+struct command {
+	const char *name;
+	int (*run)(struct cmdline *cl);
+	const char *help;
+	struct command_opt opts[2];
 };
+
+static const struct command commands[] = {
+	{ .name = "check",
+	  .run = cmd_check,
+	  .help = "parse, resolve and compile the policy; print a summary" },
+	{ .name = "print",
+	  .run = cmd_print,
+	  .help = "print the nftables table the policy compiles to" },
+	{ .name = "apply",
+	  .run = cmd_apply,
+	  .help = "install the policy atomically",
+	  .opts = { { "dry-run", 'n', offsetof(struct cmdline, dry_run),
+		      "send the transaction without its commit: the kernel validates, nothing "
+		      "changes" } } },
+	{ .name = "show",
+	  .run = cmd_show,
+	  .help = "show the installed table with per-guard counters",
+	  .opts = { { "json", 'j', offsetof(struct cmdline, json), "print one JSON object" } } },
+	{ .name = "flush",
+	  .run = cmd_flush,
+	  .help = "remove table inet loguard (and nothing else)" },
+	{ .name = "version", .run = cmd_version, .help = "print the version" },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define N_CMD_OPTS (sizeof(commands[0].opts) / sizeof(commands[0].opts[0]))
 
 static void usage(FILE *f, const char *prog)
 {
@@ -361,7 +327,7 @@ static void usage(FILE *f, const char *prog)
 		"may connect to them.\n\n"
 		"Commands:\n",
 		prog);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-8s  %s\n", commands[i].name, commands[i].help);
 	fprintf(f,
 		"\nOptions:\n"
@@ -369,6 +335,61 @@ static void usage(FILE *f, const char *prog)
 		"  -h, --help          this help; COMMAND --help for a command's options\n"
 		"\nExit status: 0 ok, 1 invalid policy, 2 usage error, 3 system or kernel error,\n"
 		"4 show: table not installed. See loguard(8) and loguard.yaml(5).\n");
+}
+
+static void command_usage(const struct command *cmd, const char *prog)
+{
+	printf("Usage: %s [-f POLICY] %s", prog, cmd->name);
+	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++)
+		printf(" [--%s]", cmd->opts[i].name);
+	printf("\n%c%s.\n", toupper((unsigned char)cmd->help[0]), cmd->help + 1);
+	printf("  -f, --file POLICY   policy file (default " POLICY_DEFAULT_PATH ")\n");
+	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++)
+		printf("  -%c, --%-12s %s\n", cmd->opts[i].short_name, cmd->opts[i].name,
+		       cmd->opts[i].help);
+}
+
+/* Parse what follows the command name: -f anywhere, --help, and the command's flags.
+ * Returns -1 to go on, else the exit code. */
+static int parse_command_args(struct cmdline *cl, const struct command *cmd, int argc, char **argv)
+{
+	struct option opts[N_CMD_OPTS + 3] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	char shorts[8 + 2 * N_CMD_OPTS] = "+f:h";
+	size_t n = 2;
+	int c;
+
+	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++, n++) {
+		opts[n] = (struct option){ cmd->opts[i].name, no_argument, NULL,
+					   cmd->opts[i].short_name };
+		shorts[strlen(shorts)] = cmd->opts[i].short_name;
+	}
+	optind = 0; /* reset getopt for the command's own options */
+	while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+		if (c == 'f') {
+			cl->policy_file = optarg;
+			continue;
+		}
+		if (c == 'h') {
+			command_usage(cmd, cl->prog);
+			return EXIT_OK;
+		}
+		for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++)
+			if (c == cmd->opts[i].short_name) {
+				*(bool *)((char *)cl + cmd->opts[i].offset) = true;
+				c = 0;
+			}
+		if (c)
+			return EXIT_USAGE; /* getopt said why */
+	}
+	if (optind != argc) {
+		fprintf(stderr, "%s: %s: unexpected argument '%s'\n", cl->prog, cmd->name,
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -381,7 +402,7 @@ int main(int argc, char **argv)
 	};
 	struct cmdline cl = { .policy_file = POLICY_DEFAULT_PATH, .prog = "loguard" };
 	const struct command *cmd = NULL;
-	int c;
+	int c, r;
 
 	/* '+': stop at the command name; the command parses the rest. */
 	while ((c = getopt_long(argc, argv, "+f:hV", opts, NULL)) != -1) {
@@ -393,7 +414,7 @@ int main(int argc, char **argv)
 			usage(stdout, cl.prog);
 			return EXIT_OK;
 		case 'V':
-			return cmd_version(&cl, 0, NULL);
+			return cmd_version(&cl);
 		default:
 			usage(stderr, cl.prog);
 			return EXIT_USAGE;
@@ -403,34 +424,15 @@ int main(int argc, char **argv)
 		usage(stderr, cl.prog);
 		return EXIT_USAGE;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (!strcmp(argv[optind], commands[i].name))
 			cmd = &commands[i];
 	if (!cmd) {
 		fprintf(stderr, "%s: unknown command '%s' (try --help)\n", cl.prog, argv[optind]);
 		return EXIT_USAGE;
 	}
-	argc -= optind;
-	argv += optind;
-	optind = 0; /* reset getopt for the command's own options */
-	if (!cmd->takes_options) {
-		/* Accept -f after the command too: `loguard check -f x.yaml`. */
-		while ((c = getopt_long(argc, argv, "+f:h", opts, NULL)) != -1) {
-			if (c == 'f') {
-				cl.policy_file = optarg;
-			} else if (c == 'h') {
-				printf("Usage: %s [-f POLICY] %s\n%s.\n", cl.prog, cmd->name,
-				       cmd->help);
-				return EXIT_OK;
-			} else {
-				return EXIT_USAGE;
-			}
-		}
-		if (optind != argc) {
-			fprintf(stderr, "%s: %s: unexpected argument '%s'\n", cl.prog, cmd->name,
-				argv[optind]);
-			return EXIT_USAGE;
-		}
-	}
-	return cmd->run(&cl, argc, argv);
+	r = parse_command_args(&cl, cmd, argc - optind, argv + optind);
+	if (r >= 0)
+		return r;
+	return cmd->run(&cl);
 }

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "policy.h"
 
 /* Above this many distinct user names, one passwd scan beats a lookup per name. */
@@ -173,23 +174,6 @@ static int parse_id(const char *s, uint32_t *ret)
 	return 0;
 }
 
-static int grow(void *pv, size_t *cap, size_t n, size_t size)
-{
-	void **v = pv;
-	size_t ncap;
-	void *nv;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	nv = reallocarray(*v, ncap, size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 static int cmp_str_ptr(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -271,7 +255,7 @@ static int pw_load(struct check_ctx *c)
 		 * per-name fallback (getpwnam_r) still works for names we did not see. */
 		if (r || !res)
 			break;
-		if (grow(&c->pw, &cap, c->n_pw, sizeof(*c->pw)) < 0) {
+		if (array_grow(&c->pw, &cap, c->n_pw, sizeof(*c->pw)) < 0) {
 			r = -ENOMEM;
 			goto out;
 		}
@@ -383,7 +367,7 @@ static int collect_names(struct check_ctx *c, bool groups, const char ***ret, si
 			/* Numeric users need no lookup at all. */
 			if (!groups && parse_id(refs[j].name, &id) != -EINVAL)
 				continue;
-			if (grow(&v, &cap, n, sizeof(*v)) < 0) {
+			if (array_grow(&v, &cap, n, sizeof(*v)) < 0) {
 				free(v);
 				return -ENOMEM;
 			}
@@ -491,7 +475,7 @@ static int group_resolve(struct check_ctx *c, struct group_res *gr)
 			}
 			continue;
 		}
-		if (grow(&gr->uids, &cap, gr->n_uids, sizeof(*gr->uids)) < 0) {
+		if (array_grow(&gr->uids, &cap, gr->n_uids, sizeof(*gr->uids)) < 0) {
 			r = -ENOMEM;
 			goto out;
 		}
@@ -511,7 +495,7 @@ static int group_resolve(struct check_ctx *c, struct group_res *gr)
 			hi = mid;
 	}
 	for (; lo < c->n_pw && c->pw[c->pw_by_gid[lo]].gid == grp.gr_gid; lo++) {
-		if (grow(&gr->uids, &cap, gr->n_uids, sizeof(*gr->uids)) < 0) {
+		if (array_grow(&gr->uids, &cap, gr->n_uids, sizeof(*gr->uids)) < 0) {
 			r = -ENOMEM;
 			goto out;
 		}
@@ -586,7 +570,7 @@ static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 			}
 			id = u->uid;
 		}
-		if (grow(&v, &cap, n, sizeof(*v)) < 0)
+		if (array_grow(&v, &cap, n, sizeof(*v)) < 0)
 			goto nomem;
 		v[n++] = id;
 	}
@@ -618,7 +602,7 @@ static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 			continue;
 		}
 		for (size_t j = 0; j < gr->n_uids; j++) {
-			if (grow(&v, &cap, n, sizeof(*v)) < 0)
+			if (array_grow(&v, &cap, n, sizeof(*v)) < 0)
 				goto nomem;
 			v[n++] = gr->uids[j];
 		}
@@ -670,7 +654,7 @@ static int check_overlaps(struct check_ctx *c)
 			     proto <<= 1) {
 				if (!(g->protocols & proto))
 					continue;
-				if (grow(&v, &cap, n, sizeof(*v)) < 0) {
+				if (array_grow(&v, &cap, n, sizeof(*v)) < 0) {
 					free(v);
 					return -ENOMEM;
 				}
@@ -837,7 +821,7 @@ static int cg_add_dir(struct check_ctx *c, size_t *cap, const char *parent, cons
 	struct cg_dir *e;
 	char *path = NULL;
 
-	if (grow(&c->dirs, cap, c->n_dirs, sizeof(*c->dirs)) < 0 ||
+	if (array_grow(&c->dirs, cap, c->n_dirs, sizeof(*c->dirs)) < 0 ||
 	    asprintf(&path, "%s%s%s", parent ? parent : "", parent ? "/" : "", name) < 0)
 		return -ENOMEM;
 	e = &c->dirs[c->n_dirs++];
@@ -890,7 +874,7 @@ static int cg_scan(struct check_ctx *c)
 			     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 			     !S_ISDIR(st.st_mode)))
 				continue;
-			if (grow(&names, &cap_names, n_names, sizeof(*names)) < 0) {
+			if (array_grow(&names, &cap_names, n_names, sizeof(*names)) < 0) {
 				r = -ENOMEM;
 				break;
 			}
@@ -1134,7 +1118,7 @@ static int guard_cgroups(struct check_ctx *c, struct policy_guard *g)
 		}
 		if (r <= 0)
 			continue;
-		if (grow(&g->cgroup_ids, &cap, g->n_cgroup_ids, sizeof(*g->cgroup_ids)) < 0) {
+		if (array_grow(&g->cgroup_ids, &cap, g->n_cgroup_ids, sizeof(*g->cgroup_ids)) < 0) {
 			free(cg.path);
 			return -ENOMEM;
 		}

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "array.h"
 #include "policy.h"
 
 #define POLICY_MAX_BYTES (16U << 20)
@@ -589,23 +590,6 @@ static int parse_uint(const char *s, size_t len, uint64_t max, uint64_t *ret)
 	return 0;
 }
 
-static int grow(void *pv, size_t *cap, size_t n, size_t size)
-{
-	void **v = pv;
-	size_t ncap;
-	void *nv;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 4;
-	nv = reallocarray(*v, ncap, size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 static void parse_version(struct parse_ctx *c)
 {
 	char b[ESC_BUF];
@@ -744,7 +728,7 @@ static void parse_port(struct parse_ctx *c, struct guard_state *gs)
 		}
 	} else if (has_alpha && name_chars && len <= SERVICE_NAME_MAX) {
 		/* A service name: its port depends on the protocol, which may come later. */
-		if (grow(&gs->pend, &gs->cap_pend, gs->n_pend, sizeof(*gs->pend)) < 0) {
+		if (array_grow(&gs->pend, &gs->cap_pend, gs->n_pend, sizeof(*gs->pend)) < 0) {
 			fail(c, -ENOMEM);
 			return;
 		}
@@ -760,7 +744,7 @@ static void parse_port(struct parse_ctx *c, struct guard_state *gs)
 		goto invalid;
 	}
 
-	if (grow(&g->ports, &gs->cap_ports, g->n_ports, sizeof(*g->ports)) < 0) {
+	if (array_grow(&g->ports, &gs->cap_ports, g->n_ports, sizeof(*g->ports)) < 0) {
 		fail(c, -ENOMEM);
 		return;
 	}
@@ -846,7 +830,7 @@ static void parse_ref(struct parse_ctx *c, struct guard_state *gs, unsigned key)
 		free(name);
 		return;
 	}
-	if (grow(v, &gs->cap_refs[key], *n, sizeof(**v)) < 0) {
+	if (array_grow(v, &gs->cap_refs[key], *n, sizeof(**v)) < 0) {
 		free(name);
 		fail(c, -ENOMEM);
 		return;
