@@ -345,7 +345,7 @@ static void command_usage(const struct command *cmd, const char *prog)
 	printf("\n%c%s.\n", toupper((unsigned char)cmd->help[0]), cmd->help + 1);
 	printf("  -f, --file POLICY   policy file (default " POLICY_DEFAULT_PATH ")\n");
 	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++)
-		printf("  -%c, --%-12s %s\n", cmd->opts[i].short_name, cmd->opts[i].name,
+		printf("  -%c, --%-13s %s\n", cmd->opts[i].short_name, cmd->opts[i].name,
 		       cmd->opts[i].help);
 }
 
