@@ -14,7 +14,18 @@
 #include "array.h"
 #include "compile.h"
 
-#define CHAIN_ALLOW_LOG	 "allow_log"
+#define CHAIN_ALLOW_LOG "allow_log"
+
+/* One log chain per kind of record: [rate limit] log. Each has its own token bucket. */
+enum log_kind { LOG_KIND_DENY, LOG_KIND_WOULD_DENY, LOG_KIND_ALLOW, __LOG_KIND_MAX };
+
+static const struct {
+	const char *chain, *prefix;
+} log_kinds[__LOG_KIND_MAX] = {
+	[LOG_KIND_DENY] = { "log_deny", LOGUARD_PREFIX_DENY },
+	[LOG_KIND_WOULD_DENY] = { "log_would_deny", LOGUARD_PREFIX_WOULD_DENY },
+	[LOG_KIND_ALLOW] = { "log_allow", LOGUARD_PREFIX_ALLOW },
+};
 #define MAX_CGROUP_LEVEL 255 /* NFTA_SOCKET_LEVEL limit */
 
 /* One deny profile: guards sharing it share one chain. */
@@ -114,6 +125,7 @@ struct compiler {
 	size_t cap_sets, cap_chains;
 	bool level_used[MAX_CGROUP_LEVEL + 1];
 	bool any_range; /* some guard has a port range: create the *_ranges twins */
+	bool log_used[__LOG_KIND_MAX];
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
 	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX + 2];
@@ -310,9 +322,11 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 	if (r < 0)
 		return r;
 	if (audit) {
-		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG,
-							  .prefix = LOGUARD_PREFIX_WOULD_DENY,
-							  .comment = "audit: would deny" });
+		c->log_used[LOG_KIND_WOULD_DENY] = true;
+		r = chain_add_rule(
+			ch, &(struct rs_rule){ .kind = RS_RULE_JUMP,
+					       .target = log_kinds[LOG_KIND_WOULD_DENY].chain,
+					       .comment = "audit: would deny" });
 		if (r >= 0)
 			r = chain_add_rule(ch,
 					   &(struct rs_rule){ .kind = RS_RULE_ACCEPT,
@@ -320,8 +334,9 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 		return r;
 	}
 	if (pr.log != POLICY_LOG_NONE) {
-		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG,
-							  .prefix = LOGUARD_PREFIX_DENY,
+		c->log_used[LOG_KIND_DENY] = true;
+		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_JUMP,
+							  .target = log_kinds[LOG_KIND_DENY].chain,
 							  .comment = "log denied" });
 		if (r < 0)
 			return r;
@@ -353,22 +368,41 @@ static int compile_chains(struct compiler *c, size_t first_profile)
 			if (rs->chains[i].rules[j].goto_chain)
 				need_allow_log = true;
 	}
-	if (!need_allow_log)
-		return 0;
-	char *name = strdup(CHAIN_ALLOW_LOG);
+	if (need_allow_log) {
+		char *name = strdup(CHAIN_ALLOW_LOG);
 
-	if (!name)
-		return -ENOMEM;
-	r = add_chain(c, name, false, &ch);
-	if (r < 0)
-		return r;
-	r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG,
-						  .prefix = LOGUARD_PREFIX_ALLOW,
-						  .comment = "log allowed" });
-	if (r < 0)
-		return r;
-	return chain_add_rule(ch,
-			      &(struct rs_rule){ .kind = RS_RULE_ACCEPT, .comment = "allowed" });
+		c->log_used[LOG_KIND_ALLOW] = true;
+		r = name ? add_chain(c, name, false, &ch) : -ENOMEM;
+		if (r >= 0)
+			r = chain_add_rule(
+				ch, &(struct rs_rule){ .kind = RS_RULE_JUMP,
+						       .target = log_kinds[LOG_KIND_ALLOW].chain,
+						       .comment = "log allowed" });
+		if (r >= 0)
+			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_ACCEPT,
+								  .comment = "allowed" });
+		if (r < 0)
+			return r;
+	}
+	for (int k = 0; k < __LOG_KIND_MAX; k++) {
+		char *name;
+
+		if (!c->log_used[k])
+			continue;
+		name = strdup(log_kinds[k].chain);
+		r = name ? add_chain(c, name, false, &ch) : -ENOMEM;
+		/* Over the rate: count it (the daemon reports it) and skip the log. */
+		if (r >= 0 && rs->log_rate)
+			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG_RATE_OVER,
+								  .comment = "over the log rate" });
+		if (r >= 0)
+			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG,
+								  .prefix = log_kinds[k].prefix,
+								  .comment = "log" });
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int compile_base_chain(struct compiler *c)
@@ -411,6 +445,8 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 	c.rs->log_group = p->log_group;
 	c.rs->log_rate = p->log_rate;
 	c.rs->log_rate_unit = policy_rate_unit_name(p->log_rate_unit);
+	if (p->log_rate)
+		c.rs->rate_counter = LOGUARD_RATE_COUNTER;
 
 	/* First pass: which sets the policy needs. */
 	for (size_t i = 0; i < p->n_guards; i++) {

@@ -24,6 +24,7 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -154,6 +155,29 @@ static void put_table(struct emit_batch *b, uint16_t type, uint16_t flags, const
 		batch_next(b);
 	}
 	nftnl_table_free(t);
+}
+
+static void put_counter_obj(struct emit_batch *b, const char *name)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct emit_msg *m;
+	struct nlmsghdr *nlh;
+
+	if (!o) {
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_obj_set_u32(o, NFTNL_OBJ_FAMILY, NFPROTO_INET);
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, LOGUARD_TABLE);
+	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nlh = batch_put(b, NFT_MSG_NEWOBJ, NLM_F_CREATE | NLM_F_EXCL, EMIT_OBJ_CONTROL, &m);
+	if (nlh) {
+		m->what = "counter " LOGUARD_RATE_COUNTER;
+		nftnl_obj_nlmsg_build_payload(nlh, o);
+		batch_next(b);
+	}
+	nftnl_obj_free(o);
 }
 
 static void put_chain(struct emit_batch *b, const struct rs_chain *c)
@@ -614,26 +638,37 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 			x_verdict(rc, NF_ACCEPT, NULL);
 		break;
 	case RS_RULE_LOG: {
-		struct nftnl_expr *e;
+		struct nftnl_expr *e = expr(rc, "log");
 
-		if (rs->log_rate) {
-			e = expr(rc, "limit");
-			if (e) {
-				nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rs->log_rate);
-				nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT,
-						   rate_unit_seconds(rs->log_rate_unit));
-				nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, 5);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
-			}
-		}
-		e = expr(rc, "log");
 		if (e) {
 			nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, r->prefix);
 			nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, rs->log_group);
 		}
 		break;
 	}
+	case RS_RULE_LOG_RATE_OVER: {
+		/* Inverted limit: matches only over the rate; the token bucket is the same. */
+		struct nftnl_expr *e = expr(rc, "limit");
+
+		if (e) {
+			nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rs->log_rate);
+			nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT,
+					   rate_unit_seconds(rs->log_rate_unit));
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, 5);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+		}
+		e = expr(rc, "objref");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
+			nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, rs->rate_counter);
+		}
+		x_verdict(rc, NFT_RETURN, NULL);
+		break;
+	}
+	case RS_RULE_JUMP:
+		x_verdict(rc, NFT_JUMP, r->target);
+		break;
 	case RS_RULE_REJECT_TCP:
 		x_meta(rc, NFT_META_L4PROTO, NFT_REG_1);
 		x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &tcp, 1);
@@ -710,6 +745,8 @@ int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 	put_table(b, NFT_MSG_DELTABLE, 0, "table (delete old)");
 	if (rs) {
 		put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "table");
+		if (rs->rate_counter)
+			put_counter_obj(b, rs->rate_counter);
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
 			put_chain(b, &rs->chains[i]);
 		for (size_t i = 0; i < rs->n_sets && !b->err; i++)

@@ -112,11 +112,17 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 			fputs(" accept", f);
 		break;
 	case RS_RULE_LOG:
-		if (rs->log_rate)
-			fprintf(f, "limit rate %u/%s ", rs->log_rate, rs->log_rate_unit);
 		fputs("log prefix ", f);
 		print_quoted(f, r->prefix);
 		fprintf(f, " group %u", rs->log_group);
+		break;
+	case RS_RULE_LOG_RATE_OVER:
+		fprintf(f, "limit rate over %u/%s counter name ", rs->log_rate, rs->log_rate_unit);
+		print_quoted(f, rs->rate_counter);
+		fputs(" return", f);
+		break;
+	case RS_RULE_JUMP:
+		fprintf(f, "jump %s", r->target);
 		break;
 	case RS_RULE_REJECT_TCP:
 		fputs("meta l4proto tcp reject with tcp reset", f);
@@ -143,6 +149,10 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 int ruleset_print(const struct ruleset *rs, FILE *f)
 {
 	fputs("table inet " LOGUARD_TABLE " {\n", f);
+	/* nft lists named objects before sets. */
+	if (rs->rate_counter)
+		fprintf(f, "\tcounter %s {\n\t\tpackets 0 bytes 0\n\t}\n%s", rs->rate_counter,
+			rs->n_sets || rs->n_chains ? "\n" : "");
 	for (size_t i = 0; i < rs->n_sets; i++) {
 		if (i)
 			fputc('\n', f);

@@ -17,6 +17,9 @@
 /* Port ranges live in a twin set with this suffix: see struct rs_set. */
 #define LOGUARD_RANGES_SUFFIX "_ranges"
 
+/* Named counter of log records the kernel's rate limit suppressed (read by the daemon). */
+#define LOGUARD_RATE_COUNTER "log_rate_limited"
+
 /* Log prefixes: the daemon reads the verdict from the prefix and the guard from the port. */
 #define LOGUARD_PREFIX_ALLOW	  "loguard allow"
 #define LOGUARD_PREFIX_DENY	  "loguard deny"
@@ -61,7 +64,9 @@ enum rs_rule_kind {
 	RS_RULE_DISPATCH,		/* meta l4proto . th dport vmap @guards */
 	RS_RULE_ALLOW_UID,		/* ... . meta skuid @set <verdict> */
 	RS_RULE_ALLOW_CGROUP,		/* ... . socket cgroupv2 level N @set <verdict> */
-	RS_RULE_LOG,			/* [limit rate R/unit] log prefix P group G */
+	RS_RULE_LOG,			/* log prefix P group G */
+	RS_RULE_LOG_RATE_OVER,		/* limit rate over R/unit counter name C return */
+	RS_RULE_JUMP,			/* jump target */
 	RS_RULE_REJECT_TCP,		/* meta l4proto tcp reject with tcp reset */
 	RS_RULE_REJECT,			/* reject (icmpx port-unreachable) */
 	RS_RULE_DROP,			/* drop */
@@ -77,6 +82,7 @@ struct rs_rule {
 	unsigned level;		/* ALLOW_CGROUP */
 	const char *goto_chain; /* ALLOW_*: goto this chain instead of accept (to log allows) */
 	const char *prefix;	/* LOG */
+	const char *target;	/* JUMP */
 	const char *comment;	/* NUL-terminated rule comment */
 };
 
@@ -94,6 +100,7 @@ struct ruleset {
 	uint16_t log_group;
 	uint32_t log_rate;	   /* 0 = unlimited */
 	const char *log_rate_unit; /* "second", ... */
+	const char *rate_counter;  /* named counter: log records the rate limit suppressed */
 	struct rs_set *sets;
 	size_t n_sets;
 	struct rs_chain *chains;

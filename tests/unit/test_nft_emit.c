@@ -20,6 +20,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -78,7 +79,7 @@ static void for_each_msg(const struct emit_batch *b,
 /* What the walk saw, compared with the IR afterwards. */
 struct seen {
 	const struct ruleset *rs;
-	int n_begin, n_end, n_tables;
+	int n_begin, n_end, n_tables, n_objs;
 	uint32_t genid;
 	size_t chain_idx, set_idx, rule_chain, rule_idx;
 	size_t elems_seen[16];
@@ -129,9 +130,14 @@ static const char *expected_exprs(const struct rs_rule *r, bool counters_unused)
 		return "reject ";
 	case RS_RULE_DROP:
 	case RS_RULE_ACCEPT:
+	case RS_RULE_JUMP:
 		return "immediate ";
+	case RS_RULE_LOG:
+		return "log ";
+	case RS_RULE_LOG_RATE_OVER:
+		return "limit objref immediate ";
 	default:
-		return NULL; /* LOG: depends on the rate */
+		return NULL;
 	}
 }
 
@@ -154,10 +160,8 @@ static void check_rule(struct seen *s, const struct nlmsghdr *nlh)
 	assert_string_equal(rule_comment(r, comment, sizeof(comment)), want->comment);
 	nftnl_expr_foreach(r, expr_name_cb, names);
 	exp = expected_exprs(want, false);
-	if (exp)
-		assert_string_equal(names, exp);
-	else
-		assert_string_equal(names, s->rs->log_rate ? "limit log " : "log ");
+	assert_non_null(exp);
+	assert_string_equal(names, exp);
 	nftnl_rule_free(r);
 }
 
@@ -280,6 +284,17 @@ static void walk_cb(const struct nlmsghdr *nlh, void *data)
 		nftnl_chain_free(c);
 		break;
 	}
+	case NFT_MSG_NEWOBJ: {
+		struct nftnl_obj *o = nftnl_obj_alloc();
+
+		assert_int_equal(nftnl_obj_nlmsg_parse(nlh, o), 0);
+		assert_non_null(s->rs->rate_counter);
+		assert_string_equal(nftnl_obj_get_str(o, NFTNL_OBJ_NAME), s->rs->rate_counter);
+		assert_int_equal(nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE), NFT_OBJECT_COUNTER);
+		nftnl_obj_free(o);
+		s->n_objs++;
+		break;
+	}
 	case NFT_MSG_NEWSET:
 		check_set(s, nlh);
 		break;
@@ -307,6 +322,7 @@ static void round_trip(const char *path)
 	assert_int_equal(s.n_end, 1);
 	assert_int_equal(s.genid, 7);
 	assert_int_equal(s.n_tables, 3); /* ensure, delete, create */
+	assert_int_equal(s.n_objs, fx.rs->rate_counter ? 1 : 0);
 	assert_int_equal(s.chain_idx, fx.rs->n_chains);
 	assert_int_equal(s.set_idx, fx.rs->n_sets);
 	for (size_t i = 0; i < fx.rs->n_sets; i++)
