@@ -1,0 +1,738 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Records as JSON lines, as text for people, and as journald native-protocol datagrams.
+ *
+ * Strings in a record (exe, argv, cgroup path, names) come from other users' processes: every
+ * byte sequence must come out as valid JSON and as a line without terminal control characters.
+ *
+ * - JSON: '"' and '\\' escaped; \b \f \n \r \t in short form; other C0 controls, DEL and C1
+ *   controls (U+0080..U+009F) as \u00XX; every byte that is not part of a well-formed UTF-8
+ *   sequence (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF) becomes \ufffd.
+ *   That is lossy on purpose: JSON strings are Unicode, and Latin-1 style \u00XX escapes of raw
+ *   bytes would collide with real characters. journald gets the exact bytes.
+ * - Text: lossless and ASCII-safe: '\\' doubled, \n \r \t in short form, other controls, DEL,
+ *   C1 controls and invalid UTF-8 as \xNN per byte. Unknown values are "-".
+ * - journald: raw bytes (journal fields are binary-safe); a value with a newline uses the
+ *   length-prefixed binary form.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "record.h"
+
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+/* journald's syslog priorities (sd-daemon.h LOG_* values, without pulling in syslog.h). */
+#define PRIO_WARNING 4
+#define PRIO_NOTICE  5
+#define PRIO_INFO    6
+
+/* A growing byte buffer with a sticky error: appends after a failure do nothing, so a
+ * formatter checks once at the end instead of after every piece. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int err;
+};
+
+static bool buf_reserve(struct buf *b, size_t n)
+{
+	size_t need, cap;
+	char *p;
+
+	if (b->err)
+		return false;
+	/* +1: room for the terminating NUL that buf_finish() adds */
+	if (n > SIZE_MAX - b->len - 1) {
+		b->err = -EOVERFLOW;
+		return false;
+	}
+	need = b->len + n + 1;
+	if (need <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->err = -ENOMEM;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+static void buf_add(struct buf *b, const void *data, size_t n)
+{
+	if (!buf_reserve(b, n))
+		return;
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+}
+
+static void buf_addc(struct buf *b, char c)
+{
+	buf_add(b, &c, 1);
+}
+
+static void buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3))) static void buf_addf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->err)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->err = -EINVAL;
+		return;
+	}
+	if (!buf_reserve(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* NUL-terminate and hand over the string; on an earlier failure free it and return the error. */
+static int buf_finish(struct buf *b, char **ret)
+{
+	if (buf_reserve(b, 0)) {
+		b->p[b->len] = '\0';
+		*ret = b->p;
+		return 0;
+	}
+	free(b->p);
+	return b->err;
+}
+
+void record_clear(struct record *r)
+{
+	if (!r)
+		return;
+	free(r->user);
+	free(r->group);
+	free(r->exe);
+	if (r->argv)
+		for (char **a = r->argv; *a; a++)
+			free(*a);
+	free(r->argv);
+	free(r->cgroup);
+	free(r->unit);
+	memset(r, 0, sizeof(*r));
+}
+
+static const char *const verdict_names[__RECORD_VERDICT_MAX] = {
+	[RECORD_ALLOW] = "allow",
+	[RECORD_DENY] = "deny",
+	[RECORD_WOULD_DENY] = "would-deny",
+};
+
+const char *record_verdict_name(enum record_verdict v)
+{
+	if ((unsigned)v >= __RECORD_VERDICT_MAX)
+		return NULL;
+	return verdict_names[v];
+}
+
+/* RFC 3339 needs a four-digit year. */
+#define TIME_LEN sizeof("2026-11-26T05:07:31.123456Z")
+
+static int format_time(const struct timespec *ts, char out[TIME_LEN])
+{
+	struct tm tm;
+
+	if (ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L)
+		return -EINVAL;
+	if (!gmtime_r(&ts->tv_sec, &tm))
+		return -EOVERFLOW;
+	if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
+		return -ERANGE;
+	if (snprintf(out, TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts->tv_nsec / 1000) != TIME_LEN - 1)
+		return -ERANGE;
+	return 0;
+}
+
+/* Everything of a record that needs converting before any format can be written. */
+struct parts {
+	char time[TIME_LEN];
+	const char *verdict;
+	char proto[8];
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	bool v6; /* addresses need [] around them next to a port */
+};
+
+static int format_addr(int family, const struct in6_addr *a, char out[INET6_ADDRSTRLEN])
+{
+	if (family != AF_INET && family != AF_INET6)
+		return -EAFNOSUPPORT;
+	/* struct audit_event keeps AF_INET addresses in the first 4 bytes of the in6_addr */
+	if (!inet_ntop(family, a, out, INET6_ADDRSTRLEN))
+		return -errno;
+	return 0;
+}
+
+static int record_parts(const struct record *r, struct parts *ret)
+{
+	const struct audit_event *ev = &r->ev;
+	struct parts p;
+	int err;
+
+	p.verdict = record_verdict_name(ev->verdict);
+	if (!p.verdict)
+		return -EINVAL;
+	err = format_time(&ev->time, p.time);
+	if (err)
+		return err;
+	err = format_addr(ev->family, &ev->src, p.src);
+	if (err)
+		return err;
+	err = format_addr(ev->family, &ev->dst, p.dst);
+	if (err)
+		return err;
+	p.v6 = ev->family == AF_INET6;
+	/* The ruleset only logs TCP and UDP; anything else is shown by number, not guessed. */
+	if (ev->proto == IPPROTO_TCP)
+		strcpy(p.proto, "tcp");
+	else if (ev->proto == IPPROTO_UDP)
+		strcpy(p.proto, "udp");
+	else
+		snprintf(p.proto, sizeof(p.proto), "%u", ev->proto);
+	*ret = p;
+	return 0;
+}
+
+static bool is_cont(unsigned char c)
+{
+	return (c & 0xc0) == 0x80;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (NUL-terminated), 0 if s[0] does not start
+ * one. Table 3-7 of the Unicode standard: rejects overlongs, surrogates and > U+10FFFF. The &&
+ * chains stop at the first mismatch, so they never read past the terminating NUL. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return is_cont(s[1]) ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+		return s[1] >= lo && s[1] <= hi && is_cont(s[2]) ? 3 : 0;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+		return s[1] >= lo && s[1] <= hi && is_cont(s[2]) && is_cont(s[3]) ? 4 : 0;
+	}
+	return 0;
+}
+
+/* C1 controls U+0080..U+009F: some terminals act on them like ESC sequences. */
+static bool is_c1(const unsigned char *s, size_t n)
+{
+	return n == 2 && s[0] == 0xc2 && s[1] < 0xa0;
+}
+
+static void json_str(struct buf *b, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	if (!s) {
+		buf_adds(b, "null");
+		return;
+	}
+	buf_addc(b, '"');
+	while (*s) {
+		size_t n = utf8_len(s);
+
+		if (n == 0) {
+			buf_adds(b, "\\ufffd");
+			s++;
+			continue;
+		}
+		if (is_c1(s, n)) {
+			buf_addf(b, "\\u%04x", s[1]);
+		} else if (n > 1) {
+			buf_add(b, s, n);
+		} else {
+			switch (*s) {
+			case '"':
+				buf_adds(b, "\\\"");
+				break;
+			case '\\':
+				buf_adds(b, "\\\\");
+				break;
+			case '\b':
+				buf_adds(b, "\\b");
+				break;
+			case '\f':
+				buf_adds(b, "\\f");
+				break;
+			case '\n':
+				buf_adds(b, "\\n");
+				break;
+			case '\r':
+				buf_adds(b, "\\r");
+				break;
+			case '\t':
+				buf_adds(b, "\\t");
+				break;
+			default:
+				if (*s < 0x20 || *s == 0x7f)
+					buf_addf(b, "\\u%04x", *s);
+				else
+					buf_addc(b, (char)*s);
+			}
+		}
+		s += n;
+	}
+	buf_addc(b, '"');
+}
+
+static void json_u64(struct buf *b, bool known, uint64_t v)
+{
+	if (known)
+		buf_addf(b, "%" PRIu64, v);
+	else
+		buf_adds(b, "null");
+}
+
+static void json_argv(struct buf *b, char *const *argv)
+{
+	if (!argv) {
+		buf_adds(b, "null");
+		return;
+	}
+	buf_addc(b, '[');
+	for (char *const *a = argv; *a; a++) {
+		if (a != argv)
+			buf_addc(b, ',');
+		json_str(b, *a);
+	}
+	buf_addc(b, ']');
+}
+
+int record_format_json(const struct record *r, char **ret)
+{
+	const struct audit_event *ev = &r->ev;
+	struct buf b = { 0 };
+	struct parts p;
+	int err;
+
+	err = record_parts(r, &p);
+	if (err)
+		return err;
+	buf_addf(&b, "{\"time\":\"%s\",\"type\":\"connection\",\"guard\":", p.time);
+	json_str(&b, r->guard);
+	buf_addf(&b, ",\"verdict\":\"%s\",\"protocol\":\"%s\"", p.verdict, p.proto);
+	buf_addf(&b, ",\"src\":\"%s\",\"sport\":%u,\"dst\":\"%s\",\"dport\":%u", p.src, ev->sport,
+		 p.dst, ev->dport);
+	buf_adds(&b, ",\"uid\":");
+	json_u64(&b, ev->has_uid, ev->uid);
+	buf_adds(&b, ",\"user\":");
+	json_str(&b, r->user);
+	buf_adds(&b, ",\"gid\":");
+	json_u64(&b, ev->has_gid, ev->gid);
+	buf_adds(&b, ",\"group\":");
+	json_str(&b, r->group);
+	buf_adds(&b, ",\"pid\":");
+	json_u64(&b, r->has_pid, (uint64_t)r->pid);
+	buf_adds(&b, ",\"exe\":");
+	json_str(&b, r->exe);
+	buf_adds(&b, ",\"cmdline\":");
+	json_argv(&b, r->argv);
+	buf_adds(&b, ",\"cgroup\":");
+	json_str(&b, r->cgroup);
+	buf_adds(&b, ",\"unit\":");
+	json_str(&b, r->unit);
+	buf_addc(&b, '}');
+	return buf_finish(&b, ret);
+}
+
+static void text_str(struct buf *b, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	if (!s) {
+		buf_addc(b, '-');
+		return;
+	}
+	while (*s) {
+		size_t n = utf8_len(s);
+
+		if (n == 0) {
+			/* per byte, so the escaped line still tells the exact bytes */
+			buf_addf(b, "\\x%02x", *s);
+			s++;
+			continue;
+		}
+		if (is_c1(s, n))
+			buf_addf(b, "\\x%02x\\x%02x", s[0], s[1]);
+		else if (n > 1)
+			buf_add(b, s, n);
+		else if (*s == '\\')
+			buf_adds(b, "\\\\");
+		else if (*s == '\n')
+			buf_adds(b, "\\n");
+		else if (*s == '\r')
+			buf_adds(b, "\\r");
+		else if (*s == '\t')
+			buf_adds(b, "\\t");
+		else if (*s < 0x20 || *s == 0x7f)
+			buf_addf(b, "\\x%02x", *s);
+		else
+			buf_addc(b, (char)*s);
+		s += n;
+	}
+}
+
+/* "uid=1001(alice)", "uid=1001" without a name, "uid=-" when not known. */
+static void text_id(struct buf *b, const char *key, bool known, uint32_t id, const char *name)
+{
+	if (!known) {
+		buf_addf(b, " %s=-", key);
+		return;
+	}
+	buf_addf(b, " %s=%" PRIu32, key, id);
+	if (name) {
+		buf_addc(b, '(');
+		text_str(b, name);
+		buf_addc(b, ')');
+	}
+}
+
+/* The text line; journald stamps entries itself, so MESSAGE= leaves the time out. */
+static void text_record(struct buf *b, const struct record *r, const struct parts *p,
+			bool with_time)
+{
+	const struct audit_event *ev = &r->ev;
+	const char *lb = p->v6 ? "[" : "", *rb = p->v6 ? "]" : "";
+
+	if (with_time)
+		buf_addf(b, "%s ", p->time);
+	buf_addf(b, "%s ", p->verdict);
+	text_str(b, r->guard);
+	buf_addf(b, " %s %s%s%s:%u -> %s%s%s:%u", p->proto, lb, p->src, rb, ev->sport, lb, p->dst,
+		 rb, ev->dport);
+	text_id(b, "uid", ev->has_uid, ev->uid, r->user);
+	text_id(b, "gid", ev->has_gid, ev->gid, r->group);
+	if (r->has_pid)
+		buf_addf(b, " pid=%d", (int)r->pid);
+	else
+		buf_adds(b, " pid=-");
+	buf_adds(b, " exe=");
+	text_str(b, r->exe);
+	buf_adds(b, " unit=");
+	text_str(b, r->unit);
+}
+
+int record_format_text(const struct record *r, char **ret)
+{
+	struct buf b = { 0 };
+	struct parts p;
+	int err;
+
+	err = record_parts(r, &p);
+	if (err)
+		return err;
+	text_record(&b, r, &p, true);
+	return buf_finish(&b, ret);
+}
+
+int record_stats_format_json(const struct record_stats *s, const struct timespec *now, char **ret)
+{
+	char time[TIME_LEN];
+	struct buf b = { 0 };
+	int err;
+
+	err = format_time(now, time);
+	if (err)
+		return err;
+	buf_addf(&b,
+		 "{\"time\":\"%s\",\"type\":\"stats\",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
+		 ",\"enobufs\":%" PRIu64 ",\"rate_limited\":%" PRIu64 ",\"unmatched\":%" PRIu64 "}",
+		 time, s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched);
+	return buf_finish(&b, ret);
+}
+
+static void text_stats(struct buf *b, const struct record_stats *s)
+{
+	buf_addf(b,
+		 "stats received=%" PRIu64 " lost=%" PRIu64 " enobufs=%" PRIu64
+		 " rate_limited=%" PRIu64 " unmatched=%" PRIu64,
+		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched);
+}
+
+int record_stats_format_text(const struct record_stats *s, const struct timespec *now, char **ret)
+{
+	char time[TIME_LEN];
+	struct buf b = { 0 };
+	int err;
+
+	err = format_time(now, time);
+	if (err)
+		return err;
+	buf_addf(&b, "%s ", time);
+	text_stats(&b, s);
+	return buf_finish(&b, ret);
+}
+
+int journal_open_path(const char *path, int *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	int fd, err;
+
+	if (len == 0)
+		return -EINVAL;
+	if (len >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, len);
+	/* Blocking, as sd_journal_send(): journald drains fast, and a dropped audit record is
+	 * worse than a short wait. Connected, so a missing journald shows up here, at startup. */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + len + 1)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int journal_open(int *ret_fd)
+{
+	return journal_open_path(JOURNAL_SOCKET, ret_fd);
+}
+
+/* KEY=value\n, or when the value has a newline KEY\n<le64 length><value>\n. */
+static void jfield(struct buf *b, const char *key, const char *val, size_t len)
+{
+	buf_adds(b, key);
+	if (memchr(val, '\n', len)) {
+		uint64_t le = htole64(len);
+
+		buf_addc(b, '\n');
+		buf_add(b, &le, sizeof(le));
+	} else {
+		buf_addc(b, '=');
+	}
+	buf_add(b, val, len);
+	buf_addc(b, '\n');
+}
+
+/* Unknown values are left out, never sent empty. */
+static void jfield_str(struct buf *b, const char *key, const char *val)
+{
+	if (val)
+		jfield(b, key, val, strlen(val));
+}
+
+static void jfield_u64(struct buf *b, const char *key, bool known, uint64_t v)
+{
+	char s[24];
+
+	if (!known)
+		return;
+	snprintf(s, sizeof(s), "%" PRIu64, v);
+	jfield_str(b, key, s);
+}
+
+static int send_all_fd(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* systemd's way for entries larger than a datagram: a sealed memfd passed as the only content
+ * of an empty datagram. journald only accepts it fully sealed (it must not change while read). */
+static int journal_send_memfd(int fd, const void *data, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct msghdr mh = { .msg_control = control.buf, .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *cm;
+	int mfd, err;
+
+	mfd = memfd_create("loguard-journal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return -errno;
+	err = send_all_fd(mfd, data, len);
+	if (err)
+		goto out;
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) {
+		err = -errno;
+		goto out;
+	}
+	memset(&control, 0, sizeof(control));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
+	while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+		if (errno != EINTR) {
+			err = -errno;
+			goto out;
+		}
+	}
+	err = 0;
+out:
+	close(mfd);
+	return err;
+}
+
+static int journal_send(int fd, const struct buf *b)
+{
+	struct iovec iov = { .iov_base = b->p, .iov_len = b->len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+		if (errno == EINTR)
+			continue;
+		/* too big for the socket's send buffer: the same as sd_journal_sendv() does */
+		if (errno == EMSGSIZE || errno == ENOBUFS)
+			return journal_send_memfd(fd, b->p, b->len);
+		return -errno;
+	}
+	return 0;
+}
+
+static int verdict_priority(enum record_verdict v)
+{
+	switch (v) {
+	case RECORD_DENY:
+		return PRIO_WARNING;
+	case RECORD_WOULD_DENY:
+		return PRIO_NOTICE;
+	default:
+		return PRIO_INFO;
+	}
+}
+
+int journal_send_record(int fd, const struct record *r)
+{
+	const struct audit_event *ev = &r->ev;
+	struct buf b = { 0 }, msg = { 0 }, cmd = { 0 };
+	struct parts p;
+	int err;
+
+	err = record_parts(r, &p);
+	if (err)
+		return err;
+	text_record(&msg, r, &p, false);
+	if (msg.err) {
+		err = msg.err;
+		goto out;
+	}
+	jfield(&b, "MESSAGE", msg.p, msg.len);
+	buf_addf(&b, "PRIORITY=%d\n", verdict_priority(ev->verdict));
+	buf_adds(&b, "SYSLOG_IDENTIFIER=loguard\nLOGUARD_TYPE=connection\n");
+	jfield_str(&b, "LOGUARD_GUARD", r->guard);
+	jfield_str(&b, "LOGUARD_VERDICT", p.verdict);
+	jfield_str(&b, "LOGUARD_PROTOCOL", p.proto);
+	jfield_str(&b, "LOGUARD_SRC", p.src);
+	jfield_u64(&b, "LOGUARD_SPORT", true, ev->sport);
+	jfield_str(&b, "LOGUARD_DST", p.dst);
+	jfield_u64(&b, "LOGUARD_DPORT", true, ev->dport);
+	jfield_u64(&b, "LOGUARD_UID", ev->has_uid, ev->uid);
+	jfield_str(&b, "LOGUARD_USER", r->user);
+	jfield_u64(&b, "LOGUARD_GID", ev->has_gid, ev->gid);
+	jfield_str(&b, "LOGUARD_GROUP", r->group);
+	jfield_u64(&b, "LOGUARD_PID", r->has_pid, (uint64_t)r->pid);
+	jfield_str(&b, "LOGUARD_EXE", r->exe);
+	if (r->argv) {
+		for (char *const *a = r->argv; *a; a++) {
+			if (a != r->argv)
+				buf_addc(&cmd, ' ');
+			buf_adds(&cmd, *a);
+		}
+		/* an empty argv (kernel thread, zombie) is known to be empty: sent as "" */
+		if (cmd.err)
+			b.err = cmd.err;
+		else
+			jfield(&b, "LOGUARD_CMDLINE", cmd.p ? cmd.p : "", cmd.len);
+	}
+	jfield_str(&b, "LOGUARD_CGROUP", r->cgroup);
+	jfield_str(&b, "LOGUARD_UNIT", r->unit);
+	err = b.err ? b.err : journal_send(fd, &b);
+out:
+	free(b.p);
+	free(msg.p);
+	free(cmd.p);
+	return err;
+}
+
+int journal_send_stats(int fd, const struct record_stats *s)
+{
+	struct buf b = { 0 }, msg = { 0 };
+	int err;
+
+	text_stats(&msg, s);
+	if (msg.err) {
+		err = msg.err;
+		goto out;
+	}
+	jfield(&b, "MESSAGE", msg.p, msg.len);
+	buf_addf(&b, "PRIORITY=%d\nSYSLOG_IDENTIFIER=loguard\nLOGUARD_TYPE=stats\n", PRIO_INFO);
+	buf_addf(&b,
+		 "LOGUARD_RECEIVED=%" PRIu64 "\nLOGUARD_LOST=%" PRIu64 "\nLOGUARD_ENOBUFS=%" PRIu64
+		 "\nLOGUARD_RATE_LIMITED=%" PRIu64 "\nLOGUARD_UNMATCHED=%" PRIu64 "\n",
+		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched);
+	err = b.err ? b.err : journal_send(fd, &b);
+out:
+	free(b.p);
+	free(msg.p);
+	return err;
+}
