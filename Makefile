@@ -23,8 +23,8 @@ Q := @
 endif
 
 B := build
-LIB_SRC := src/diag.c src/policy_parse.c src/policy_check.c src/ruleset.c src/compile.c \
-	src/nft_emit.c src/nl.c src/show.c
+LIB_SRC := src/diag.c src/policy_parse.c src/policy_check.c src/ruleset.c src/compile.c src/audit.c \
+	src/nft_emit.c src/nl.c src/show.c src/apply.c
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apply.h"
 #include "compile.h"
 #include "nft_emit.h"
 #include "nl.h"
@@ -32,7 +33,6 @@ enum exit_code {
 	EXIT_NOT_INSTALLED = 4, /* show: no table inet loguard */
 };
 
-#define APPLY_RETRIES 3 /* concurrent ruleset changes (ERESTART) before giving up */
 
 /* Everything a command needs from the command line. */
 struct cmdline {
@@ -52,29 +52,16 @@ static void print_diags(const struct diags *d)
 	}
 }
 
-/* A loaded policy and its compiled ruleset; the ruleset borrows from the policy. */
-struct loaded {
-	struct policy *policy;
-	struct ruleset *rs;
-};
-
 static void loaded_free(struct loaded *l)
 {
-	ruleset_free(l->rs);
-	policy_free(l->policy);
+	apply_loaded_free(l);
 }
 
 static int load(const struct cmdline *cl, struct loaded *ret)
 {
 	struct diags d = { 0 };
-	struct loaded l = { 0 };
-	int r;
+	int r = apply_load(cl->policy_file, &d, ret);
 
-	r = policy_parse_file(cl->policy_file, &d, &l.policy);
-	if (r >= 0)
-		r = policy_check(l.policy, &(struct policy_check_opts){ 0 }, &d);
-	if (r >= 0)
-		r = compile_policy(l.policy, &d, &l.rs);
 	print_diags(&d);
 	if (r < 0 && d.n_errors == 0)
 		fprintf(stderr, "%s: %s: %s\n", cl->prog, cl->policy_file, strerror(-r));
@@ -82,11 +69,8 @@ static int load(const struct cmdline *cl, struct loaded *ret)
 		fprintf(stderr, "%s: %u error%s; nothing was changed\n", cl->policy_file,
 			d.n_errors, d.n_errors == 1 ? "" : "s");
 	diags_free(&d);
-	if (r < 0) {
-		loaded_free(&l);
+	if (r < 0)
 		return r == -ENOMEM ? EXIT_SYSTEM : EXIT_POLICY;
-	}
-	*ret = l;
 	return EXIT_OK;
 }
 
@@ -162,42 +146,23 @@ static int cmd_print(struct cmdline *cl)
 	return EXIT_OK;
 }
 
-/* Build and send one batch (rs == NULL: delete the table); retried when another
- * process changed the ruleset between our genid read and our commit. */
+/* Install rs (NULL: remove the table) and report what the kernel said. */
 static int send_table(const struct cmdline *cl, struct nl *nl, const struct ruleset *rs,
 		      bool commit, struct emit_stats *ret_stats)
 {
 	struct diags d = { 0 };
-	int r = 0;
+	int r = apply_ruleset(nl, rs, commit, &d, ret_stats);
 
-	for (int attempt = 0; attempt < APPLY_RETRIES; attempt++) {
-		struct emit_opts opts = { .has_genid = true, .commit = commit };
-		struct emit_batch *b = NULL;
-
-		diags_free(&d);
-		r = nl_get_genid(nl, &opts.genid);
-		if (r < 0)
-			return kernel_error(cl, "reading ruleset generation", r);
-		opts.seq = nl_seq_reserve(nl, 0);
-		r = emit_batch_build(rs, &opts, &b);
-		if (r < 0)
-			return kernel_error(cl, "building netlink batch", r);
-		nl_seq_reserve(nl, emit_batch_seq_last(b) - emit_batch_seq_first(b) + 1);
-		if (ret_stats)
-			emit_batch_stats(b, ret_stats);
-		r = nl_send_batch(nl, b, &d);
-		emit_batch_free(b);
-		if (r != -ERESTART && r != -EINTR)
-			break;
-	}
 	print_diags(&d);
 	diags_free(&d);
+	if (r == -EPERM || r == -EACCES)
+		return kernel_error(cl, "applying", r);
 	if (r < 0) {
 		fprintf(stderr,
 			"%s: the kernel refused the change (%s); the previous ruleset "
 			"is still in force\n",
 			cl->prog, strerror(-r));
-		return r == -EPERM || r == -EACCES ? kernel_error(cl, "applying", r) : EXIT_SYSTEM;
+		return EXIT_SYSTEM;
 	}
 	return EXIT_OK;
 }

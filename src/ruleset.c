@@ -182,10 +182,68 @@ struct rs_set *ruleset_find_set(const struct ruleset *rs, const char *name)
 	return NULL;
 }
 
+static int cmp_guard_port(const void *a, const void *b)
+{
+	const struct rs_guard_port *x = a, *y = b;
+
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+int ruleset_index_guards(struct ruleset *rs)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rs->n_sets; i++)
+		if (rs->sets[i].kind == RS_SET_GUARDS)
+			n += rs->sets[i].n_elems;
+	free(rs->guard_index);
+	rs->guard_index = calloc(n ? n : 1, sizeof(*rs->guard_index));
+	if (!rs->guard_index)
+		return -ENOMEM;
+	rs->n_guard_index = 0;
+	for (size_t i = 0; i < rs->n_sets; i++) {
+		if (rs->sets[i].kind != RS_SET_GUARDS)
+			continue;
+		for (size_t k = 0; k < rs->sets[i].n_elems; k++) {
+			const struct rs_elem *e = &rs->sets[i].elems[k];
+
+			rs->guard_index[rs->n_guard_index++] = (struct rs_guard_port){
+				e->proto, e->port_first, e->port_last, e->comment
+			};
+		}
+	}
+	qsort(rs->guard_index, rs->n_guard_index, sizeof(*rs->guard_index), cmp_guard_port);
+	return 0;
+}
+
+const char *ruleset_guard_of(const struct ruleset *rs, uint8_t proto, uint16_t port)
+{
+	size_t lo = 0, hi = rs->n_guard_index;
+
+	/* Intervals never overlap (policy_check guarantees it): find the last first <= port. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct rs_guard_port *g = &rs->guard_index[mid];
+
+		if (g->proto < proto || (g->proto == proto && g->first <= port))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	const struct rs_guard_port *g = &rs->guard_index[lo - 1];
+
+	return g->proto == proto && port <= g->last ? g->guard : NULL;
+}
+
 void ruleset_free(struct ruleset *rs)
 {
 	if (!rs)
 		return;
+	free(rs->guard_index);
 	for (size_t i = 0; i < rs->n_sets; i++) {
 		free(rs->sets[i].name);
 		free(rs->sets[i].elems);

@@ -94,6 +94,13 @@ struct rs_chain {
 	size_t n_rules, cap_rules;
 };
 
+/* One guarded (protocol, port interval), for finding the guard of a log record. */
+struct rs_guard_port {
+	uint8_t proto;
+	uint16_t first, last;
+	const char *guard;
+};
+
 /* The whole `table inet loguard` as plain data. */
 struct ruleset {
 	bool counters; /* per-element counters on every set */
@@ -105,6 +112,8 @@ struct ruleset {
 	size_t n_sets;
 	struct rs_chain *chains;
 	size_t n_chains;
+	struct rs_guard_port *guard_index; /* sorted; built by ruleset_index_guards() */
+	size_t n_guard_index;
 };
 
 /* Declared size of a hash set: twice its elements plus slack, room for
@@ -119,6 +128,12 @@ int ruleset_print(const struct ruleset *rs, FILE *f);
 
 /* Find a set by name; NULL if absent. */
 struct rs_set *ruleset_find_set(const struct ruleset *rs, const char *name);
+
+/* Build the (protocol, port) → guard index from the guard maps. Returns 0 or -ENOMEM. */
+int ruleset_index_guards(struct ruleset *rs);
+
+/* The guard that owns (proto, port), or NULL: O(log n), for every log record. */
+const char *ruleset_guard_of(const struct ruleset *rs, uint8_t proto, uint16_t port);
 
 /* Free the whole graph; accepts NULL. */
 void ruleset_free(struct ruleset *rs);

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LOGUARD_APPLY_H
+#define LOGUARD_APPLY_H
+
+#include <stdbool.h>
+
+#include "diag.h"
+#include "nft_emit.h"
+#include "nl.h"
+#include "policy.h"
+#include "ruleset.h"
+
+/* A loaded policy and its compiled ruleset; the ruleset borrows from the policy. */
+struct loaded {
+	struct policy *policy;
+	struct ruleset *rs;
+};
+
+/* Parse, check and compile a policy file. Diagnostics go to d.
+ * Returns 0, -EINVAL (the policy is invalid: d says why) or another -errno. */
+int apply_load(const char *file, struct diags *d, struct loaded *ret);
+
+/* Free both; accepts a zeroed struct. */
+void apply_loaded_free(struct loaded *l);
+
+/* Install rs as table inet loguard in one transaction (rs NULL: remove the table;
+ * commit false: the kernel validates and discards). Retried when a concurrent
+ * change invalidates the generation. Kernel errors go to d, located at the
+ * policy node. Returns 0 or -errno; on error the previous table is in force. */
+int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, struct diags *d,
+		  struct emit_stats *ret_stats);
+
+#endif

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * NFLOG reader. The ruleset logs to one group with a prefix naming the verdict;
+ * this reads those packets and turns them into audit_events. Facts used (see
+ * DESIGN.md): NFULA_UID/GID come with packets that have a full socket, which
+ * every SYN and UDP datagram we log has; output-hook packets carry no
+ * timestamp, so events are stamped on receipt; NFULNL_CFG_F_SEQ numbers every
+ * logged packet, so a gap means the kernel could not deliver some.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
+
+#include "audit.h"
+#include "ruleset.h"
+
+/* Enough for an IPv6 header, a few extension headers and the ports. */
+#define COPY_RANGE 160
+/* Big enough that a burst of SYNs does not overflow while we write records. */
+#define RCVBUF_SIZE (8 * 1024 * 1024)
+#define READ_BUF_SIZE (256 * 1024)
+
+struct audit {
+	struct mnl_socket *sock;
+	uint16_t group;
+	bool have_seq;
+	uint32_t next_seq;
+	char *buf;
+};
+
+static int config(struct audit *a, uint16_t type, const void *data, size_t len)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfg;
+	ssize_t n;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = type;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = htons(a->group);
+	mnl_attr_put(nlh, type, len, data);
+	if (mnl_socket_sendto(a->sock, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	n = mnl_socket_recvfrom(a->sock, buf, sizeof(buf));
+	if (n < 0)
+		return -errno;
+	if (mnl_cb_run(buf, n, nlh->nlmsg_seq, mnl_socket_get_portid(a->sock), NULL, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+int audit_open(uint16_t group, struct audit **ret_audit)
+{
+	struct nfulnl_msg_config_cmd bind_cmd = { .command = NFULNL_CFG_CMD_BIND };
+	struct nfulnl_msg_config_mode mode = { .copy_range = htonl(COPY_RANGE),
+					       .copy_mode = NFULNL_COPY_PACKET };
+	uint16_t flags = htons(NFULNL_CFG_F_SEQ);
+	uint32_t qthresh = htonl(1); /* deliver at once: pid lookups race with the client */
+	uint32_t nlbufsiz = htonl(64 * 1024);
+	struct audit *a = calloc(1, sizeof(*a));
+	int rcvbuf = RCVBUF_SIZE, fd, r;
+
+	if (!a)
+		return -ENOMEM;
+	a->group = group;
+	a->buf = malloc(READ_BUF_SIZE);
+	if (!a->buf) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	a->sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!a->sock || mnl_socket_bind(a->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	fd = mnl_socket_get_fd(a->sock);
+	/* FORCE needs CAP_NET_ADMIN, which binding a group needs anyway. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	r = config(a, NFULA_CFG_CMD, &bind_cmd, sizeof(bind_cmd));
+	if (r >= 0)
+		r = config(a, NFULA_CFG_MODE, &mode, sizeof(mode));
+	if (r >= 0)
+		r = config(a, NFULA_CFG_FLAGS, &flags, sizeof(flags));
+	if (r >= 0)
+		r = config(a, NFULA_CFG_QTHRESH, &qthresh, sizeof(qthresh));
+	if (r >= 0)
+		r = config(a, NFULA_CFG_NLBUFSIZ, &nlbufsiz, sizeof(nlbufsiz));
+	if (r < 0)
+		goto fail;
+	/* From now on the poll loop reads: never block in it. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	*ret_audit = a;
+	return 0;
+fail:
+	audit_close(a);
+	return r;
+}
+
+int audit_fd(const struct audit *a)
+{
+	return mnl_socket_get_fd(a->sock);
+}
+
+void audit_close(struct audit *a)
+{
+	if (!a)
+		return;
+	if (a->sock)
+		mnl_socket_close(a->sock); /* the kernel unbinds the group with the socket */
+	free(a->buf);
+	free(a);
+}
+
+static int attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(attr);
+
+	if (mnl_attr_type_valid(attr, NFULA_MAX) > 0)
+		tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+static bool attr_u32(const struct nlattr *a, uint32_t *ret)
+{
+	if (!a || mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+		return false;
+	*ret = ntohl(mnl_attr_get_u32(a));
+	return true;
+}
+
+/* The ports of a TCP or UDP header at p (len bytes left). */
+static int parse_ports(const uint8_t *p, size_t len, struct audit_event *ev)
+{
+	if (len < 4)
+		return -EINVAL;
+	ev->sport = (uint16_t)(p[0] << 8 | p[1]);
+	ev->dport = (uint16_t)(p[2] << 8 | p[3]);
+	return 0;
+}
+
+static int parse_ipv4(const uint8_t *p, size_t len, struct audit_event *ev)
+{
+	size_t ihl;
+
+	if (len < 20 || p[0] >> 4 != 4)
+		return -EINVAL;
+	ihl = (size_t)(p[0] & 0xf) * 4;
+	if (ihl < 20 || ihl > len)
+		return -EINVAL;
+	if (((p[6] & 0x1f) << 8 | p[7]) != 0)
+		return -EINVAL; /* a non-first fragment has no ports */
+	ev->family = AF_INET;
+	ev->proto = p[9];
+	memcpy(&ev->src, p + 12, 4);
+	memcpy(&ev->dst, p + 16, 4);
+	return parse_ports(p + ihl, len - ihl, ev);
+}
+
+static int parse_ipv6(const uint8_t *p, size_t len, struct audit_event *ev)
+{
+	uint8_t next;
+	size_t off = 40;
+
+	if (len < 40 || p[0] >> 4 != 6)
+		return -EINVAL;
+	ev->family = AF_INET6;
+	memcpy(&ev->src, p + 8, 16);
+	memcpy(&ev->dst, p + 24, 16);
+	next = p[6];
+	/* Locally generated SYNs rarely carry extension headers; skip the common ones. */
+	for (int i = 0; i < 8; i++) {
+		switch (next) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			if (off + 8 > len)
+				return -EINVAL;
+			next = p[off];
+			off += ((size_t)p[off + 1] + 1) * 8;
+			continue;
+		case IPPROTO_FRAGMENT:
+			if (off + 8 > len || ((p[off + 2] << 8 | p[off + 3]) & 0xfff8))
+				return -EINVAL; /* non-first fragment */
+			next = p[off];
+			off += 8;
+			continue;
+		default:
+			break;
+		}
+		break;
+	}
+	ev->proto = next;
+	if (off > len)
+		return -EINVAL;
+	return parse_ports(p + off, len - off, ev);
+}
+
+static int verdict_from_prefix(const char *prefix, enum record_verdict *ret)
+{
+	static const struct {
+		const char *prefix;
+		enum record_verdict v;
+	} map[] = {
+		{ LOGUARD_PREFIX_ALLOW, RECORD_ALLOW },
+		{ LOGUARD_PREFIX_DENY, RECORD_DENY },
+		{ LOGUARD_PREFIX_WOULD_DENY, RECORD_WOULD_DENY },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(prefix, map[i].prefix)) {
+			*ret = map[i].v;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev)
+{
+	const struct nlattr *tb[NFULA_MAX + 1] = { 0 };
+	const struct nfulnl_msg_packet_hdr *ph;
+	const uint8_t *payload;
+	size_t len;
+	int r;
+
+	if (nlh->nlmsg_type != ((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET))
+		return -EINVAL;
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, tb) < 0)
+		return -EINVAL;
+	if (!tb[NFULA_PREFIX] || !tb[NFULA_PAYLOAD] || !tb[NFULA_PACKET_HDR] ||
+	    mnl_attr_validate(tb[NFULA_PREFIX], MNL_TYPE_NUL_STRING) < 0 ||
+	    mnl_attr_get_payload_len(tb[NFULA_PACKET_HDR]) < sizeof(*ph))
+		return -EINVAL;
+	memset(ev, 0, sizeof(*ev));
+	/* Every packet on the group takes a sequence number, ours or not. */
+	ev->has_seq = attr_u32(tb[NFULA_SEQ], &ev->seq);
+	if (verdict_from_prefix(mnl_attr_get_str(tb[NFULA_PREFIX]), &ev->verdict) < 0)
+		return -ENOENT; /* someone else's log statement on our group */
+	ph = mnl_attr_get_payload(tb[NFULA_PACKET_HDR]);
+	payload = mnl_attr_get_payload(tb[NFULA_PAYLOAD]);
+	len = mnl_attr_get_payload_len(tb[NFULA_PAYLOAD]);
+	switch (ntohs(ph->hw_protocol)) {
+	case 0x0800: /* ETH_P_IP */
+		r = parse_ipv4(payload, len, ev);
+		break;
+	case 0x86dd: /* ETH_P_IPV6 */
+		r = parse_ipv6(payload, len, ev);
+		break;
+	default:
+		/* The inet family logs the packet's own protocol; trust the header. */
+		r = len && payload[0] >> 4 == 6 ? parse_ipv6(payload, len, ev)
+						: parse_ipv4(payload, len, ev);
+	}
+	if (r < 0 || (ev->proto != IPPROTO_TCP && ev->proto != IPPROTO_UDP))
+		return -ENOENT;
+	ev->has_uid = attr_u32(tb[NFULA_UID], &ev->uid);
+	ev->has_gid = attr_u32(tb[NFULA_GID], &ev->gid);
+	return 0;
+}
+
+/* Count a sequence gap: packets the kernel logged but could not deliver. */
+static void track_seq(struct audit *a, const struct audit_event *ev, struct record_stats *st)
+{
+	if (!ev->has_seq)
+		return;
+	if (a->have_seq && ev->seq != a->next_seq)
+		st->lost += (uint32_t)(ev->seq - a->next_seq);
+	a->have_seq = true;
+	a->next_seq = ev->seq + 1;
+}
+
+int audit_read(struct audit *a, audit_cb cb, void *data, struct record_stats *stats)
+{
+	int n_events = 0;
+
+	for (;;) {
+		ssize_t n = recv(mnl_socket_get_fd(a->sock), a->buf, READ_BUF_SIZE, MSG_DONTWAIT);
+		const struct nlmsghdr *nlh;
+		struct timespec now;
+		int left;
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return n_events;
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				/* The socket overflowed: the sequence gap tells how much. */
+				stats->enobufs++;
+				continue;
+			}
+			return -errno;
+		}
+		clock_gettime(CLOCK_REALTIME, &now);
+		left = (int)n;
+		for (nlh = (const struct nlmsghdr *)a->buf; mnl_nlmsg_ok(nlh, left);
+		     nlh = mnl_nlmsg_next(nlh, &left)) {
+			struct audit_event ev;
+			int r = audit_parse_packet(nlh, &ev);
+
+			if (r == -ENOENT)
+				track_seq(a, &ev, stats);
+			if (r < 0)
+				continue;
+			ev.time = now;
+			stats->received++;
+			track_seq(a, &ev, stats);
+			n_events++;
+			r = cb(&ev, data);
+			if (r < 0)
+				return r;
+		}
+	}
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LOGUARD_AUDIT_H
+#define LOGUARD_AUDIT_H
+
+#include <libmnl/libmnl.h>
+
+#include "record.h"
+
+/* A subscription to one NFLOG group (nfnetlink_log). */
+struct audit;
+
+/* Bind NFLOG group `group` (needs CAP_NET_ADMIN; -EBUSY if another process has it). */
+int audit_open(uint16_t group, struct audit **ret_audit);
+
+/* The socket to poll for POLLIN. */
+int audit_fd(const struct audit *a);
+
+/* Called for every logged packet; a negative return stops the read with that error. */
+typedef int (*audit_cb)(const struct audit_event *ev, void *data);
+
+/* Read everything queued, without blocking; count receipts and losses in stats
+ * (sequence gaps and socket overflows). Returns the number of events or -errno. */
+int audit_read(struct audit *a, audit_cb cb, void *data, struct record_stats *stats);
+
+/* Decode one NFULNL_MSG_PACKET. -EINVAL: not a valid NFLOG packet message; -ENOENT: valid,
+ * but not a TCP/UDP packet logged by loguard (ev->has_seq/seq are still filled). */
+int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev);
+
+/* Unbind and close; accepts NULL. */
+void audit_close(struct audit *a);
+
+#endif
