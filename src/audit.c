@@ -26,7 +26,7 @@
 /* Enough for an IPv6 header, a few extension headers and the ports. */
 #define COPY_RANGE 160
 /* Big enough that a burst of SYNs does not overflow while we write records. */
-#define RCVBUF_SIZE (8 * 1024 * 1024)
+#define RCVBUF_SIZE   (8 * 1024 * 1024)
 #define READ_BUF_SIZE (256 * 1024)
 
 struct audit {

@@ -33,7 +33,6 @@ enum exit_code {
 	EXIT_NOT_INSTALLED = 4, /* show: no table inet loguard */
 };
 
-
 /* Everything a command needs from the command line. */
 struct cmdline {
 	const char *policy_file;

@@ -209,9 +209,9 @@ int ruleset_index_guards(struct ruleset *rs)
 		for (size_t k = 0; k < rs->sets[i].n_elems; k++) {
 			const struct rs_elem *e = &rs->sets[i].elems[k];
 
-			rs->guard_index[rs->n_guard_index++] = (struct rs_guard_port){
-				e->proto, e->port_first, e->port_last, e->comment
-			};
+			rs->guard_index[rs->n_guard_index++] =
+				(struct rs_guard_port){ e->proto, e->port_first, e->port_last,
+							e->comment };
 		}
 	}
 	qsort(rs->guard_index, rs->n_guard_index, sizeof(*rs->guard_index), cmp_guard_port);

@@ -14,6 +14,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
@@ -36,6 +37,43 @@ struct raw_elems {
 	size_t n, cap;
 	bool counters; /* some element carried a counter (the policy did not say counters: false) */
 };
+
+static int counter_obj_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	uint64_t *packets = data;
+
+	if (!o || nftnl_obj_nlmsg_parse(nlh, o) < 0) {
+		nftnl_obj_free(o);
+		return MNL_CB_ERROR;
+	}
+	*packets = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+	nftnl_obj_free(o);
+	return MNL_CB_OK;
+}
+
+int show_read_counter(struct nl *nl, const char *name, uint64_t *ret_packets)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct nlmsghdr *nlh;
+	uint64_t packets = 0;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, LOGUARD_TABLE);
+	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_ACK, 0);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	nftnl_obj_free(o);
+	r = nl_request(nl, nlh, counter_obj_cb, &packets);
+	if (r < 0)
+		return r;
+	*ret_packets = packets;
+	return 0;
+}
 
 static int table_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -317,6 +355,12 @@ int show_read(struct nl *nl, struct show_table **ret_table)
 	if (r >= 0)
 		r = build_guards(t, &map);
 	t->counters = map.counters;
+	if (r >= 0) {
+		r = show_read_counter(nl, LOGUARD_RATE_COUNTER, &t->rate_limited);
+		t->has_rate_limit = r >= 0;
+		if (r == -ENOENT) /* the policy has no log rate limit */
+			r = 0;
+	}
 	for (size_t i = 0; r >= 0 && i < allow.n; i++) {
 		struct show_guard *g = bsearch(allow.v[i].comment, t->guards, t->n_guards,
 					       sizeof(*t->guards), cmp_guard_name);
@@ -381,6 +425,9 @@ int show_print_text(const struct show_table *t, FILE *f)
 		print_ports_list(g, f);
 		fputc('\n', f);
 	}
+	if (t->has_rate_limit)
+		fprintf(f, "log records suppressed by the rate limit: %llu\n",
+			(unsigned long long)t->rate_limited);
 	if (!t->counters)
 		fputs("(no counters: the policy says counters: false)\n", f);
 	else if (t->n_guards)
@@ -412,6 +459,8 @@ int show_print_json(const struct show_table *t, FILE *f)
 		t->installed ? "true" : "false");
 	if (t->installed)
 		fprintf(f, ",\"generation\":%u", t->genid);
+	if (t->has_rate_limit)
+		fprintf(f, ",\"log_rate_limited\":%llu", (unsigned long long)t->rate_limited);
 	fputs(",\"guards\":[", f);
 	for (size_t i = 0; i < t->n_guards; i++) {
 		const struct show_guard *g = &t->guards[i];

@@ -31,7 +31,9 @@ struct show_guard {
 /* The installed table as `show` reports it. */
 struct show_table {
 	bool installed;
-	bool counters; /* the table keeps counters (policy did not say counters: false) */
+	bool counters;	       /* the table keeps counters (policy did not say counters: false) */
+	bool has_rate_limit;   /* the policy limits the log rate ... */
+	uint64_t rate_limited; /* ... and this many records were suppressed */
 	uint32_t genid;
 	struct show_guard *guards; /* sorted by name */
 	size_t n_guards;
@@ -39,6 +41,9 @@ struct show_table {
 
 /* Read table inet loguard back from the kernel. Returns 0 (installed or not) or -errno. */
 int show_read(struct nl *nl, struct show_table **ret_table);
+
+/* Packets of a named counter of table inet loguard (-ENOENT: no such counter). */
+int show_read_counter(struct nl *nl, const char *name, uint64_t *ret_packets);
 
 /* Human-readable table, one guard per line. */
 int show_print_text(const struct show_table *t, FILE *f);
