@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * `loguard run`: apply the policy, then one poll loop over the NFLOG socket.
+ * Signal handlers only set flags; ppoll() unblocks the signals atomically, so a
+ * signal can never slip in between checking the flags and going to sleep.
+ * Nothing wakes the loop while there is no traffic: the periodic stats record
+ * is only scheduled after something happened.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "audit.h"
+#include "daemon.h"
+#include "enrich.h"
+#include "notify.h"
+#include "record.h"
+#include "show.h"
+
+/* Set by the signal handlers, read by the loop: the only mutable globals. */
+static volatile sig_atomic_t got_reload, got_stop;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_reload = 1;
+	else
+		got_stop = 1;
+}
+
+struct daemon {
+	const struct daemon_opts *opts;
+	struct loaded cur;
+	struct nl *nl;
+	struct audit *audit;
+	struct enrich *enrich;
+	FILE *out;	/* JSON lines or text; NULL when only the journal gets records */
+	int journal_fd; /* -1 unless stdout/stderr is connected to journald */
+	struct record_stats stats;
+	uint64_t rate_limited_seen; /* the kernel counter's value when last read */
+	bool stats_pending;	    /* something happened since the last stats record */
+	struct timespec stats_due;
+};
+
+static void print_diags(const struct diags *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		char *s = diag_format(&d->v[i]);
+
+		fprintf(stderr, "%s\n", s ? s : d->v[i].msg);
+		free(s);
+	}
+}
+
+/* JOURNAL_STREAM=dev:ino names the journal stream our stdout or stderr is connected to. */
+static bool stream_is_journal(int fd)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(fd, &st) < 0)
+		return false;
+	return st.st_dev == dev && st.st_ino == ino;
+}
+
+static int open_sinks(struct daemon *d)
+{
+	bool journal_out = stream_is_journal(STDOUT_FILENO);
+
+	d->journal_fd = -1;
+	if (journal_out || stream_is_journal(STDERR_FILENO)) {
+		int r = journal_open(&d->journal_fd);
+
+		if (r < 0) {
+			fprintf(stderr, "loguard: cannot open the journal socket: %s\n",
+				strerror(-r));
+			d->journal_fd = -1;
+		}
+	}
+	if (d->opts->log_file) {
+		d->out = fopen(d->opts->log_file, "ae");
+		if (!d->out) {
+			fprintf(stderr, "loguard: %s: %s\n", d->opts->log_file, strerror(errno));
+			return -errno;
+		}
+	} else if (journal_out && d->journal_fd >= 0) {
+		d->out = NULL; /* the structured entry is the record: no duplicate line */
+	} else {
+		d->out = stdout;
+	}
+	/* Records are flushed after each batch read from the kernel, not per line. */
+	if (d->out)
+		setvbuf(d->out, NULL, _IOFBF, 64 * 1024);
+	return 0;
+}
+
+static void write_line(struct daemon *d, char *line)
+{
+	if (line && d->out) {
+		fputs(line, d->out);
+		fputc('\n', d->out);
+	}
+	free(line);
+}
+
+static void read_rate_limited(struct daemon *d)
+{
+	uint64_t v;
+
+	if (!d->cur.rs->rate_counter || show_read_counter(d->nl, d->cur.rs->rate_counter, &v) < 0)
+		return;
+	/* A new table (reload) starts its counter at zero. */
+	d->stats.rate_limited += v >= d->rate_limited_seen ? v - d->rate_limited_seen : v;
+	d->rate_limited_seen = v;
+}
+
+static void emit_stats(struct daemon *d)
+{
+	struct timespec now;
+	char *line = NULL;
+
+	read_rate_limited(d);
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (d->opts->text)
+		record_stats_format_text(&d->stats, &now, &line);
+	else
+		record_stats_format_json(&d->stats, &now, &line);
+	write_line(d, line);
+	if (d->journal_fd >= 0)
+		journal_send_stats(d->journal_fd, &d->stats);
+	if (d->out)
+		fflush(d->out);
+	d->stats_pending = false;
+}
+
+static int on_event(const struct audit_event *ev, void *data)
+{
+	struct daemon *d = data;
+	struct record rec = { .ev = *ev };
+	char *line = NULL;
+	int r;
+
+	rec.guard = ruleset_guard_of(d->cur.rs, ev->proto, ev->dport);
+	if (!rec.guard)
+		d->stats.unmatched++;
+	r = enrich_record(d->enrich, &rec);
+	if (r < 0) {
+		record_clear(&rec);
+		return r;
+	}
+	if (d->opts->text)
+		r = record_format_text(&rec, &line);
+	else
+		r = record_format_json(&rec, &line);
+	if (r >= 0)
+		write_line(d, line);
+	if (d->journal_fd >= 0)
+		journal_send_record(d->journal_fd, &rec);
+	record_clear(&rec);
+	return r < 0 ? r : 0;
+}
+
+static size_t count_ports(const struct ruleset *rs)
+{
+	return rs->n_guard_index;
+}
+
+static void notify_status(const struct daemon *d, const char *what)
+{
+	notify_sendf("%sSTATUS=%s %s: %zu guards, %zu guarded port entries, NFLOG group %u", what,
+		     "guarding with", d->opts->policy_file, d->cur.policy->n_guards,
+		     count_ports(d->cur.rs), d->cur.rs->log_group);
+}
+
+/* Load and apply; on any error keep what is installed and say why. */
+static int reload(struct daemon *d)
+{
+	struct diags dg = { 0 };
+	struct loaded next = { 0 };
+	struct audit *audit = NULL;
+	int r;
+
+	notify_reloading();
+	r = apply_load(d->opts->policy_file, &dg, &next);
+	if (r >= 0 && next.rs->log_group != d->cur.rs->log_group) {
+		r = audit_open(next.rs->log_group, &audit);
+		if (r < 0)
+			diags_add(&dg, DIAG_ERROR, NULL, "cannot bind NFLOG group %u: %s",
+				  next.rs->log_group, strerror(-r));
+	}
+	if (r >= 0)
+		r = apply_ruleset(d->nl, next.rs, true, &dg, NULL);
+	print_diags(&dg);
+	diags_free(&dg);
+	if (r < 0) {
+		fprintf(stderr,
+			"loguard: reload of %s failed; the previous policy stays in force\n",
+			d->opts->policy_file);
+		audit_close(audit);
+		apply_loaded_free(&next);
+		notify_sendf("READY=1\nSTATUS=reload failed; still guarding with the previous "
+			     "policy");
+		return r;
+	}
+	/* Drain what the old group still holds before switching. */
+	if (audit) {
+		audit_read(d->audit, on_event, d, &d->stats);
+		audit_close(d->audit);
+		d->audit = audit;
+	}
+	read_rate_limited(d);
+	d->rate_limited_seen = 0;
+	apply_loaded_free(&d->cur);
+	d->cur = next;
+	fprintf(stderr, "loguard: reloaded %s\n", d->opts->policy_file);
+	notify_status(d, "READY=1\n");
+	return 0;
+}
+
+static int start(struct daemon *d)
+{
+	struct diags dg = { 0 };
+	int r;
+
+	r = apply_load(d->opts->policy_file, &dg, &d->cur);
+	print_diags(&dg);
+	diags_free(&dg);
+	if (r < 0) {
+		if (r != -EINVAL)
+			fprintf(stderr, "loguard: %s: %s\n", d->opts->policy_file, strerror(-r));
+		return r == -EINVAL ? 1 : 3;
+	}
+	r = nl_open(&d->nl);
+	if (r >= 0)
+		r = audit_open(d->cur.rs->log_group, &d->audit);
+	if (r < 0) {
+		fprintf(stderr, "loguard: cannot open netlink (NFLOG group %u): %s%s\n",
+			d->cur.rs->log_group, strerror(-r),
+			r == -EBUSY ? " (another process reads that group)" : "");
+		return 3;
+	}
+	r = apply_ruleset(d->nl, d->cur.rs, true, &dg, NULL);
+	print_diags(&dg);
+	diags_free(&dg);
+	if (r < 0) {
+		fprintf(stderr, "loguard: applying %s: %s\n", d->opts->policy_file, strerror(-r));
+		return 3;
+	}
+	r = enrich_new(NULL, &d->enrich);
+	if (r < 0) {
+		fprintf(stderr, "loguard: %s\n", strerror(-r));
+		return 3;
+	}
+	return open_sinks(d) < 0 ? 3 : 0;
+}
+
+static int timeout_ms(const struct daemon *d)
+{
+	struct timespec now;
+	long long ms;
+
+	if (!d->stats_pending)
+		return -1; /* idle: sleep until the kernel or a signal wakes us */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (d->stats_due.tv_sec - now.tv_sec) * 1000LL +
+	     (d->stats_due.tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > 60 * 60 * 1000 ? 60 * 60 * 1000 : (int)ms;
+}
+
+static int loop(struct daemon *d, const sigset_t *unblocked)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = audit_fd(d->audit), .events = POLLIN };
+		int t = timeout_ms(d), n;
+		struct timespec ts = { t / 1000, (t % 1000) * 1000000L };
+
+		if (got_stop)
+			return 0;
+		if (got_reload) {
+			got_reload = 0;
+			reload(d);
+			continue;
+		}
+		n = ppoll(&pfd, 1, t < 0 ? NULL : &ts, unblocked);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0) {
+			int r = audit_read(d->audit, on_event, d, &d->stats);
+
+			if (r < 0) {
+				fprintf(stderr, "loguard: reading NFLOG: %s\n", strerror(-r));
+				return r;
+			}
+			if (d->out)
+				fflush(d->out);
+			if (r > 0 && !d->stats_pending && d->opts->stats_interval) {
+				clock_gettime(CLOCK_MONOTONIC, &d->stats_due);
+				d->stats_due.tv_sec += d->opts->stats_interval;
+				d->stats_pending = true;
+			}
+		}
+		if (d->stats_pending && timeout_ms(d) == 0)
+			emit_stats(d);
+	}
+}
+
+int daemon_run(const struct daemon_opts *opts)
+{
+	struct daemon d = { .opts = opts, .journal_fd = -1 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t block, unblocked;
+	int status, r;
+
+	/* Block first, so a signal during startup waits for the loop. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &unblocked);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	status = start(&d);
+	if (status == 0) {
+		fprintf(stderr, "loguard: guarding with %s (%zu guards), logging NFLOG group %u\n",
+			opts->policy_file, d.cur.policy->n_guards, d.cur.rs->log_group);
+		notify_status(&d, "READY=1\n");
+		r = loop(&d, &unblocked);
+		notify_send("STOPPING=1");
+		audit_read(d.audit, on_event, &d, &d.stats); /* what is still queued */
+		emit_stats(&d);
+		if (r < 0)
+			status = 3;
+		if (!opts->keep_rules) {
+			struct diags dg = { 0 };
+
+			if (apply_ruleset(d.nl, NULL, true, &dg, NULL) < 0) {
+				print_diags(&dg);
+				status = 3;
+			}
+			diags_free(&dg);
+		}
+	}
+	if (d.out && d.out != stdout)
+		fclose(d.out);
+	else if (d.out)
+		fflush(d.out);
+	if (d.journal_fd >= 0)
+		close(d.journal_fd);
+	enrich_free(d.enrich);
+	audit_close(d.audit);
+	nl_close(d.nl);
+	apply_loaded_free(&d.cur);
+	sigprocmask(SIG_SETMASK, &unblocked, NULL);
+	return status;
+}
