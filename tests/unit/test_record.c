@@ -1,0 +1,841 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Record formats: exact JSON and text for full, unknown-only, IPv6 and hostile records; the
+ * JSON is also checked by an independent parser (python3's json); and the journald native
+ * datagrams as a fake journald receives them, parsed back field by field (text and binary
+ * fields, and the sealed-memfd path for entries too big for a datagram).
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "record.h"
+
+#define TIME_SEC  1795669651 /* 2026-11-26T05:07:31Z */
+#define TIME_NSEC 123456789
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	assert_non_null(d);
+	return d;
+}
+
+/* A NULL-terminated malloc()ed argv of n strings, as enrich builds it. */
+static char **xargv(size_t n, ...)
+{
+	char **v = calloc(n + 1, sizeof(*v));
+	va_list ap;
+
+	assert_non_null(v);
+	va_start(ap, n);
+	for (size_t i = 0; i < n; i++)
+		v[i] = xstrdup(va_arg(ap, const char *));
+	va_end(ap);
+	return v;
+}
+
+static void v4(struct in6_addr *a, uint8_t b0, uint8_t b1, uint8_t b2, uint8_t b3)
+{
+	memset(a, 0, sizeof(*a));
+	a->s6_addr[0] = b0;
+	a->s6_addr[1] = b1;
+	a->s6_addr[2] = b2;
+	a->s6_addr[3] = b3;
+}
+
+/* Only what NFLOG gives for every packet: everything else unknown. */
+static void record_minimal(struct record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->ev.time = (struct timespec){ TIME_SEC, TIME_NSEC };
+	r->ev.verdict = RECORD_WOULD_DENY;
+	r->ev.proto = IPPROTO_UDP;
+	r->ev.family = AF_INET;
+	v4(&r->ev.src, 127, 0, 0, 1);
+	v4(&r->ev.dst, 127, 0, 0, 1);
+	r->ev.sport = 5353;
+	r->ev.dport = 53;
+}
+
+/* The example record of the format description. */
+static void record_full(struct record *r)
+{
+	record_minimal(r);
+	r->ev.proto = IPPROTO_TCP;
+	r->ev.sport = 45678;
+	r->ev.dport = 62893;
+	r->ev.has_uid = r->ev.has_gid = true;
+	r->ev.uid = r->ev.gid = 1001;
+	r->guard = "jupyter";
+	r->user = xstrdup("alice");
+	r->group = xstrdup("alice");
+	r->has_pid = true;
+	r->pid = 4242;
+	r->exe = xstrdup("/usr/bin/curl");
+	r->argv = xargv(2, "curl", "http://127.0.0.1:62893/");
+	r->has_cgroup_id = true;
+	r->cgroup_id = 12345;
+	r->cgroup = xstrdup("/user.slice/user-1001.slice/session-3.scope");
+	r->unit = xstrdup("session-3.scope");
+	r->has_inode = true;
+	r->inode = 987654;
+}
+
+static const char full_json[] =
+	"{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\",\"guard\":\"jupyter\","
+	"\"verdict\":\"would-deny\",\"protocol\":\"tcp\",\"src\":\"127.0.0.1\",\"sport\":45678,"
+	"\"dst\":\"127.0.0.1\",\"dport\":62893,\"uid\":1001,\"user\":\"alice\",\"gid\":1001,"
+	"\"group\":\"alice\",\"pid\":4242,\"exe\":\"/usr/bin/curl\","
+	"\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],"
+	"\"cgroup\":\"/user.slice/user-1001.slice/session-3.scope\",\"unit\":\"session-3.scope\"}";
+
+static void assert_json(const struct record *r, const char *want)
+{
+	char *got = NULL;
+
+	assert_int_equal(record_format_json(r, &got), 0);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void assert_text(const struct record *r, const char *want)
+{
+	char *got = NULL;
+
+	assert_int_equal(record_format_text(r, &got), 0);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_json_full(void **state)
+{
+	struct record r;
+
+	(void)state;
+	record_full(&r);
+	assert_json(&r, full_json);
+	record_clear(&r);
+}
+
+static void test_json_unknown(void **state)
+{
+	struct record r;
+
+	(void)state;
+	record_minimal(&r);
+	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+			"\"guard\":null,\"verdict\":\"would-deny\",\"protocol\":\"udp\","
+			"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
+			"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+			"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null}");
+	/* a uid without a name, an empty argv (kernel thread): known, so not null */
+	r.ev.has_uid = true;
+	r.ev.uid = 0;
+	r.argv = xargv(0);
+	r.ev.verdict = RECORD_ALLOW;
+	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+			"\"guard\":null,\"verdict\":\"allow\",\"protocol\":\"udp\","
+			"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
+			"\"uid\":0,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+			"\"exe\":null,\"cmdline\":[],\"cgroup\":null,\"unit\":null}");
+	record_clear(&r);
+}
+
+static void test_json_ipv6(void **state)
+{
+	struct record r;
+
+	(void)state;
+	record_minimal(&r);
+	r.ev.family = AF_INET6;
+	r.ev.verdict = RECORD_DENY;
+	r.ev.src = in6addr_loopback;
+	inet_pton(AF_INET6, "fd00::1:2", &r.ev.dst);
+	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+			"\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
+			"\"src\":\"::1\",\"sport\":5353,\"dst\":\"fd00::1:2\",\"dport\":53,"
+			"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+			"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null}");
+	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - udp [::1]:5353 -> [fd00::1:2]:53 "
+			"uid=- gid=- pid=- exe=- unit=-");
+
+	/* a v4 client on a dual-stack socket: shown as inet_ntop shows it */
+	inet_pton(AF_INET6, "::ffff:127.0.0.1", &r.ev.src);
+	r.ev.dst = r.ev.src;
+	assert_json(&r,
+		    "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+		    "\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
+		    "\"src\":\"::ffff:127.0.0.1\",\"sport\":5353,\"dst\":\"::ffff:127.0.0.1\","
+		    "\"dport\":53,\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,"
+		    "\"pid\":null,\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null}");
+	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - udp [::ffff:127.0.0.1]:5353 -> "
+			"[::ffff:127.0.0.1]:53 uid=- gid=- pid=- exe=- unit=-");
+	record_clear(&r);
+}
+
+/* Hostile bytes: quote, backslash, newline, tab, CR, other C0, DEL, C1 (U+0085), valid
+ * multi-byte (é € 😀), and invalid UTF-8: a stray continuation byte, 0xff, an overlong '/',
+ * a UTF-16 surrogate, a code point above U+10FFFF and a sequence cut off at the end. */
+#define HOSTILE                                                                            \
+	"/tmp/a\"b\\c\nd\te\rf\x01g\x1f\x7fh\xc2\x85i\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" \
+	"j\x80k\xffl\xc0\xafm\xed\xa0\x80n\xf4\x90\x80\x80o\xe2\x82"
+#define HOSTILE_JSON                                                          \
+	"/tmp/a\\\"b\\\\c\\nd\\te\\rf\\u0001g\\u001f\\u007fh\\u0085i\xc3\xa9" \
+	"\xe2\x82\xac\xf0\x9f\x98\x80j\\ufffdk\\ufffdl\\ufffd\\ufffdm\\ufffd" \
+	"\\ufffd\\ufffdn\\ufffd\\ufffd\\ufffd\\ufffdo\\ufffd\\ufffd"
+#define HOSTILE_TEXT                                                           \
+	"/tmp/a\"b\\\\c\\nd\\te\\rf\\x01g\\x1f\\x7fh\\xc2\\x85i\xc3\xa9"       \
+	"\xe2\x82\xac\xf0\x9f\x98\x80j\\x80k\\xffl\\xc0\\xafm\\xed\\xa0\\x80n" \
+	"\\xf4\\x90\\x80\\x80o\\xe2\\x82"
+
+static void test_escaping(void **state)
+{
+	struct record r;
+
+	(void)state;
+	record_minimal(&r);
+	r.guard = "g\"1";
+	r.exe = xstrdup(HOSTILE);
+	r.argv = xargv(3, HOSTILE, "", "x y");
+	r.ev.has_uid = true;
+	r.ev.uid = 1000;
+	r.user = xstrdup("ev\x1b[1mil");
+	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+			"\"guard\":\"g\\\"1\",\"verdict\":\"would-deny\",\"protocol\":\"udp\","
+			"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
+			"\"uid\":1000,\"user\":\"ev\\u001b[1mil\",\"gid\":null,\"group\":null,"
+			"\"pid\":null,\"exe\":\"" HOSTILE_JSON "\",\"cmdline\":[\"" HOSTILE_JSON
+			"\",\"\",\"x y\"],\"cgroup\":null,\"unit\":null}");
+	assert_text(&r,
+		    "2026-11-26T05:07:31.123456Z would-deny g\"1 udp 127.0.0.1:5353 -> "
+		    "127.0.0.1:53 uid=1000(ev\\x1b[1mil) gid=- pid=- exe=" HOSTILE_TEXT " unit=-");
+	record_clear(&r);
+}
+
+/* Feed lines to python3's strict JSON parser; each must be one object. Returns false when
+ * python3 is not there (the test is then skipped, not passed). */
+static bool python_json_lines_ok(char **lines, size_t n, int *ret_status)
+{
+	FILE *p = popen("python3 -c 'import json, sys\n"
+			"for l in sys.stdin.buffer.read().split(b\"\\n\")[:-1]:\n"
+			"    assert type(json.loads(l.decode(\"utf-8\"))) is dict\n' 2>&1",
+			"w");
+
+	if (!p)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		fputs(lines[i], p);
+		fputc('\n', p);
+	}
+	*ret_status = pclose(p);
+	return !(WIFEXITED(*ret_status) && WEXITSTATUS(*ret_status) == 127);
+}
+
+/* Every byte value and many random byte strings in every string field: python3 must accept
+ * all the output as JSON. */
+static void test_json_parses(void **state)
+{
+	enum { N = 300 };
+	char *lines[N + 2];
+	unsigned seed = 1;
+	struct record r;
+	char all[256];
+	int status;
+
+	(void)state;
+	for (int i = 1; i < 256; i++)
+		all[i - 1] = (char)i;
+	all[255] = '\0';
+	record_full(&r);
+	free(r.exe);
+	r.exe = xstrdup(all);
+	assert_int_equal(record_format_json(&r, &lines[0]), 0);
+	free(r.exe);
+	r.exe = xstrdup(HOSTILE);
+	assert_int_equal(record_format_json(&r, &lines[1]), 0);
+	for (int i = 0; i < N; i++) {
+		char s[4][24];
+
+		for (int k = 0; k < 4; k++) {
+			size_t len = (size_t)rand_r(&seed) % (sizeof(s[k]) - 1);
+
+			for (size_t j = 0; j < len; j++) {
+				/* mostly high bytes, where UTF-8 goes wrong */
+				int c = rand_r(&seed) % 4 ? 0x80 + rand_r(&seed) % 0x80
+							  : 1 + rand_r(&seed) % 0x7f;
+				s[k][j] = (char)c;
+			}
+			s[k][len] = '\0';
+		}
+		record_clear(&r);
+		record_full(&r);
+		free(r.exe);
+		free(r.user);
+		free(r.cgroup);
+		r.exe = xstrdup(s[0]);
+		r.user = xstrdup(s[1]);
+		r.cgroup = xstrdup(s[2]);
+		for (char **a = r.argv; *a; a++)
+			free(*a);
+		free(r.argv);
+		r.argv = xargv(2, s[3], s[0]);
+		assert_int_equal(record_format_json(&r, &lines[i + 2]), 0);
+	}
+	record_clear(&r);
+	if (!python_json_lines_ok(lines, N + 2, &status)) {
+		for (int i = 0; i < N + 2; i++)
+			free(lines[i]);
+		skip();
+	}
+	for (int i = 0; i < N + 2; i++)
+		free(lines[i]);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_text(void **state)
+{
+	struct record r;
+
+	(void)state;
+	record_full(&r);
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny jupyter tcp 127.0.0.1:45678 -> "
+			"127.0.0.1:62893 uid=1001(alice) gid=1001(alice) pid=4242 "
+			"exe=/usr/bin/curl unit=session-3.scope");
+	record_clear(&r);
+
+	record_minimal(&r);
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny - udp 127.0.0.1:5353 -> "
+			"127.0.0.1:53 uid=- gid=- pid=- exe=- unit=-");
+	r.ev.has_gid = true;
+	r.ev.gid = 100;
+	r.has_pid = true;
+	r.pid = 1;
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny - udp 127.0.0.1:5353 -> "
+			"127.0.0.1:53 uid=- gid=100 pid=1 exe=- unit=-");
+	record_clear(&r);
+}
+
+static void test_bad_records(void **state)
+{
+	struct record r;
+	char *s = (char *)"untouched";
+
+	(void)state;
+	record_minimal(&r);
+	r.ev.verdict = __RECORD_VERDICT_MAX;
+	assert_int_equal(record_format_json(&r, &s), -EINVAL);
+	assert_int_equal(record_format_text(&r, &s), -EINVAL);
+	record_minimal(&r);
+	r.ev.family = AF_UNIX;
+	assert_int_equal(record_format_json(&r, &s), -EAFNOSUPPORT);
+	record_minimal(&r);
+	r.ev.time.tv_nsec = 1000000000;
+	assert_int_equal(record_format_json(&r, &s), -EINVAL);
+	assert_string_equal(s, "untouched");
+
+	/* other protocols by number, not by a guessed name */
+	record_minimal(&r);
+	r.ev.proto = IPPROTO_SCTP;
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny - 132 127.0.0.1:5353 -> "
+			"127.0.0.1:53 uid=- gid=- pid=- exe=- unit=-");
+	/* microseconds are cut, not rounded up into the next second */
+	r.ev.time = (struct timespec){ TIME_SEC, 999999999 };
+	assert_text(&r, "2026-11-26T05:07:31.999999Z would-deny - 132 127.0.0.1:5353 -> "
+			"127.0.0.1:53 uid=- gid=- pid=- exe=- unit=-");
+}
+
+static void test_verdict_names(void **state)
+{
+	(void)state;
+	assert_string_equal(record_verdict_name(RECORD_ALLOW), "allow");
+	assert_string_equal(record_verdict_name(RECORD_DENY), "deny");
+	assert_string_equal(record_verdict_name(RECORD_WOULD_DENY), "would-deny");
+	assert_null(record_verdict_name(__RECORD_VERDICT_MAX));
+	assert_null(record_verdict_name((enum record_verdict) - 1));
+}
+
+static void test_clear(void **state)
+{
+	struct record r;
+
+	(void)state;
+	record_clear(NULL);
+	record_full(&r);
+	record_clear(&r);
+	assert_null(r.exe);
+	assert_null(r.argv);
+	assert_false(r.has_pid);
+	record_clear(&r);
+}
+
+static const struct record_stats stats = {
+	.received = 1234,
+	.lost = 5,
+	.enobufs = 2,
+	.rate_limited = 17,
+	.unmatched = UINT64_MAX,
+};
+
+static void test_stats(void **state)
+{
+	struct timespec now = { TIME_SEC, TIME_NSEC };
+	char *s = NULL;
+
+	(void)state;
+	assert_int_equal(record_stats_format_json(&stats, &now, &s), 0);
+	assert_string_equal(s, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"stats\","
+			       "\"received\":1234,\"lost\":5,\"enobufs\":2,\"rate_limited\":17,"
+			       "\"unmatched\":18446744073709551615}");
+	free(s);
+	assert_int_equal(record_stats_format_text(&stats, &now, &s), 0);
+	assert_string_equal(s, "2026-11-26T05:07:31.123456Z stats received=1234 lost=5 enobufs=2 "
+			       "rate_limited=17 unmatched=18446744073709551615");
+	free(s);
+}
+
+/* --- a fake journald --- */
+
+struct fake_journal {
+	char dir[64];
+	char path[80];
+	int server; /* bound where journald's socket would be */
+	int client; /* from journal_open_path() */
+};
+
+static int journal_setup(void **state)
+{
+	struct fake_journal *j = calloc(1, sizeof(*j));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int rcvbuf = 4 << 20;
+
+	assert_non_null(j);
+	strcpy(j->dir, "/tmp/loguard-journal.XXXXXX");
+	assert_non_null(mkdtemp(j->dir));
+	snprintf(j->path, sizeof(j->path), "%s/socket", j->dir);
+	strcpy(sa.sun_path, j->path);
+	j->server = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(j->server >= 0);
+	assert_int_equal(bind(j->server, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(j->server, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	assert_int_equal(journal_open_path(j->path, &j->client), 0);
+	*state = j;
+	return 0;
+}
+
+static int journal_teardown(void **state)
+{
+	struct fake_journal *j = *state;
+
+	close(j->client);
+	close(j->server);
+	unlink(j->path);
+	rmdir(j->dir);
+	free(j);
+	return 0;
+}
+
+struct jfield {
+	char key[64];
+	const char *val;
+	size_t len;
+	bool binary;
+};
+
+/* One journal entry as journald would parse it. */
+struct jentry {
+	char *data;
+	size_t len;
+	bool memfd; /* came as a sealed memfd, not inline */
+	struct jfield f[64];
+	size_t n;
+};
+
+/* Parse KEY=value\n and KEY\n<le64><value>\n fields; any malformation fails the test. */
+static void jentry_parse(struct jentry *e)
+{
+	size_t off = 0;
+
+	e->n = 0;
+	while (off < e->len) {
+		struct jfield *f = &e->f[e->n++];
+		size_t k = off;
+
+		assert_true(e->n <= 64);
+		while (k < e->len && e->data[k] != '=' && e->data[k] != '\n') {
+			char c = e->data[k];
+
+			/* journald's field name rules */
+			assert_true((c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9'));
+			k++;
+		}
+		assert_true(k < e->len);
+		assert_true(k > off && k - off < sizeof(f->key));
+		memcpy(f->key, e->data + off, k - off);
+		f->key[k - off] = '\0';
+		if (e->data[k] == '=') {
+			const char *nl = memchr(e->data + k + 1, '\n', e->len - k - 1);
+
+			assert_non_null(nl);
+			f->val = e->data + k + 1;
+			f->len = (size_t)(nl - f->val);
+			f->binary = false;
+			off = (size_t)(nl - e->data) + 1;
+		} else {
+			uint64_t le;
+
+			assert_true(e->len - k - 1 >= sizeof(le));
+			memcpy(&le, e->data + k + 1, sizeof(le));
+			f->len = le64toh(le);
+			f->val = e->data + k + 1 + sizeof(le);
+			assert_true(f->len < e->len - (k + 1 + sizeof(le)));
+			assert_int_equal(f->val[f->len], '\n');
+			f->binary = true;
+			off = (size_t)(f->val - e->data) + f->len + 1;
+		}
+	}
+}
+
+static const struct jfield *jget(const struct jentry *e, const char *key)
+{
+	const struct jfield *found = NULL;
+
+	for (size_t i = 0; i < e->n; i++) {
+		if (!strcmp(e->f[i].key, key)) {
+			assert_null(found); /* each field once */
+			found = &e->f[i];
+		}
+	}
+	return found;
+}
+
+static void assert_jfield(const struct jentry *e, const char *key, const char *want)
+{
+	const struct jfield *f = jget(e, key);
+
+	if (!f)
+		fail_msg("field %s missing", key);
+	if (f->len != strlen(want) || memcmp(f->val, want, f->len))
+		fail_msg("field %s: got '%.*s', want '%s'", key, (int)f->len, f->val, want);
+}
+
+/* Receive one datagram (or the memfd it carries) and parse it. */
+static void journal_recv(struct fake_journal *j, struct jentry *e)
+{
+	size_t cap = 1 << 20;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} control;
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	ssize_t n;
+	int mfd = -1;
+
+	memset(e, 0, sizeof(*e));
+	e->data = malloc(cap);
+	assert_non_null(e->data);
+	iov = (struct iovec){ e->data, cap };
+	mh.msg_control = control.buf;
+	mh.msg_controllen = sizeof(control.buf);
+	n = recvmsg(j->server, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	assert_true(n >= 0);
+	assert_false(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC));
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		assert_int_equal(cm->cmsg_level, SOL_SOCKET);
+		assert_int_equal(cm->cmsg_type, SCM_RIGHTS);
+		assert_int_equal(cm->cmsg_len, CMSG_LEN(sizeof(int)));
+		assert_int_equal(mfd, -1);
+		memcpy(&mfd, CMSG_DATA(cm), sizeof(int));
+	}
+	if (mfd >= 0) {
+		struct stat st;
+		int seals = fcntl(mfd, F_GET_SEALS);
+
+		/* journald's rule: an fd comes alone in an empty datagram, fully sealed */
+		assert_int_equal(n, 0);
+		assert_int_equal(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL),
+				 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+		assert_int_equal(fstat(mfd, &st), 0);
+		assert_true((size_t)st.st_size <= cap);
+		assert_int_equal(pread(mfd, e->data, (size_t)st.st_size, 0), st.st_size);
+		close(mfd);
+		e->len = (size_t)st.st_size;
+		e->memfd = true;
+	} else {
+		e->len = (size_t)n;
+	}
+	jentry_parse(e);
+}
+
+static void test_journal_full(void **state)
+{
+	struct fake_journal *j = *state;
+	struct jentry e;
+	struct record r;
+
+	record_full(&r);
+	assert_int_equal(journal_send_record(j->client, &r), 0);
+	journal_recv(j, &e);
+	assert_false(e.memfd);
+	assert_int_equal(e.n, 20);
+	assert_jfield(&e, "MESSAGE",
+		      "would-deny jupyter tcp 127.0.0.1:45678 -> 127.0.0.1:62893 uid=1001(alice) "
+		      "gid=1001(alice) pid=4242 exe=/usr/bin/curl unit=session-3.scope");
+	assert_jfield(&e, "PRIORITY", "5");
+	assert_jfield(&e, "SYSLOG_IDENTIFIER", "loguard");
+	assert_jfield(&e, "LOGUARD_TYPE", "connection");
+	assert_jfield(&e, "LOGUARD_GUARD", "jupyter");
+	assert_jfield(&e, "LOGUARD_VERDICT", "would-deny");
+	assert_jfield(&e, "LOGUARD_PROTOCOL", "tcp");
+	assert_jfield(&e, "LOGUARD_SRC", "127.0.0.1");
+	assert_jfield(&e, "LOGUARD_SPORT", "45678");
+	assert_jfield(&e, "LOGUARD_DST", "127.0.0.1");
+	assert_jfield(&e, "LOGUARD_DPORT", "62893");
+	assert_jfield(&e, "LOGUARD_UID", "1001");
+	assert_jfield(&e, "LOGUARD_USER", "alice");
+	assert_jfield(&e, "LOGUARD_GID", "1001");
+	assert_jfield(&e, "LOGUARD_GROUP", "alice");
+	assert_jfield(&e, "LOGUARD_PID", "4242");
+	assert_jfield(&e, "LOGUARD_EXE", "/usr/bin/curl");
+	assert_jfield(&e, "LOGUARD_CMDLINE", "curl http://127.0.0.1:62893/");
+	assert_jfield(&e, "LOGUARD_CGROUP", "/user.slice/user-1001.slice/session-3.scope");
+	assert_jfield(&e, "LOGUARD_UNIT", "session-3.scope");
+	for (size_t i = 0; i < e.n; i++)
+		assert_false(e.f[i].binary);
+	free(e.data);
+	record_clear(&r);
+}
+
+static void test_journal_unknown(void **state)
+{
+	static const char *const absent[] = { "LOGUARD_GUARD", "LOGUARD_UID",	  "LOGUARD_USER",
+					      "LOGUARD_GID",   "LOGUARD_GROUP",	  "LOGUARD_PID",
+					      "LOGUARD_EXE",   "LOGUARD_CMDLINE", "LOGUARD_CGROUP",
+					      "LOGUARD_UNIT" };
+	struct fake_journal *j = *state;
+	struct jentry e;
+	struct record r;
+
+	record_minimal(&r);
+	r.ev.family = AF_INET6;
+	r.ev.src = r.ev.dst = in6addr_loopback;
+	r.ev.verdict = RECORD_DENY;
+	assert_int_equal(journal_send_record(j->client, &r), 0);
+	journal_recv(j, &e);
+	assert_int_equal(e.n, 10);
+	assert_jfield(&e, "MESSAGE",
+		      "deny - udp [::1]:5353 -> [::1]:53 uid=- gid=- pid=- exe=- unit=-");
+	assert_jfield(&e, "PRIORITY", "4");
+	assert_jfield(&e, "SYSLOG_IDENTIFIER", "loguard");
+	assert_jfield(&e, "LOGUARD_TYPE", "connection");
+	assert_jfield(&e, "LOGUARD_VERDICT", "deny");
+	assert_jfield(&e, "LOGUARD_PROTOCOL", "udp");
+	assert_jfield(&e, "LOGUARD_SRC", "::1");
+	assert_jfield(&e, "LOGUARD_SPORT", "5353");
+	assert_jfield(&e, "LOGUARD_DST", "::1");
+	assert_jfield(&e, "LOGUARD_DPORT", "53");
+	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+		assert_null(jget(&e, absent[i]));
+	free(e.data);
+
+	/* allow is info; an empty argv is known, so sent empty */
+	r.ev.verdict = RECORD_ALLOW;
+	r.argv = xargv(0);
+	assert_int_equal(journal_send_record(j->client, &r), 0);
+	journal_recv(j, &e);
+	assert_jfield(&e, "PRIORITY", "6");
+	assert_jfield(&e, "LOGUARD_CMDLINE", "");
+	free(e.data);
+	record_clear(&r);
+}
+
+/* Values with a newline take the binary form; other hostile bytes go to journald as they are. */
+static void test_journal_binary(void **state)
+{
+	static const char want_cmd[] = "sh -c echo hi\nid " HOSTILE;
+	struct fake_journal *j = *state;
+	const struct jfield *f;
+	struct jentry e;
+	struct record r;
+	uint64_t le;
+
+	record_full(&r);
+	r.ev.verdict = RECORD_DENY;
+	for (char **a = r.argv; *a; a++)
+		free(*a);
+	free(r.argv);
+	r.argv = xargv(4, "sh", "-c", "echo hi\nid", HOSTILE);
+	free(r.exe);
+	r.exe = xstrdup("/tmp/bad\xff\x1b[2Jexe");
+	assert_int_equal(journal_send_record(j->client, &r), 0);
+	journal_recv(j, &e);
+	assert_int_equal(e.n, 20);
+	f = jget(&e, "LOGUARD_CMDLINE");
+	assert_non_null(f);
+	assert_true(f->binary);
+	assert_int_equal(f->len, sizeof(want_cmd) - 1);
+	assert_memory_equal(f->val, want_cmd, sizeof(want_cmd) - 1);
+	/* the exact wire form: name, newline, little-endian length, value, newline */
+	le = htole64(sizeof(want_cmd) - 1);
+	assert_memory_equal(f->val - sizeof(le) - 1, "\n", 1);
+	assert_memory_equal(f->val - sizeof(le), &le, sizeof(le));
+	assert_jfield(&e, "LOGUARD_EXE", "/tmp/bad\xff\x1b[2Jexe");
+	assert_false(jget(&e, "LOGUARD_EXE")->binary);
+	assert_jfield(&e, "PRIORITY", "4");
+	/* MESSAGE is the escaped text line: one line, no control characters */
+	assert_jfield(&e, "MESSAGE",
+		      "deny jupyter tcp 127.0.0.1:45678 -> 127.0.0.1:62893 uid=1001(alice) "
+		      "gid=1001(alice) pid=4242 exe=/tmp/bad\\xff\\x1b[2Jexe unit=session-3.scope");
+	free(e.data);
+	record_clear(&r);
+}
+
+/* An entry larger than the socket's send buffer goes through a sealed memfd. */
+static void test_journal_memfd(void **state)
+{
+	enum { BIG = 300 * 1024 };
+	struct fake_journal *j = *state;
+	int sndbuf = 64 * 1024;
+	const struct jfield *f;
+	char *big, *want;
+	struct jentry e;
+	struct record r;
+
+	/* default buffers differ between machines: make the datagram path fail for certain */
+	assert_int_equal(setsockopt(j->client, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	big = malloc(BIG + 1);
+	assert_non_null(big);
+	for (size_t i = 0; i < BIG; i++)
+		big[i] = (char)('a' + i % 26);
+	big[BIG] = '\0';
+	big[1000] = '\n'; /* and a binary field inside the memfd */
+	record_full(&r);
+	for (char **a = r.argv; *a; a++)
+		free(*a);
+	free(r.argv);
+	r.argv = xargv(2, "python3", big);
+	assert_int_equal(journal_send_record(j->client, &r), 0);
+	journal_recv(j, &e);
+	assert_true(e.memfd);
+	assert_int_equal(e.n, 20);
+	assert_true(asprintf(&want, "python3 %s", big) > 0);
+	f = jget(&e, "LOGUARD_CMDLINE");
+	assert_non_null(f);
+	assert_true(f->binary);
+	assert_int_equal(f->len, strlen(want));
+	assert_memory_equal(f->val, want, f->len);
+	assert_jfield(&e, "LOGUARD_EXE", "/usr/bin/curl");
+	assert_jfield(&e, "LOGUARD_UNIT", "session-3.scope");
+	free(e.data);
+	free(want);
+	free(big);
+	record_clear(&r);
+
+	/* small entries still go inline on the same socket */
+	record_full(&r);
+	assert_int_equal(journal_send_record(j->client, &r), 0);
+	journal_recv(j, &e);
+	assert_false(e.memfd);
+	assert_int_equal(e.n, 20);
+	free(e.data);
+	record_clear(&r);
+}
+
+static void test_journal_stats(void **state)
+{
+	struct fake_journal *j = *state;
+	struct jentry e;
+
+	assert_int_equal(journal_send_stats(j->client, &stats), 0);
+	journal_recv(j, &e);
+	assert_int_equal(e.n, 9);
+	assert_jfield(&e, "MESSAGE",
+		      "stats received=1234 lost=5 enobufs=2 rate_limited=17 "
+		      "unmatched=18446744073709551615");
+	assert_jfield(&e, "PRIORITY", "6");
+	assert_jfield(&e, "SYSLOG_IDENTIFIER", "loguard");
+	assert_jfield(&e, "LOGUARD_TYPE", "stats");
+	assert_jfield(&e, "LOGUARD_RECEIVED", "1234");
+	assert_jfield(&e, "LOGUARD_LOST", "5");
+	assert_jfield(&e, "LOGUARD_ENOBUFS", "2");
+	assert_jfield(&e, "LOGUARD_RATE_LIMITED", "17");
+	assert_jfield(&e, "LOGUARD_UNMATCHED", "18446744073709551615");
+	free(e.data);
+}
+
+static void test_journal_errors(void **state)
+{
+	struct fake_journal *j = *state;
+	char longpath[200];
+	struct record r;
+	int fd = -1;
+
+	assert_int_equal(journal_open_path("/nonexistent/loguard/socket", &fd), -ENOENT);
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	assert_int_equal(journal_open_path(longpath, &fd), -ENAMETOOLONG);
+	assert_int_equal(journal_open_path("", &fd), -EINVAL);
+	assert_int_equal(fd, -1);
+
+	/* a record that cannot be formatted sends nothing */
+	record_minimal(&r);
+	r.ev.family = 0;
+	assert_int_equal(journal_send_record(j->client, &r), -EAFNOSUPPORT);
+	assert_int_equal(recv(j->server, longpath, sizeof(longpath), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+
+	/* journald gone: the error comes back, nothing crashes (no SIGPIPE) */
+	close(j->server);
+	j->server = -1;
+	record_full(&r);
+	assert_int_equal(journal_send_record(j->client, &r), -ECONNREFUSED);
+	record_clear(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_full),
+		cmocka_unit_test(test_json_unknown),
+		cmocka_unit_test(test_json_ipv6),
+		cmocka_unit_test(test_escaping),
+		cmocka_unit_test(test_json_parses),
+		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_bad_records),
+		cmocka_unit_test(test_verdict_names),
+		cmocka_unit_test(test_clear),
+		cmocka_unit_test(test_stats),
+		cmocka_unit_test_setup_teardown(test_journal_full, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_unknown, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_binary, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_memfd, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_stats, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_errors, journal_setup,
+						journal_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
