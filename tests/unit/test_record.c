@@ -256,7 +256,7 @@ static void test_json_parses(void **state)
 	unsigned seed = 1;
 	struct record r;
 	char all[256];
-	int status;
+	int status = 0;
 
 	(void)state;
 	for (int i = 1; i < 256; i++)
