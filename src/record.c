@@ -13,7 +13,8 @@
  * - Text: lossless and ASCII-safe: '\\' doubled, \n \r \t in short form, other controls, DEL,
  *   C1 controls and invalid UTF-8 as \xNN per byte. Unknown values are "-".
  * - journald: raw bytes (journal fields are binary-safe); a value with a newline uses the
- *   length-prefixed binary form.
+ *   length-prefixed binary form. MESSAGE= is the text line without its time: journald stamps
+ *   every entry itself, and journalctl would show the time twice.
  */
 
 #ifndef _GNU_SOURCE
@@ -575,7 +576,7 @@ static void jfield_u64(struct buf *b, const char *key, bool known, uint64_t v)
 	jfield_str(b, key, s);
 }
 
-static int send_all_fd(int fd, const void *data, size_t len)
+static int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 
@@ -608,7 +609,7 @@ static int journal_send_memfd(int fd, const void *data, size_t len)
 	mfd = memfd_create("loguard-journal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0)
 		return -errno;
-	err = send_all_fd(mfd, data, len);
+	err = write_all(mfd, data, len);
 	if (err)
 		goto out;
 	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) {
