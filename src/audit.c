@@ -26,7 +26,11 @@
 /* Enough for an IPv6 header, a few extension headers and the ports. */
 #define COPY_RANGE 160
 /* Big enough that a burst of SYNs does not overflow while we write records. */
-#define RCVBUF_SIZE   (8 * 1024 * 1024)
+#define RCVBUF_SIZE (32 * 1024 * 1024)
+/* The kernel allocates max(nlbufsiz, message) per skb, and with qthreshold 1 every message
+ * is its own skb: with 64 KiB each ~300-byte record took a 64 KiB skb, so the receive
+ * buffer held a few hundred records and a burst overflowed it. */
+#define NLBUFSIZ 1024
 #define READ_BUF_SIZE (256 * 1024)
 
 struct audit {
@@ -69,7 +73,7 @@ int audit_open(uint16_t group, struct audit **ret_audit)
 					       .copy_mode = NFULNL_COPY_PACKET };
 	uint16_t flags = htons(NFULNL_CFG_F_SEQ);
 	uint32_t qthresh = htonl(1); /* deliver at once: pid lookups race with the client */
-	uint32_t nlbufsiz = htonl(64 * 1024);
+	uint32_t nlbufsiz = htonl(NLBUFSIZ);
 	struct audit *a = calloc(1, sizeof(*a));
 	int rcvbuf = RCVBUF_SIZE, fd, r;
 

@@ -368,3 +368,93 @@ nft_list() {
 	unshare -m --propagation private sh -c \
 		'mount -t tmpfs lg-hide-cgroups /sys/fs/cgroup && exec nft list "$@"' nft "$@"
 }
+
+# ---- the daemon (loguard run) ----------------------------------------------------------------
+
+LG_DAEMON_PID=
+LG_DAEMON_OUT=
+LG_DAEMON_ERR=
+
+# start_daemon POLICY [run options...]: `loguard -f POLICY run` in the background, records in
+# $LG_DAEMON_OUT (stdout), diagnostics in $LG_DAEMON_ERR; waits until it says it is guarding.
+start_daemon() {
+	local p=$1 i
+	shift
+	LG_DAEMON_OUT="$LG_TMP/daemon.out"
+	LG_DAEMON_ERR="$LG_TMP/daemon.err"
+	rm -f "$LG_DAEMON_ERR" # a second daemon must not be taken as started by the first's line
+	"$LOGUARD" -f "$p" run "$@" >"$LG_DAEMON_OUT" 2>"$LG_DAEMON_ERR" &
+	LG_DAEMON_PID=$!
+	lg_track "$LG_DAEMON_PID"
+	for ((i = 0; i < 250; i++)); do
+		grep -q '^loguard: guarding with' "$LG_DAEMON_ERR" 2>/dev/null && return 0
+		kill -0 "$LG_DAEMON_PID" 2>/dev/null || break
+		sleep 0.02
+	done
+	cat "$LG_DAEMON_ERR"
+	die "loguard run did not start: $(lg_quote "$LOGUARD" -f "$p" run "$@")"
+}
+
+# wait_log_line FILE REGEX [SECONDS]: wait until a line of FILE matches.
+wait_log_line() {
+	local file=$1 re=$2 secs=${3:-5} i
+	for ((i = 0; i < secs * 50; i++)); do
+		grep -q -E "$re" "$file" 2>/dev/null && return 0
+		sleep 0.02
+	done
+	return 1
+}
+
+# stop_daemon [SIGNAL]: signal the daemon (default TERM) and wait; its exit status is left in
+# LG_DAEMON_RC (not printed: wait only works in the shell that started it).
+LG_DAEMON_RC=
+stop_daemon() {
+	local sig=${1:-TERM}
+	kill -"$sig" "$LG_DAEMON_PID"
+	wait "$LG_DAEMON_PID"
+	LG_DAEMON_RC=$?
+}
+
+# records [FILTER]: the daemon's JSON records of type connection, one per line, optionally
+# filtered by a python expression over r (e.g. 'r["dport"] == 62893').
+records() {
+	python3 -c '
+import json, sys
+flt = sys.argv[2] if len(sys.argv) > 2 else "True"
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("type") == "connection" and eval(flt, {}, {"r": r}):
+        print(json.dumps(r, sort_keys=True))
+' "$LG_DAEMON_OUT" "$@"
+}
+
+# expect_records N FILTER [SECONDS]: wait until exactly N records match FILTER (a python
+# expression over r); fail with the records seen otherwise.
+expect_records() {
+	local n=$1 flt=$2 secs=${3:-5} i got
+	for ((i = 0; i < secs * 25; i++)); do
+		got=$(records "$flt" | wc -l)
+		[ "$got" -ge "$n" ] && break
+		sleep 0.04
+	done
+	sleep 0.1 # a duplicate would arrive right behind
+	got=$(records "$flt" | wc -l)
+	if [ "$got" -eq "$n" ]; then
+		log "ok: $n record(s) where $flt"
+		return 0
+	fi
+	fail "expected $n record(s) where $flt, got $got; all records:"
+	records | sed 's/^/      | /'
+	return 1
+}
+
+# expect_field FILTER PYEXPR: the one record matching FILTER satisfies PYEXPR (over r).
+expect_field() {
+	local flt=$1 check=$2 rec
+	rec=$(records "$flt" | head -1)
+	if python3 -c 'import json, sys; r = json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$rec" "$check"; then
+		log "ok: record where $flt has $check"
+	else
+		fail "record where $flt does not satisfy $check: $rec"
+	fi
+}
