@@ -87,6 +87,7 @@ struct enrich {
 	char *pwbuf; /* getpwuid_r/getgrgid_r scratch */
 	size_t pwbuf_size;
 	struct hint hints[N_HINTS]; /* most recent first */
+	unsigned scan_budget;	    /* per search, see enrich_set_scan_budget() */
 	char *dents;		    /* DENTS_SIZE, getdents64 buffer */
 	int *fds;		    /* fd numbers of the process being scanned */
 	size_t fds_cap;
@@ -259,6 +260,7 @@ int enrich_new(const char *cgroup_root, struct enrich **ret)
 		return -ENOMEM;
 	e->cg_fd = -1;
 	e->proc_fd = -1;
+	e->scan_budget = ENRICH_SCAN_BUDGET;
 	e->nlbuf = malloc(MNL_SOCKET_BUFFER_SIZE);
 	e->dents = malloc(DENTS_SIZE);
 	if (!e->nlbuf || !e->dents) {
@@ -335,6 +337,11 @@ void enrich_free(struct enrich *e)
 const char *enrich_cgroup_root(const struct enrich *e)
 {
 	return e->cg_root;
+}
+
+void enrich_set_scan_budget(struct enrich *e, unsigned budget)
+{
+	e->scan_budget = budget;
 }
 
 void enrich_flush(struct enrich *e)
@@ -904,7 +911,7 @@ static void hint_add(struct enrich *e, pid_t pid, const struct enrich_sock *s)
 static int find_holder(struct enrich *e, const struct enrich_sock *sk, const char *cgroup,
 		       pid_t *ret_pid, int *ret_piddir)
 {
-	struct scan s = { .budget = ENRICH_SCAN_BUDGET };
+	struct scan s = { .budget = e->scan_budget };
 	pid_t tried[N_HINTS];
 	size_t n_pids = 0, n_tried = 0;
 	int procfd, r;
@@ -980,7 +987,7 @@ static int find_holder(struct enrich *e, const struct enrich_sock *sk, const cha
 	if (r)
 		return r;
 not_found:
-	if (!s.budget)
+	if (!s.budget && e->scan_budget)
 		e->stats.scan_exhausted++;
 	return -ENOENT;
 }

@@ -53,11 +53,15 @@ int enrich_cgroup_path(struct enrich *e, uint64_t id, char **ret);
 
 /* Pid of a process holding the socket s->inode: first recent holders of sockets of the same
  * cgroup (or uid), then the processes of cgroup (path below the mount; may be NULL), then
- * those whose /proc/PID belongs to s->uid. At most ENRICH_SCAN_BUDGET process opens plus fd
- * readlinks (~3 us each). 0, -ENOENT or -ENOMEM. */
-#define ENRICH_SCAN_BUDGET 4096
+ * those whose /proc/PID belongs to s->uid. At most the scan budget of process opens plus fd
+ * readlinks (~3 us each here). 0, -ENOENT or -ENOMEM. */
 int enrich_socket_pid(struct enrich *e, const struct enrich_sock *s, const char *cgroup,
 		      pid_t *ret);
+
+/* Steps one pid search may take (default ENRICH_SCAN_BUDGET); 0 turns the search off, e.g.
+ * while the daemon is behind: a client with thousands of fds makes each search hit it. */
+#define ENRICH_SCAN_BUDGET 4096
+void enrich_set_scan_budget(struct enrich *e, unsigned budget);
 
 /* The systemd unit a cgroup path belongs to: the deepest component that names a non-slice
  * unit (.service .scope .socket .mount .swap), else the deepest .slice. Pure string work.
@@ -69,7 +73,7 @@ struct enrich_stats {
 	uint64_t records;	 /* enrich_record() calls */
 	uint64_t sock_found;	 /* sock_diag found the sending socket */
 	uint64_t pid_found;	 /* a process holding it was found */
-	uint64_t scan_exhausted; /* pid searches stopped by ENRICH_SCAN_BUDGET */
+	uint64_t scan_exhausted; /* pid searches stopped by the scan budget */
 	uint64_t scan_steps;	 /* process opens + fd readlinks, all searches */
 };
 

@@ -728,6 +728,15 @@ static void test_scan_budget(void **state)
 		close(fds[i]);
 	assert_int_equal(enrich_socket_pid(e, &es1, cg, &pid), 0);
 	assert_int_equal(pid, getpid());
+
+	/* Budget 0: no search at all, and not counted as exhausted. */
+	enrich_set_scan_budget(e, 0);
+	enrich_get_stats(e, &st0);
+	assert_int_equal(enrich_socket_pid(e, &es1, cg, &pid), -ENOENT);
+	enrich_get_stats(e, &st1);
+	assert_int_equal(st1.scan_steps, st0.scan_steps);
+	assert_int_equal(st1.scan_exhausted, st0.scan_exhausted);
+	enrich_set_scan_budget(e, ENRICH_SCAN_BUDGET);
 	free(cg);
 	close(a2);
 	close(c2);
