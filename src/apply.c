@@ -4,20 +4,76 @@
  * file → policy → checked policy → ruleset, and ruleset → kernel.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "apply.h"
 #include "compile.h"
+#include "show.h"
+
+#include <linux/netfilter/nf_tables.h>
 
 /* Concurrent ruleset changes (ERESTART) tolerated before giving up. */
 #define APPLY_RETRIES 3
 
-int apply_load(const char *file, struct diags *d, struct loaded *ret)
+/* Anyone who can write the policy, or replace it in its directory, controls the firewall. */
+static int check_trusted(const char *file, int fd, struct diags *d)
 {
-	struct loaded l = { 0 };
-	int r;
+	struct loc whole = { .file = file };
+	char *dir = strdup(file);
+	struct stat st;
+	int r = 0;
 
-	r = policy_parse_file(file, d, &l.policy);
+	if (!dir)
+		return -ENOMEM;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		diags_add(d, DIAG_ERROR, &whole, "cannot stat: %s", strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		r = -EPERM;
+		diags_add(d, DIAG_ERROR, &whole, "not a regular file");
+	} else if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		r = -EPERM;
+		diags_add(
+			d, DIAG_ERROR, &whole,
+			"refusing a policy that someone other than root can change (owner uid %u, "
+			"mode %04o): it must be owned by root and not group- or world-writable",
+			(unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	} else if (stat(dirname(dir), &st) == 0 && !(st.st_mode & S_ISVTX) &&
+		   (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+		/* (A sticky directory like /tmp is fine: others cannot replace root's file.) */
+		r = -EPERM;
+		diags_add(
+			d, DIAG_ERROR, &whole,
+			"refusing a policy in a directory that someone other than root can change "
+			"(%s: owner uid %u, mode %04o)",
+			dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	}
+	free(dir);
+	return r;
+}
+
+int apply_load(const char *file, bool trusted_only, struct diags *d, struct loaded *ret)
+{
+	struct loc whole = { .file = file };
+	struct loaded l = { 0 };
+	int fd, r;
+
+	/* One open file for the check and the read: no window to swap the file in between. */
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		diags_add(d, DIAG_ERROR, &whole, "cannot read: %s", strerror(errno));
+		return r;
+	}
+	r = trusted_only ? check_trusted(file, fd, d) : 0;
+	if (r >= 0)
+		r = policy_parse_fd(file, fd, d, &l.policy);
+	close(fd);
 	if (r >= 0)
 		r = policy_check(l.policy, &(struct policy_check_opts){ 0 }, d);
 	if (r >= 0)
@@ -40,20 +96,38 @@ void apply_loaded_free(struct loaded *l)
 	l->policy = NULL;
 }
 
-int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, struct diags *d,
-		  struct emit_stats *ret_stats)
+int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t table_flags,
+		  struct diags *d, struct emit_stats *ret_stats)
 {
 	struct diags tries = { 0 };
 	int r = 0;
 
 	for (int attempt = 0; attempt < APPLY_RETRIES; attempt++) {
-		struct emit_opts opts = { .has_genid = true, .commit = commit };
+		struct emit_opts opts = { .has_genid = true,
+					  .commit = commit,
+					  .table_flags = table_flags };
 		struct emit_batch *b = NULL;
+		uint32_t flags, owner;
 
 		diags_free(&tries);
+		/* Generation first: if the table changes after this, the batch is refused. */
 		r = nl_get_genid(nl, &opts.genid);
+		if (r >= 0)
+			r = show_table_info(nl, &opts.table_exists, &flags, &owner);
 		if (r < 0)
 			break;
+		if (!rs && !opts.table_exists)
+			break; /* nothing to remove */
+		if (opts.table_exists && (flags & NFT_TABLE_F_OWNER) && owner &&
+		    owner != nl_portid(nl)) {
+			diags_add(&tries, DIAG_ERROR, NULL,
+				  "table inet " LOGUARD_TABLE
+				  " belongs to a running loguard daemon "
+				  "(netlink port %u): stop it, or send it SIGHUP to reload",
+				  owner);
+			r = -EPERM;
+			break;
+		}
 		opts.seq = nl_seq_reserve(nl, 0);
 		r = emit_batch_build(rs, &opts, &b);
 		if (r < 0)

@@ -16,18 +16,22 @@ struct loaded {
 	struct ruleset *rs;
 };
 
-/* Parse, check and compile a policy file. Diagnostics go to d.
- * Returns 0, -EINVAL (the policy is invalid: d says why) or another -errno. */
-int apply_load(const char *file, struct diags *d, struct loaded *ret);
+/* Parse, check and compile a policy file. With trusted_only (apply, run), refuse a
+ * file or directory that anyone but root can change. Diagnostics go to d.
+ * Returns 0, -EINVAL (the policy is invalid: d says why), -EPERM (untrusted file)
+ * or another -errno. */
+int apply_load(const char *file, bool trusted_only, struct diags *d, struct loaded *ret);
 
 /* Free both; accepts a zeroed struct. */
 void apply_loaded_free(struct loaded *l);
 
 /* Install rs as table inet loguard in one transaction (rs NULL: remove the table;
- * commit false: the kernel validates and discards). Retried when a concurrent
- * change invalidates the generation. Kernel errors go to d, located at the
- * policy node. Returns 0 or -errno; on error the previous table is in force. */
-int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, struct diags *d,
-		  struct emit_stats *ret_stats);
+ * commit false: the kernel validates and discards), with table_flags (0, or
+ * NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST for the daemon). Retried when a
+ * concurrent change invalidates the generation. Kernel errors go to d, located
+ * at the policy node. Returns 0 or -errno (-EPERM: a live daemon owns the table);
+ * on error the previous table is in force. */
+int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t table_flags,
+		  struct diags *d, struct emit_stats *ret_stats);
 
 #endif

@@ -25,6 +25,8 @@
 #include "record.h"
 #include "show.h"
 
+#include <linux/netfilter/nf_tables.h>
+
 /* Set by the signal handlers, read by the loop: the only mutable globals. */
 static volatile sig_atomic_t got_reload, got_stop;
 
@@ -42,8 +44,9 @@ struct daemon {
 	struct nl *nl;
 	struct audit *audit;
 	struct enrich *enrich;
-	FILE *out;	/* JSON lines or text; NULL when only the journal gets records */
-	int journal_fd; /* -1 unless stdout/stderr is connected to journald */
+	FILE *out;	      /* JSON lines or text; NULL when only the journal gets records */
+	int journal_fd;	      /* -1 unless stdout/stderr is connected to journald */
+	uint32_t table_flags; /* OWNER|PERSIST where the kernel has it */
 	struct record_stats stats;
 	uint64_t rate_limited_seen; /* the kernel counter's value when last read */
 	bool stats_pending;	    /* something happened since the last stats record */
@@ -190,7 +193,7 @@ static int reload(struct daemon *d)
 	int r;
 
 	notify_reloading();
-	r = apply_load(d->opts->policy_file, &dg, &next);
+	r = apply_load(d->opts->policy_file, true, &dg, &next);
 	if (r >= 0 && next.rs->log_group != d->cur.rs->log_group) {
 		r = audit_open(next.rs->log_group, &audit);
 		if (r < 0)
@@ -198,7 +201,7 @@ static int reload(struct daemon *d)
 				  next.rs->log_group, strerror(-r));
 	}
 	if (r >= 0)
-		r = apply_ruleset(d->nl, next.rs, true, &dg, NULL);
+		r = apply_ruleset(d->nl, next.rs, true, d->table_flags, &dg, NULL);
 	print_diags(&dg);
 	diags_free(&dg);
 	if (r < 0) {
@@ -229,15 +232,17 @@ static int reload(struct daemon *d)
 static int start(struct daemon *d)
 {
 	struct diags dg = { 0 };
+	unsigned dg_errors;
 	int r;
 
-	r = apply_load(d->opts->policy_file, &dg, &d->cur);
+	r = apply_load(d->opts->policy_file, true, &dg, &d->cur);
+	dg_errors = dg.n_errors;
 	print_diags(&dg);
 	diags_free(&dg);
 	if (r < 0) {
-		if (r != -EINVAL)
+		if (!dg_errors)
 			fprintf(stderr, "loguard: %s: %s\n", d->opts->policy_file, strerror(-r));
-		return r == -EINVAL ? 1 : 3;
+		return r == -ENOMEM ? 3 : 1;
 	}
 	r = nl_open(&d->nl);
 	if (r >= 0)
@@ -248,7 +253,19 @@ static int start(struct daemon *d)
 			r == -EBUSY ? " (another process reads that group)" : "");
 		return 3;
 	}
-	r = apply_ruleset(d->nl, d->cur.rs, true, &dg, NULL);
+	/* Owned (no other process may change it while we live) and persistent (it stays in
+	 * force if we die; a restarted daemon replaces it): fail closed. Kernels before 6.9
+	 * have no PERSIST: then an owned table would vanish with us, so do without OWNER. */
+	d->table_flags = NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST;
+	r = apply_ruleset(d->nl, d->cur.rs, true, d->table_flags, &dg, NULL);
+	if (r == -EOPNOTSUPP || r == -EINVAL) {
+		diags_free(&dg);
+		fprintf(stderr, "loguard: this kernel cannot keep an owned table after its owner "
+				"exits (no NFT_TABLE_F_PERSIST): the table is not owned, so other "
+				"processes can change it, but it stays if loguard dies\n");
+		d->table_flags = 0;
+		r = apply_ruleset(d->nl, d->cur.rs, true, d->table_flags, &dg, NULL);
+	}
 	print_diags(&dg);
 	diags_free(&dg);
 	if (r < 0) {
@@ -344,7 +361,7 @@ int daemon_run(const struct daemon_opts *opts)
 		if (!opts->keep_rules) {
 			struct diags dg = { 0 };
 
-			if (apply_ruleset(d.nl, NULL, true, &dg, NULL) < 0) {
+			if (apply_ruleset(d.nl, NULL, true, 0, &dg, NULL) < 0) {
 				print_diags(&dg);
 				status = 3;
 			}

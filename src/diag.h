@@ -11,11 +11,7 @@ struct loc {
 	unsigned col;  /* 1-based */
 };
 
-enum diag_level {
-	DIAG_ERROR,
-	DIAG_WARNING,
-	__DIAG_LEVEL_MAX
-};
+enum diag_level { DIAG_ERROR, DIAG_WARNING, __DIAG_LEVEL_MAX };
 
 /* One located message; the library stages queue these, only main/daemon print them. */
 struct diag {

@@ -14,6 +14,7 @@
 
 #include "apply.h"
 #include "compile.h"
+#include "daemon.h"
 #include "nft_emit.h"
 #include "nl.h"
 #include "policy.h"
@@ -37,8 +38,11 @@ enum exit_code {
 struct cmdline {
 	const char *policy_file;
 	const char *prog;
-	bool dry_run; /* apply --dry-run */
-	bool json;    /* show --json */
+	bool dry_run;	      /* apply --dry-run */
+	bool json;	      /* show --json */
+	bool keep_rules;      /* run --keep-rules */
+	const char *log_file; /* run --log-file */
+	const char *format;   /* run --format */
 };
 
 static void print_diags(const struct diags *d)
@@ -56,10 +60,11 @@ static void loaded_free(struct loaded *l)
 	apply_loaded_free(l);
 }
 
-static int load(const struct cmdline *cl, struct loaded *ret)
+/* trusted_only: the file will be installed (apply): refuse one non-root users can change. */
+static int load(const struct cmdline *cl, bool trusted_only, struct loaded *ret)
 {
 	struct diags d = { 0 };
-	int r = apply_load(cl->policy_file, &d, ret);
+	int r = apply_load(cl->policy_file, trusted_only, &d, ret);
 
 	print_diags(&d);
 	if (r < 0 && d.n_errors == 0)
@@ -115,7 +120,7 @@ static int cmd_check(struct cmdline *cl)
 	size_t audit = 0;
 	int r;
 
-	r = load(cl, &l);
+	r = load(cl, false, &l);
 	if (r)
 		return r;
 	for (size_t i = 0; i < l.policy->n_guards; i++)
@@ -135,7 +140,7 @@ static int cmd_print(struct cmdline *cl)
 	struct loaded l;
 	int r;
 
-	r = load(cl, &l);
+	r = load(cl, false, &l);
 	if (r)
 		return r;
 	r = ruleset_print(l.rs, stdout);
@@ -150,11 +155,12 @@ static int send_table(const struct cmdline *cl, struct nl *nl, const struct rule
 		      bool commit, struct emit_stats *ret_stats)
 {
 	struct diags d = { 0 };
-	int r = apply_ruleset(nl, rs, commit, &d, ret_stats);
+	int r = apply_ruleset(nl, rs, commit, 0, &d, ret_stats);
+	bool explained = d.n_errors > 0;
 
 	print_diags(&d);
 	diags_free(&d);
-	if (r == -EPERM || r == -EACCES)
+	if ((r == -EPERM || r == -EACCES) && !explained)
 		return kernel_error(cl, "applying", r);
 	if (r < 0) {
 		fprintf(stderr,
@@ -183,7 +189,7 @@ static int cmd_apply(struct cmdline *cl)
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = load(cl, &l);
+	r = load(cl, true, &l);
 	if (r)
 		return r;
 	if (open_nl(cl, &nl) < 0) {
@@ -234,6 +240,24 @@ static int cmd_show(struct cmdline *cl)
 	return r;
 }
 
+static int cmd_run(struct cmdline *cl)
+{
+	struct daemon_opts o = {
+		.policy_file = cl->policy_file,
+		.keep_rules = cl->keep_rules,
+		.log_file = cl->log_file,
+		.stats_interval = 60,
+	};
+
+	if (cl->format && strcmp(cl->format, "json") && strcmp(cl->format, "text")) {
+		fprintf(stderr, "%s: run: --format must be json or text, not '%s'\n", cl->prog,
+			cl->format);
+		return EXIT_USAGE;
+	}
+	o.text = cl->format && !strcmp(cl->format, "text");
+	return daemon_run(&o);
+}
+
 static int cmd_version(struct cmdline *cl)
 {
 	(void)cl;
@@ -241,12 +265,14 @@ static int cmd_version(struct cmdline *cl)
 	return EXIT_OK;
 }
 
-/* A command-specific option: a flag that sets a bool in struct cmdline. */
+/* A command-specific option: a flag (sets a bool in struct cmdline) or, with
+ * arg, an option whose value is stored as a string there. */
 struct command_opt {
 	const char *name;
 	char short_name;
-	size_t offset; /* of the bool in struct cmdline */
+	size_t offset; /* of the bool or const char * in struct cmdline */
 	const char *help;
+	const char *arg; /* NULL for a flag, else the value's name for --help */
 };
 
 /* The subcommand table. */
@@ -254,7 +280,7 @@ struct command {
 	const char *name;
 	int (*run)(struct cmdline *cl);
 	const char *help;
-	struct command_opt opts[2];
+	struct command_opt opts[3];
 };
 
 static const struct command commands[] = {
@@ -274,6 +300,15 @@ static const struct command commands[] = {
 	  .run = cmd_show,
 	  .help = "show the installed table with per-guard counters",
 	  .opts = { { "json", 'j', offsetof(struct cmdline, json), "print one JSON object" } } },
+	{ .name = "run",
+	  .run = cmd_run,
+	  .help = "apply the policy and log every connection to a guarded port until stopped",
+	  .opts = { { "keep-rules", 'k', offsetof(struct cmdline, keep_rules),
+		      "leave the table installed when stopped" },
+		    { "log-file", 'l', offsetof(struct cmdline, log_file),
+		      "append records to PATH instead of stdout", "PATH" },
+		    { "format", 'F', offsetof(struct cmdline, format),
+		      "json (default: one object per line) or text", "json|text" } } },
 	{ .name = "flush",
 	  .run = cmd_flush,
 	  .help = "remove table inet loguard (and nothing else)" },
@@ -305,12 +340,17 @@ static void command_usage(const struct command *cmd, const char *prog)
 {
 	printf("Usage: %s [-f POLICY] %s", prog, cmd->name);
 	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++)
-		printf(" [--%s]", cmd->opts[i].name);
+		printf(cmd->opts[i].arg ? " [--%s %s]" : " [--%s]", cmd->opts[i].name,
+		       cmd->opts[i].arg);
 	printf("\n%c%s.\n", toupper((unsigned char)cmd->help[0]), cmd->help + 1);
 	printf("  -f, --file POLICY   policy file (default " POLICY_DEFAULT_PATH ")\n");
-	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++)
-		printf("  -%c, --%-13s %s\n", cmd->opts[i].short_name, cmd->opts[i].name,
-		       cmd->opts[i].help);
+	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "%s%s%s", cmd->opts[i].name,
+			 cmd->opts[i].arg ? " " : "", cmd->opts[i].arg ? cmd->opts[i].arg : "");
+		printf("  -%c, --%-13s %s\n", cmd->opts[i].short_name, name, cmd->opts[i].help);
+	}
 }
 
 /* Parse what follows the command name: -f anywhere, --help, and the command's flags.
@@ -326,9 +366,13 @@ static int parse_command_args(struct cmdline *cl, const struct command *cmd, int
 	int c;
 
 	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++, n++) {
-		opts[n] = (struct option){ cmd->opts[i].name, no_argument, NULL,
-					   cmd->opts[i].short_name };
+		bool arg = cmd->opts[i].arg;
+
+		opts[n] = (struct option){ cmd->opts[i].name, arg ? required_argument : no_argument,
+					   NULL, cmd->opts[i].short_name };
 		shorts[strlen(shorts)] = cmd->opts[i].short_name;
+		if (arg)
+			shorts[strlen(shorts)] = ':';
 	}
 	optind = 0; /* reset getopt for the command's own options */
 	while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
@@ -340,11 +384,17 @@ static int parse_command_args(struct cmdline *cl, const struct command *cmd, int
 			command_usage(cmd, cl->prog);
 			return EXIT_OK;
 		}
-		for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++)
-			if (c == cmd->opts[i].short_name) {
-				*(bool *)((char *)cl + cmd->opts[i].offset) = true;
-				c = 0;
-			}
+		for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++) {
+			char *field = (char *)cl + cmd->opts[i].offset;
+
+			if (c != cmd->opts[i].short_name)
+				continue;
+			if (cmd->opts[i].arg)
+				memcpy(field, &optarg, sizeof(optarg));
+			else
+				*(bool *)field = true;
+			c = 0;
+		}
 		if (c)
 			return EXIT_USAGE; /* getopt said why */
 	}

@@ -4,8 +4,8 @@
  * batch is plain memory so it can be unit-tested and parsed back.
  *
  * Batch shape (one transaction; the kernel applies all or nothing):
- *   BEGIN(genid) NEWTABLE DELTABLE NEWTABLE NEWCHAIN* NEWSET* NEWSETELEM* NEWRULE* END
- * The first NEWTABLE makes DELTABLE succeed when no table exists yet.
+ *   BEGIN(genid) [DELTABLE] NEWTABLE [NEWOBJ] NEWCHAIN* NEWSET* NEWSETELEM* NEWRULE* END
+ * DELTABLE only when the table existed at the generation the batch carries.
  * Chains precede elements because the guard map's elements jump to them.
  */
 #include <arpa/inet.h>
@@ -136,7 +136,8 @@ static void put_control(struct emit_batch *b, uint16_t type, const struct emit_o
 	batch_next(b);
 }
 
-static void put_table(struct emit_batch *b, uint16_t type, uint16_t flags, const char *what)
+static void put_table(struct emit_batch *b, uint16_t type, uint16_t flags, uint32_t table_flags,
+		      const char *what)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct emit_msg *m;
@@ -148,6 +149,8 @@ static void put_table(struct emit_batch *b, uint16_t type, uint16_t flags, const
 	}
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, LOGUARD_TABLE);
+	if (table_flags)
+		nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, table_flags);
 	nlh = batch_put(b, type, flags, EMIT_OBJ_CONTROL, &m);
 	if (nlh) {
 		m->what = what;
@@ -741,10 +744,14 @@ int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 	b->seq_first = b->seq_next = opts->seq;
 
 	put_control(b, NFNL_MSG_BATCH_BEGIN, opts);
-	put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "table (ensure it exists)");
-	put_table(b, NFT_MSG_DELTABLE, 0, "table (delete old)");
+	/* Whether the table exists was read together with the genid: if that changed, the
+	 * kernel refuses the batch. (An update cannot change an owner flag, so no "ensure it
+	 * exists" NEWTABLE before the delete.) */
+	if (opts->table_exists)
+		put_table(b, NFT_MSG_DELTABLE, 0, 0, "table (delete old)");
 	if (rs) {
-		put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "table");
+		put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, opts->table_flags,
+			  "table");
 		if (rs->rate_counter)
 			put_counter_obj(b, rs->rate_counter);
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)

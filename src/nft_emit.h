@@ -17,8 +17,13 @@ struct emit_opts {
 	uint32_t seq;	/* first sequence number; messages use seq, seq+1, ... */
 	bool has_genid; /* put NFNL_BATCH_GENID on BATCH_BEGIN: fail on concurrent change */
 	uint32_t genid;
-	bool commit; /* false: omit BATCH_END, the kernel validates then aborts (dry run) */
+	bool commit;	   /* false: omit BATCH_END, the kernel validates then aborts (dry run) */
+	bool table_exists; /* delete the installed table first (read at genid time) */
+	uint32_t table_flags; /* NFT_TABLE_F_OWNER, EMIT_TABLE_F_PERSIST */
 };
+
+/* Keep an owned table after its owner exits (kernel >= 6.9; not in older headers). */
+#define EMIT_TABLE_F_PERSIST 0x4
 
 /* Build one batch that atomically replaces table inet loguard with rs
  * (rs == NULL: only delete it). Returns 0 or -errno. */

@@ -78,6 +78,11 @@ void nl_close(struct nl *nl)
 	free(nl);
 }
 
+uint32_t nl_portid(const struct nl *nl)
+{
+	return nl->portid;
+}
+
 uint32_t nl_seq_reserve(struct nl *nl, uint32_t n)
 {
 	uint32_t first = nl->seq;

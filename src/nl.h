@@ -19,6 +19,9 @@ int nl_open(struct nl **ret_nl);
 /* Close; accepts NULL. */
 void nl_close(struct nl *nl);
 
+/* Our netlink port id: the owner id of a table this socket creates with NFT_TABLE_F_OWNER. */
+uint32_t nl_portid(const struct nl *nl);
+
 /* Reserve n consecutive sequence numbers and return the first. */
 uint32_t nl_seq_reserve(struct nl *nl, uint32_t n);
 

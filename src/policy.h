@@ -9,28 +9,15 @@
 
 #include "diag.h"
 
-#define POLICY_DEFAULT_PATH "/etc/loguard/policy.yaml"
+#define POLICY_DEFAULT_PATH	 "/etc/loguard/policy.yaml"
 #define POLICY_DEFAULT_LOG_GROUP 6289
 
-enum policy_mode {
-	POLICY_MODE_ENFORCE,
-	POLICY_MODE_AUDIT,
-	__POLICY_MODE_MAX
-};
+enum policy_mode { POLICY_MODE_ENFORCE, POLICY_MODE_AUDIT, __POLICY_MODE_MAX };
 
-enum policy_action {
-	POLICY_ACTION_REJECT,
-	POLICY_ACTION_DROP,
-	__POLICY_ACTION_MAX
-};
+enum policy_action { POLICY_ACTION_REJECT, POLICY_ACTION_DROP, __POLICY_ACTION_MAX };
 
 /* Which enforce-mode decisions are logged; audit mode always logs every decision. */
-enum policy_log {
-	POLICY_LOG_NONE,
-	POLICY_LOG_DENIED,
-	POLICY_LOG_ALL,
-	__POLICY_LOG_MAX
-};
+enum policy_log { POLICY_LOG_NONE, POLICY_LOG_DENIED, POLICY_LOG_ALL, __POLICY_LOG_MAX };
 
 #define POLICY_PROTO_TCP (1U << 0)
 #define POLICY_PROTO_UDP (1U << 1)
@@ -49,7 +36,7 @@ struct policy_ref {
 
 /* A resolved cgroup: matched by `socket cgroupv2 level N` against its id. */
 struct policy_cgroup {
-	char *path;   /* relative to the cgroup2 mount, no leading '/' */
+	char *path;	/* relative to the cgroup2 mount, no leading '/' */
 	unsigned level; /* path depth: "a.slice/b.service" is level 2 */
 	uint64_t id;
 	struct loc loc;
@@ -91,7 +78,8 @@ struct policy {
 	unsigned version;
 	enum policy_mode mode;
 	uint16_t log_group;
-	bool counters; /* per-guard counters in the kernel (default true; each costs ~4 us to install) */
+	bool counters; /* per-guard counters in the kernel (default true; each costs ~4 us to
+			  install) */
 	uint32_t log_rate;
 	enum policy_rate_unit log_rate_unit;
 	struct policy_guard *guards;
@@ -103,6 +91,9 @@ struct policy {
  * policy errors (diags says why) or another -errno. */
 int policy_parse_buffer(const char *file, const char *buf, size_t len, struct diags *diags,
 			struct policy **ret_policy);
+
+/* Read and parse a policy from an open file descriptor; file names it in diagnostics. */
+int policy_parse_fd(const char *file, int fd, struct diags *diags, struct policy **ret_policy);
 
 /* Read and parse a policy file; a read failure is a located error too. */
 int policy_parse_file(const char *file, struct diags *diags, struct policy **ret_policy);

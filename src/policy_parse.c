@@ -1293,21 +1293,15 @@ out:
 	return r;
 }
 
-int policy_parse_file(const char *file, struct diags *diags, struct policy **ret_policy)
+int policy_parse_fd(const char *file, int fd, struct diags *diags, struct policy **ret_policy)
 {
 	struct loc whole = { .file = file };
 	size_t len = 0, cap = 0;
 	char *buf = NULL;
-	int fd, r;
+	int r;
 
-	if (!file || !diags || !ret_policy)
+	if (!file || fd < 0 || !diags || !ret_policy)
 		return -EINVAL;
-
-	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		goto read_error;
-	}
 	/* Read up to one byte past the limit so a too-large file is noticed without stat()
 	 * (which says nothing useful for pipes and /proc files). */
 	for (;;) {
@@ -1350,8 +1344,24 @@ read_error : {
 		r = d;
 }
 out:
-	if (fd >= 0)
-		close(fd);
 	free(buf);
+	return r;
+}
+
+int policy_parse_file(const char *file, struct diags *diags, struct policy **ret_policy)
+{
+	struct loc whole = { .file = file };
+	int fd, r;
+
+	if (!file || !diags || !ret_policy)
+		return -EINVAL;
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		diags_add(diags, DIAG_ERROR, &whole, "cannot read: %s", strerror(-r));
+		return r;
+	}
+	r = policy_parse_fd(file, fd, diags, ret_policy);
+	close(fd);
 	return r;
 }

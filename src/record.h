@@ -10,24 +10,19 @@
 #include <time.h>
 
 /* What the ruleset decided, from the NFLOG prefix. */
-enum record_verdict {
-	RECORD_ALLOW,
-	RECORD_DENY,
-	RECORD_WOULD_DENY,
-	__RECORD_VERDICT_MAX
-};
+enum record_verdict { RECORD_ALLOW, RECORD_DENY, RECORD_WOULD_DENY, __RECORD_VERDICT_MAX };
 
 /* One logged packet as the kernel reported it (NFLOG): plain data, no lookups. */
 struct audit_event {
-	struct timespec time;  /* CLOCK_REALTIME when loguard received it */
+	struct timespec time; /* CLOCK_REALTIME when loguard received it */
 	enum record_verdict verdict;
-	uint8_t proto;         /* IPPROTO_TCP or IPPROTO_UDP */
-	int family;            /* AF_INET or AF_INET6: the packet's, not the socket's */
+	uint8_t proto;		  /* IPPROTO_TCP or IPPROTO_UDP */
+	int family;		  /* AF_INET or AF_INET6: the packet's, not the socket's */
 	struct in6_addr src, dst; /* AF_INET: the 4 address bytes first, rest zero */
-	uint16_t sport, dport; /* host order */
-	bool has_uid, has_gid; /* NFULA_UID/GID: only for packets with a full socket */
+	uint16_t sport, dport;	  /* host order */
+	bool has_uid, has_gid;	  /* NFULA_UID/GID: only for packets with a full socket */
 	uint32_t uid, gid;
-	bool has_seq;          /* NFULA_SEQ (per group), for loss detection */
+	bool has_seq; /* NFULA_SEQ (per group), for loss detection */
 	uint32_t seq;
 };
 
@@ -35,18 +30,18 @@ struct audit_event {
  * pointer may be NULL and every has_* false: a field not found is null, never guessed. */
 struct record {
 	struct audit_event ev;
-	const char *guard;     /* from the compiled policy by (proto, dport); borrowed */
-	char *user, *group;    /* names of ev.uid / ev.gid */
+	const char *guard;  /* from the compiled policy by (proto, dport); borrowed */
+	char *user, *group; /* names of ev.uid / ev.gid */
 	bool has_pid;
 	pid_t pid;
-	char *exe;             /* readlink /proc/PID/exe */
-	char **argv;           /* /proc/PID/cmdline split at NULs; NULL-terminated */
+	char *exe;   /* readlink /proc/PID/exe */
+	char **argv; /* /proc/PID/cmdline split at NULs; NULL-terminated */
 	bool has_cgroup_id;
-	uint64_t cgroup_id;    /* from sock_diag INET_DIAG_CGROUP_ID */
-	char *cgroup;          /* path below the cgroup2 mount, leading '/' */
-	char *unit;            /* systemd unit owning that cgroup (.service, .scope, ...) */
+	uint64_t cgroup_id; /* from sock_diag INET_DIAG_CGROUP_ID */
+	char *cgroup;	    /* path below the cgroup2 mount, leading '/' */
+	char *unit;	    /* systemd unit owning that cgroup (.service, .scope, ...) */
 	bool has_inode;
-	uint64_t inode;        /* socket inode, from sock_diag */
+	uint64_t inode; /* socket inode, from sock_diag */
 };
 
 /* Free the strings of a record and zero it; accepts NULL. */
@@ -55,7 +50,7 @@ void record_clear(struct record *r);
 /* Counters for the periodic and final stats record. */
 struct record_stats {
 	uint64_t received;     /* NFLOG records read */
-	uint64_t lost;         /* gaps in NFULA_SEQ plus records dropped on ENOBUFS (estimated 1) */
+	uint64_t lost;	       /* gaps in NFULA_SEQ plus records dropped on ENOBUFS (estimated 1) */
 	uint64_t enobufs;      /* times the socket overflowed */
 	uint64_t rate_limited; /* packets the kernel's log rate limit suppressed */
 	uint64_t unmatched;    /* records whose port matches no guard of the current policy */
@@ -70,10 +65,8 @@ int record_format_json(const struct record *r, char **ret);
 int record_format_text(const struct record *r, char **ret);
 
 /* The stats record as JSON or text (time = now). */
-int record_stats_format_json(const struct record_stats *s, const struct timespec *now,
-			     char **ret);
-int record_stats_format_text(const struct record_stats *s, const struct timespec *now,
-			     char **ret);
+int record_stats_format_json(const struct record_stats *s, const struct timespec *now, char **ret);
+int record_stats_format_text(const struct record_stats *s, const struct timespec *now, char **ret);
 
 /* Send r to journald's native socket (fd from journal_open()) with LOGUARD_* fields. */
 int journal_open(int *ret_fd);

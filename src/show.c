@@ -75,19 +75,35 @@ int show_read_counter(struct nl *nl, const char *name, uint64_t *ret_packets)
 	return 0;
 }
 
+struct table_info {
+	bool found;
+	uint32_t flags, owner;
+};
+
 static int table_cb(const struct nlmsghdr *nlh, void *data)
 {
-	(void)nlh;
-	*(bool *)data = true;
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct table_info *ti = data;
+
+	if (!t || nftnl_table_nlmsg_parse(nlh, t) < 0) {
+		nftnl_table_free(t);
+		return MNL_CB_ERROR;
+	}
+	ti->found = true;
+	if (nftnl_table_is_set(t, NFTNL_TABLE_FLAGS))
+		ti->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
+	if (nftnl_table_is_set(t, NFTNL_TABLE_OWNER))
+		ti->owner = nftnl_table_get_u32(t, NFTNL_TABLE_OWNER);
+	nftnl_table_free(t);
 	return MNL_CB_OK;
 }
 
-static int read_installed(struct nl *nl, bool *ret)
+int show_table_info(struct nl *nl, bool *ret_exists, uint32_t *ret_flags, uint32_t *ret_owner)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_table *t = nftnl_table_alloc();
+	struct table_info ti = { 0 };
 	struct nlmsghdr *nlh;
-	bool found = false;
 	int r;
 
 	if (!t)
@@ -96,12 +112,16 @@ static int read_installed(struct nl *nl, bool *ret)
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, 0);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
-	r = nl_request(nl, nlh, table_cb, &found);
+	r = nl_request(nl, nlh, table_cb, &ti);
 	if (r == -ENOENT)
 		r = 0;
 	if (r < 0)
 		return r;
-	*ret = found;
+	*ret_exists = ti.found;
+	if (ret_flags)
+		*ret_flags = ti.flags;
+	if (ret_owner)
+		*ret_owner = ti.owner;
 	return 0;
 }
 
@@ -342,7 +362,7 @@ int show_read(struct nl *nl, struct show_table **ret_table)
 
 	if (!t)
 		return -ENOMEM;
-	r = read_installed(nl, &t->installed);
+	r = show_table_info(nl, &t->installed, &t->flags, &t->owner);
 	if (r < 0 || !t->installed)
 		goto out;
 	r = nl_get_genid(nl, &t->genid);

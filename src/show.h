@@ -32,6 +32,7 @@ struct show_guard {
 struct show_table {
 	bool installed;
 	bool counters;	       /* the table keeps counters (policy did not say counters: false) */
+	uint32_t flags, owner; /* NFT_TABLE_F_OWNER etc., and the owner's netlink port id */
 	bool has_rate_limit;   /* the policy limits the log rate ... */
 	uint64_t rate_limited; /* ... and this many records were suppressed */
 	uint32_t genid;
@@ -41,6 +42,9 @@ struct show_table {
 
 /* Read table inet loguard back from the kernel. Returns 0 (installed or not) or -errno. */
 int show_read(struct nl *nl, struct show_table **ret_table);
+
+/* Whether table inet loguard exists, its flags and owner (netlink port id, 0 = none). */
+int show_table_info(struct nl *nl, bool *ret_exists, uint32_t *ret_flags, uint32_t *ret_owner);
 
 /* Packets of a named counter of table inet loguard (-ENOENT: no such counter). */
 int show_read_counter(struct nl *nl, const char *name, uint64_t *ret_packets);

@@ -321,7 +321,7 @@ static void round_trip(const char *path)
 	assert_int_equal(s.n_begin, 1);
 	assert_int_equal(s.n_end, 1);
 	assert_int_equal(s.genid, 7);
-	assert_int_equal(s.n_tables, 3); /* ensure, delete, create */
+	assert_int_equal(s.n_tables, 1); /* nothing installed: create only */
 	assert_int_equal(s.n_objs, fx.rs->rate_counter ? 1 : 0);
 	assert_int_equal(s.chain_idx, fx.rs->n_chains);
 	assert_int_equal(s.set_idx, fx.rs->n_sets);
@@ -347,6 +347,46 @@ static void test_round_trip_ranges(void **state)
 	round_trip("golden/ranges.yaml");
 	round_trip("golden/audit.yaml");
 	round_trip("golden/no_counters.yaml");
+}
+
+/* Replacing an installed table: delete then create in the same batch, with the owner flags. */
+static void test_replace_owned(void **state)
+{
+	struct emit_opts opts = { .seq = 1,
+				  .commit = true,
+				  .table_exists = true,
+				  .table_flags = NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST };
+	struct fixture fx = { 0 };
+	struct iovec *iov;
+	const struct nlmsghdr *nlh;
+	size_t n, len;
+	int left, i = 0;
+
+	(void)state;
+	load(&fx, "golden/basic.yaml", true);
+	emit_batch_free(fx.b);
+	assert_int_equal(emit_batch_build(fx.rs, &opts, &fx.b), 0);
+	assert_int_equal(emit_batch_iovec(fx.b, &iov, &n, &len), 0);
+	left = (int)iov[0].iov_len;
+	for (nlh = iov[0].iov_base; mnl_nlmsg_ok(nlh, left) && i < 3;
+	     nlh = mnl_nlmsg_next(nlh, &left), i++) {
+		struct nftnl_table *t = nftnl_table_alloc();
+
+		if (i == 0) { /* BATCH_BEGIN */
+			nftnl_table_free(t);
+			continue;
+		}
+		assert_int_equal(nlh->nlmsg_type & 0xff,
+				 i == 1 ? NFT_MSG_DELTABLE : NFT_MSG_NEWTABLE);
+		assert_int_equal(nftnl_table_nlmsg_parse(nlh, t), 0);
+		if (i == 2)
+			assert_int_equal(nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS),
+					 NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST);
+		nftnl_table_free(t);
+	}
+	assert_int_equal(i, 3);
+	free(iov);
+	unload(&fx);
 }
 
 static void test_dry_run_has_no_end(void **state)
@@ -463,8 +503,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_basic),   cmocka_unit_test(test_round_trip_ranges),
-		cmocka_unit_test(test_dry_run_has_no_end), cmocka_unit_test(test_big_policy_split),
-		cmocka_unit_test(test_describe_error),
+		cmocka_unit_test(test_dry_run_has_no_end), cmocka_unit_test(test_replace_owned),
+		cmocka_unit_test(test_big_policy_split),   cmocka_unit_test(test_describe_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
