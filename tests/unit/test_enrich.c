@@ -293,6 +293,34 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* What a test that makes cgroups and children must undo even when an assertion fails. */
+static struct {
+	char dir[PATH_MAX];	  /* a test cgroup to remove */
+	char back[PATH_MAX + 16]; /* a cgroup.procs to move this process back into */
+	pid_t child;
+} cleanup;
+
+static int teardown_cgroup(void **state)
+{
+	FILE *f;
+
+	if (cleanup.child > 0) {
+		kill(cleanup.child, SIGKILL);
+		waitpid(cleanup.child, NULL, 0);
+	}
+	if (cleanup.back[0]) {
+		f = fopen(cleanup.back, "we");
+		if (f) {
+			fprintf(f, "%d\n", (int)getpid());
+			fclose(f);
+		}
+	}
+	if (cleanup.dir[0])
+		rmdir(cleanup.dir);
+	memset(&cleanup, 0, sizeof(cleanup));
+	return teardown(state);
+}
+
 /* ---- pure ---- */
 
 static void test_unit_from_cgroup(void **state)
@@ -812,6 +840,7 @@ static void child_stop(struct child *ch)
 	close(ch->cmd);
 	close(ch->reply);
 	assert_int_equal(waitpid(ch->pid, &status, 0), ch->pid);
+	cleanup.child = 0;
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
@@ -853,9 +882,11 @@ static void test_other_cgroup(void **state)
 		print_message("skipped: cannot create %s: %s\n", dir, strerror(errno));
 		skip();
 	}
+	snprintf(cleanup.dir, sizeof(cleanup.dir), "%s", dir);
 	id = cgroup_id(root, rel);
 	ls = server4(SOCK_STREAM, &srv);
 	child_start(&ch, dir, &srv);
+	cleanup.child = ch.pid;
 	a = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(a >= 0);
 
@@ -911,6 +942,7 @@ static void test_other_cgroup(void **state)
 
 	/* 3: the cgroup is gone (sockets do not keep it from rmdir): id yes, path no. */
 	assert_int_equal(rmdir(dir), 0);
+	cleanup.dir[0] = '\0';
 	assert_int_equal(enrich_new(NULL, &e2), 0);
 	assert_int_equal(enrich_record(e2, &r), 0);
 	assert_true(r.has_cgroup_id);
@@ -1061,19 +1093,22 @@ static void test_cost(void **state)
 	if (geteuid() == 0 && root) {
 		snprintf(dir, sizeof(dir), "%s/loguard-test-cost-%d", root, (int)getpid());
 		if (mkdir(dir, 0755) == 0) {
+			snprintf(cleanup.dir, sizeof(cleanup.dir), "%s", dir);
 			orig = self_cgroup();
+			snprintf(cleanup.back, sizeof(cleanup.back), "%s%s/cgroup.procs", root,
+				 strcmp(orig, "/") ? orig : "");
+			free(orig);
 			snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
 			write_file(procs, "0\n");
 		}
 	}
 	cost_run(e);
-	if (orig) {
-		snprintf(procs, sizeof(procs), "%s%s/cgroup.procs", root,
-			 strcmp(orig, "/") ? orig : "");
+	if (cleanup.back[0]) {
 		snprintf(pidtext, sizeof(pidtext), "%d\n", (int)getpid());
-		write_file(procs, pidtext);
-		assert_int_equal(rmdir(dir), 0);
-		free(orig);
+		write_file(cleanup.back, pidtext);
+		cleanup.back[0] = '\0';
+		assert_int_equal(rmdir(cleanup.dir), 0);
+		cleanup.dir[0] = '\0';
 	}
 }
 
@@ -1094,8 +1129,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uid_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_budget, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_cgroup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_cgroup, setup, teardown_cgroup),
+		cmocka_unit_test_setup_teardown(test_cost, setup, teardown_cgroup),
 	};
 
 	(void)argc;
