@@ -13,8 +13,9 @@
  *    daddr = id.dst) ("src and dst are swapped for historical reasons"): id.dst is the
  *    socket's own address. Given the TCP way round it finds the *server* socket. An
  *    unconnected client matches on its local address and port alone.
- *  - Both IPv4 lookups also find AF_INET6 sockets connected to ::ffff:a.b.c.d (they live in
- *    the same hash tables); we still retry as AF_INET6 with mapped addresses on a miss.
+ *  - Both IPv4 lookups also find AF_INET6 sockets talking to ::ffff:a.b.c.d (same hash
+ *    tables; seen on 6.18 for TCP and connected/unconnected UDP). The AF_INET6 retry with
+ *    mapped addresses on a miss (~3 us) is for kernels where that does not hold.
  *  - INET_DIAG_CGROUP_ID is the cgroup2 kernfs id; the cgroup's file handle on cgroupfs is
  *    that id with type FILEID_KERNFS, so open_by_handle_at() turns it into a directory.
  *  - /proc/PID is owned by the task's euid (root when not dumpable); an open /proc/PID fd
