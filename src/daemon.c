@@ -27,6 +27,16 @@
 
 #include <linux/netfilter/nf_tables.h>
 
+/* Events in one read of the NFLOG socket after which we are behind the kernel: until the
+ * socket is drained, records get the kernel's identity (uid, gid, names) only, no
+ * sock_diag and no process search, so a flood cannot make us lose records. */
+#define BURST_EVENTS 32
+/* Wall time per second the full identity lookup (sock_diag, cgroup, process search) may
+ * take; past it, the rest of that second's records get the kernel's identity only. Keeps a
+ * flood of short connections from starving the clients, or us falling behind, on a small
+ * machine. */
+#define ENRICH_NS_PER_SECOND (250 * 1000 * 1000LL)
+
 /* Set by the signal handlers, read by the loop: the only mutable globals. */
 static volatile sig_atomic_t got_reload, got_stop;
 
@@ -50,6 +60,9 @@ struct daemon {
 	struct record_stats stats;
 	uint64_t rate_limited_seen; /* the kernel counter's value when last read */
 	bool stats_pending;	    /* something happened since the last stats record */
+	unsigned batch_events;	    /* events handled in the current read of the NFLOG socket */
+	time_t enrich_second;	    /* CLOCK_MONOTONIC second the time below is for */
+	long long enrich_ns;	    /* spent on full lookups in that second */
 	struct timespec stats_due;
 };
 
@@ -145,6 +158,34 @@ static void emit_stats(struct daemon *d)
 	d->stats_pending = false;
 }
 
+static long long mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Full lookup (sock_diag, cgroup, process) while we keep up and stay within the time
+ * budget; else names only (uid, gid, user, group still come from the kernel). */
+static int identify(struct daemon *d, struct record *rec)
+{
+	long long t0 = mono_ns();
+	int r;
+
+	if (t0 / 1000000000LL != d->enrich_second) {
+		d->enrich_second = t0 / 1000000000LL;
+		d->enrich_ns = 0;
+	}
+	if (++d->batch_events >= BURST_EVENTS || d->enrich_ns > ENRICH_NS_PER_SECOND) {
+		d->stats.identity_skipped++;
+		return enrich_names(d->enrich, rec);
+	}
+	r = enrich_record(d->enrich, rec);
+	d->enrich_ns += mono_ns() - t0;
+	return r;
+}
+
 static int on_event(const struct audit_event *ev, void *data)
 {
 	struct daemon *d = data;
@@ -155,7 +196,7 @@ static int on_event(const struct audit_event *ev, void *data)
 	rec.guard = ruleset_guard_of(d->cur.rs, ev->proto, ev->dport);
 	if (!rec.guard)
 		d->stats.unmatched++;
-	r = enrich_record(d->enrich, &rec);
+	r = identify(d, &rec);
 	if (r < 0) {
 		record_clear(&rec);
 		return r;
@@ -311,7 +352,10 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		if (n > 0) {
-			int r = audit_read(d->audit, on_event, d, &d->stats);
+			int r;
+
+			d->batch_events = 0;
+			r = audit_read(d->audit, on_event, d, &d->stats);
 
 			if (r < 0) {
 				fprintf(stderr, "loguard: reading NFLOG: %s\n", strerror(-r));

@@ -1071,14 +1071,11 @@ nomem:
 
 /* ---- all together ---- */
 
-int enrich_record(struct enrich *e, struct record *r)
+int enrich_names(struct enrich *e, struct record *r)
 {
 	const struct audit_event *ev = &r->ev;
-	struct enrich_sock s;
-	int piddir = -1, err;
-	pid_t pid;
+	int err;
 
-	e->stats.records++;
 	if (ev->has_uid) {
 		err = name_lookup(e, false, ev->uid, &r->user);
 		if (err == -ENOMEM)
@@ -1089,6 +1086,20 @@ int enrich_record(struct enrich *e, struct record *r)
 		if (err == -ENOMEM)
 			return err;
 	}
+	return 0;
+}
+
+int enrich_record(struct enrich *e, struct record *r)
+{
+	const struct audit_event *ev = &r->ev;
+	struct enrich_sock s;
+	int piddir = -1, err;
+	pid_t pid;
+
+	e->stats.records++;
+	err = enrich_names(e, r);
+	if (err < 0)
+		return err;
 	if (enrich_sock_lookup(e, ev, &s) < 0)
 		return 0;
 	/* The port may have been reused by someone else's socket since the packet was logged. */

@@ -27,6 +27,10 @@ const char *enrich_cgroup_root(const struct enrich *e);
  * Returns 0, or -errno only for allocation failures. */
 int enrich_record(struct enrich *e, struct record *r);
 
+/* Only the cached user and group names of r->ev's uid and gid: for when the daemon is
+ * behind the kernel and must not spend a sock_diag round trip per record. */
+int enrich_names(struct enrich *e, struct record *r);
+
 /* Forget cached user/group names and cgroup paths (e.g. on SIGHUP: /etc/passwd changed). */
 void enrich_flush(struct enrich *e);
 

@@ -486,8 +486,10 @@ int record_stats_format_json(const struct record_stats *s, const struct timespec
 		return err;
 	buf_addf(&b,
 		 "{\"time\":\"%s\",\"type\":\"stats\",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
-		 ",\"enobufs\":%" PRIu64 ",\"rate_limited\":%" PRIu64 ",\"unmatched\":%" PRIu64 "}",
-		 time, s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched);
+		 ",\"enobufs\":%" PRIu64 ",\"rate_limited\":%" PRIu64 ",\"unmatched\":%" PRIu64
+		 ",\"identity_skipped\":%" PRIu64 "}",
+		 time, s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
+		 s->identity_skipped);
 	return buf_finish(&b, ret);
 }
 
@@ -495,8 +497,9 @@ static void text_stats(struct buf *b, const struct record_stats *s)
 {
 	buf_addf(b,
 		 "stats received=%" PRIu64 " lost=%" PRIu64 " enobufs=%" PRIu64
-		 " rate_limited=%" PRIu64 " unmatched=%" PRIu64,
-		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched);
+		 " rate_limited=%" PRIu64 " unmatched=%" PRIu64 " identity_skipped=%" PRIu64,
+		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
+		 s->identity_skipped);
 }
 
 int record_stats_format_text(const struct record_stats *s, const struct timespec *now, char **ret)
@@ -729,8 +732,10 @@ int journal_send_stats(int fd, const struct record_stats *s)
 	buf_addf(&b, "PRIORITY=%d\nSYSLOG_IDENTIFIER=loguard\nLOGUARD_TYPE=stats\n", PRIO_INFO);
 	buf_addf(&b,
 		 "LOGUARD_RECEIVED=%" PRIu64 "\nLOGUARD_LOST=%" PRIu64 "\nLOGUARD_ENOBUFS=%" PRIu64
-		 "\nLOGUARD_RATE_LIMITED=%" PRIu64 "\nLOGUARD_UNMATCHED=%" PRIu64 "\n",
-		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched);
+		 "\nLOGUARD_RATE_LIMITED=%" PRIu64 "\nLOGUARD_UNMATCHED=%" PRIu64
+		 "\nLOGUARD_IDENTITY_SKIPPED=%" PRIu64 "\n",
+		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
+		 s->identity_skipped);
 	err = b.err ? b.err : journal_send(fd, &b);
 out:
 	free(b.p);

@@ -54,6 +54,7 @@ struct record_stats {
 	uint64_t enobufs;      /* times the socket overflowed */
 	uint64_t rate_limited; /* packets the kernel's log rate limit suppressed */
 	uint64_t unmatched;    /* records whose port matches no guard of the current policy */
+	uint64_t identity_skipped; /* records written with the kernel's identity only (busy) */
 };
 
 const char *record_verdict_name(enum record_verdict v);
