@@ -92,11 +92,11 @@ check-all: all unit unit-asan valgrind integration fuzz-smoke
 deps:
 	$(Q)sh tools/deps.sh
 
+# The daemon in the foreground on the default policy: Ctrl-C removes the table again.
 run:
 	$(Q)sh tools/deps.sh
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(B)/loguard -f policies/default.yaml apply
-	$(Q)$(B)/loguard show
+	$(Q)$(B)/loguard -f policies/default.yaml run
 
 fuzz:
 	$(Q)$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
