@@ -131,6 +131,36 @@ struct compiler {
 	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX + 2];
 };
 
+/* Whether some guard's profile logs this kind of record. */
+static bool log_kind_needed(const struct policy *p, int kind)
+{
+	for (size_t i = 0; i < p->n_guards; i++) {
+		struct profile pr = guard_profile(&p->guards[i]);
+
+		if ((kind == LOG_KIND_ALLOW && profile_logs_allowed(&pr)) ||
+		    (kind == LOG_KIND_WOULD_DENY && pr.mode == POLICY_MODE_AUDIT) ||
+		    (kind == LOG_KIND_DENY && pr.mode == POLICY_MODE_ENFORCE &&
+		     pr.log != POLICY_LOG_NONE))
+			return true;
+	}
+	return false;
+}
+
+/* Add one plain set. */
+static int add_set_kind(struct compiler *c, enum rs_set_kind kind, const char *name)
+{
+	struct ruleset *rs = c->rs;
+	int r = array_grow(&rs->sets, &c->cap_sets, rs->n_sets, sizeof(*rs->sets));
+
+	if (r < 0)
+		return r;
+	rs->sets[rs->n_sets] = (struct rs_set){ .kind = kind, .name = strdup(name) };
+	if (!rs->sets[rs->n_sets].name)
+		return -ENOMEM;
+	rs->n_sets++;
+	return 0;
+}
+
 /* Add the exact set `name` and, when the policy has port ranges, its interval twin. */
 static int add_sets(struct compiler *c, enum rs_set_kind kind, unsigned level, const char *name)
 {
@@ -307,7 +337,7 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 		const struct rs_set *s = &rs->sets[i];
 		bool uid = s->kind == RS_SET_ALLOW_UID;
 
-		if (s->kind == RS_SET_GUARDS)
+		if (s->kind == RS_SET_GUARDS || s->kind == RS_SET_LOG_RATE)
 			continue;
 		r = chain_add_rule(
 			ch,
@@ -353,6 +383,14 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 						     .comment = "deny: port unreachable" });
 }
 
+static const char *log_rate_set(const struct ruleset *rs, int kind)
+{
+	char name[48];
+
+	snprintf(name, sizeof(name), "rate_%s", log_kinds[kind].chain);
+	return ruleset_find_set(rs, name)->name;
+}
+
 static int compile_chains(struct compiler *c, size_t first_profile)
 {
 	struct ruleset *rs = c->rs;
@@ -394,6 +432,7 @@ static int compile_chains(struct compiler *c, size_t first_profile)
 		/* Over the rate: count it (the daemon reports it) and skip the log. */
 		if (r >= 0 && rs->log_rate)
 			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG_RATE_OVER,
+								  .set = log_rate_set(rs, k),
 								  .comment = "over the log rate" });
 		if (r >= 0)
 			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG,
@@ -483,6 +522,16 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 		snprintf(name, sizeof(name), LOGUARD_ALLOW_CGROUP_SET_FMT, l);
 		r = add_sets(&c, RS_SET_ALLOW_CGROUP, l, name);
 	}
+	/* One meter per kind of log record, when the policy limits the log rate: the limit is
+	 * per (protocol, port), so one noisy port cannot hide the records of the others. */
+	for (int k = 0; r >= 0 && p->log_rate && k < __LOG_KIND_MAX; k++) {
+		char name[48];
+
+		if (!log_kind_needed(p, k))
+			continue;
+		snprintf(name, sizeof(name), "rate_%s", log_kinds[k].chain);
+		r = add_set_kind(&c, RS_SET_LOG_RATE, name);
+	}
 	if (r < 0)
 		goto out;
 	/* The sets array is final now: pointers into it stay valid. */
@@ -493,7 +542,7 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 			c.guards[s->interval] = s;
 		else if (s->kind == RS_SET_ALLOW_UID)
 			c.uids[s->interval] = s;
-		else
+		else if (s->kind == RS_SET_ALLOW_CGROUP)
 			c.cgroups[s->level][s->interval] = s;
 	}
 

@@ -281,11 +281,17 @@ static struct nftnl_set *set_new(const struct rs_set *s, uint32_t id)
 	nftnl_set_set_u32(ns, NFTNL_SET_ID, id);
 	if (s->interval) /* pipapo needs the field layout */
 		nftnl_set_set_data(ns, NFTNL_SET_DESC_CONCAT, field_len, n);
-	else /* a size lets the kernel pick a fixed hash instead of a resizing one */
+	else if (s->kind != RS_SET_LOG_RATE) /* a size: a fixed hash, not a resizing one */
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, rs_set_size(s));
 	if (s->kind == RS_SET_GUARDS) {
 		flags |= NFT_SET_MAP;
 		nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	}
+	if (s->kind == RS_SET_LOG_RATE) {
+		/* Filled by the packet path (one limit per port), emptied by timeouts. */
+		flags |= NFT_SET_EVAL | NFT_SET_TIMEOUT;
+		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, LOGUARD_LOG_RATE_TIMEOUT_S * 1000ULL);
+		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, LOGUARD_LOG_RATE_SIZE);
 	}
 	nftnl_set_set_u32(ns, NFTNL_SET_FLAGS, flags);
 	return ns;
@@ -305,7 +311,7 @@ static void put_set(struct emit_batch *b, const struct ruleset *rs, const struct
 	/* Per-element counters: `show` reads per-guard hits without a rule per
 	 * guard. Each is a per-cpu allocation in the kernel: they triple the
 	 * install time of a 20,000-element table, hence the policy can opt out. */
-	if (rs->counters) {
+	if (rs->counters && s->kind != RS_SET_LOG_RATE) {
 		struct nftnl_expr *counter = nftnl_expr_alloc("counter");
 
 		if (!counter) {
@@ -650,18 +656,30 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		break;
 	}
 	case RS_RULE_LOG_RATE_OVER: {
-		/* Inverted limit: matches only over the rate; the token bucket is the same. */
-		struct nftnl_expr *e = expr(rc, "limit");
+		/* update @meter { l4proto . dport limit rate over R }: the element of this port
+		 * carries its own token bucket; over the rate, count it and skip the log. */
+		struct nftnl_expr *dyn, *lim;
 
-		if (e) {
-			nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rs->log_rate);
-			nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT,
-					   rate_unit_seconds(rs->log_rate_unit));
-			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, 5);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+		x_proto_dport(rc, false);
+		dyn = expr(rc, "dynset");
+		lim = nftnl_expr_alloc("limit");
+		if (!dyn || !lim) {
+			nftnl_expr_free(lim);
+			rc->b->err = -ENOMEM;
+			break;
 		}
-		e = expr(rc, "objref");
+		nftnl_expr_set_u64(lim, NFTNL_EXPR_LIMIT_RATE, rs->log_rate);
+		nftnl_expr_set_u64(lim, NFTNL_EXPR_LIMIT_UNIT,
+				   rate_unit_seconds(rs->log_rate_unit));
+		nftnl_expr_set_u32(lim, NFTNL_EXPR_LIMIT_BURST, 5);
+		nftnl_expr_set_u32(lim, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+		nftnl_expr_set_u32(lim, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+		nftnl_expr_set_u32(dyn, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+		nftnl_expr_set_u32(dyn, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+		nftnl_expr_set_str(dyn, NFTNL_EXPR_DYNSET_SET_NAME, r->set);
+		nftnl_expr_add_expr(dyn, NFTNL_EXPR_DYNSET_EXPR, lim);
+		struct nftnl_expr *e = expr(rc, "objref");
+
 		if (e) {
 			nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
 			nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, rs->rate_counter);

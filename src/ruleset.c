@@ -48,6 +48,12 @@ static void print_set_head(FILE *f, const struct ruleset *rs, const struct rs_se
 	case RS_SET_ALLOW_CGROUP:
 		fprintf(f, "\tset %s {\n\t\ttype inet_proto . inet_service . cgroupsv2\n", s->name);
 		break;
+	case RS_SET_LOG_RATE:
+		fprintf(f,
+			"\tset %s {\n\t\ttype inet_proto . inet_service\n\t\tsize %u\n"
+			"\t\tflags dynamic,timeout\n\t\ttimeout %um\n",
+			s->name, LOGUARD_LOG_RATE_SIZE, LOGUARD_LOG_RATE_TIMEOUT_S / 60);
+		return;
 	default:
 		abort();
 	}
@@ -117,7 +123,10 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 		fprintf(f, " group %u", rs->log_group);
 		break;
 	case RS_RULE_LOG_RATE_OVER:
-		fprintf(f, "limit rate over %u/%s counter name ", rs->log_rate, rs->log_rate_unit);
+		fprintf(f,
+			"update @%s { meta l4proto . th dport limit rate over %u/%s } counter "
+			"name ",
+			r->set, rs->log_rate, rs->log_rate_unit);
 		print_quoted(f, rs->rate_counter);
 		fputs(" return", f);
 		break;

@@ -17,6 +17,10 @@
 /* Port ranges live in a twin set with this suffix: see struct rs_set. */
 #define LOGUARD_RANGES_SUFFIX "_ranges"
 
+/* Log rate meters: elements expire after this long without traffic; at most this many. */
+#define LOGUARD_LOG_RATE_TIMEOUT_S 60
+#define LOGUARD_LOG_RATE_SIZE	   131072
+
 /* Named counter of log records the kernel's rate limit suppressed (read by the daemon). */
 #define LOGUARD_RATE_COUNTER "log_rate_limited"
 
@@ -30,6 +34,7 @@ enum rs_set_kind {
 	RS_SET_GUARDS,	     /* map l4proto . dport : verdict (goto profile chain) */
 	RS_SET_ALLOW_UID,    /* set l4proto . dport . skuid */
 	RS_SET_ALLOW_CGROUP, /* set l4proto . dport . socket cgroupv2 level N */
+	RS_SET_LOG_RATE,     /* dynamic set l4proto . dport, one log rate limit per port */
 	__RS_SET_KIND_MAX
 };
 

@@ -295,6 +295,8 @@ def elems(m):
     parts = [re.sub(r" counter( |$)", r"\1", " " + p + " ").strip() for p in parts]
     return "elements = { " + ", ".join(sorted(p for p in parts if p)) + " }"
 t = re.sub(r"elements = \{\s*((?:[^{}]|\{[^{}]*\})*?)\s*\}", elems, t)
+# Log rate meters fill up from the packet path: runtime state, like counter values.
+t = re.sub(r"\nelements = \{[^{}]*limit rate over [^{}]*expires [^{}]*\}", "", t)
 print(t)
 '
 }

@@ -135,7 +135,7 @@ static const char *expected_exprs(const struct rs_rule *r, bool counters_unused)
 	case RS_RULE_LOG:
 		return "log ";
 	case RS_RULE_LOG_RATE_OVER:
-		return "limit objref immediate ";
+		return "meta payload dynset objref immediate ";
 	default:
 		return NULL;
 	}
@@ -230,10 +230,11 @@ static void check_set(struct seen *s, const struct nlmsghdr *nlh)
 	flags = nftnl_set_get_u32(ns, NFTNL_SET_FLAGS);
 	assert_int_equal(!!(flags & NFT_SET_INTERVAL), want->interval);
 	assert_int_equal(!!(flags & NFT_SET_MAP), want->kind == RS_SET_GUARDS);
-	assert_int_equal(nftnl_set_get_u32(ns, NFTNL_SET_KEY_LEN), want->kind == RS_SET_GUARDS ? 8
-								   : want->kind == RS_SET_ALLOW_UID
-									   ? 12
-									   : 16);
+	assert_int_equal(!!(flags & NFT_SET_EVAL), want->kind == RS_SET_LOG_RATE);
+	assert_int_equal(nftnl_set_get_u32(ns, NFTNL_SET_KEY_LEN),
+			 want->kind == RS_SET_ALLOW_UID	     ? 12
+			 : want->kind == RS_SET_ALLOW_CGROUP ? 16
+							     : 8);
 	nftnl_set_free(ns);
 }
 
