@@ -8,6 +8,15 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 
 PKG_CONFIG ?= pkg-config
+# Where systemd and bash-completion look, from their pkg-config files, asked once (they do not
+# follow PREFIX: a unit under /usr/local/lib/systemd/system would also load, a completion under
+# /usr/local/share only with the right XDG_DATA_DIRS).
+ifeq ($(origin SYSTEMDUNITDIR),undefined)
+SYSTEMDUNITDIR := $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),/usr/lib/systemd/system)
+endif
+ifeq ($(origin BASHCOMPDIR),undefined)
+BASHCOMPDIR := $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),/usr/share/bash-completion/completions)
+endif
 PKGS := libnftnl libmnl yaml-0.1
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -108,17 +117,46 @@ fuzz-smoke:
 bench: all
 	$(Q)bench/run.sh $(B)/loguard
 
+# The unit's ExecStart=/ExecReload= name /usr/sbin/loguard; it becomes $(SBINDIR)/loguard.
+# An existing /etc/loguard/policy.yaml is never overwritten, and uninstall keeps it.
 install: $(B)/loguard
 	install -D -m 0755 $(B)/loguard $(DESTDIR)$(SBINDIR)/loguard
 	install -D -m 0644 man/loguard.8 $(DESTDIR)$(MANDIR)/man8/loguard.8
+	install -D -m 0644 man/loguard.service.8 $(DESTDIR)$(MANDIR)/man8/loguard.service.8
 	install -D -m 0644 man/loguard.yaml.5 $(DESTDIR)$(MANDIR)/man5/loguard.yaml.5
+	install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed '/^Exec/s|/usr/sbin/loguard|$(SBINDIR)/loguard|' systemd/loguard.service \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service.tmp
+	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service
+	install -D -m 0644 completion/loguard $(DESTDIR)$(BASHCOMPDIR)/loguard
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml ]; then \
+		echo "install -D -m 0644 policies/default.yaml $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml"; \
 		install -D -m 0644 policies/default.yaml $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml; \
 	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml"; fi
+	@if [ -z "$(DESTDIR)" ]; then \
+		echo "loguard installed; the policy must stay root-owned and not group/world-writable."; \
+		echo "start it now and at boot: systemctl daemon-reload && systemctl enable --now loguard"; \
+	fi
 
+# Reverses install, except the policy (an admin's file). A unit that is still enabled is
+# disabled first (offline, `systemctl --root`: no running service is touched; stop it before).
 uninstall:
+	@if [ -e $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service ] && command -v systemctl >/dev/null; then \
+		echo "systemctl --root=$(DESTDIR)/ disable loguard.service"; \
+		systemctl --root=$(DESTDIR)/ --quiet disable loguard.service || true; \
+	fi
 	rm -f $(DESTDIR)$(SBINDIR)/loguard $(DESTDIR)$(MANDIR)/man8/loguard.8 \
-		$(DESTDIR)$(MANDIR)/man5/loguard.yaml.5
+		$(DESTDIR)$(MANDIR)/man8/loguard.service.8 $(DESTDIR)$(MANDIR)/man5/loguard.yaml.5 \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service $(DESTDIR)$(BASHCOMPDIR)/loguard
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml (remove it by hand if unwanted)"; fi
+
+# The service under a real systemd, booted in a container on a throwaway overlay of / (root;
+# every write stays in a tmpfs). Exit 77 (skipped) where the container cannot boot.
+.PHONY: systemd-test
+systemd-test: all
+	$(Q)tests/systemd/run.sh
 
 clean:
 	rm -rf $(B)

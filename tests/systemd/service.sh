@@ -11,18 +11,20 @@
 #     who made it (pid, exe, unit, cgroup).
 #  4. Reload with a changed policy takes effect; with a broken one (through systemctl reload and
 #     through a bare SIGHUP) the service stays active with the old rules.
-#  5. The policy must be root's and not group/world-writable.            [needs src/ work]
-#  6. Tamper: nobody else may change the table while loguard lives.     [needs OWNER flag]
-#  7. kill -9: the rules stay in force; the restarted daemon adopts the table again.
-#                                                       [adoption needs OWNER|PERSIST]
+#  5. The policy must be root's and not group/world-writable.
+#  6. Tamper: nobody else may change the table while loguard lives (OWNER flag).
+#  7. kill -9: the rules stay in force (PERSIST); the restarted daemon adopts the table again.
 #  8. Each capability (and open_by_handle_at) is needed: without it, what goes missing.
 #  9. systemctl stop removes the table. Bash completion is installed and works.
 . "$(dirname "$0")/lib.sh"
+T0=$(date +%s%N)
+section() { log "=== $* (at $((($(date +%s%N) - T0) / 1000000)) ms)"; }
 
 POLICY=/etc/loguard/policy.yaml
 MPOLICY=$MERGED$POLICY
 
 # ---- 1. installation -------------------------------------------------------------------------
+section "1. installation"
 
 ct_mount
 mk() { make -C "$LGSD_ROOT" --no-print-directory "$@"; }
@@ -63,6 +65,19 @@ check "make uninstall says it kept the policy" grep -q "kept .*policy.yaml" <<<"
 # Then into the container's tree, as a distribution would.
 out=$(mk install DESTDIR="$MERGED" PREFIX=/usr 2>&1) || { printf '%s\n' "$out"; die "make install DESTDIR=$MERGED failed"; }
 install -m 0755 "$LGPROBE" "$MERGED$CT_LGPROBE"
+# A client that makes its socket, waits for a line (the test moves it to another cgroup
+# meanwhile), connects, and holds the connection until its stdin closes.
+cat >"$MERGED/usr/local/bin/lgt-moved-client" <<'EOF'
+#!/usr/bin/python3
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+print("socket", flush=True)
+sys.stdin.readline()
+s.connect(("127.0.0.1", 8081))
+print("connected", flush=True)
+sys.stdin.read()
+EOF
+chmod 0755 "$MERGED/usr/local/bin/lgt-moved-client"
 
 # ---- the container ---------------------------------------------------------------------------
 
@@ -98,6 +113,7 @@ check "enabled into sysinit.target.wants" test -L "$MERGED/etc/systemd/system/sy
 ct_boot loguard-test.target
 
 # ---- 2. boot ---------------------------------------------------------------------------------
+section "2. boot"
 
 if ! check "loguard.service active after boot" test "$(ct systemctl is-active loguard.service)" = active; then
 	ct systemctl status --no-pager -l loguard.service 2>&1 | sed 's/^/      | /'
@@ -138,6 +154,7 @@ check "exposure $exposure <= ${LGSD_MAX_EXPOSURE:=1.7}" \
 
 
 # ---- 3. an enforce policy, through systemctl reload ------------------------------------------
+section "3. an enforce policy, through systemctl reload"
 
 # write_policy NAME: the policy named NAME (below) becomes /etc/loguard/policy.yaml (root's,
 # 0644, written from outside: the file is in the container's tree).
@@ -217,5 +234,261 @@ fi
 ct_hold_finish
 check "one journal entry per logged connection (no duplicate text line)" \
 	test "$(jsel 'e.get("LOGUARD_DPORT") == "8081" or "8081" in e.get("MESSAGE", "")' | wc -l)" -eq 1
+
+
+# ---- 4. reload: changed policy, broken policy ------------------------------------------------
+section "4. reload: changed policy, broken policy"
+
+write_policy p2
+reload
+expect connected bob 8080
+expect refused carol 8080
+rules_p2=$(ct_nft_rules)
+
+jmark
+write_policy broken
+out=$(ct systemctl reload loguard.service 2>&1)
+check "systemctl reload with a broken policy fails" test $? -ne 0
+check "... and the service stays active" test "$(ct systemctl is-active loguard.service)" = active
+check "... the error names the policy line" grep -q "policy.yaml:5:" <<<"$(jsel 'True' | python3 -c '
+import json, sys
+for l in sys.stdin: print(json.loads(l).get("MESSAGE", ""))')"
+same_rules "... and the old rules stay" "$rules_p2"
+expect connected bob 8080
+expect refused carol 8080
+
+# A bare SIGHUP skips ExecReload's check: the daemon itself must refuse the policy.
+jmark
+ct systemctl kill --kill-who=main -s HUP loguard.service
+if jwait '"reload of" in e.get("MESSAGE", "") and "failed" in e.get("MESSAGE", "")' >/dev/null; then
+	ok "SIGHUP with a broken policy: loguard says the reload failed"
+else
+	fail "SIGHUP with a broken policy: no 'reload of ... failed' in the journal"
+fi
+wait_prop loguard.service StatusText 'reload failed' 5 &&
+	ok "STATUS= says the reload failed" || fail "STATUS= is '$(prop loguard.service StatusText)'"
+wait_prop loguard.service SubState '^running$' 5 &&
+	ok "still active (running) after the failed reload" || fail "state $(prop loguard.service ActiveState)/$(prop loguard.service SubState)"
+same_rules "the old rules stay" "$rules_p2"
+expect refused carol 8080
+write_policy p2
+reload
+wait_prop loguard.service StatusText '^guarding with' 5 &&
+	ok "STATUS= back to guarding" || fail "STATUS= is '$(prop loguard.service StatusText)'"
+
+# ---- 5. the policy must be root's and not group/world-writable -------------------------------
+section "5. the policy must be root's and not group/world-writable"
+
+chmod 0664 "$MPOLICY"
+jmark
+ct systemctl reload loguard.service >/dev/null 2>&1
+rc=$?
+if jwait '"refusing a policy that someone other than root can change" in e.get("MESSAGE", "")' >/dev/null; then
+	ok "a group-writable policy is refused"
+else
+	fail "a group-writable policy: no 'refusing a policy' in the journal"
+fi
+if [ $rc -eq 0 ]; then
+	# ExecReload's `loguard check` does not judge ownership, so the daemon got SIGHUP.
+	log "note: systemctl reload exited 0 (loguard check accepts the file); the daemon refused it"
+	wait_prop loguard.service StatusText 'reload failed' 5 &&
+		ok "... STATUS= says the reload failed" || fail "STATUS= is '$(prop loguard.service StatusText)'"
+else
+	ok "... systemctl reload fails"
+fi
+check "... the service stays active" test "$(ct systemctl is-active loguard.service)" = active
+same_rules "... with the old rules" "$rules_p2"
+chmod 0644 "$MPOLICY"
+chown 2902:0 "$MPOLICY"
+jmark
+ct systemctl restart loguard.service >/dev/null 2>&1
+wait_prop loguard.service ActiveState '^(failed|inactive)$' 5
+check "a policy owned by bob: loguard does not start" \
+	test "$(ct systemctl is-active loguard.service)" != active
+jwait '"refusing a policy that someone other than root can change" in e.get("MESSAGE", "")' >/dev/null &&
+	ok "... and says why" || fail "... no 'refusing a policy' in the journal"
+check "... exit status 1 (invalid policy)" test "$(prop loguard.service ExecMainStatus)" = 1
+check "... not restarted over and over (exit 1 is final)" test "$(prop loguard.service NRestarts)" -eq 0
+ct systemctl reset-failed loguard.service >/dev/null 2>&1
+write_policy p2
+check "starts again with a root-owned policy" ct systemctl start loguard.service
+
+# ---- 6. tamper: nobody else may change the table while loguard lives -------------------------
+section "6. tamper: nobody else may change the table while loguard lives"
+
+rules=$(ct_nft_rules)
+out=$(ct nft delete table inet loguard 2>&1)
+rc=$?
+check "[owner] nft delete table inet loguard is refused while loguard runs" test $rc -ne 0
+[ $rc -ne 0 ] && check "[owner] ... with EPERM" grep -q "Operation not permitted" <<<"$out"
+out=$(ct nft insert rule inet loguard output accept 2>&1)
+check "[owner] nft insert rule into loguard's chain is refused" test $? -ne 0
+if [ "$(ct_nft_rules)" != "$rules" ]; then
+	fail "[owner] the table was changed by another process; restoring it with a reload"
+	reload
+fi
+
+# ---- 7. kill -9: rules stay (fail closed), the restarted daemon adopts the table -------------
+section "7. kill -9: rules stay (fail closed), the restarted daemon adopts the table"
+
+# A longer restart delay, so there is time to look at the table while no daemon runs.
+ct mkdir -p /run/systemd/system/loguard.service.d
+printf '[Service]\nRestartSec=4s\n' | ct tee /run/systemd/system/loguard.service.d/50-test-restart.conf >/dev/null
+ct systemctl daemon-reload
+pid0=$(prop loguard.service MainPID)
+nr0=$(prop loguard.service NRestarts)
+rules=$(ct_nft_rules)
+ct systemctl kill --kill-who=main -s KILL loguard.service
+wait_prop loguard.service SubState '^auto-restart$' 3 &&
+	ok "after kill -9: waiting to restart" || fail "after kill -9: state $(prop loguard.service SubState)"
+same_rules "while no daemon runs, the table is still there, unchanged" "$rules"
+expect refused carol 8080
+expect connected bob 8080
+wait_prop loguard.service SubState '^running$' 10 &&
+	ok "restarted" || fail "not restarted: $(prop loguard.service ActiveState)/$(prop loguard.service SubState)"
+pid1=$(prop loguard.service MainPID)
+check "a new daemon (pid $pid0 -> $pid1)" test "$pid1" != "$pid0" -a "$pid1" != 0
+check "NRestarts went up by one" test "$(prop loguard.service NRestarts)" -eq $((nr0 + 1))
+same_rules "the restarted daemon's table is the same" "$rules"
+expect refused carol 8080
+out=$(ct nft delete table inet loguard 2>&1)
+check "[owner] the restarted daemon owns the table again (delete refused)" test $? -ne 0
+[ -z "$(ct_nft_table)" ] && { fail "[owner] table gone; restoring it with a reload"; reload; }
+ct rm -f /run/systemd/system/loguard.service.d/50-test-restart.conf
+ct systemctl daemon-reload
+
+# ---- 8. each capability is needed ------------------------------------------------------------
+section "8. each capability is needed"
+
+ABLATE=/run/systemd/system/loguard.service.d/60-test-ablate.conf
+# ablate NAME DROPIN-LINES...: restart loguard with a drop-in taking something away.
+ablate() {
+	local name=$1
+	shift
+	printf '%s\n' '[Service]' 'Restart=no' "$@" | ct tee "$ABLATE" >/dev/null
+	ct systemctl daemon-reload
+	ct systemctl restart loguard.service >/dev/null 2>&1
+	log "--- without $name"
+}
+unablate() {
+	ct rm -f "$ABLATE"
+	ct systemctl daemon-reload
+	ct systemctl reset-failed loguard.service 2>/dev/null
+	ct systemctl restart loguard.service || fail "loguard does not start again after the ablation"
+}
+caps() { printf '%s\n' 'CapabilityBoundingSet=' "CapabilityBoundingSet=$*" 'AmbientCapabilities=' "AmbientCapabilities=$*"; }
+
+# held_entry: bob holds a connection to the audit guard; print its journal entry.
+held_entry() {
+	local e
+	jmark
+	ct_hold_start bob 8081
+	e=$(jwait 'e.get("LOGUARD_DPORT") == "8081" and e.get("LOGUARD_USER") == "bob"')
+	HELD_PID=$HOLD_PID HELD_UNIT=$HOLD_UNIT
+	ct_hold_finish
+	[ -n "$e" ] || fail "no journal entry for bob's held connection"
+	printf '%s\n' "$e"
+}
+# has ENTRY FIELD...: print which of the fields the entry has, as "F=yes/no ...".
+has() {
+	python3 -c 'import json, sys
+e = json.loads(sys.argv[1] or "{}")
+print(" ".join("%s=%s" % (f, "yes" if f in e else "no") for f in sys.argv[2:]))' "$1" "${@:2}"
+}
+FIELDS=(LOGUARD_PID LOGUARD_EXE LOGUARD_CGROUP LOGUARD_UNIT)
+
+ablate CAP_NET_ADMIN "$(caps CAP_SYS_PTRACE CAP_DAC_READ_SEARCH)"
+check "without CAP_NET_ADMIN loguard cannot start" test "$(ct systemctl is-active loguard.service)" != active
+check "... and says why (exit 3)" test "$(prop loguard.service ExecMainStatus)" = 3
+unablate
+
+ablate CAP_SYS_PTRACE "$(caps CAP_NET_ADMIN CAP_DAC_READ_SEARCH)"
+e=$(held_entry)
+got=$(has "$e" "${FIELDS[@]}")
+check "without CAP_SYS_PTRACE: no pid/exe, cgroup/unit still found ($got)" \
+	test "$got" = "LOGUARD_PID=no LOGUARD_EXE=no LOGUARD_CGROUP=yes LOGUARD_UNIT=yes"
+unablate
+
+ablate CAP_DAC_READ_SEARCH "$(caps CAP_NET_ADMIN CAP_SYS_PTRACE)"
+e=$(held_entry)
+got=$(has "$e" "${FIELDS[@]}")
+check "without CAP_DAC_READ_SEARCH: no pid/exe/cgroup/unit ($got)" \
+	test "$got" = "LOGUARD_PID=no LOGUARD_EXE=no LOGUARD_CGROUP=no LOGUARD_UNIT=no"
+unablate
+
+# open_by_handle_at: the socket's cgroup by its id. Without it loguard falls back to the
+# holder's /proc/PID/cgroup, which is right only while the holder stays in the cgroup where it
+# made the socket. So: a client that makes its socket, is moved to another cgroup, connects.
+cg2=$(ct findmnt -n -t cgroup2 -o TARGET | head -1)
+ct mkdir -p "$cg2/lgt-moved" || fail "cannot create cgroup $cg2/lgt-moved"
+# moved_entry: print the journal entry of such a client's connection (bob, port 8081).
+moved_entry() {
+	local e i unit pid fd bg
+	NPROBE=$((NPROBE + 1))
+	unit="lgt-moved-$NPROBE.service"
+	rm -f "$LGSD_TMP/moved.in"
+	mkfifo "$LGSD_TMP/moved.in"
+	jmark
+	ct systemd-run --quiet --wait --pipe --collect --unit="$unit" -p User=bob \
+		/usr/local/bin/lgt-moved-client <"$LGSD_TMP/moved.in" >"$LGSD_TMP/moved.out" 2>&1 &
+	bg=$!
+	exec {fd}>"$LGSD_TMP/moved.in"
+	for ((i = 0; i < 100; i++)); do
+		grep -q -x socket "$LGSD_TMP/moved.out" 2>/dev/null && break
+		sleep 0.05
+	done
+	pid=$(prop "$unit" MainPID)
+	ct sh -c "echo $pid >$cg2/lgt-moved/cgroup.procs" || fail "cannot move pid $pid to $cg2/lgt-moved"
+	echo >&"$fd"
+	e=$(jwait 'e.get("LOGUARD_DPORT") == "8081" and e.get("LOGUARD_USER") == "bob"')
+	exec {fd}>&-
+	wait "$bg" 2>/dev/null
+	[ -n "$e" ] || fail "no journal entry for the moved client's connection ($(tr '\n' ' ' <"$LGSD_TMP/moved.out"))"
+	printf '%s\n' "$e"
+}
+
+e=$(moved_entry)
+got=$(has "$e" "${FIELDS[@]}")
+check "moved client: pid/exe found, and the cgroup it made the socket in ($got)" \
+	test "$got" = "LOGUARD_PID=yes LOGUARD_EXE=yes LOGUARD_CGROUP=yes LOGUARD_UNIT=yes"
+[ -n "$e" ] && jcheck "$e" "e.get('LOGUARD_UNIT', '').startswith('lgt-moved-')"
+
+got=$(has "$(held_entry)" "${FIELDS[@]}")
+check "baseline: pid/exe/cgroup/unit all found ($got)" \
+	test "$got" = "LOGUARD_PID=yes LOGUARD_EXE=yes LOGUARD_CGROUP=yes LOGUARD_UNIT=yes"
+
+ablate open_by_handle_at 'SystemCallFilter=~open_by_handle_at'
+got=$(has "$(held_entry)" "${FIELDS[@]}")
+check "without open_by_handle_at: all still found through /proc/PID/cgroup ($got)" \
+	test "$got" = "LOGUARD_PID=yes LOGUARD_EXE=yes LOGUARD_CGROUP=yes LOGUARD_UNIT=yes"
+got=$(has "$(moved_entry)" "${FIELDS[@]}")
+check "without open_by_handle_at: a moved client's cgroup is unknown ($got)" \
+	test "$got" = "LOGUARD_PID=yes LOGUARD_EXE=yes LOGUARD_CGROUP=no LOGUARD_UNIT=no"
+unablate
+
+
+# ---- 9. stop, start, completion ------------------------------------------------------------
+section "9. stop, start, completion"
+
+ct systemctl stop loguard.service
+check "stopped: inactive" test "$(prop loguard.service ActiveState)" = inactive
+check "... cleanly (Result=success)" test "$(prop loguard.service Result)" = success
+check "systemctl stop removed the table" test -z "$(ct_nft_table)"
+expect connected carol 8080
+ct systemctl start loguard.service
+# Type=notify: `systemctl start` returns on READY=1, which loguard sends after the apply.
+check "systemctl start returns with the table already installed" grep -q 8080 <<<"$(ct_nft_table)"
+expect refused carol 8080
+
+complete_words() {
+	ct bash -c '. /usr/share/bash-completion/bash_completion
+		. "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+		_loguard; echo "${COMPREPLY[*]}"' sh "$bashcompdir/loguard" "$@"
+}
+check "completion: commands" test "$(complete_words loguard "")" = "check print apply show run flush version"
+check "completion: run's options" grep -q -- "--keep-rules" <<<"$(complete_words loguard run --)"
+check "completion: --format values" test "$(complete_words loguard run --format "")" = "json text"
+check "completion is loaded for loguard" ct bash -c ". /usr/share/bash-completion/bash_completion; _completion_loader loguard; complete -p loguard"
 
 lgsd_done
