@@ -30,7 +30,8 @@
 /* The kernel allocates max(nlbufsiz, message) per skb, and with qthreshold 1 every message
  * is its own skb: with 64 KiB each ~300-byte record took a 64 KiB skb, so the receive
  * buffer held a few hundred records and a burst overflowed it. */
-#define NLBUFSIZ      1024
+#define NLBUFSIZ 1024
+#define NLBUFSIZ_BATCHED (16 * 1024) /* 32 records of ~300 bytes */
 #define READ_BUF_SIZE (256 * 1024)
 
 struct audit {
@@ -38,10 +39,13 @@ struct audit {
 	uint16_t group;
 	bool have_seq;
 	uint32_t next_seq;
+	bool batching; /* qthreshold > 1: see audit_set_batching() */
 	char *buf;
 };
 
-static int config(struct audit *a, uint16_t type, const void *data, size_t len)
+/* Send one config attribute; with ack, wait for the kernel's answer (only before the
+ * socket carries packets: later, answers would interleave with them). */
+static int config_msg(struct audit *a, uint16_t type, const void *data, size_t len, bool ack)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -49,7 +53,7 @@ static int config(struct audit *a, uint16_t type, const void *data, size_t len)
 	ssize_t n;
 
 	nlh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | (ack ? NLM_F_ACK : 0);
 	nlh->nlmsg_seq = type;
 	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
 	nfg->nfgen_family = AF_UNSPEC;
@@ -58,12 +62,19 @@ static int config(struct audit *a, uint16_t type, const void *data, size_t len)
 	mnl_attr_put(nlh, type, len, data);
 	if (mnl_socket_sendto(a->sock, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
+	if (!ack)
+		return 0;
 	n = mnl_socket_recvfrom(a->sock, buf, sizeof(buf));
 	if (n < 0)
 		return -errno;
 	if (mnl_cb_run(buf, n, nlh->nlmsg_seq, mnl_socket_get_portid(a->sock), NULL, NULL) < 0)
 		return -errno;
 	return 0;
+}
+
+static int config(struct audit *a, uint16_t type, const void *data, size_t len)
+{
+	return config_msg(a, type, data, len, true);
 }
 
 int audit_open(uint16_t group, struct audit **ret_audit)
@@ -114,6 +125,25 @@ int audit_open(uint16_t group, struct audit **ret_audit)
 	return 0;
 fail:
 	audit_close(a);
+	return r;
+}
+
+int audit_set_batching(struct audit *a, bool batch)
+{
+	/* Batched: up to 32 records per message, flushed after 10 ms at most. */
+	uint32_t qthresh = htonl(batch ? 32 : 1), timeout = htonl(1);
+	uint32_t nlbufsiz = htonl(batch ? NLBUFSIZ_BATCHED : NLBUFSIZ);
+	int r;
+
+	if (batch == a->batching)
+		return 0;
+	r = config_msg(a, NFULA_CFG_NLBUFSIZ, &nlbufsiz, sizeof(nlbufsiz), false);
+	if (r >= 0)
+		r = config_msg(a, NFULA_CFG_TIMEOUT, &timeout, sizeof(timeout), false);
+	if (r >= 0)
+		r = config_msg(a, NFULA_CFG_QTHRESH, &qthresh, sizeof(qthresh), false);
+	if (r >= 0)
+		a->batching = batch;
 	return r;
 }
 

@@ -12,6 +12,10 @@ struct audit;
 /* Bind NFLOG group `group` (needs CAP_NET_ADMIN; -EBUSY if another process has it). */
 int audit_open(uint16_t group, struct audit **ret_audit);
 
+/* Under heavy traffic, let the kernel put many records in one message (fewer wakeups,
+ * up to 10 ms later); else deliver each at once, which pid lookups need. */
+int audit_set_batching(struct audit *a, bool batch);
+
 /* The socket to poll for POLLIN. */
 int audit_fd(const struct audit *a);
 

@@ -31,11 +31,16 @@
  * socket is drained, records get the kernel's identity (uid, gid, names) only, no
  * sock_diag and no process search, so a flood cannot make us lose records. */
 #define BURST_EVENTS 32
-/* Wall time per second the full identity lookup (sock_diag, cgroup, process search) may
- * take; past it, the rest of that second's records get the kernel's identity only. Keeps a
- * flood of short connections from starving the clients, or us falling behind, on a small
- * machine. */
-#define ENRICH_NS_PER_SECOND (250 * 1000 * 1000LL)
+/* Wall time per second the full identity lookup (sock_diag, cgroup, process search: 30 us
+ * to ms each) may take: 5% of a CPU. Past it, the rest of that second's records get the
+ * kernel's identity only (uid, gid, names), counted as identity_skipped. On a 2-core
+ * machine a daemon at 25% of a CPU cost a connection flood a third of its rate; at 5%,
+ * about a sixth, all of it NFLOG delivery and the records themselves. */
+#define ENRICH_NS_PER_SECOND (50 * 1000 * 1000LL)
+
+/* Records per second above which the kernel batches them, and below which it stops. */
+#define BATCH_ABOVE_PER_SECOND	 2000
+#define UNBATCH_BELOW_PER_SECOND 500
 
 /* Set by the signal handlers, read by the loop: the only mutable globals. */
 static volatile sig_atomic_t got_reload, got_stop;
@@ -61,8 +66,10 @@ struct daemon {
 	uint64_t rate_limited_seen; /* the kernel counter's value when last read */
 	bool stats_pending;	    /* something happened since the last stats record */
 	unsigned batch_events;	    /* events handled in the current read of the NFLOG socket */
-	time_t enrich_second;	    /* CLOCK_MONOTONIC second the time below is for */
-	long long enrich_ns;	    /* spent on full lookups in that second */
+	time_t rate_second;	    /* CLOCK_MONOTONIC second the count below is for */
+	unsigned rate_events, last_second_events;
+	time_t enrich_second; /* CLOCK_MONOTONIC second the time below is for */
+	long long enrich_ns;  /* spent on full lookups in that second */
 	struct timespec stats_due;
 };
 
@@ -321,6 +328,25 @@ static int start(struct daemon *d)
 	return open_sinks(d) < 0 ? 3 : 0;
 }
 
+/* Thousands of records a second: let the kernel batch them (one wakeup per 32); a
+ * trickle: each at once, so the sender is still there to be identified. */
+static void adapt_batching(struct daemon *d, unsigned events)
+{
+	time_t now = mono_ns() / 1000000000LL;
+
+	if (now != d->rate_second) {
+		d->last_second_events = now == d->rate_second + 1 ? d->rate_events : 0;
+		d->rate_second = now;
+		d->rate_events = 0;
+	}
+	d->rate_events += events;
+	if (d->rate_events > BATCH_ABOVE_PER_SECOND)
+		audit_set_batching(d->audit, true);
+	else if (d->last_second_events < UNBATCH_BELOW_PER_SECOND &&
+		 d->rate_events < UNBATCH_BELOW_PER_SECOND)
+		audit_set_batching(d->audit, false);
+}
+
 static int timeout_ms(const struct daemon *d)
 {
 	struct timespec now;
@@ -356,6 +382,8 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 
 			d->batch_events = 0;
 			r = audit_read(d->audit, on_event, d, &d->stats);
+			if (r > 0)
+				adapt_batching(d, (unsigned)r);
 
 			if (r < 0) {
 				fprintf(stderr, "loguard: reading NFLOG: %s\n", strerror(-r));
