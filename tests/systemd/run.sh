@@ -36,7 +36,11 @@ missing=""
 for tool in nsenter unshare python3 timeout ss nft make; do
 	command -v "$tool" >/dev/null || missing+=" $tool"
 done
-[ -z "$missing" ] || { echo "missing tools:$missing (run tools/deps.sh)" >&2; exit 1; }
+# In the container (the host's own tree): systemd-run --wait needs D-Bus; the completion test
+# needs bash-completion.
+command -v dbus-daemon >/dev/null || command -v dbus-broker >/dev/null || missing+=" dbus"
+[ -e /usr/share/bash-completion/bash_completion ] || missing+=" bash-completion"
+[ -z "$missing" ] || { echo "missing:$missing (run tools/deps.sh)" >&2; exit 1; }
 command -v systemd-nspawn >/dev/null ||
 	skip_banner "no systemd-nspawn (apt-get install systemd-container)"
 

@@ -137,9 +137,16 @@ for c in CapEff CapPrm CapBnd CapAmb; do
 	check "$c = $v: only the three capabilities" test "$v" = 0000000000081004
 done
 check "no_new_privs set" grep -q -P '^NoNewPrivs:\t1$' <<<"$st"
+# What CAP_DAC_READ_SEARCH could read, it cannot see (its mount namespace, as root).
+check "/etc/shadow is empty in its namespace" test "$(ct nsenter -t "$main" -m stat -c %s /etc/shadow)" = 0
+check "/var/lib is inaccessible in its namespace" test "$(ct nsenter -t "$main" -m stat -c %a /var/lib)" = 0
+check "/root is inaccessible in its namespace" test "$(ct nsenter -t "$main" -m stat -c %a /root)" = 0
 check "seccomp filter on" grep -q -P '^Seccomp:\t2$' <<<"$st"
 
-vout=$(ct systemd-analyze verify loguard.service 2>&1)
+# verify also checks that Documentation= man pages exist, with man(1), where there is one.
+man_opt=--man=yes
+ct sh -c 'command -v man' >/dev/null || { man_opt=--man=no; log "note: no man(1) here: man pages not verified"; }
+vout=$(ct systemd-analyze verify "$man_opt" loguard.service 2>&1)
 vrc=$?
 check "systemd-analyze verify loguard.service: exit 0" test $vrc -eq 0
 check "systemd-analyze verify: nothing to say about loguard" \
