@@ -42,6 +42,7 @@
 #include <linux/sock_diag.h>
 
 #include "array.h"
+#include "cgroup.h"
 #include "enrich.h"
 
 #define CACHE_SLOTS_MAX 8192 /* power of two; at most half used: 4096 entries */
@@ -196,61 +197,6 @@ static int cache_put(struct cache *c, uint64_t key, const char *val)
 	return 0;
 }
 
-/* Undo the octal escapes (\040 etc.) /proc/self/mountinfo uses for blanks in paths. */
-static void unescape_mount_path(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
-/*
- * The cgroup2 mount is not always /sys/fs/cgroup (hybrid hosts use /sys/fs/cgroup/unified),
- * so read it from mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE ..."
- * (the same parser as policy_check.c's; there it is private).
- */
-static int find_cgroup2_mount(char **ret)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	size_t size = 0;
-	char *line = NULL;
-	int r = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (getline(&line, &size, f) > 0) {
-		char *save = NULL, *mnt = NULL, *tok;
-		bool sep = false;
-		unsigned field = 0;
-
-		for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
-			if (field++ == 4)
-				mnt = tok;
-			if (sep)
-				break;
-			if (field > 6 && !strcmp(tok, "-"))
-				sep = true;
-		}
-		if (!tok || !mnt || strcmp(tok, "cgroup2"))
-			continue;
-		unescape_mount_path(mnt);
-		*ret = strdup(mnt);
-		r = *ret ? 0 : -ENOMEM;
-		break;
-	}
-	free(line);
-	fclose(f);
-	return r;
-}
 
 int enrich_new(const char *cgroup_root, struct enrich **ret)
 {
@@ -286,7 +232,7 @@ int enrich_new(const char *cgroup_root, struct enrich **ret)
 			goto fail;
 		}
 	} else {
-		r = find_cgroup2_mount(&e->cg_root);
+		r = cgroup2_find_mount(&e->cg_root);
 		if (r == -ENOMEM)
 			goto fail;
 	}

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "cgroup.h"
 #include "policy.h"
 
 /* Above this many distinct user names, one passwd scan beats a lookup per name. */
@@ -710,60 +711,6 @@ static int check_overlaps(struct check_ctx *c)
 	return 0;
 }
 
-/* Undo the octal escapes (\040 etc.) /proc/self/mountinfo uses for blanks in paths. */
-static void unescape_mount_path(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
-/*
- * The cgroup2 mount is not always /sys/fs/cgroup (hybrid hosts use /sys/fs/cgroup/unified),
- * so read it from mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE ..."
- */
-static int find_cgroup2_mount(char **ret)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	size_t size = 0;
-	char *line = NULL;
-	int r = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (getline(&line, &size, f) > 0) {
-		char *save = NULL, *mnt = NULL, *tok;
-		bool sep = false;
-		unsigned field = 0;
-
-		for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
-			if (field++ == 4)
-				mnt = tok;
-			if (sep)
-				break;
-			if (field > 6 && !strcmp(tok, "-"))
-				sep = true;
-		}
-		if (!tok || !mnt || strcmp(tok, "cgroup2"))
-			continue;
-		unescape_mount_path(mnt);
-		*ret = strdup(mnt);
-		r = *ret ? 0 : -ENOMEM;
-		break;
-	}
-	free(line);
-	fclose(f);
-	return r;
-}
 
 /* Locate the cgroup2 root once per call; reports a located error the first time it fails. */
 static int cg_root(struct check_ctx *c, const struct loc *loc)
@@ -776,7 +723,7 @@ static int cg_root(struct check_ctx *c, const struct loc *loc)
 		c->cg_root = strdup(c->cg_root_opt);
 		c->cg_root_r = c->cg_root ? 0 : -ENOMEM;
 	} else {
-		c->cg_root_r = find_cgroup2_mount(&c->cg_root);
+		c->cg_root_r = cgroup2_find_mount(&c->cg_root);
 	}
 	if (c->cg_root_r == -ENOMEM)
 		return -ENOMEM;
