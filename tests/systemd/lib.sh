@@ -207,6 +207,7 @@ ct_boot() {
 
 	# The container's PID 1 is systemd-nspawn's child running systemd.
 	for ((i = 0; i < 200; i++)); do
+		# shellcheck disable=SC2013 # the file is a list of pids
 		for m in $(cat "/proc/$CT_NSPAWN_PID/task/"*/children 2>/dev/null); do
 			[ "$(cat "/proc/$m/comm" 2>/dev/null)" = systemd ] && CT_PID=$m
 		done
@@ -431,6 +432,7 @@ ct_hold_start() {
 		cat "$LGSD_TMP/hold.out" "$LGSD_TMP/hold.err" 2>/dev/null
 		die "$user could not hold a connection to port $port"
 	fi
+	# shellcheck disable=SC2034 # read by service.sh
 	HOLD_PID=$(prop "$HOLD_UNIT" MainPID)
 }
 

@@ -16,6 +16,7 @@
 #  7. kill -9: the rules stay in force (PERSIST); the restarted daemon adopts the table again.
 #  8. Each capability (and open_by_handle_at) is needed: without it, what goes missing.
 #  9. systemctl stop removes the table. Bash completion is installed and works.
+# shellcheck source=tests/systemd/lib.sh disable=SC2015 # "A && ok || fail": ok never fails
 . "$(dirname "$0")/lib.sh"
 T0=$(date +%s%N)
 section() { log "=== $* (at $((($(date +%s%N) - T0) / 1000000)) ms)"; }
@@ -38,7 +39,9 @@ print-unitdir: ; @echo $(SYSTEMDUNITDIR) $(BASHCOMPDIR)
 EOF
 )
 read -r sysunitdir bashcompdir <<<"$unitdir"
-[ -n "$sysunitdir" ] && [ -n "$bashcompdir" ] || die "cannot read SYSTEMDUNITDIR/BASHCOMPDIR from the Makefile"
+if [ -z "$sysunitdir" ] || [ -z "$bashcompdir" ]; then
+	die "cannot read SYSTEMDUNITDIR/BASHCOMPDIR from the Makefile"
+fi
 log "Makefile: SYSTEMDUNITDIR=$sysunitdir BASHCOMPDIR=$bashcompdir"
 installed=(/opt/lg/sbin/loguard /opt/lg/share/man/man8/loguard.8 /opt/lg/share/man/man8/loguard.service.8
 	/opt/lg/share/man/man5/loguard.yaml.5 "$sysunitdir/loguard.service" "$bashcompdir/loguard"
@@ -166,13 +169,14 @@ section "3. an enforce policy, through systemctl reload"
 # write_policy NAME: the policy named NAME (below) becomes /etc/loguard/policy.yaml (root's,
 # 0644, written from outside: the file is in the container's tree).
 write_policy() {
+	local web=alice
+	[ "$1" = p2 ] && web="alice, bob"
 	case $1 in
-	p1) printf '%s\n' 'version: 1' 'mode: enforce' 'guards:' \
-		'  - name: web' '    ports: [8080]' '    protocol: tcp' '    allow:' '      users: [alice]' \
+	p1 | p2) printf '%s\n' 'version: 1' 'mode: enforce' 'guards:' \
+		'  - name: web' '    ports: [8080]' '    protocol: tcp' '    allow:' "      users: [$web]" \
 		'    action: reject' '    log: denied' \
 		'  - name: watched' '    ports: [8081]' '    protocol: tcp' '    mode: audit' \
-		'    allow:' '      users: [alice]' '    log: denied' ;;
-	p2) write_policy p1 && sed -i 's/users: \[alice\]/users: [alice, bob]/' "$MPOLICY" && return ;;
+		'    allow:' "      users: [$web]" '    log: denied' ;;
 	broken) printf '%s\n' 'version: 1' 'mode: enforce' 'guards:' \
 		'  - name: web' '    ports: [80800]' '    allow:' '      users: [alice]' ;;
 	esac >"$MPOLICY"
@@ -391,7 +395,6 @@ held_entry() {
 	jmark
 	ct_hold_start bob 8081
 	e=$(jwait 'e.get("LOGUARD_DPORT") == "8081" and e.get("LOGUARD_USER") == "bob"')
-	HELD_PID=$HOLD_PID HELD_UNIT=$HOLD_UNIT
 	ct_hold_finish
 	[ -n "$e" ] || fail "no journal entry for bob's held connection"
 	printf '%s\n' "$e"
@@ -488,6 +491,7 @@ check "systemctl start returns with the table already installed" grep -q 8080 <<
 expect refused carol 8080
 
 complete_words() {
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	ct bash -c '. /usr/share/bash-completion/bash_completion
 		. "$1"; shift
 		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
