@@ -169,4 +169,7 @@ systemd-test: all
 clean:
 	rm -rf $(B)
 
+# The sanitizer objects are only prerequisites of the sanitizer tests: keep them anyway.
+.SECONDARY: $(ASAN_OBJ)
+
 -include $(LIB_OBJ:.o=.d) $(B)/main.d $(ASAN_OBJ:.o=.d)
