@@ -52,6 +52,14 @@ static struct profile guard_profile(const struct policy_guard *g)
 	return pr;
 }
 
+/* Chain-name suffix of each log setting: the name encodes the profile, so `show` can decode
+ * a guard's mode from the installed table alone. */
+static const char *const log_suffixes[__POLICY_LOG_MAX] = {
+	[POLICY_LOG_NONE] = "",
+	[POLICY_LOG_DENIED] = "_log_denied",
+	[POLICY_LOG_ALL] = "_log_all",
+};
+
 static int profile_chain_name(const struct profile *pr, char **ret)
 {
 	int r;
@@ -60,16 +68,13 @@ static int profile_chain_name(const struct profile *pr, char **ret)
 		r = asprintf(ret, "audit");
 	else
 		r = asprintf(ret, "enforce_%s%s", policy_action_name(pr->action),
-			     pr->log == POLICY_LOG_NONE	 ? ""
-			     : pr->log == POLICY_LOG_ALL ? "_log_all"
-							 : "_log_denied");
+			     log_suffixes[pr->log]);
 	return r < 0 ? -ENOMEM : 0;
 }
 
 int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
 			       enum policy_action *ret_action, enum policy_log *ret_log)
 {
-	static const char *const logs[] = { "", "_log_denied", "_log_all" };
 	const char *rest;
 
 	if (!strcmp(chain, "audit")) {
@@ -87,7 +92,7 @@ int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
 			continue;
 		rest = chain + 8 + n;
 		for (int l = 0; l < __POLICY_LOG_MAX; l++) {
-			if (strcmp(rest, logs[l]))
+			if (strcmp(rest, log_suffixes[l]))
 				continue;
 			*ret_mode = POLICY_MODE_ENFORCE;
 			*ret_action = a;

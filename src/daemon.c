@@ -220,16 +220,11 @@ static int on_event(const struct audit_event *ev, void *data)
 	return r < 0 ? r : 0;
 }
 
-static size_t count_ports(const struct ruleset *rs)
-{
-	return rs->n_guard_index;
-}
-
 static void notify_status(const struct daemon *d, const char *what)
 {
 	notify_sendf("%sSTATUS=%s %s: %zu guards, %zu guarded port entries, NFLOG group %u", what,
 		     "guarding with", d->opts->policy_file, d->cur.policy->n_guards,
-		     count_ports(d->cur.rs), d->cur.rs->log_group);
+		     d->cur.rs->n_guard_index, d->cur.rs->log_group);
 }
 
 /* Load and apply; on any error keep what is installed and say why. */
