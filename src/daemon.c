@@ -73,16 +73,6 @@ struct daemon {
 	struct timespec stats_due;
 };
 
-static void print_diags(const struct diags *d)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		char *s = diag_format(&d->v[i]);
-
-		fprintf(stderr, "%s\n", s ? s : d->v[i].msg);
-		free(s);
-	}
-}
-
 /* JOURNAL_STREAM=dev:ino names the journal stream our stdout or stderr is connected to. */
 static bool stream_is_journal(int fd)
 {
@@ -245,7 +235,7 @@ static int reload(struct daemon *d)
 	}
 	if (r >= 0)
 		r = apply_ruleset(d->nl, next.rs, true, d->table_flags, &dg, NULL);
-	print_diags(&dg);
+	diags_print(&dg, stderr);
 	diags_free(&dg);
 	if (r < 0) {
 		fprintf(stderr,
@@ -280,7 +270,7 @@ static int start(struct daemon *d)
 
 	r = apply_load(d->opts->policy_file, true, &dg, &d->cur);
 	dg_errors = dg.n_errors;
-	print_diags(&dg);
+	diags_print(&dg, stderr);
 	diags_free(&dg);
 	if (r < 0) {
 		if (!dg_errors)
@@ -309,7 +299,7 @@ static int start(struct daemon *d)
 		d->table_flags = 0;
 		r = apply_ruleset(d->nl, d->cur.rs, true, d->table_flags, &dg, NULL);
 	}
-	print_diags(&dg);
+	diags_print(&dg, stderr);
 	diags_free(&dg);
 	if (r < 0) {
 		fprintf(stderr, "loguard: applying %s: %s\n", d->opts->policy_file, strerror(-r));
@@ -429,7 +419,7 @@ int daemon_run(const struct daemon_opts *opts)
 			struct diags dg = { 0 };
 
 			if (apply_ruleset(d.nl, NULL, true, 0, &dg, NULL) < 0) {
-				print_diags(&dg);
+				diags_print(&dg, stderr);
 				status = 3;
 			}
 			diags_free(&dg);

@@ -104,3 +104,13 @@ void diags_free(struct diags *d)
 	d->n = d->cap = 0;
 	d->n_errors = 0;
 }
+
+void diags_print(const struct diags *d, FILE *f)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		char *s = diag_format(&d->v[i]);
+
+		fprintf(f, "%s\n", s ? s : d->v[i].msg);
+		free(s);
+	}
+}

@@ -3,6 +3,7 @@
 #define LOGUARD_DIAG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Where a policy node was written; file points into the owning policy. */
 struct loc {
@@ -34,6 +35,9 @@ int diags_add(struct diags *d, enum diag_level level, const struct loc *loc, con
 
 /* Render one diagnostic as "file:line:col: error: msg" into a malloc()ed string. */
 char *diag_format(const struct diag *g);
+
+/* Write every diagnostic to f, one formatted line each (for main and the daemon). */
+void diags_print(const struct diags *d, FILE *f);
 
 /* Free every message; d itself is caller-owned and left empty. Accepts NULL. */
 void diags_free(struct diags *d);

@@ -45,16 +45,6 @@ struct cmdline {
 	const char *format;   /* run --format */
 };
 
-static void print_diags(const struct diags *d)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		char *s = diag_format(&d->v[i]);
-
-		fprintf(stderr, "%s\n", s ? s : d->v[i].msg);
-		free(s);
-	}
-}
-
 static void loaded_free(struct loaded *l)
 {
 	apply_loaded_free(l);
@@ -66,7 +56,7 @@ static int load(const struct cmdline *cl, bool trusted_only, struct loaded *ret)
 	struct diags d = { 0 };
 	int r = apply_load(cl->policy_file, trusted_only, &d, ret);
 
-	print_diags(&d);
+	diags_print(&d, stderr);
 	if (r < 0 && d.n_errors == 0)
 		fprintf(stderr, "%s: %s: %s\n", cl->prog, cl->policy_file, strerror(-r));
 	if (r < 0 && d.n_errors)
@@ -158,7 +148,7 @@ static int send_table(const struct cmdline *cl, struct nl *nl, const struct rule
 	int r = apply_ruleset(nl, rs, commit, 0, &d, ret_stats);
 	bool explained = d.n_errors > 0;
 
-	print_diags(&d);
+	diags_print(&d, stderr);
 	diags_free(&d);
 	if ((r == -EPERM || r == -EACCES) && !explained)
 		return kernel_error(cl, "applying", r);
