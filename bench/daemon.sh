@@ -38,6 +38,7 @@ UID_CLIENT=105000
 
 tmp=$(mktemp -d /tmp/loguard-dbench.XXXXXX)
 chmod 755 "$tmp"
+export RUNTIME_DIRECTORY="$tmp" # the daemon's live counters, off the host's /run
 pids=()
 cleanup() {
 	local p

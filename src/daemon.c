@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +43,9 @@
 #define BATCH_ABOVE_PER_SECOND	 2000
 #define UNBATCH_BELOW_PER_SECOND 500
 
+/* The live counters file (for `loguard show`) is rewritten at most this often, in ms. */
+#define LIVE_STATS_INTERVAL_MS 1000
+
 /* Set by the signal handlers, read by the loop: the only mutable globals. */
 static volatile sig_atomic_t got_reload, got_stop;
 
@@ -71,6 +75,9 @@ struct daemon {
 	time_t enrich_second; /* CLOCK_MONOTONIC second the time below is for */
 	long long enrich_ns;  /* spent on full lookups in that second */
 	struct timespec stats_due;
+	char *live_path;	   /* RUNTIME_DIRECTORY/stats: what `loguard show` reads */
+	bool live_pending;	   /* counters changed since the file was written */
+	long long live_written_ms; /* CLOCK_MONOTONIC of the last write */
 };
 
 /* JOURNAL_STREAM=dev:ino names the journal stream our stdout or stderr is connected to. */
@@ -136,6 +143,51 @@ static void read_rate_limited(struct daemon *d)
 	d->rate_limited_seen = v;
 }
 
+static long long mono_ns(void);
+
+/* Publish the counters for `loguard show`: written to a temporary file and renamed, so a
+ * reader never sees half a file; one line, "key=value" pairs. */
+static void write_live_stats(struct daemon *d)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+
+	if (!d->live_path)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->live_path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f,
+		"pid=%ld received=%llu lost=%llu enobufs=%llu rate_limited=%llu unmatched=%llu "
+		"identity_skipped=%llu\n",
+		(long)getpid(), (unsigned long long)d->stats.received,
+		(unsigned long long)d->stats.lost, (unsigned long long)d->stats.enobufs,
+		(unsigned long long)d->stats.rate_limited, (unsigned long long)d->stats.unmatched,
+		(unsigned long long)d->stats.identity_skipped);
+	if (fclose(f) == 0)
+		rename(tmp, d->live_path);
+	else
+		unlink(tmp);
+	d->live_pending = false;
+	d->live_written_ms = mono_ns() / 1000000;
+}
+
+/* systemd's RuntimeDirectory= sets RUNTIME_DIRECTORY; by hand it is /run/loguard. */
+static void open_live_stats(struct daemon *d)
+{
+	const char *dir = getenv("RUNTIME_DIRECTORY");
+
+	if (!dir || !*dir) {
+		dir = LOGUARD_RUN_DIR;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return;
+	}
+	if (asprintf(&d->live_path, "%s/%s", dir, LOGUARD_LIVE_STATS) < 0)
+		d->live_path = NULL;
+	write_live_stats(d);
+}
+
 static void emit_stats(struct daemon *d)
 {
 	struct timespec now;
@@ -153,6 +205,7 @@ static void emit_stats(struct daemon *d)
 	if (d->out)
 		fflush(d->out);
 	d->stats_pending = false;
+	write_live_stats(d);
 }
 
 static long long mono_ns(void)
@@ -310,6 +363,7 @@ static int start(struct daemon *d)
 		fprintf(stderr, "loguard: %s\n", strerror(-r));
 		return 3;
 	}
+	open_live_stats(d);
 	return open_sinks(d) < 0 ? 3 : 0;
 }
 
@@ -334,14 +388,19 @@ static void adapt_batching(struct daemon *d, unsigned events)
 
 static int timeout_ms(const struct daemon *d)
 {
-	struct timespec now;
-	long long ms;
+	long long now = mono_ns() / 1000000, ms = -1;
 
-	if (!d->stats_pending)
-		return -1; /* idle: sleep until the kernel or a signal wakes us */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (d->stats_due.tv_sec - now.tv_sec) * 1000LL +
-	     (d->stats_due.tv_nsec - now.tv_nsec) / 1000000;
+	/* Idle (nothing pending): -1, sleep until the kernel or a signal wakes us. */
+	if (d->stats_pending)
+		ms = d->stats_due.tv_sec * 1000LL + d->stats_due.tv_nsec / 1000000 - now;
+	if (d->live_pending) {
+		long long live = d->live_written_ms + LIVE_STATS_INTERVAL_MS - now;
+
+		if (ms < 0 || live < ms)
+			ms = live;
+	}
+	if (!d->stats_pending && !d->live_pending)
+		return -1;
 	return ms < 0 ? 0 : ms > 60 * 60 * 1000 ? 60 * 60 * 1000 : (int)ms;
 }
 
@@ -382,7 +441,14 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 				d->stats_pending = true;
 			}
 		}
-		if (d->stats_pending && timeout_ms(d) == 0)
+		if (n > 0)
+			d->live_pending = true;
+		if (d->live_pending &&
+		    mono_ns() / 1000000 - d->live_written_ms >= LIVE_STATS_INTERVAL_MS)
+			write_live_stats(d);
+		if (d->stats_pending &&
+		    d->stats_due.tv_sec * 1000LL + d->stats_due.tv_nsec / 1000000 <=
+			    mono_ns() / 1000000)
 			emit_stats(d);
 	}
 }
@@ -431,6 +497,9 @@ int daemon_run(const struct daemon_opts *opts)
 		fflush(d.out);
 	if (d.journal_fd >= 0)
 		close(d.journal_fd);
+	if (d.live_path)
+		unlink(d.live_path); /* no daemon, no live counters */
+	free(d.live_path);
 	enrich_free(d.enrich);
 	audit_close(d.audit);
 	nl_close(d.nl);

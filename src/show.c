@@ -6,6 +6,8 @@
  * without a rule per guard.
  */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +377,7 @@ int show_read(struct nl *nl, struct show_table **ret_table)
 	if (r >= 0)
 		r = build_guards(t, &map);
 	t->counters = map.counters;
+	show_read_live(&t->daemon); /* no daemon: nothing to add */
 	if (r >= 0) {
 		r = show_read_counter(nl, LOGUARD_RATE_COUNTER, &t->rate_limited);
 		t->has_rate_limit = r >= 0;
@@ -421,6 +424,33 @@ static void print_ports_list(const struct show_guard *g, FILE *f)
 	}
 }
 
+int show_read_live(struct show_live *ret)
+{
+	const char *dir = getenv("RUNTIME_DIRECTORY");
+	struct show_live l = { 0 };
+	char path[PATH_MAX];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : LOGUARD_RUN_DIR,
+		 LOGUARD_LIVE_STATS);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fscanf(f,
+		   "pid=%ld received=%llu lost=%llu enobufs=%llu rate_limited=%llu unmatched=%llu "
+		   "identity_skipped=%llu",
+		   &l.pid, &l.received, &l.lost, &l.enobufs, &l.rate_limited, &l.unmatched,
+		   &l.identity_skipped);
+	fclose(f);
+	if (n != 7 || l.pid <= 0)
+		return -EINVAL;
+	/* A daemon killed with SIGKILL leaves its file behind: only a live pid counts. */
+	l.live = kill((pid_t)l.pid, 0) == 0 || errno == EPERM;
+	*ret = l;
+	return 0;
+}
+
 int show_print_text(const struct show_table *t, FILE *f)
 {
 	if (!t->installed) {
@@ -448,11 +478,22 @@ int show_print_text(const struct show_table *t, FILE *f)
 	if (t->has_rate_limit)
 		fprintf(f, "log records suppressed by the rate limit: %llu\n",
 			(unsigned long long)t->rate_limited);
+	if (t->daemon.live)
+		fprintf(f,
+			"loguard run (pid %ld): %llu records received, %llu lost, %llu socket "
+			"overflows, %llu without full identity\n",
+			t->daemon.pid, t->daemon.received, t->daemon.lost, t->daemon.enobufs,
+			t->daemon.identity_skipped);
 	if (!t->counters)
 		fputs("(no counters: the policy says counters: false)\n", f);
-	else if (t->n_guards)
-		fputs("(audit guards: DENIED counts connections that enforce mode would deny)\n",
-		      f);
+	else
+		for (size_t i = 0; i < t->n_guards; i++)
+			if (t->guards[i].mode == POLICY_MODE_AUDIT) {
+				fputs("(audit guards: DENIED counts connections that enforce mode "
+				      "would deny)\n",
+				      f);
+				break;
+			}
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -481,6 +522,12 @@ int show_print_json(const struct show_table *t, FILE *f)
 		fprintf(f, ",\"generation\":%u", t->genid);
 	if (t->has_rate_limit)
 		fprintf(f, ",\"log_rate_limited\":%llu", (unsigned long long)t->rate_limited);
+	if (t->daemon.live)
+		fprintf(f,
+			",\"daemon\":{\"pid\":%ld,\"received\":%llu,\"lost\":%llu,\"enobufs\":%llu,"
+			"\"identity_skipped\":%llu}",
+			t->daemon.pid, t->daemon.received, t->daemon.lost, t->daemon.enobufs,
+			t->daemon.identity_skipped);
 	fputs(",\"guards\":[", f);
 	for (size_t i = 0; i < t->n_guards; i++) {
 		const struct show_guard *g = &t->guards[i];

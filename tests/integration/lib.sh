@@ -18,6 +18,11 @@ set -o pipefail
 : "${LG_ROOT:?run via tests/integration/run.sh}"
 : "${LG_TMP:?run via tests/integration/run.sh}"
 
+# loguard run publishes live counters under $RUNTIME_DIRECTORY (else /run/loguard): keep
+# them in the test's scratch directory, off the host's /run.
+export RUNTIME_DIRECTORY="$LG_TMP/run"
+mkdir -p "$RUNTIME_DIRECTORY"
+
 LG_FAILS=0
 LG_PIDS=()
 LG_CGROUPS=()

@@ -28,6 +28,11 @@ expect_records 1 'r["uid"] == 1002 and r["protocol"] == "tcp" and r["verdict"] =
 expect_records 1 'r["uid"] == 1002 and r["protocol"] == "udp" and r["verdict"] == "deny"'
 # log: denied (the default) does not log alice's allowed connection.
 expect_records 0 'r["uid"] == 1001'
+# loguard show reports the running daemon's live counters (written within a second).
+sleep 1.2
+grep -q "^loguard run (pid $LG_DAEMON_PID): 2 records received, 0 lost" <<<"$("$LOGUARD" show)" &&
+	log "ok: show prints the daemon's live counts" ||
+	fail "show does not print the daemon's live counts: $("$LOGUARD" show | tail -2)"
 
 # A broken policy on SIGHUP: located error, old rules stay, daemon stays.
 before=$(nft list table inet loguard)

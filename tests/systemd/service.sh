@@ -245,6 +245,10 @@ fi
 ct_hold_finish
 check "one journal entry per logged connection (no duplicate text line)" \
 	test "$(jsel 'e.get("LOGUARD_DPORT") == "8081" or "8081" in e.get("MESSAGE", "")' | wc -l)" -eq 1
+# The service's live counters (RuntimeDirectory=loguard) reach `loguard show`.
+sleep 1.2
+show_has_live() { grep -q '^loguard run (pid [0-9]*): [1-9][0-9]* records received' <<<"$(ct loguard show)"; }
+check "loguard show prints the service's live counters" show_has_live
 
 
 # ---- 4. reload: changed policy, broken policy ------------------------------------------------
