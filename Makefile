@@ -130,7 +130,7 @@ install: $(B)/loguard
 		>$(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service.tmp
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service.tmp
 	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service
-	install -D -m 0644 completion/loguard $(DESTDIR)$(BASHCOMPDIR)/loguard
+	install -D -m 0644 completion/loguard.bash $(DESTDIR)$(BASHCOMPDIR)/loguard
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml ]; then \
 		echo "install -D -m 0644 policies/default.yaml $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml"; \
 		install -D -m 0644 policies/default.yaml $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml; \

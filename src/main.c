@@ -45,11 +45,6 @@ struct cmdline {
 	const char *format;   /* run --format */
 };
 
-static void loaded_free(struct loaded *l)
-{
-	apply_loaded_free(l);
-}
-
 /* trusted_only: the file will be installed (apply): refuse one non-root users can change. */
 static int load(const struct cmdline *cl, bool trusted_only, struct loaded *ret)
 {
@@ -121,7 +116,7 @@ static int cmd_check(struct cmdline *cl)
 	       l.policy->n_guards - audit, audit, count_elems(l.rs, RS_SET_GUARDS),
 	       count_elems(l.rs, RS_SET_ALLOW_UID), count_elems(l.rs, RS_SET_ALLOW_CGROUP),
 	       count_rules(l.rs));
-	loaded_free(&l);
+	apply_loaded_free(&l);
 	return EXIT_OK;
 }
 
@@ -134,7 +129,7 @@ static int cmd_print(struct cmdline *cl)
 	if (r)
 		return r;
 	r = ruleset_print(l.rs, stdout);
-	loaded_free(&l);
+	apply_loaded_free(&l);
 	if (fflush(stdout) || r < 0)
 		return EXIT_SYSTEM;
 	return EXIT_OK;
@@ -183,7 +178,7 @@ static int cmd_apply(struct cmdline *cl)
 	if (r)
 		return r;
 	if (open_nl(cl, &nl) < 0) {
-		loaded_free(&l);
+		apply_loaded_free(&l);
 		return EXIT_SYSTEM;
 	}
 	r = send_table(cl, nl, l.rs, !cl->dry_run, &st);
@@ -194,7 +189,7 @@ static int cmd_apply(struct cmdline *cl)
 		       l.policy->n_guards, st.n_rules, st.n_elems, st.n_msgs, st.bytes,
 		       ms_since(&t0));
 	nl_close(nl);
-	loaded_free(&l);
+	apply_loaded_free(&l);
 	return r;
 }
 

@@ -269,9 +269,33 @@ static bool is_c1(const unsigned char *s, size_t n)
 	return n == 2 && s[0] == 0xc2 && s[1] < 0xa0;
 }
 
+/* The two-character escape of c, or NULL: JSON has " \\ b f n r t, text lines \\ n r t. */
+static const char *short_escape(unsigned char c, bool json)
+{
+	switch (c) {
+	case '\\':
+		return "\\\\";
+	case '\n':
+		return "\\n";
+	case '\r':
+		return "\\r";
+	case '\t':
+		return "\\t";
+	case '"':
+		return json ? "\\\"" : NULL;
+	case '\b':
+		return json ? "\\b" : NULL;
+	case '\f':
+		return json ? "\\f" : NULL;
+	default:
+		return NULL;
+	}
+}
+
 static void json_str(struct buf *b, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
+	const char *esc;
 
 	if (!s) {
 		buf_adds(b, "null");
@@ -286,40 +310,16 @@ static void json_str(struct buf *b, const char *str)
 			s++;
 			continue;
 		}
-		if (is_c1(s, n)) {
+		if (is_c1(s, n))
 			buf_addf(b, "\\u%04x", s[1]);
-		} else if (n > 1) {
+		else if (n > 1)
 			buf_add(b, s, n);
-		} else {
-			switch (*s) {
-			case '"':
-				buf_adds(b, "\\\"");
-				break;
-			case '\\':
-				buf_adds(b, "\\\\");
-				break;
-			case '\b':
-				buf_adds(b, "\\b");
-				break;
-			case '\f':
-				buf_adds(b, "\\f");
-				break;
-			case '\n':
-				buf_adds(b, "\\n");
-				break;
-			case '\r':
-				buf_adds(b, "\\r");
-				break;
-			case '\t':
-				buf_adds(b, "\\t");
-				break;
-			default:
-				if (*s < 0x20 || *s == 0x7f)
-					buf_addf(b, "\\u%04x", *s);
-				else
-					buf_addc(b, (char)*s);
-			}
-		}
+		else if ((esc = short_escape(*s, true)))
+			buf_adds(b, esc);
+		else if (*s < 0x20 || *s == 0x7f)
+			buf_addf(b, "\\u%04x", *s);
+		else
+			buf_addc(b, (char)*s);
 		s += n;
 	}
 	buf_addc(b, '"');
@@ -388,6 +388,7 @@ int record_format_json(const struct record *r, char **ret)
 static void text_str(struct buf *b, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
+	const char *esc;
 
 	if (!s) {
 		buf_addc(b, '-');
@@ -406,14 +407,8 @@ static void text_str(struct buf *b, const char *str)
 			buf_addf(b, "\\x%02x\\x%02x", s[0], s[1]);
 		else if (n > 1)
 			buf_add(b, s, n);
-		else if (*s == '\\')
-			buf_adds(b, "\\\\");
-		else if (*s == '\n')
-			buf_adds(b, "\\n");
-		else if (*s == '\r')
-			buf_adds(b, "\\r");
-		else if (*s == '\t')
-			buf_adds(b, "\\t");
+		else if ((esc = short_escape(*s, false)))
+			buf_adds(b, esc);
 		else if (*s < 0x20 || *s == 0x7f)
 			buf_addf(b, "\\x%02x", *s);
 		else

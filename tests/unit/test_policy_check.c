@@ -21,28 +21,7 @@
 
 #include "policy.h"
 
-static char *join_diags(const struct diags *d)
-{
-	size_t len = 0;
-	char *out = calloc(1, 1);
-
-	assert_non_null(out);
-	for (size_t i = 0; i < d->n; i++) {
-		char *s = diag_format(&d->v[i]);
-		char *n;
-
-		assert_non_null(s);
-		n = realloc(out, len + strlen(s) + 2);
-		assert_non_null(n);
-		out = n;
-		if (len)
-			out[len++] = '\n';
-		strcpy(out + len, s);
-		len += strlen(s);
-		free(s);
-	}
-	return out;
-}
+#include "diag_join.h"
 
 static struct policy *parse_ok(const char *text)
 {

@@ -15,29 +15,7 @@
 
 #include "policy.h"
 
-/* Every diagnostic of one parse, formatted and joined by newlines. */
-static char *join_diags(const struct diags *d)
-{
-	size_t len = 0;
-	char *out = calloc(1, 1);
-
-	assert_non_null(out);
-	for (size_t i = 0; i < d->n; i++) {
-		char *s = diag_format(&d->v[i]);
-		char *n;
-
-		assert_non_null(s);
-		n = realloc(out, len + strlen(s) + 2);
-		assert_non_null(n);
-		out = n;
-		if (len)
-			out[len++] = '\n';
-		strcpy(out + len, s);
-		len += strlen(s);
-		free(s);
-	}
-	return out;
-}
+#include "diag_join.h"
 
 /* Parse text as "policy.yaml"; returns the return code, the messages in *ret_msgs. */
 static int parse_len(const char *text, size_t len, struct policy **ret_p, char **ret_msgs)
