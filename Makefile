@@ -32,9 +32,8 @@ Q := @
 endif
 
 B := build
-LIB_SRC := src/diag.c src/policy_parse.c src/policy_check.c src/cgroup.c src/ruleset.c \
-	src/compile.c src/nft_emit.c src/nl.c src/show.c src/apply.c \
-	src/audit.c src/enrich.c src/record.c src/notify.c src/daemon.c
+# Every source but main.c is linked into the binary and the unit tests.
+LIB_SRC := $(filter-out src/main.c,$(sort $(wildcard src/*.c)))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)

@@ -5,10 +5,12 @@
  * "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTS".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cgroup.h"
 
@@ -65,4 +67,35 @@ int cgroup2_find_mount(char **ret)
 	free(line);
 	fclose(f);
 	return r;
+}
+
+unsigned cgroup_path_level(const char *rel)
+{
+	unsigned level = 1;
+
+	for (; *rel; rel++)
+		level += *rel == '/';
+	return level;
+}
+
+/*
+ * The cgroup's file handle on cgroupfs is a u64 kernfs id, which is also its inode number on
+ * 64-bit; other filesystems (the tests' stand-in trees) have only st_ino.
+ */
+uint64_t cgroup_id_at(int dirfd, const char *rel, const struct stat *st)
+{
+	union {
+		struct file_handle fh;
+		unsigned char buf[sizeof(struct file_handle) + sizeof(uint64_t)];
+	} h;
+	uint64_t id;
+	int mnt;
+
+	h.fh.handle_bytes = sizeof(uint64_t);
+	if (name_to_handle_at(dirfd, rel, &h.fh, &mnt, 0) == 0 &&
+	    h.fh.handle_bytes == sizeof(uint64_t)) {
+		memcpy(&id, h.fh.f_handle, sizeof(id));
+		return id;
+	}
+	return st->st_ino;
 }

@@ -894,37 +894,6 @@ static char *slice_path(const char *unit)
 	return s;
 }
 
-static unsigned path_level(const char *path)
-{
-	unsigned level = 1;
-
-	for (; *path; path++)
-		level += *path == '/';
-	return level;
-}
-
-/*
- * The id `socket cgroupv2 level N` compares with: the cgroup's file handle on cgroupfs (a u64
- * kernfs id), which is also its inode number on 64-bit; other filesystems (tests) use st_ino.
- */
-static uint64_t cg_id(int dirfd, const char *rel, const struct stat *st)
-{
-	union {
-		struct file_handle fh;
-		unsigned char buf[sizeof(struct file_handle) + sizeof(uint64_t)];
-	} h;
-	uint64_t id;
-	int mnt;
-
-	h.fh.handle_bytes = sizeof(uint64_t);
-	if (name_to_handle_at(dirfd, rel, &h.fh, &mnt, 0) == 0 &&
-	    h.fh.handle_bytes == sizeof(uint64_t)) {
-		memcpy(&id, h.fh.f_handle, sizeof(id));
-		return id;
-	}
-	return st->st_ino;
-}
-
 /* Stat rel under the root: 1 found (*ret filled), 0 missing, < 0 on a reported error. */
 static int cg_lookup(struct check_ctx *c, const char *rel, const struct loc *loc,
 		     struct policy_cgroup *ret)
@@ -947,8 +916,8 @@ static int cg_lookup(struct check_ctx *c, const char *rel, const struct loc *loc
 	ret->path = strdup(rel);
 	if (!ret->path)
 		return -ENOMEM;
-	ret->level = path_level(rel);
-	ret->id = cg_id(c->cg_root_fd, rel, &st);
+	ret->level = cgroup_path_level(rel);
+	ret->id = cgroup_id_at(c->cg_root_fd, rel, &st);
 	ret->loc = *loc;
 	return 1;
 }
