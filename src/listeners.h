@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LOGUARD_LISTENERS_H
+#define LOGUARD_LISTENERS_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Who listens on a local port, via sock_diag, and when such sockets go away. */
+struct listeners;
+
+/* The socket that would receive a connection (TCP: a LISTEN socket) or a datagram (UDP: a
+ * socket bound to the port and not connected) to dst:dport. */
+struct listener {
+	uint64_t cookie; /* sock_diag's socket cookie: stable for the socket's life */
+	uint32_t uid;	 /* the socket's owner (sk_uid) */
+	bool ambiguous;	 /* sockets of more than one uid could receive it (e.g. UDP
+			    SO_REUSEADDR): a per-packet decision, never a cached one */
+};
+
+/* Open the sock_diag socket for lookups and the one subscribed to destroy notifications
+ * (SKNLGRP_INET{,6}_{TCP,UDP}_DESTROY; CAP_NET_ADMIN). 0 or -errno. */
+int listeners_open(struct listeners **ret);
+
+/* Find the receiver of a packet of `family` (AF_INET, AF_INET6) and `proto` (IPPROTO_TCP,
+ * IPPROTO_UDP) to dst:dport (dst as in struct audit_event: AF_INET's 4 bytes first). The most
+ * specific bound address wins over wildcards; an IPv4 packet also finds a dual-stack (not
+ * IPV6_V6ONLY) AF_INET6 wildcard listener. 0, -ENOENT (nobody would receive it) or -errno. */
+int listeners_find(struct listeners *l, int family, uint8_t proto, const struct in6_addr *dst,
+		   uint16_t dport, struct listener *ret);
+
+/* The socket to poll for destroy notifications. */
+int listeners_destroy_fd(const struct listeners *l);
+
+/* Called for each destroyed socket that had no peer (listeners, unconnected UDP), by cookie;
+ * cookie 0 means notifications were lost (socket overflow): forget every cached listener. */
+typedef void (*listeners_destroy_cb)(void *data, uint64_t cookie);
+
+/* Read pending destroy notifications without blocking. Returns how many were read, or -errno. */
+int listeners_read_destroyed(struct listeners *l, listeners_destroy_cb cb, void *data);
+
+/* Close both sockets; accepts NULL. */
+void listeners_close(struct listeners *l);
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LOGUARD_NFQUEUE_H
+#define LOGUARD_NFQUEUE_H
+
+#include <libmnl/libmnl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "record.h"
+
+/* Default queue number for connections the kernel rules cannot judge (executables, listeners
+ * not yet known); the policy's `queue:` key overrides it. */
+#define NFQUEUE_DEFAULT_NUM 6289
+
+/* One bound NFQUEUE (nfnetlink_queue) over libmnl. */
+struct nfqueue;
+
+/* A queued packet: its verdict id, mark and the same plain data NFLOG gives (family, proto,
+ * addresses, ports, uid/gid when the packet has a full socket). ev.verdict and ev.seq unused. */
+struct nfqueue_packet {
+	uint32_t id;
+	uint32_t mark;
+	struct audit_event ev;
+};
+
+/* Bind queue `num` (CAP_NET_ADMIN; -EBUSY if another process has it): copy only the headers,
+ * ask for the sender's uid/gid. */
+int nfqueue_open(uint16_t num, struct nfqueue **ret);
+
+/* The socket to poll for POLLIN. */
+int nfqueue_fd(const struct nfqueue *q);
+
+typedef int (*nfqueue_cb)(const struct nfqueue_packet *p, void *data);
+
+/* Read everything queued without blocking, cb for each packet. Returns the number of packets,
+ * or -errno. -ENOBUFS is counted in *enobufs (may be NULL) and not returned: the kernel then
+ * dropped packets (fail closed) or let them pass (fail open), and senders retransmit. */
+int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, uint64_t *enobufs);
+
+/* Give the verdict for packet id: NF_ACCEPT, NF_DROP or NF_REPEAT; with set_mark the packet's
+ * mark becomes `mark` first (NF_REPEAT then lets the rules see it). */
+int nfqueue_verdict(struct nfqueue *q, uint32_t id, uint32_t verdict, bool set_mark,
+		    uint32_t mark);
+
+/* Decode one NFQNL_MSG_PACKET. -EINVAL: not a valid queue message; -ENOENT: valid, but not a
+ * TCP/UDP packet over IPv4/IPv6 (p->id is still set, so the caller can give a verdict). */
+int nfqueue_parse_packet(const struct nlmsghdr *nlh, struct nfqueue_packet *p);
+
+/* Unbind and close; accepts NULL. */
+void nfqueue_close(struct nfqueue *q);
+
+#endif
