@@ -57,7 +57,37 @@ static int check_trusted(const char *file, int fd, struct diags *d)
 	return r;
 }
 
-int apply_load(const char *file, bool trusted_only, struct diags *d, struct loaded *ret)
+/* `apply` installs a snapshot: what only the daemon can judge is refused, what it would follow
+ * over time is said once. */
+static int check_oneshot(const struct policy *p, struct diags *d)
+{
+	bool noted = false;
+	int r = 0;
+
+	for (size_t i = 0; i < p->n_guards; i++) {
+		const struct policy_guard *g = &p->guards[i];
+
+		if (policy_guard_needs_daemon(g)) {
+			diags_add(d, DIAG_ERROR, g->owner ? &g->owner_loc : &g->executables[0].loc,
+				  "guard '%s': %s judged by `loguard run` (through NFQUEUE); "
+				  "`apply` installs static rules only",
+				  g->name, g->owner ? "owner-only ports are" : "executables are");
+			r = -EINVAL;
+		} else if (!noted && (g->n_units || g->n_cgroups || g->n_launched)) {
+			const struct loc *loc = g->n_units     ? &g->units[0].loc
+						: g->n_cgroups ? &g->cgroups[0].loc
+							       : &g->launched[0].loc;
+
+			diags_add(d, DIAG_WARNING, loc,
+				  "units and cgroups are matched as they are now; only `loguard "
+				  "run` follows ones that start, restart or stop later");
+			noted = true;
+		}
+	}
+	return r;
+}
+
+int apply_load(const char *file, unsigned flags, struct diags *d, struct loaded *ret)
 {
 	struct loc whole = { .file = file };
 	struct loaded l = { 0 };
@@ -70,14 +100,17 @@ int apply_load(const char *file, bool trusted_only, struct diags *d, struct load
 		diags_add(d, DIAG_ERROR, &whole, "cannot read: %s", strerror(errno));
 		return r;
 	}
-	r = trusted_only ? check_trusted(file, fd, d) : 0;
+	r = flags & APPLY_TRUSTED ? check_trusted(file, fd, d) : 0;
 	if (r >= 0)
 		r = policy_parse_fd(file, fd, d, &l.policy);
 	close(fd);
 	if (r >= 0)
 		r = policy_check(l.policy, &(struct policy_check_opts){ 0 }, d);
+	if (r >= 0 && (flags & APPLY_ONESHOT))
+		r = check_oneshot(l.policy, d);
 	if (r >= 0)
-		r = compile_policy(l.policy, d, &l.rs);
+		r = compile_policy_opts(
+			l.policy, &(struct compile_opts){ .live = flags & APPLY_LIVE }, d, &l.rs);
 	if (r >= 0)
 		r = ruleset_index_guards(l.rs);
 	if (r < 0) {

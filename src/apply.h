@@ -16,11 +16,13 @@ struct loaded {
 	struct ruleset *rs;
 };
 
-/* Parse, check and compile a policy file. With trusted_only (apply, run), refuse a
- * file or directory that anyone but root can change. Diagnostics go to d.
+/* Parse, check and compile a policy file, as flags say (APPLY_*). Diagnostics go to d.
  * Returns 0, -EINVAL (the policy is invalid: d says why), -EPERM (untrusted file)
  * or another -errno. */
-int apply_load(const char *file, bool trusted_only, struct diags *d, struct loaded *ret);
+#define APPLY_TRUSTED 0x1 /* refuse a file or directory others than root can change */
+#define APPLY_ONESHOT 0x2 /* for `apply`: refuse what only the daemon can judge */
+#define APPLY_LIVE    0x4 /* for `loguard run`: compile with room for live updates */
+int apply_load(const char *file, unsigned flags, struct diags *d, struct loaded *ret);
 
 /* Free both; accepts a zeroed struct. */
 void apply_loaded_free(struct loaded *l);

@@ -30,9 +30,9 @@
 /* The kernel allocates max(nlbufsiz, message) per skb, and with qthreshold 1 every message
  * is its own skb: with 64 KiB each ~300-byte record took a 64 KiB skb, so the receive
  * buffer held a few hundred records and a burst overflowed it. */
-#define NLBUFSIZ 1024
+#define NLBUFSIZ	 1024
 #define NLBUFSIZ_BATCHED (16 * 1024) /* 32 records of ~300 bytes */
-#define READ_BUF_SIZE (256 * 1024)
+#define READ_BUF_SIZE	 (256 * 1024)
 
 struct audit {
 	struct mnl_socket *sock;

@@ -33,7 +33,15 @@ struct profile {
 	enum policy_mode mode;
 	enum policy_action action;
 	enum policy_log log;
+	bool owner;	/* the listener's own user may connect (daemon-maintained sets) */
+	bool exec;	/* executables: the daemon judges what the sets do not allow */
+	bool fail_open; /* queue bypass: pass while no daemon listens */
 };
+
+static bool profile_queues(const struct profile *pr)
+{
+	return pr->owner || pr->exec;
+}
 
 static bool profile_logs_allowed(const struct profile *pr)
 {
@@ -44,10 +52,15 @@ static struct profile guard_profile(const struct policy_guard *g)
 {
 	struct profile pr = { .mode = g->mode, .action = g->action, .log = g->log };
 
-	/* Audit blocks nothing and logs everything: action and log do not matter. */
+	pr.owner = g->owner;
+	pr.exec = g->n_executables > 0;
+	pr.fail_open = profile_queues(&pr) && g->fail == POLICY_FAIL_OPEN;
+	/* Audit blocks nothing and logs everything: action and log do not matter, and a
+	 * missing daemon must not block either. */
 	if (pr.mode == POLICY_MODE_AUDIT) {
 		pr.action = POLICY_ACTION_REJECT;
 		pr.log = POLICY_LOG_ALL;
+		pr.fail_open = profile_queues(&pr);
 	}
 	return pr;
 }
@@ -62,41 +75,48 @@ static const char *const log_suffixes[__POLICY_LOG_MAX] = {
 
 static int profile_chain_name(const struct profile *pr, char **ret)
 {
+	const char *owner = pr->owner ? "_owner" : "", *exec = pr->exec ? "_exec" : "";
+	/* Audit always fails open: no suffix needed there. */
+	const char *open = pr->fail_open && pr->mode != POLICY_MODE_AUDIT ? "_failopen" : "";
 	int r;
 
 	if (pr->mode == POLICY_MODE_AUDIT)
-		r = asprintf(ret, "audit");
+		r = asprintf(ret, "audit%s%s", owner, exec);
 	else
-		r = asprintf(ret, "enforce_%s%s", policy_action_name(pr->action),
-			     log_suffixes[pr->log]);
+		r = asprintf(ret, "enforce_%s%s%s%s%s", policy_action_name(pr->action),
+			     log_suffixes[pr->log], owner, exec, open);
 	return r < 0 ? -ENOMEM : 0;
 }
 
+/* The profile space is small (a few dozen): decode by encoding each candidate. */
 int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
 			       enum policy_action *ret_action, enum policy_log *ret_log)
 {
-	const char *rest;
+	for (unsigned i = 0; i < __POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8;
+	     i++) {
+		struct profile pr = {
+			.mode = i % __POLICY_MODE_MAX,
+			.action = i / __POLICY_MODE_MAX % __POLICY_ACTION_MAX,
+			.log = i / (__POLICY_MODE_MAX * __POLICY_ACTION_MAX) % __POLICY_LOG_MAX,
+		};
+		unsigned flags = i / (__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX);
+		char *name;
+		bool match;
 
-	if (!strcmp(chain, "audit")) {
-		*ret_mode = POLICY_MODE_AUDIT;
-		*ret_action = POLICY_ACTION_REJECT;
-		*ret_log = POLICY_LOG_ALL;
-		return 0;
-	}
-	if (strncmp(chain, "enforce_", 8))
-		return -EINVAL;
-	for (int a = 0; a < __POLICY_ACTION_MAX; a++) {
-		size_t n = strlen(policy_action_name(a));
-
-		if (strncmp(chain + 8, policy_action_name(a), n))
+		pr.owner = flags & 1;
+		pr.exec = flags & 2;
+		pr.fail_open = flags & 4;
+		if (pr.mode == POLICY_MODE_AUDIT &&
+		    (pr.action != POLICY_ACTION_REJECT || pr.log != POLICY_LOG_ALL))
 			continue;
-		rest = chain + 8 + n;
-		for (int l = 0; l < __POLICY_LOG_MAX; l++) {
-			if (strcmp(rest, log_suffixes[l]))
-				continue;
-			*ret_mode = POLICY_MODE_ENFORCE;
-			*ret_action = a;
-			*ret_log = l;
+		if (profile_chain_name(&pr, &name) < 0)
+			return -ENOMEM;
+		match = !strcmp(name, chain);
+		free(name);
+		if (match) {
+			*ret_mode = pr.mode;
+			*ret_action = pr.action;
+			*ret_log = pr.log;
 			return 0;
 		}
 	}
@@ -131,9 +151,10 @@ struct compiler {
 	bool level_used[MAX_CGROUP_LEVEL + 1];
 	bool any_range; /* some guard has a port range: create the *_ranges twins */
 	bool log_used[__LOG_KIND_MAX];
+	bool any_owner; /* some guard is owner-only: create the owner sets */
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
-	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX + 2];
+	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 2];
 };
 
 /* Whether some guard's profile logs this kind of record. */
@@ -325,6 +346,50 @@ out:
 	return r;
 }
 
+/*
+ * What the sets cannot decide goes to the daemon: the first connection to an owner-only port
+ * whose receiver it does not know yet, and connections an executable may be allowed to make.
+ * The daemon answers accept, or marks the packet refused and repeats it through the hook, so
+ * the deny path below stays in the kernel; the mark keeps it from being queued again.
+ */
+static int fill_queue_rules(struct compiler *c, struct rs_chain *ch, const struct profile *pr,
+			    const char *allow_goto)
+{
+	int r = 0;
+
+	for (unsigned fam = 4; pr->owner && r >= 0 && fam <= 6; fam += 2) {
+		char set[32];
+
+		snprintf(set, sizeof(set), LOGUARD_OWNER_SET_FMT, fam);
+		r = chain_add_rule(ch, &(struct rs_rule){
+					       .kind = RS_RULE_ALLOW_OWNER,
+					       .set = ruleset_find_set(c->rs, set)->name,
+					       .family = fam,
+					       .goto_chain = allow_goto,
+					       .comment = "the receiving socket's own user",
+				       });
+	}
+	for (unsigned fam = 4; pr->owner && r >= 0 && fam <= 6; fam += 2) {
+		char set[32];
+
+		snprintf(set, sizeof(set), LOGUARD_OWNER_KNOWN_SET_FMT, fam);
+		r = chain_add_rule(ch, &(struct rs_rule){
+					       .kind = RS_RULE_QUEUE_OWNER_UNKNOWN,
+					       .set = ruleset_find_set(c->rs, set)->name,
+					       .family = fam,
+					       .bypass = pr->fail_open,
+					       .comment = "receiver not known yet: ask loguard run",
+				       });
+	}
+	if (pr->exec && r >= 0)
+		r = chain_add_rule(ch, &(struct rs_rule){
+					       .kind = RS_RULE_QUEUE,
+					       .bypass = pr->fail_open,
+					       .comment = "executables: ask loguard run",
+				       });
+	return r;
+}
+
 /* Fill one profile chain: allow lookups, then the deny (or audit) tail. */
 static int fill_profile_chain(struct compiler *c, size_t idx)
 {
@@ -342,7 +407,7 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 		const struct rs_set *s = &rs->sets[i];
 		bool uid = s->kind == RS_SET_ALLOW_UID;
 
-		if (s->kind == RS_SET_GUARDS || s->kind == RS_SET_LOG_RATE)
+		if (s->kind != RS_SET_ALLOW_UID && s->kind != RS_SET_ALLOW_CGROUP)
 			continue;
 		r = chain_add_rule(
 			ch,
@@ -356,12 +421,21 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 	}
 	if (r < 0)
 		return r;
+	r = fill_queue_rules(c, ch, &pr, allow_goto);
+	if (r < 0)
+		return r;
 	if (audit) {
 		c->log_used[LOG_KIND_WOULD_DENY] = true;
 		r = chain_add_rule(
 			ch, &(struct rs_rule){ .kind = RS_RULE_JUMP,
 					       .target = log_kinds[LOG_KIND_WOULD_DENY].chain,
 					       .comment = "audit: would deny" });
+		/* A connection the daemon judged carries the deny mark: audit lets it go
+		 * on, so it must not take the mark along. */
+		if (r >= 0 && profile_queues(&pr))
+			r = chain_add_rule(ch,
+					   &(struct rs_rule){ .kind = RS_RULE_CLEAR_MARK,
+							      .comment = "clear loguard's mark" });
 		if (r >= 0)
 			r = chain_add_rule(ch,
 					   &(struct rs_rule){ .kind = RS_RULE_ACCEPT,
@@ -475,7 +549,14 @@ static int compile_base_chain(struct compiler *c)
 
 int compile_policy(const struct policy *p, struct diags *diags, struct ruleset **ret_rs)
 {
+	return compile_policy_opts(p, NULL, diags, ret_rs);
+}
+
+int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
+			struct diags *diags, struct ruleset **ret_rs)
+{
 	struct compiler c = { .p = p };
+	bool live = opts && opts->live, live_cgroups = false;
 	struct policy_ports **ports = NULL;
 	size_t *n_ports = NULL;
 	int r = -ENOMEM;
@@ -487,6 +568,7 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 		goto out;
 	c.rs->counters = p->counters;
 	c.rs->log_group = p->log_group;
+	c.rs->queue_num = p->queue_num;
 	c.rs->log_rate = p->log_rate;
 	c.rs->log_rate_unit = policy_rate_unit_name(p->log_rate_unit);
 	if (p->log_rate)
@@ -501,6 +583,9 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 			goto out;
 		for (size_t k = 0; k < n_ports[i]; k++)
 			c.any_range |= ports[i][k].first != ports[i][k].last;
+		c.any_owner |= g->owner;
+		/* The daemon adds cgroups that appear later, at levels known only then. */
+		live_cgroups |= live && (g->n_units || g->n_cgroups || g->n_launched);
 		for (size_t k = 0; k < g->n_cgroup_ids; k++) {
 			unsigned level = g->cgroup_ids[k].level;
 
@@ -515,6 +600,9 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 		}
 	}
 
+	for (unsigned l = 1; live_cgroups && l <= LOGUARD_LIVE_CGROUP_LEVELS; l++)
+		c.level_used[l] = true;
+
 	/* Sets in a fixed order, so the printed text is stable. */
 	r = add_sets(&c, RS_SET_GUARDS, 0, LOGUARD_GUARD_MAP);
 	if (r >= 0)
@@ -526,6 +614,23 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 			continue;
 		snprintf(name, sizeof(name), LOGUARD_ALLOW_CGROUP_SET_FMT, l);
 		r = add_sets(&c, RS_SET_ALLOW_CGROUP, l, name);
+		for (size_t k = c.rs->n_sets - 1 - c.any_range; r >= 0 && k < c.rs->n_sets; k++)
+			c.rs->sets[k].live = live_cgroups;
+	}
+	for (unsigned fam = 4; r >= 0 && c.any_owner && fam <= 6; fam += 2) {
+		for (int k = 0; r >= 0 && k < 2; k++) {
+			char name[32];
+
+			if (k)
+				snprintf(name, sizeof(name), LOGUARD_OWNER_KNOWN_SET_FMT, fam);
+			else
+				snprintf(name, sizeof(name), LOGUARD_OWNER_SET_FMT, fam);
+			r = add_set_kind(&c, k ? RS_SET_OWNER_KNOWN : RS_SET_OWNER, name);
+			if (r >= 0) {
+				c.rs->sets[c.rs->n_sets - 1].family = fam;
+				c.rs->sets[c.rs->n_sets - 1].live = true;
+			}
+		}
 	}
 	/* One meter per kind of log record, when the policy limits the log rate: the limit is
 	 * per (protocol, port), so one noisy port cannot hide the records of the others. */

@@ -10,6 +10,16 @@
  * and locations from the policy: free it before the policy. Returns 0 or -errno. */
 int compile_policy(const struct policy *p, struct diags *diags, struct ruleset **ret_rs);
 
+struct compile_opts {
+	/* For `loguard run`: sets the daemon fills while it runs (cgroups of every level up to
+	 * LOGUARD_LIVE_CGROUP_LEVELS for guards with units, cgroups or launched names) get a
+	 * size with room to grow. */
+	bool live;
+};
+
+int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
+			struct diags *diags, struct ruleset **ret_rs);
+
 /* Decode a deny-profile chain name made by the compiler ("audit",
  * "enforce_reject_log_denied", ...) so `show` can report a guard's mode. */
 int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,

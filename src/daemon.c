@@ -279,7 +279,7 @@ static int reload(struct daemon *d)
 	int r;
 
 	notify_reloading();
-	r = apply_load(d->opts->policy_file, true, &dg, &next);
+	r = apply_load(d->opts->policy_file, APPLY_TRUSTED | APPLY_LIVE, &dg, &next);
 	if (r >= 0 && next.rs->log_group != d->cur.rs->log_group) {
 		r = audit_open(next.rs->log_group, &audit);
 		if (r < 0)
@@ -321,7 +321,7 @@ static int start(struct daemon *d)
 	unsigned dg_errors;
 	int r;
 
-	r = apply_load(d->opts->policy_file, true, &dg, &d->cur);
+	r = apply_load(d->opts->policy_file, APPLY_TRUSTED | APPLY_LIVE, &dg, &d->cur);
 	dg_errors = dg.n_errors;
 	diags_print(&dg, stderr);
 	diags_free(&dg);

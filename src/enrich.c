@@ -197,7 +197,6 @@ static int cache_put(struct cache *c, uint64_t key, const char *val)
 	return 0;
 }
 
-
 int enrich_new(const char *cgroup_root, struct enrich **ret)
 {
 	struct enrich *e = calloc(1, sizeof(*e));

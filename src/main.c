@@ -46,10 +46,10 @@ struct cmdline {
 };
 
 /* trusted_only: the file will be installed (apply): refuse one non-root users can change. */
-static int load(const struct cmdline *cl, bool trusted_only, struct loaded *ret)
+static int load(const struct cmdline *cl, unsigned flags, struct loaded *ret)
 {
 	struct diags d = { 0 };
-	int r = apply_load(cl->policy_file, trusted_only, &d, ret);
+	int r = apply_load(cl->policy_file, flags, &d, ret);
 
 	diags_print(&d, stderr);
 	if (r < 0 && d.n_errors == 0)
@@ -105,7 +105,7 @@ static int cmd_check(struct cmdline *cl)
 	size_t audit = 0;
 	int r;
 
-	r = load(cl, false, &l);
+	r = load(cl, 0, &l);
 	if (r)
 		return r;
 	for (size_t i = 0; i < l.policy->n_guards; i++)
@@ -125,7 +125,7 @@ static int cmd_print(struct cmdline *cl)
 	struct loaded l;
 	int r;
 
-	r = load(cl, false, &l);
+	r = load(cl, 0, &l);
 	if (r)
 		return r;
 	r = ruleset_print(l.rs, stdout);
@@ -174,7 +174,7 @@ static int cmd_apply(struct cmdline *cl)
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = load(cl, true, &l);
+	r = load(cl, APPLY_TRUSTED | APPLY_ONESHOT, &l);
 	if (r)
 		return r;
 	if (open_nl(cl, &nl) < 0) {

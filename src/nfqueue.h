@@ -39,8 +39,7 @@ int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, uint64_t *enobufs
 
 /* Give the verdict for packet id: NF_ACCEPT, NF_DROP or NF_REPEAT; with set_mark the packet's
  * mark becomes `mark` first (NF_REPEAT then lets the rules see it). */
-int nfqueue_verdict(struct nfqueue *q, uint32_t id, uint32_t verdict, bool set_mark,
-		    uint32_t mark);
+int nfqueue_verdict(struct nfqueue *q, uint32_t id, uint32_t verdict, bool set_mark, uint32_t mark);
 
 /* Decode one NFQNL_MSG_PACKET. -EINVAL: not a valid queue message; -ENOENT: valid, but not a
  * TCP/UDP packet over IPv4/IPv6 (p->id is still set, so the caller can give a verdict). */

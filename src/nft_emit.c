@@ -20,6 +20,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
@@ -40,6 +41,8 @@
 
 /* nft's datatype ids, so `nft list` prints our keys with the right types. */
 enum nft_type_id {
+	NFT_TYPE_IPADDR = 7,
+	NFT_TYPE_IP6ADDR = 8,
 	NFT_TYPE_INET_PROTOCOL = 12,
 	NFT_TYPE_INET_SERVICE = 13,
 	NFT_TYPE_UID = 24,
@@ -63,6 +66,7 @@ struct emit_msg {
 	const struct rs_chain *chain;
 	const struct rs_rule *rule;
 	const struct rs_set *set;
+	const struct rs_elem *elems; /* EMIT_OBJ_ELEMS: the array first_elem indexes */
 	size_t first_elem, n_elems;
 	uint32_t *elem_offsets; /* EMIT_OBJ_ELEMS: offset of each element's nest */
 };
@@ -211,14 +215,33 @@ static void put_chain(struct emit_batch *b, const struct rs_chain *c)
 	nftnl_chain_free(ch);
 }
 
-/* Key layout per set kind: proto (1 byte in a 4-byte word), port (2 of 4), id. */
-static unsigned set_fields(const struct rs_set *s, uint8_t field_len[3], uint32_t *ret_type)
+/* Key layout per set kind: [address,] proto (1 byte in a 4-byte word), port (2 of 4), [id]. */
+static unsigned set_fields(const struct rs_set *s, uint8_t field_len[4], uint32_t *ret_type)
 {
 	uint32_t type = (NFT_TYPE_INET_PROTOCOL << NFT_TYPE_BITS) | NFT_TYPE_INET_SERVICE;
 
 	field_len[0] = 1;
 	field_len[1] = 2;
 	switch (s->kind) {
+	case RS_SET_OWNER:
+	case RS_SET_OWNER_KNOWN: {
+		bool v4 = s->family == 4;
+
+		field_len[0] = v4 ? 4 : 16;
+		field_len[1] = 1;
+		field_len[2] = 2;
+		type = (((v4 ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR) << NFT_TYPE_BITS |
+			 NFT_TYPE_INET_PROTOCOL)
+			<< NFT_TYPE_BITS) |
+		       NFT_TYPE_INET_SERVICE;
+		if (s->kind == RS_SET_OWNER_KNOWN) {
+			*ret_type = type;
+			return 3;
+		}
+		field_len[3] = 4;
+		*ret_type = (type << NFT_TYPE_BITS) | NFT_TYPE_UID;
+		return 4;
+	}
 	case RS_SET_ALLOW_UID:
 		field_len[2] = 4;
 		*ret_type = (type << NFT_TYPE_BITS) | NFT_TYPE_UID;
@@ -233,13 +256,27 @@ static unsigned set_fields(const struct rs_set *s, uint8_t field_len[3], uint32_
 	}
 }
 
-size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end, uint8_t key[16])
+size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end,
+		     uint8_t key[EMIT_KEY_MAX])
 {
 	uint16_t port = end ? e->port_last : e->port_first;
 
 	/* Hash sets hold register contents (ids in host order); interval
 	 * concatenations are compared bytewise, so there every field is big endian. */
-	memset(key, 0, 16);
+	memset(key, 0, EMIT_KEY_MAX);
+	if (s->kind == RS_SET_OWNER || s->kind == RS_SET_OWNER_KNOWN) {
+		size_t a = s->family == 4 ? 4 : 16;
+		uint32_t uid = (uint32_t)e->id;
+
+		memcpy(key, &e->addr, a);
+		key[a] = e->proto;
+		key[a + 4] = port >> 8;
+		key[a + 5] = port & 0xff;
+		if (s->kind == RS_SET_OWNER_KNOWN)
+			return a + 8;
+		memcpy(key + a + 8, &uid, 4);
+		return a + 12;
+	}
 	key[0] = e->proto;
 	key[4] = port >> 8;
 	key[5] = port & 0xff;
@@ -311,7 +348,8 @@ static void put_set(struct emit_batch *b, const struct ruleset *rs, const struct
 	/* Per-element counters: `show` reads per-guard hits without a rule per
 	 * guard. Each is a per-cpu allocation in the kernel: they triple the
 	 * install time of a 20,000-element table, hence the policy can opt out. */
-	if (rs->counters && s->kind != RS_SET_LOG_RATE) {
+	if (rs->counters && s->kind != RS_SET_LOG_RATE && s->kind != RS_SET_OWNER &&
+	    s->kind != RS_SET_OWNER_KNOWN) {
 		struct nftnl_expr *counter = nftnl_expr_alloc("counter");
 
 		if (!counter) {
@@ -333,7 +371,7 @@ static void put_set(struct emit_batch *b, const struct ruleset *rs, const struct
 
 static size_t elem_size_bound(const struct rs_elem *e)
 {
-	size_t n = 4 + 2 * (4 + 4 + 16); /* nest, key, key end */
+	size_t n = 4 + 2 * (4 + 4 + EMIT_KEY_MAX); /* nest, key, key end */
 
 	if (e->chain)
 		n += 4 + 8 + 4 + 4 + strlen(e->chain) + 1 + 3;
@@ -345,7 +383,7 @@ static size_t elem_size_bound(const struct rs_elem *e)
 static struct nftnl_set_elem *elem_new(const struct rs_set *s, const struct rs_elem *e)
 {
 	struct nftnl_set_elem *ne = nftnl_set_elem_alloc();
-	uint8_t key[16];
+	uint8_t key[EMIT_KEY_MAX];
 	size_t len;
 
 	if (!ne)
@@ -397,7 +435,8 @@ static int record_elem_offsets(const struct nlmsghdr *nlh, struct emit_msg *m)
 	return 0;
 }
 
-static void put_elems_chunk(struct emit_batch *b, const struct rs_set *s, size_t first, size_t n)
+static void put_elems_chunk(struct emit_batch *b, const struct rs_set *s,
+			    const struct rs_elem *elems, size_t first, size_t n, bool del)
 {
 	struct nftnl_set *ns = nftnl_set_alloc();
 	struct emit_msg *m;
@@ -411,7 +450,7 @@ static void put_elems_chunk(struct emit_batch *b, const struct rs_set *s, size_t
 	nftnl_set_set_str(ns, NFTNL_SET_NAME, s->name);
 	nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, NFPROTO_INET);
 	for (size_t i = first; i < first + n; i++) {
-		struct nftnl_set_elem *ne = elem_new(s, &s->elems[i]);
+		struct nftnl_set_elem *ne = elem_new(s, &elems[i]);
 
 		if (!ne) {
 			b->err = -ENOMEM;
@@ -419,10 +458,18 @@ static void put_elems_chunk(struct emit_batch *b, const struct rs_set *s, size_t
 		}
 		nftnl_set_elem_add(ns, ne);
 	}
-	nlh = batch_put(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, EMIT_OBJ_ELEMS, &m);
+	/* Live updates are idempotent: adding what is there or deleting what is not is no error
+	 * (a delete of a missing element still is, so deletes go in their own batch). */
+	if (del)
+		nlh = batch_put(b, NFT_MSG_DELSETELEM, 0, EMIT_OBJ_ELEMS, &m);
+	else
+		nlh = batch_put(b, NFT_MSG_NEWSETELEM,
+				NLM_F_CREATE | (elems == s->elems ? NLM_F_EXCL : 0), EMIT_OBJ_ELEMS,
+				&m);
 	if (!nlh)
 		goto out;
 	m->set = s;
+	m->elems = elems;
 	m->first_elem = first;
 	m->n_elems = n;
 	nftnl_set_elems_nlmsg_build_payload(nlh, ns);
@@ -435,22 +482,23 @@ out:
 	nftnl_set_free(ns);
 }
 
-static void put_elems(struct emit_batch *b, const struct rs_set *s)
+static void put_elems(struct emit_batch *b, const struct rs_set *s, const struct rs_elem *elems,
+		      size_t n_elems, bool del)
 {
 	size_t first = 0, bytes = 0;
 
-	for (size_t i = 0; i < s->n_elems && !b->err; i++) {
-		size_t sz = elem_size_bound(&s->elems[i]);
+	for (size_t i = 0; i < n_elems && !b->err; i++) {
+		size_t sz = elem_size_bound(&elems[i]);
 
 		if (i > first && bytes + sz > ELEM_MSG_BUDGET) {
-			put_elems_chunk(b, s, first, i - first);
+			put_elems_chunk(b, s, elems, first, i - first, del);
 			first = i;
 			bytes = 0;
 		}
 		bytes += sz;
 	}
-	if (s->n_elems > first && !b->err)
-		put_elems_chunk(b, s, first, s->n_elems - first);
+	if (n_elems > first && !b->err)
+		put_elems_chunk(b, s, elems, first, n_elems - first, del);
 }
 
 /* Rule building: each helper appends one expression; failures latch b->err. */
@@ -591,6 +639,53 @@ static void x_proto_dport(struct rule_ctx *rc, bool interval)
 	x_payload(rc, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
 }
 
+/* ip[6] daddr . meta l4proto . th dport [. meta skuid] into consecutive registers from
+ * NFT_REG_1, behind the `meta nfproto` check that `ip daddr` implies in an inet table. */
+static void x_daddr_proto_dport(struct rule_ctx *rc, unsigned family, bool uid)
+{
+	uint8_t nfproto = family == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
+	uint32_t words = family == 4 ? 1 : 4;
+
+	x_meta(rc, NFT_META_NFPROTO, NFT_REG_1);
+	x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &nfproto, 1);
+	x_payload(rc, NFT_PAYLOAD_NETWORK_HEADER, family == 4 ? 16 : 24, words * 4, NFT_REG32_00);
+	x_meta(rc, NFT_META_L4PROTO, NFT_REG32_00 + words);
+	x_payload(rc, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + words + 1);
+	if (uid)
+		x_meta(rc, NFT_META_SKUID, NFT_REG32_00 + words + 2);
+}
+
+/* meta mark & LOGUARD_MARK_DENY == 0: the daemon has not refused this packet yet. */
+static void x_not_refused(struct rule_ctx *rc)
+{
+	uint32_t zero = 0;
+
+	x_meta(rc, NFT_META_MARK, NFT_REG_1);
+	x_bitwise(rc, NFT_REG_1, LOGUARD_MARK_DENY, 4);
+	x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &zero, 4);
+}
+
+/* The xtables NFQUEUE target through nft_compat: nft's own `queue` expression needs
+ * CONFIG_NFT_QUEUE, which kernels (this project's among them) often lack, while the target
+ * is there wherever iptables-nft works. Revision 3: queue number, count, flags. */
+static void x_queue(struct rule_ctx *rc, uint16_t num, bool bypass)
+{
+	struct xt_NFQ_info_v3 *info = calloc(1, sizeof(*info));
+	struct nftnl_expr *e = info ? expr(rc, "target") : NULL;
+
+	if (!e) {
+		free(info);
+		rc->b->err = -ENOMEM;
+		return;
+	}
+	info->queuenum = num;
+	info->queues_total = 1;
+	info->flags = bypass ? NFQ_FLAG_BYPASS : 0;
+	nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 3);
+	nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, info, sizeof(*info)); /* takes ownership */
+}
+
 static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, const struct rs_rule *r)
 {
 	static const uint8_t tcp = IPPROTO_TCP;
@@ -704,6 +799,44 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 	case RS_RULE_ACCEPT:
 		x_verdict(rc, NF_ACCEPT, NULL);
 		break;
+	case RS_RULE_ALLOW_OWNER:
+		x_daddr_proto_dport(rc, r->family, true);
+		x_lookup(rc, r->set, false);
+		if (r->goto_chain)
+			x_verdict(rc, NFT_GOTO, r->goto_chain);
+		else
+			x_verdict(rc, NF_ACCEPT, NULL);
+		break;
+	case RS_RULE_QUEUE_OWNER_UNKNOWN: {
+		struct nftnl_expr *e;
+
+		x_not_refused(rc);
+		x_daddr_proto_dport(rc, r->family, false);
+		e = expr(rc, "lookup");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+			nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, r->set);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+		}
+		x_queue(rc, rs->queue_num, r->bypass);
+		break;
+	}
+	case RS_RULE_QUEUE:
+		x_not_refused(rc);
+		x_queue(rc, rs->queue_num, r->bypass);
+		break;
+	case RS_RULE_CLEAR_MARK: {
+		struct nftnl_expr *e;
+
+		x_meta(rc, NFT_META_MARK, NFT_REG_1);
+		x_bitwise(rc, NFT_REG_1, ~LOGUARD_MARK_DENY, 4);
+		e = expr(rc, "meta");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+		}
+		break;
+	}
 	default:
 		rc->b->err = -EINVAL;
 	}
@@ -777,11 +910,38 @@ int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 		for (size_t i = 0; i < rs->n_sets && !b->err; i++)
 			put_set(b, rs, &rs->sets[i], (uint32_t)i + 1);
 		for (size_t i = 0; i < rs->n_sets && !b->err; i++)
-			put_elems(b, &rs->sets[i]);
+			put_elems(b, &rs->sets[i], rs->sets[i].elems, rs->sets[i].n_elems, false);
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
 			for (size_t j = 0; j < rs->chains[i].n_rules && !b->err; j++)
 				put_rule(b, rs, &rs->chains[i], &rs->chains[i].rules[j]);
 	}
+	if (opts->commit)
+		put_control(b, NFNL_MSG_BATCH_END, opts);
+	r = b->err;
+	if (r < 0) {
+		emit_batch_free(b);
+		return r;
+	}
+	*ret_batch = b;
+	return 0;
+}
+
+int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t n, bool del,
+		     const struct emit_opts *opts, struct emit_batch **ret_batch)
+{
+	struct emit_batch *b = calloc(1, sizeof(*b));
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	b->nb = nftnl_batch_alloc(BATCH_PAGE_SIZE, BATCH_OVERRUN);
+	if (!b->nb) {
+		free(b);
+		return -ENOMEM;
+	}
+	b->seq_first = b->seq_next = opts->seq;
+	put_control(b, NFNL_MSG_BATCH_BEGIN, opts);
+	put_elems(b, s, elems, n, del);
 	if (opts->commit)
 		put_control(b, NFNL_MSG_BATCH_END, opts);
 	r = b->err;
@@ -874,11 +1034,11 @@ int emit_batch_describe(const struct emit_batch *b, uint32_t seq, uint32_t offse
 		if (!offset && m->n_elems > 1) {
 			r = asprintf(&text, "elements %zu-%zu of set %s", m->first_elem + 1,
 				     m->first_elem + m->n_elems, m->set->name);
-			loc = m->set->elems[m->first_elem].loc;
+			loc = m->elems[m->first_elem].loc;
 			break;
 		}
-		r = describe_elem(m->set, &m->set->elems[m->first_elem + i], &text);
-		loc = m->set->elems[m->first_elem + i].loc;
+		r = describe_elem(m->set, &m->elems[m->first_elem + i], &text);
+		loc = m->elems[m->first_elem + i].loc;
 		break;
 	}
 	default:

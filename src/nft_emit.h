@@ -30,6 +30,12 @@ struct emit_opts {
 int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 		     struct emit_batch **ret_batch);
 
+/* A batch that adds (or with del, deletes) n elements of the installed set s: the daemon's
+ * live updates. Adding an element that exists is no error; deleting a missing one is. The
+ * elements need not be s's own (its name and key layout are what count). */
+int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t n, bool del,
+		     const struct emit_opts *opts, struct emit_batch **ret_batch);
+
 /* The batch as an iovec over its pages (valid until the batch is freed). */
 int emit_batch_iovec(const struct emit_batch *b, struct iovec **ret_iov, size_t *ret_n,
 		     size_t *ret_len);
@@ -55,6 +61,8 @@ void emit_batch_free(struct emit_batch *b);
 
 /* Encode an element key (or, with end, its interval end) as the kernel stores it.
  * Returns the key length. Exposed for the round-trip test and `show`. */
-size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end, uint8_t key[16]);
+#define EMIT_KEY_MAX 32 /* ip6 daddr . proto . port . uid */
+size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end,
+		     uint8_t key[EMIT_KEY_MAX]);
 
 #endif

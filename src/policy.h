@@ -11,10 +11,15 @@
 
 #define POLICY_DEFAULT_PATH	 "/etc/loguard/policy.yaml"
 #define POLICY_DEFAULT_LOG_GROUP 6289
+#define POLICY_DEFAULT_QUEUE	 6289
 
 enum policy_mode { POLICY_MODE_ENFORCE, POLICY_MODE_AUDIT, __POLICY_MODE_MAX };
 
 enum policy_action { POLICY_ACTION_REJECT, POLICY_ACTION_DROP, __POLICY_ACTION_MAX };
+
+/* What the kernel does with a connection only the daemon can judge (executables, listeners not
+ * yet known) while no daemon listens on the queue: drop it (closed) or let it pass (open). */
+enum policy_fail { POLICY_FAIL_CLOSED, POLICY_FAIL_OPEN, __POLICY_FAIL_MAX };
 
 /* Which enforce-mode decisions are logged; audit mode always logs every decision. */
 enum policy_log { POLICY_LOG_NONE, POLICY_LOG_DENIED, POLICY_LOG_ALL, __POLICY_LOG_MAX };
@@ -42,6 +47,11 @@ struct policy_cgroup {
 	struct loc loc;
 };
 
+/* An executable found at a policy path: compared by device and inode, never by name. */
+struct policy_file_id {
+	uint64_t dev, ino;
+};
+
 /* One guard: a set of ports and who may connect to them. */
 struct policy_guard {
 	char *name;
@@ -51,6 +61,12 @@ struct policy_guard {
 	unsigned protocols; /* POLICY_PROTO_* */
 	struct policy_ref *users, *groups, *units, *cgroups;
 	size_t n_users, n_groups, n_units, n_cgroups;
+	struct policy_ref *executables; /* absolute paths */
+	struct policy_ref *launched;	/* `loguard exec --as NAME` names */
+	size_t n_executables, n_launched;
+	bool owner; /* the listener's own user may connect */
+	struct loc owner_loc;
+	enum policy_fail fail;
 	enum policy_action action;
 	enum policy_mode mode; /* already defaulted from the policy-level mode */
 	enum policy_log log;
@@ -61,7 +77,16 @@ struct policy_guard {
 	/* Filled by policy_check(): cgroups of units/cgroups that exist now. */
 	struct policy_cgroup *cgroup_ids;
 	size_t n_cgroup_ids;
+	/* Filled by policy_check(): the files at the executables' paths now (those that exist). */
+	struct policy_file_id *exe_ids;
+	size_t n_exe_ids;
 };
+
+/* Owner-only ports and executables are judged by `loguard run` (through NFQUEUE). */
+static inline bool policy_guard_needs_daemon(const struct policy_guard *g)
+{
+	return g->owner || g->n_executables;
+}
 
 /* Log rate limit per time unit; rate 0 means unlimited. */
 enum policy_rate_unit {
@@ -78,8 +103,9 @@ struct policy {
 	unsigned version;
 	enum policy_mode mode;
 	uint16_t log_group;
-	bool counters; /* per-guard counters in the kernel (default true; each costs ~4 us to
-			  install) */
+	uint16_t queue_num; /* NFQUEUE for connections the daemon judges */
+	bool counters;	    /* per-guard counters in the kernel (default true; each costs ~4 us to
+			       install) */
 	uint32_t log_rate;
 	enum policy_rate_unit log_rate_unit;
 	struct policy_guard *guards;
@@ -124,5 +150,6 @@ const char *policy_mode_name(enum policy_mode m);
 const char *policy_action_name(enum policy_action a);
 const char *policy_log_name(enum policy_log l);
 const char *policy_rate_unit_name(enum policy_rate_unit u);
+const char *policy_fail_name(enum policy_fail f);
 
 #endif

@@ -24,6 +24,7 @@
 
 #include "array.h"
 #include "cgroup.h"
+#include "launch.h"
 #include "policy.h"
 
 /* Above this many distinct user names, one passwd scan beats a lookup per name. */
@@ -711,7 +712,6 @@ static int check_overlaps(struct check_ctx *c)
 	return 0;
 }
 
-
 /* Locate the cgroup2 root once per call; reports a located error the first time it fails. */
 static int cg_root(struct check_ctx *c, const struct loc *loc)
 {
@@ -1043,6 +1043,88 @@ static int guard_cgroups(struct check_ctx *c, struct policy_guard *g)
 	return cgroups_unique(g);
 }
 
+/* `launched: [NAME]` is the cgroup `loguard exec --as NAME` creates; it exists from the first
+ * launch on, and the daemon follows it like any other cgroup. */
+static int guard_launched(struct check_ctx *c, struct policy_guard *g)
+{
+	size_t cap = g->n_cgroup_ids;
+	char b[ESC_BUF];
+	int r;
+
+	for (size_t k = 0; k < g->n_launched; k++) {
+		const struct policy_ref *ref = &g->launched[k];
+		struct policy_cgroup cg;
+		char *rel;
+
+		r = cg_root(c, &ref->loc);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			return 0;
+		if (asprintf(&rel, "%s/%s", LAUNCH_CGROUP_PARENT, ref->name) < 0)
+			return -ENOMEM;
+		r = cg_lookup(c, rel, &ref->loc, &cg);
+		free(rel);
+		if (r == -ENOMEM)
+			return r;
+		if (r == 0)
+			report(c, DIAG_WARNING, &ref->loc,
+			       "nothing was launched as '%s' yet; matched once `loguard exec --as "
+			       "%s` created its cgroup",
+			       esc(b, ref->name), esc(b, ref->name));
+		if (r <= 0)
+			continue;
+		if (array_grow(&g->cgroup_ids, &cap, g->n_cgroup_ids, sizeof(*g->cgroup_ids)) < 0) {
+			free(cg.path);
+			return -ENOMEM;
+		}
+		g->cgroup_ids[g->n_cgroup_ids++] = cg;
+	}
+	return cgroups_unique(g);
+}
+
+/* Executables are the files at their paths now, by device and inode: a copy elsewhere or
+ * another file renamed to the same name is a different file. */
+static int guard_executables(struct check_ctx *c, struct policy_guard *g)
+{
+	char b[ESC_BUF];
+
+	if (!g->n_executables)
+		return 0;
+	g->exe_ids = calloc(g->n_executables, sizeof(*g->exe_ids));
+	if (!g->exe_ids)
+		return -ENOMEM;
+	for (size_t k = 0; k < g->n_executables; k++) {
+		const struct policy_ref *ref = &g->executables[k];
+		struct stat st;
+
+		if (stat(ref->name, &st) < 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				report(c, DIAG_WARNING, &ref->loc,
+				       "executable '%s' does not exist; matched once it does",
+				       esc(b, ref->name));
+			else
+				report(c, DIAG_ERROR, &ref->loc,
+				       "cannot access executable '%s': %s", esc(b, ref->name),
+				       strerror(errno));
+			continue;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			report(c, DIAG_ERROR, &ref->loc, "executable '%s' is not a regular file",
+			       esc(b, ref->name));
+			continue;
+		}
+		/* Whoever can write the file can make it run their code with its identity. */
+		if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+			report(c, DIAG_WARNING, &ref->loc,
+			       "executable '%s' can be changed by others than root, who could then "
+			       "connect as it",
+			       esc(b, ref->name));
+		g->exe_ids[g->n_exe_ids++] = (struct policy_file_id){ st.st_dev, st.st_ino };
+	}
+	return 0;
+}
+
 static void guard_clear_results(struct policy_guard *g)
 {
 	free(g->uids);
@@ -1053,6 +1135,9 @@ static void guard_clear_results(struct policy_guard *g)
 	free(g->cgroup_ids);
 	g->cgroup_ids = NULL;
 	g->n_cgroup_ids = 0;
+	free(g->exe_ids);
+	g->exe_ids = NULL;
+	g->n_exe_ids = 0;
 }
 
 int policy_check(struct policy *p, const struct policy_check_opts *opts, struct diags *diags)
@@ -1083,6 +1168,12 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 		if (r < 0)
 			goto out;
 		r = guard_cgroups(&c, &p->guards[i]);
+		if (r < 0)
+			goto out;
+		r = guard_launched(&c, &p->guards[i]);
+		if (r < 0)
+			goto out;
+		r = guard_executables(&c, &p->guards[i]);
 		if (r < 0)
 			goto out;
 	}

@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include <yaml.h>
 
 #include "array.h"
+#include "launch.h"
 #include "policy.h"
 
 #define POLICY_MAX_BYTES (16U << 20)
@@ -88,10 +90,10 @@ struct map_spec {
 	const char *allowed; /* "a, b, c" */
 };
 
-enum { TOP_VERSION, TOP_MODE, TOP_LOG, TOP_COUNTERS, TOP_GUARDS, __TOP_MAX };
-static const char *const top_keys[] = { "version", "mode", "log", "counters", "guards" };
+enum { TOP_VERSION, TOP_MODE, TOP_LOG, TOP_COUNTERS, TOP_QUEUE, TOP_GUARDS, __TOP_MAX };
+static const char *const top_keys[] = { "version", "mode", "log", "counters", "queue", "guards" };
 static const struct map_spec top_spec = { "", top_keys, __TOP_MAX,
-					  "version, mode, log, counters, guards" };
+					  "version, mode, log, counters, queue, guards" };
 
 /* Indexed by the bool value. YAML 1.1's yes/no/on/off are refused: say true or false. */
 static const char *const bool_names[] = { "false", "true" };
@@ -100,16 +102,22 @@ enum { LOG_GROUP, LOG_RATE, __LOG_MAX };
 static const char *const log_keys[] = { "group", "rate" };
 static const struct map_spec log_spec = { " in 'log'", log_keys, __LOG_MAX, "group, rate" };
 
-enum { G_NAME, G_PORTS, G_PROTOCOL, G_ALLOW, G_ACTION, G_MODE, G_LOG, __G_MAX };
+enum { G_NAME, G_PORTS, G_PROTOCOL, G_ALLOW, G_ACTION, G_MODE, G_LOG, G_FAIL, __G_MAX };
 static const char *const guard_keys[] = { "name",   "ports", "protocol", "allow",
-					  "action", "mode",  "log" };
-static const struct map_spec guard_spec = { " in guard", guard_keys, __G_MAX,
-					    "name, ports, protocol, allow, action, mode, log" };
+					  "action", "mode",  "log",	 "fail" };
+static const struct map_spec guard_spec = {
+	" in guard", guard_keys, __G_MAX, "name, ports, protocol, allow, action, mode, log, fail"
+};
 
-enum { A_USERS, A_GROUPS, A_UNITS, A_CGROUPS, __A_MAX };
-static const char *const allow_keys[] = { "users", "groups", "units", "cgroups" };
-static const struct map_spec allow_spec = { " in 'allow'", allow_keys, __A_MAX,
-					    "users, groups, units, cgroups" };
+/* The list keys first (parse_ref's tables are indexed by them), then owner. */
+enum { A_USERS, A_GROUPS, A_UNITS, A_CGROUPS, A_EXECUTABLES, A_LAUNCHED, A_OWNER, __A_MAX };
+#define A_LISTS A_OWNER
+static const char *const allow_keys[] = { "users",	 "groups",   "units", "cgroups",
+					  "executables", "launched", "owner" };
+static const struct map_spec allow_spec = {
+	" in 'allow'", allow_keys, __A_MAX,
+	"users, groups, units, cgroups, executables, launched, owner"
+};
 
 static const char *const mode_names[__POLICY_MODE_MAX] = {
 	[POLICY_MODE_ENFORCE] = "enforce",
@@ -125,6 +133,11 @@ static const char *const log_names[__POLICY_LOG_MAX] = {
 	[POLICY_LOG_NONE] = "none",
 	[POLICY_LOG_DENIED] = "denied",
 	[POLICY_LOG_ALL] = "all",
+};
+
+static const char *const fail_names[__POLICY_FAIL_MAX] = {
+	[POLICY_FAIL_CLOSED] = "closed",
+	[POLICY_FAIL_OPEN] = "open",
 };
 
 static const char *const rate_unit_names[__POLICY_RATE_MAX] = {
@@ -151,6 +164,11 @@ const char *policy_action_name(enum policy_action a)
 const char *policy_log_name(enum policy_log l)
 {
 	return (unsigned)l < __POLICY_LOG_MAX ? log_names[l] : "?";
+}
+
+const char *policy_fail_name(enum policy_fail f)
+{
+	return (unsigned)f < __POLICY_FAIL_MAX ? fail_names[f] : "?";
 }
 
 const char *policy_rate_unit_name(enum policy_rate_unit u)
@@ -607,6 +625,25 @@ static void parse_version(struct parse_ctx *c)
 	c->p->version = v;
 }
 
+static void parse_queue(struct parse_ctx *c)
+{
+	struct loc loc = ev_loc(c);
+	char b[ESC_BUF];
+	const char *s;
+	uint64_t v;
+	size_t len;
+	int r;
+
+	if (!get_scalar(c, "'queue'", &s, &len))
+		return;
+	r = parse_uint(s, len, UINT16_MAX, &v);
+	if (r)
+		error(c, &loc, "%s queue '%s' (expected a number 0-65535)",
+		      r == -ERANGE ? "out of range" : "invalid", esc(b, s, len));
+	else
+		c->p->queue_num = v;
+}
+
 static void parse_log(struct parse_ctx *c)
 {
 	struct loc seen[__LOG_MAX] = { 0 }, key_loc, loc;
@@ -671,7 +708,7 @@ struct guard_state {
 	struct policy_guard *g;
 	size_t idx;
 	size_t cap_ports;
-	size_t cap_refs[__A_MAX];
+	size_t cap_refs[A_LISTS];
 	struct pending_port *pend;
 	size_t n_pend, cap_pend;
 };
@@ -780,9 +817,12 @@ static void parse_ports(struct parse_ctx *c, struct guard_state *gs)
 
 static void parse_ref(struct parse_ctx *c, struct guard_state *gs, unsigned key)
 {
-	static const char *const what[__A_MAX] = { "an entry of 'users'", "an entry of 'groups'",
-						   "an entry of 'units'", "an entry of 'cgroups'" };
-	static const char *const noun[__A_MAX] = { "user", "group", "unit", "cgroup" };
+	static const char *const what[A_LISTS] = {
+		"an entry of 'users'",	 "an entry of 'groups'",      "an entry of 'units'",
+		"an entry of 'cgroups'", "an entry of 'executables'", "an entry of 'launched'"
+	};
+	static const char *const noun[A_LISTS] = { "user",   "group",	   "unit",
+						   "cgroup", "executable", "launched name" };
 	struct policy_guard *g = gs->g;
 	struct policy_ref **v, *ref;
 	struct loc loc = ev_loc(c);
@@ -806,9 +846,17 @@ static void parse_ref(struct parse_ctx *c, struct guard_state *gs, unsigned key)
 		v = &g->units;
 		n = &g->n_units;
 		break;
-	default:
+	case A_CGROUPS:
 		v = &g->cgroups;
 		n = &g->n_cgroups;
+		break;
+	case A_EXECUTABLES:
+		v = &g->executables;
+		n = &g->n_executables;
+		break;
+	default:
+		v = &g->launched;
+		n = &g->n_launched;
 		break;
 	}
 
@@ -825,6 +873,12 @@ static void parse_ref(struct parse_ctx *c, struct guard_state *gs, unsigned key)
 		why = policy_unit_name_invalid(name);
 	else if (key == A_CGROUPS)
 		why = policy_cgroup_path_invalid(name);
+	else if (key == A_EXECUTABLES)
+		why = name[0] != '/'		 ? "is not an absolute path"
+		      : strlen(name) >= PATH_MAX ? "is too long"
+						 : NULL;
+	else if (key == A_LAUNCHED)
+		why = launch_name_invalid(name);
 	if (why) {
 		error(c, &loc, "%s '%s' %s", noun[key], esc(b, s, len), why);
 		free(name);
@@ -842,9 +896,10 @@ static void parse_ref(struct parse_ctx *c, struct guard_state *gs, unsigned key)
 
 static void parse_allow(struct parse_ctx *c, struct guard_state *gs)
 {
-	static const char *const what[__A_MAX] = { "'users'", "'groups'", "'units'", "'cgroups'" };
+	static const char *const what[A_LISTS] = { "'users'",	"'groups'",	 "'units'",
+						   "'cgroups'", "'executables'", "'launched'" };
 	struct loc seen[__A_MAX] = { 0 }, key_loc;
-	unsigned key;
+	unsigned key, v;
 
 	if (kind(c) == NODE_NULL)
 		return;
@@ -853,6 +908,12 @@ static void parse_allow(struct parse_ctx *c, struct guard_state *gs)
 	while (map_next_key(c, &allow_spec, seen, &key, &key_loc) > 0) {
 		enum node_kind k = kind(c);
 
+		if (key == A_OWNER) {
+			gs->g->owner_loc = ev_loc(c);
+			if (get_enum(c, "owner", bool_names, 2, "true, false", &v))
+				gs->g->owner = v;
+			continue;
+		}
 		/* A single name without brackets is as clear as a list of one. */
 		if (k == NODE_SCALAR) {
 			parse_ref(c, gs, key);
@@ -1063,6 +1124,10 @@ static void parse_guard(struct parse_ctx *c)
 				     &v))
 				gs.g->log = v;
 			break;
+		case G_FAIL:
+			if (get_enum(c, "fail", fail_names, __POLICY_FAIL_MAX, "closed, open", &v))
+				gs.g->fail = v;
+			break;
 		}
 	}
 
@@ -1072,6 +1137,11 @@ static void parse_guard(struct parse_ctx *c)
 		if (!seen[G_PORTS].line)
 			error(c, &loc, "missing required key 'ports' in guard");
 		resolve_services(c, &gs);
+		if (seen[G_FAIL].line && !policy_guard_needs_daemon(gs.g))
+			if (diags_add(c->diags, DIAG_WARNING, &seen[G_FAIL],
+				      "'fail' only matters for 'owner' and 'executables', which "
+				      "this guard does not use") < 0)
+				fail(c, -ENOMEM);
 	}
 	for (size_t i = 0; i < gs.n_pend; i++)
 		free(gs.pend[i].name);
@@ -1169,6 +1239,9 @@ static void parse_top(struct parse_ctx *c)
 			if (get_enum(c, "counters", bool_names, 2, "true, false", &v))
 				c->p->counters = v;
 			break;
+		case TOP_QUEUE:
+			parse_queue(c);
+			break;
 		case TOP_GUARDS:
 			parse_guards(c);
 			break;
@@ -1211,12 +1284,15 @@ void policy_free(struct policy *p)
 		return;
 	for (size_t i = 0; i < p->n_guards; i++) {
 		struct policy_guard *g = &p->guards[i];
-		struct policy_ref *refs[] = { g->users, g->groups, g->units, g->cgroups };
-		size_t ns[] = { g->n_users, g->n_groups, g->n_units, g->n_cgroups };
+		struct policy_ref *refs[] = { g->users,	  g->groups,	  g->units,
+					      g->cgroups, g->executables, g->launched };
+		size_t ns[] = { g->n_users,   g->n_groups,	g->n_units,
+				g->n_cgroups, g->n_executables, g->n_launched };
 
 		free(g->name);
 		free(g->ports);
-		for (size_t k = 0; k < 4; k++) {
+		free(g->exe_ids);
+		for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
 			for (size_t j = 0; j < ns[k]; j++)
 				free(refs[k][j].name);
 			free(refs[k]);
@@ -1251,6 +1327,7 @@ int policy_parse_buffer(const char *file, const char *buf, size_t len, struct di
 	}
 	c.p->mode = POLICY_MODE_ENFORCE;
 	c.p->log_group = POLICY_DEFAULT_LOG_GROUP;
+	c.p->queue_num = POLICY_DEFAULT_QUEUE;
 	c.p->log_rate = 20;
 	c.p->log_rate_unit = POLICY_RATE_SECOND;
 	c.p->counters = true;

@@ -48,6 +48,12 @@ static void print_set_head(FILE *f, const struct ruleset *rs, const struct rs_se
 	case RS_SET_ALLOW_CGROUP:
 		fprintf(f, "\tset %s {\n\t\ttype inet_proto . inet_service . cgroupsv2\n", s->name);
 		break;
+	case RS_SET_OWNER:
+	case RS_SET_OWNER_KNOWN:
+		fprintf(f, "\tset %s {\n\t\ttype ipv%u_addr . inet_proto . inet_service%s\n",
+			s->name, s->family, s->kind == RS_SET_OWNER ? " . uid" : "");
+		fprintf(f, "\t\tsize %u\n", rs_set_size(s));
+		return;
 	case RS_SET_LOG_RATE:
 		fprintf(f,
 			"\tset %s {\n\t\ttype inet_proto . inet_service\n\t\tsize %u\n"
@@ -116,6 +122,27 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 			fprintf(f, " goto %s", r->goto_chain);
 		else
 			fputs(" accept", f);
+		break;
+	case RS_RULE_ALLOW_OWNER:
+		fprintf(f, "%s daddr . meta l4proto . th dport . meta skuid @%s",
+			r->family == 4 ? "ip" : "ip6", r->set);
+		if (r->goto_chain)
+			fprintf(f, " goto %s", r->goto_chain);
+		else
+			fputs(" accept", f);
+		break;
+	case RS_RULE_QUEUE_OWNER_UNKNOWN:
+	case RS_RULE_QUEUE:
+		/* Installed as the xtables NFQUEUE target (see nft_emit.c); printed as nft's own
+		 * queue statement, which means the same. */
+		fprintf(f, "meta mark & 0x%08x == 0x00000000 ", LOGUARD_MARK_DENY);
+		if (r->kind == RS_RULE_QUEUE_OWNER_UNKNOWN)
+			fprintf(f, "%s daddr . meta l4proto . th dport != @%s ",
+				r->family == 4 ? "ip" : "ip6", r->set);
+		fprintf(f, "queue %sto %u", r->bypass ? "flags bypass " : "", rs->queue_num);
+		break;
+	case RS_RULE_CLEAR_MARK:
+		fprintf(f, "meta mark set meta mark & 0x%08x", ~LOGUARD_MARK_DENY);
 		break;
 	case RS_RULE_LOG:
 		fputs("log prefix ", f);

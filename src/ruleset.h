@@ -2,6 +2,7 @@
 #ifndef LOGUARD_RULESET_H
 #define LOGUARD_RULESET_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,21 @@
 #define LOGUARD_ALLOW_CGROUP_SET_FMT "allow_cgroup_l%u"
 /* Port ranges live in a twin set with this suffix: see struct rs_set. */
 #define LOGUARD_RANGES_SUFFIX "_ranges"
+
+/* Owner-only ports: the daemon fills, per address family, which (destination address, protocol,
+ * port) has a known receiving socket, and that socket's uid. */
+#define LOGUARD_OWNER_SET_FMT	    "owner%u"	    /* owner4, owner6 */
+#define LOGUARD_OWNER_KNOWN_SET_FMT "owner_known%u" /* owner_known4, owner_known6 */
+/* Declared size of the sets the daemon fills while it runs. */
+#define LOGUARD_LIVE_SET_SIZE 65536
+
+/* Cgroup levels the daemon keeps a set for when units/cgroups may appear while it runs. */
+#define LOGUARD_LIVE_CGROUP_LEVELS 8
+
+/* Packet mark bit the daemon sets on a queued connection it refuses before NF_REPEAT: the
+ * rules then skip the queue and take the guard's deny path (log, reject or drop). Only
+ * refused packets carry it; it never leaves the host (loopback) and audit clears it. */
+#define LOGUARD_MARK_DENY 0x20000000U
 
 /* Log rate meters: elements expire after this long without traffic; at most this many. */
 #define LOGUARD_LOG_RATE_TIMEOUT_S 60
@@ -35,12 +51,15 @@ enum rs_set_kind {
 	RS_SET_ALLOW_UID,    /* set l4proto . dport . skuid */
 	RS_SET_ALLOW_CGROUP, /* set l4proto . dport . socket cgroupv2 level N */
 	RS_SET_LOG_RATE,     /* dynamic set l4proto . dport, one log rate limit per port */
+	RS_SET_OWNER,	     /* set ipN daddr . l4proto . dport . uid (filled by the daemon) */
+	RS_SET_OWNER_KNOWN,  /* set ipN daddr . l4proto . dport (filled by the daemon) */
 	__RS_SET_KIND_MAX
 };
 
 /* One set element; `id` is the uid or cgroup id for allow sets. */
 struct rs_elem {
-	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	struct in6_addr addr; /* owner sets: destination address (IPv4: 4 bytes first) */
+	uint8_t proto;	      /* IPPROTO_TCP or IPPROTO_UDP */
 	uint16_t port_first, port_last;
 	uint64_t id;
 	const char *chain;     /* RS_SET_GUARDS: verdict goto target */
@@ -55,8 +74,10 @@ struct rs_elem {
 struct rs_set {
 	char *name;
 	enum rs_set_kind kind;
-	bool interval;	/* elements are port ranges; keys big endian with a key end */
-	unsigned level; /* RS_SET_ALLOW_CGROUP only */
+	bool interval;	 /* elements are port ranges; keys big endian with a key end */
+	unsigned level;	 /* RS_SET_ALLOW_CGROUP only */
+	unsigned family; /* owner sets: 4 or 6 */
+	bool live;	 /* the daemon adds and removes elements while it runs */
 	struct rs_elem *elems;
 	size_t n_elems, cap_elems;
 };
@@ -76,6 +97,11 @@ enum rs_rule_kind {
 	RS_RULE_REJECT,			/* reject (icmpx port-unreachable) */
 	RS_RULE_DROP,			/* drop */
 	RS_RULE_ACCEPT,			/* accept */
+	RS_RULE_ALLOW_OWNER, /* ipN daddr . l4proto . dport . meta skuid @ownerN <verdict> */
+	RS_RULE_QUEUE_OWNER_UNKNOWN, /* mark ok, ipN daddr . l4proto . dport != @owner_knownN queue
+				      */
+	RS_RULE_QUEUE,		     /* mark ok, queue (the daemon judges executables) */
+	RS_RULE_CLEAR_MARK,	     /* meta mark set meta mark & ~LOGUARD_MARK_DENY */
 	__RS_RULE_KIND_MAX
 };
 
@@ -85,6 +111,8 @@ struct rs_rule {
 	const char *set;	/* ALLOW_*, DISPATCH */
 	bool interval;		/* the set holds port ranges (big-endian keys) */
 	unsigned level;		/* ALLOW_CGROUP */
+	unsigned family;	/* ALLOW_OWNER, QUEUE_OWNER_UNKNOWN: 4 or 6 */
+	bool bypass;		/* QUEUE*: accept when no daemon listens (fail: open) */
 	const char *goto_chain; /* ALLOW_*: goto this chain instead of accept (to log allows) */
 	const char *prefix;	/* LOG */
 	const char *target;	/* JUMP */
@@ -110,6 +138,7 @@ struct rs_guard_port {
 struct ruleset {
 	bool counters; /* per-element counters on every set */
 	uint16_t log_group;
+	uint16_t queue_num;	   /* NFQUEUE of the QUEUE* rules */
 	uint32_t log_rate;	   /* 0 = unlimited */
 	const char *log_rate_unit; /* "second", ... */
 	const char *rate_counter;  /* named counter: log records the rate limit suppressed */
@@ -125,7 +154,9 @@ struct ruleset {
  * incremental updates between applies (the kernel refuses elements past it). */
 static inline uint32_t rs_set_size(const struct rs_set *s)
 {
-	return s->n_elems > UINT32_MAX / 4 ? UINT32_MAX / 2 : (uint32_t)(2 * s->n_elems + 64);
+	uint32_t n = s->n_elems > UINT32_MAX / 4 ? UINT32_MAX / 2 : (uint32_t)(2 * s->n_elems + 64);
+
+	return s->live && n < LOGUARD_LIVE_SET_SIZE ? LOGUARD_LIVE_SET_SIZE : n;
 }
 
 /* Print the table in nft syntax (the `print` command and golden-file format). */

@@ -191,7 +191,7 @@ static void check_elems(struct seen *s, const struct nlmsghdr *nlh)
 	it = nftnl_set_elems_iter_create(ns);
 	while ((e = nftnl_set_elems_iter_next(it))) {
 		const struct rs_elem *want = &set->elems[s->elems_seen[idx]++];
-		uint8_t key[16];
+		uint8_t key[EMIT_KEY_MAX];
 		uint32_t len = 0;
 		size_t klen = emit_elem_key(set, want, false, key);
 		const uint8_t *got = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
