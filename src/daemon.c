@@ -22,6 +22,7 @@
 #include "audit.h"
 #include "daemon.h"
 #include "enrich.h"
+#include "live.h"
 #include "notify.h"
 #include "record.h"
 #include "show.h"
@@ -63,6 +64,7 @@ struct daemon {
 	struct nl *nl;
 	struct audit *audit;
 	struct enrich *enrich;
+	struct live *live;    /* cgroups, owner-only ports, queued connections */
 	FILE *out;	      /* JSON lines or text; NULL when only the journal gets records */
 	int journal_fd;	      /* -1 unless stdout/stderr is connected to journald */
 	uint32_t table_flags; /* OWNER|PERSIST where the kernel has it */
@@ -263,6 +265,13 @@ static int on_event(const struct audit_event *ev, void *data)
 	return r < 0 ? r : 0;
 }
 
+/* A connection the daemon itself allowed (owner-only port, executable), in a guard that logs
+ * allowed ones: the kernel did not log it, so the record is written here. */
+static void on_allowed(void *data, const struct audit_event *ev)
+{
+	on_event(ev, data);
+}
+
 static void notify_status(const struct daemon *d, const char *what)
 {
 	notify_sendf("%sSTATUS=%s %s: %zu guards, %zu guarded port entries, NFLOG group %u", what,
@@ -310,6 +319,8 @@ static int reload(struct daemon *d)
 	d->rate_limited_seen = 0;
 	apply_loaded_free(&d->cur);
 	d->cur = next;
+	/* The new table has none of the elements added while running: follow afresh. */
+	live_apply(d->live, &d->cur);
 	fprintf(stderr, "loguard: reloaded %s\n", d->opts->policy_file);
 	notify_status(d, "READY=1\n");
 	return 0;
@@ -359,10 +370,14 @@ static int start(struct daemon *d)
 		return 3;
 	}
 	r = enrich_new(NULL, &d->enrich);
+	if (r >= 0)
+		r = live_new(d->nl, d->enrich, on_allowed, d, &d->live);
 	if (r < 0) {
 		fprintf(stderr, "loguard: %s\n", strerror(-r));
 		return 3;
 	}
+	if (live_apply(d->live, &d->cur) < 0)
+		return 3;
 	open_live_stats(d);
 	return open_sinks(d) < 0 ? 3 : 0;
 }
@@ -407,7 +422,9 @@ static int timeout_ms(const struct daemon *d)
 static int loop(struct daemon *d, const sigset_t *unblocked)
 {
 	for (;;) {
-		struct pollfd pfd = { .fd = audit_fd(d->audit), .events = POLLIN };
+		struct pollfd pfd[1 + LIVE_MAX_FDS] = { { .fd = audit_fd(d->audit),
+							  .events = POLLIN } };
+		size_t n_pfd = 1 + live_pollfds(d->live, pfd + 1);
 		int t = timeout_ms(d), n;
 		struct timespec ts = { t / 1000, (t % 1000) * 1000000L };
 
@@ -418,10 +435,24 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 			reload(d);
 			continue;
 		}
-		n = ppoll(&pfd, 1, t < 0 ? NULL : &ts, unblocked);
+		n = ppoll(pfd, n_pfd, t < 0 ? NULL : &ts, unblocked);
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		if (n > 0) {
+		for (size_t i = 1; n > 0 && i < n_pfd; i++) {
+			int r;
+
+			if (!pfd[i].revents)
+				continue;
+			r = live_handle(d->live);
+			if (r < 0) {
+				fprintf(stderr, "loguard: %s\n", strerror(-r));
+				return r;
+			}
+			if (d->out)
+				fflush(d->out);
+			break; /* live_handle() reads every source */
+		}
+		if (n > 0 && pfd[0].revents) {
 			int r;
 
 			d->batch_events = 0;
@@ -500,6 +531,20 @@ int daemon_run(const struct daemon_opts *opts)
 	if (d.live_path)
 		unlink(d.live_path); /* no daemon, no live counters */
 	free(d.live_path);
+	if (d.live) {
+		struct live_stats ls;
+
+		live_get_stats(d.live, &ls);
+		if (ls.queued || ls.cgroups_added)
+			fprintf(stderr,
+				"loguard: judged %llu queued connections (%llu allowed, %llu "
+				"refused); followed %llu cgroups appearing, %llu going\n",
+				(unsigned long long)ls.queued, (unsigned long long)ls.accepted,
+				(unsigned long long)ls.refused,
+				(unsigned long long)ls.cgroups_added,
+				(unsigned long long)ls.cgroups_removed);
+	}
+	live_free(d.live);
 	enrich_free(d.enrich);
 	audit_close(d.audit);
 	nl_close(d.nl);

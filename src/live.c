@@ -1,0 +1,561 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The daemon's moving parts. Three event sources, each a non-blocking descriptor in the main
+ * loop: the cgroup watcher (units and cgroups that start, restart and stop), sock_diag destroy
+ * notifications (receivers of owner-only ports that go away) and the NFQUEUE (connections the
+ * sets could not decide). Each turns into set element updates or a verdict; nothing here ever
+ * replaces the table, so a running allowed unit is never refused because another one changed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+
+#include "array.h"
+#include "cgroup.h"
+#include "cgwatch.h"
+#include "holders.h"
+#include "launch.h"
+#include "listeners.h"
+#include "live.h"
+#include "nfqueue.h"
+
+#include <linux/netfilter.h> /* after <netinet/in.h>: NF_ACCEPT, NF_REPEAT */
+
+/* A receiver of an owner-only port the kernel knows: elements in owner{4,6} and
+ * owner_known{4,6}, removed when the socket with this cookie goes away. */
+struct owner_entry {
+	uint64_t cookie;
+	unsigned family; /* 4 or 6 */
+	struct in6_addr addr;
+	uint8_t proto;
+	uint16_t port;
+	uint32_t uid;
+};
+
+/* One matched cgroup of one guard; several patterns of a guard may match the same one. */
+struct cg_ref {
+	size_t guard;
+	unsigned level;
+	uint64_t id;
+	unsigned count;
+};
+
+struct live {
+	struct nl *nl;
+	struct enrich *enrich;
+	const struct loaded *cur;
+	int proc_fd;
+	live_allow_cb on_allow;
+	void *data;
+
+	struct nfqueue *queue;
+	uint16_t queue_num;
+	struct listeners *listeners;
+
+	struct cgwatch *cgwatch;
+	struct cgmatch_pattern *patterns;
+	size_t *pattern_guard;
+	char **pattern_text; /* owned: launched names turned into paths */
+	size_t n_patterns;
+	bool level_warned;
+
+	struct owner_entry *owners;
+	size_t n_owners, cap_owners;
+	struct cg_ref *cgs;
+	size_t n_cgs, cap_cgs;
+
+	struct live_stats stats;
+};
+
+/* ---- element updates ---- */
+
+static int send_elems(struct live *l, const struct rs_set *s, const struct rs_elem *e, size_t n,
+		      bool del)
+{
+	struct emit_opts opts = { .commit = true };
+	struct emit_batch *b = NULL;
+	struct diags dg = { 0 };
+	int r;
+
+	if (!s || !n)
+		return 0;
+	opts.seq = nl_seq_reserve(l->nl, 0);
+	r = emit_elems_build(s, e, n, del, &opts, &b);
+	if (r < 0)
+		return r;
+	nl_seq_reserve(l->nl, emit_batch_seq_last(b) - emit_batch_seq_first(b) + 1);
+	r = nl_send_batch(l->nl, b, &dg);
+	emit_batch_free(b);
+	/* A delete of what is already gone is fine; anything else is worth a line. */
+	if (r < 0 && !(del && r == -ENOENT)) {
+		l->stats.update_errors++;
+		diags_print(&dg, stderr);
+		fprintf(stderr, "loguard: %s %zu element(s) of set %s: %s\n",
+			del ? "removing" : "adding", n, s->name, strerror(-r));
+	}
+	diags_free(&dg);
+	return r;
+}
+
+static const struct rs_set *find_set(const struct live *l, const char *fmt_name)
+{
+	return ruleset_find_set(l->cur->rs, fmt_name);
+}
+
+/* ---- guards ---- */
+
+static const struct policy_guard *guard_of(const struct live *l, uint8_t proto, uint16_t port,
+					   size_t *ret_idx)
+{
+	const char *name = ruleset_guard_of(l->cur->rs, proto, port);
+	const struct policy *p = l->cur->policy;
+
+	/* The compiler's element comments are the guards' own name strings. */
+	for (size_t i = 0; name && i < p->n_guards; i++) {
+		if (p->guards[i].name == name) {
+			if (ret_idx)
+				*ret_idx = i;
+			return &p->guards[i];
+		}
+	}
+	return NULL;
+}
+
+static bool logs_allowed(const struct policy_guard *g)
+{
+	return g->mode == POLICY_MODE_AUDIT || g->log == POLICY_LOG_ALL;
+}
+
+/* ---- cgroups that come and go ---- */
+
+/* The guard's compiled port intervals (from the guard maps) with this cgroup id. */
+static int cgroup_elems(const struct live *l, const struct policy_guard *g, uint64_t id,
+			bool interval, struct rs_elem **ret, size_t *ret_n)
+{
+	const struct ruleset *rs = l->cur->rs;
+	struct rs_elem *v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < rs->n_sets; i++) {
+		const struct rs_set *s = &rs->sets[i];
+
+		if (s->kind != RS_SET_GUARDS || s->interval != interval)
+			continue;
+		for (size_t k = 0; k < s->n_elems; k++) {
+			if (s->elems[k].comment != g->name)
+				continue;
+			if (array_grow(&v, &cap, n, sizeof(*v)) < 0) {
+				free(v);
+				return -ENOMEM;
+			}
+			v[n] = s->elems[k];
+			v[n].chain = NULL;
+			v[n].id = id;
+			n++;
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int cgroup_update(struct live *l, size_t guard, unsigned level, uint64_t id, bool add)
+{
+	const struct policy_guard *g = &l->cur->policy->guards[guard];
+	int r = 0;
+
+	for (int iv = 0; iv <= 1 && r >= 0; iv++) {
+		char name[48];
+		const struct rs_set *s;
+		struct rs_elem *v;
+		size_t n;
+
+		snprintf(name, sizeof(name), LOGUARD_ALLOW_CGROUP_SET_FMT "%s", level,
+			 iv ? LOGUARD_RANGES_SUFFIX : "");
+		r = cgroup_elems(l, g, id, iv, &v, &n);
+		if (r < 0)
+			return r;
+		s = find_set(l, name);
+		if (!s && n && !l->level_warned) {
+			fprintf(stderr,
+				"loguard: a cgroup of guard '%s' is %u levels deep; only levels up "
+				"to %u are followed\n",
+				g->name, level, LOGUARD_LIVE_CGROUP_LEVELS);
+			l->level_warned = true;
+		}
+		if (s)
+			r = send_elems(l, s, v, n, !add);
+		free(v);
+		if (r == -ENOENT && !add)
+			r = 0;
+	}
+	return r;
+}
+
+static void on_cgroup(void *data, size_t pattern, const char *path, unsigned level, uint64_t id,
+		      bool added)
+{
+	struct live *l = data;
+	size_t guard = l->pattern_guard[pattern];
+	struct cg_ref *ref = NULL;
+
+	(void)path;
+	for (size_t i = 0; i < l->n_cgs; i++)
+		if (l->cgs[i].guard == guard && l->cgs[i].level == level && l->cgs[i].id == id)
+			ref = &l->cgs[i];
+	if (added) {
+		if (ref) {
+			ref->count++;
+			return;
+		}
+		if (array_grow(&l->cgs, &l->cap_cgs, l->n_cgs, sizeof(*l->cgs)) < 0)
+			return;
+		l->cgs[l->n_cgs++] = (struct cg_ref){ guard, level, id, 1 };
+		l->stats.cgroups_added++;
+		cgroup_update(l, guard, level, id, true);
+		return;
+	}
+	if (!ref || --ref->count)
+		return;
+	*ref = l->cgs[--l->n_cgs];
+	l->stats.cgroups_removed++;
+	cgroup_update(l, guard, level, id, false);
+}
+
+static void patterns_free(struct live *l)
+{
+	for (size_t i = 0; i < l->n_patterns; i++)
+		free(l->pattern_text[i]);
+	free(l->pattern_text);
+	free(l->patterns);
+	free(l->pattern_guard);
+	l->pattern_text = NULL;
+	l->patterns = NULL;
+	l->pattern_guard = NULL;
+	l->n_patterns = 0;
+}
+
+static int patterns_build(struct live *l)
+{
+	const struct policy *p = l->cur->policy;
+	size_t n = 0, k = 0;
+
+	for (size_t i = 0; i < p->n_guards; i++)
+		n += p->guards[i].n_units + p->guards[i].n_cgroups + p->guards[i].n_launched;
+	if (!n)
+		return 0;
+	l->patterns = calloc(n, sizeof(*l->patterns));
+	l->pattern_guard = calloc(n, sizeof(*l->pattern_guard));
+	l->pattern_text = calloc(n, sizeof(*l->pattern_text));
+	if (!l->patterns || !l->pattern_guard || !l->pattern_text)
+		return -ENOMEM;
+	l->n_patterns = n;
+	for (size_t i = 0; i < p->n_guards; i++) {
+		const struct policy_guard *g = &p->guards[i];
+
+		for (size_t j = 0; j < g->n_units; j++, k++) {
+			l->patterns[k].kind = cgmatch_unit_kind(g->units[j].name);
+			l->patterns[k].glob = g->units[j].name;
+			l->pattern_guard[k] = i;
+		}
+		for (size_t j = 0; j < g->n_cgroups; j++, k++) {
+			l->patterns[k].kind = CGMATCH_PATH;
+			l->patterns[k].glob = g->cgroups[j].name;
+			l->pattern_guard[k] = i;
+		}
+		for (size_t j = 0; j < g->n_launched; j++, k++) {
+			if (asprintf(&l->pattern_text[k], "%s/%s", LAUNCH_CGROUP_PARENT,
+				     g->launched[j].name) < 0)
+				return -ENOMEM;
+			l->patterns[k].kind = CGMATCH_PATH;
+			l->patterns[k].glob = l->pattern_text[k];
+			l->pattern_guard[k] = i;
+		}
+	}
+	return 0;
+}
+
+/* ---- owner-only ports ---- */
+
+static void owner_elem(const struct owner_entry *o, struct rs_elem *e)
+{
+	*e = (struct rs_elem){ .addr = o->addr,
+			       .proto = o->proto,
+			       .port_first = o->port,
+			       .port_last = o->port,
+			       .id = o->uid };
+}
+
+static const struct rs_set *owner_set(const struct live *l, unsigned family, bool known)
+{
+	char name[32];
+
+	if (known)
+		snprintf(name, sizeof(name), LOGUARD_OWNER_KNOWN_SET_FMT, family);
+	else
+		snprintf(name, sizeof(name), LOGUARD_OWNER_SET_FMT, family);
+	return find_set(l, name);
+}
+
+/* The owner element first, then "known": never known without its owner. */
+static void owner_remember(struct live *l, const struct owner_entry *o)
+{
+	struct rs_elem e;
+
+	for (size_t i = 0; i < l->n_owners; i++) {
+		const struct owner_entry *x = &l->owners[i];
+
+		if (x->family == o->family && x->proto == o->proto && x->port == o->port &&
+		    !memcmp(&x->addr, &o->addr, sizeof(x->addr)))
+			return;
+	}
+	if (array_grow(&l->owners, &l->cap_owners, l->n_owners, sizeof(*l->owners)) < 0)
+		return;
+	owner_elem(o, &e);
+	if (send_elems(l, owner_set(l, o->family, false), &e, 1, false) < 0 ||
+	    send_elems(l, owner_set(l, o->family, true), &e, 1, false) < 0)
+		return;
+	l->owners[l->n_owners++] = *o;
+	l->stats.owners_known = l->n_owners;
+}
+
+/* "Known" first, then the owner: a connection in between is asked about again. */
+static void owner_forget(struct live *l, size_t i)
+{
+	struct rs_elem e;
+
+	owner_elem(&l->owners[i], &e);
+	send_elems(l, owner_set(l, l->owners[i].family, true), &e, 1, true);
+	send_elems(l, owner_set(l, l->owners[i].family, false), &e, 1, true);
+	l->owners[i] = l->owners[--l->n_owners];
+	l->stats.owners_known = l->n_owners;
+}
+
+static void on_destroyed(void *data, uint64_t cookie)
+{
+	struct live *l = data;
+
+	for (size_t i = l->n_owners; i-- > 0;)
+		if (!cookie || l->owners[i].cookie == cookie)
+			owner_forget(l, i);
+}
+
+/* Is the sender the user of the socket that would receive this? Remembers the receiver in the
+ * kernel unless sockets of several users could receive it. */
+static bool judge_owner(struct live *l, const struct audit_event *ev)
+{
+	struct listener ls;
+	struct owner_entry o;
+
+	if (listeners_find(l->listeners, ev->family, ev->proto, &ev->dst, ev->dport, &ls) < 0)
+		return false; /* nobody would receive it: refused like any other */
+	if (!ls.ambiguous) {
+		o = (struct owner_entry){ .cookie = ls.cookie,
+					  .family = ev->family == AF_INET ? 4 : 6,
+					  .addr = ev->dst,
+					  .proto = ev->proto,
+					  .port = ev->dport,
+					  .uid = ls.uid };
+		owner_remember(l, &o);
+	}
+	return ev->has_uid && ev->uid == ls.uid;
+}
+
+/* ---- executables ---- */
+
+static bool judge_exec(struct live *l, const struct policy_guard *g, const struct audit_event *ev)
+{
+	struct holders_verdict v;
+	struct enrich_sock s;
+
+	if (enrich_sock_lookup(l->enrich, ev, &s) < 0 || !s.has_inode || !s.has_uid)
+		return false;
+	if (holders_check(l->proc_fd, s.inode, s.uid, g, &v) < 0)
+		return false;
+	return v.n_holders && v.n_allowed == v.n_holders;
+}
+
+/* ---- the queue ---- */
+
+static int on_packet(const struct nfqueue_packet *p, void *data)
+{
+	struct live *l = data;
+	const struct policy_guard *g = guard_of(l, p->ev.proto, p->ev.dport, NULL);
+	bool allow;
+
+	l->stats.queued++;
+	/* Queued by rules a reload just replaced, for a port no longer guarded. */
+	if (!g) {
+		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
+		return 0;
+	}
+	allow = g->owner && judge_owner(l, &p->ev);
+	if (!allow && g->n_executables)
+		allow = judge_exec(l, g, &p->ev);
+	if (allow) {
+		l->stats.accepted++;
+		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
+		if (logs_allowed(g) && l->on_allow) {
+			struct audit_event ev = p->ev;
+
+			ev.verdict = RECORD_ALLOW;
+			l->on_allow(l->data, &ev);
+		}
+		return 0;
+	}
+	/* Refused: back through the hook with the mark, so the kernel's deny path (log,
+	 * reject or drop; in audit, log and accept) decides what happens to it. */
+	l->stats.refused++;
+	nfqueue_verdict(l->queue, p->id, NF_REPEAT, true, p->mark | LOGUARD_MARK_DENY);
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+int live_new(struct nl *nl, struct enrich *enrich, live_allow_cb cb, void *data, struct live **ret)
+{
+	struct live *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	l->nl = nl;
+	l->enrich = enrich;
+	l->on_allow = cb;
+	l->data = data;
+	l->proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->proc_fd < 0) {
+		int r = -errno;
+
+		free(l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+int live_apply(struct live *l, const struct loaded *cur)
+{
+	const struct policy *p = cur->policy;
+	bool need_queue = false, need_listeners = false;
+	int r;
+
+	/* The table was replaced: every element we added went with it. */
+	l->cur = cur;
+	l->n_owners = 0;
+	l->n_cgs = 0;
+	l->stats.owners_known = 0;
+	cgwatch_free(l->cgwatch);
+	l->cgwatch = NULL;
+	patterns_free(l);
+
+	for (size_t i = 0; i < p->n_guards; i++) {
+		need_queue |= policy_guard_needs_daemon(&p->guards[i]);
+		need_listeners |= p->guards[i].owner;
+	}
+	if (l->queue && (!need_queue || l->queue_num != p->queue_num)) {
+		nfqueue_close(l->queue);
+		l->queue = NULL;
+	}
+	if (need_queue && !l->queue) {
+		r = nfqueue_open(p->queue_num, &l->queue);
+		if (r < 0) {
+			fprintf(stderr, "loguard: cannot bind NFQUEUE %u: %s%s\n", p->queue_num,
+				strerror(-r),
+				r == -EBUSY ? " (another process has it: set 'queue:')" : "");
+			return r;
+		}
+		l->queue_num = p->queue_num;
+	}
+	if (!need_listeners) {
+		listeners_close(l->listeners);
+		l->listeners = NULL;
+	} else if (!l->listeners) {
+		r = listeners_open(&l->listeners);
+		if (r < 0) {
+			fprintf(stderr, "loguard: cannot follow listening sockets: %s\n",
+				strerror(-r));
+			return r;
+		}
+	}
+
+	r = patterns_build(l);
+	if (r < 0)
+		return r;
+	if (l->n_patterns) {
+		char *root = NULL;
+
+		r = cgroup2_find_mount(&root);
+		if (r >= 0)
+			r = cgwatch_new(root, l->patterns, l->n_patterns, on_cgroup, l,
+					&l->cgwatch);
+		if (r < 0)
+			fprintf(stderr, "loguard: cannot follow the cgroup tree%s%s: %s\n",
+				root ? " at " : "", root ? root : "", strerror(-r));
+		free(root);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+size_t live_pollfds(const struct live *l, struct pollfd *pfd)
+{
+	size_t n = 0;
+
+	if (l->queue)
+		pfd[n++] = (struct pollfd){ .fd = nfqueue_fd(l->queue), .events = POLLIN };
+	if (l->listeners)
+		pfd[n++] = (struct pollfd){ .fd = listeners_destroy_fd(l->listeners),
+					    .events = POLLIN };
+	if (l->cgwatch)
+		pfd[n++] = (struct pollfd){ .fd = cgwatch_fd(l->cgwatch), .events = POLLIN };
+	return n;
+}
+
+int live_handle(struct live *l)
+{
+	int r;
+
+	/* Removals first: a port whose receiver went away must not be judged by it. */
+	if (l->listeners) {
+		r = listeners_read_destroyed(l->listeners, on_destroyed, l);
+		if (r < 0)
+			return r;
+	}
+	if (l->cgwatch) {
+		r = cgwatch_read(l->cgwatch);
+		if (r < 0)
+			return r;
+	}
+	if (l->queue) {
+		r = nfqueue_read(l->queue, on_packet, l, &l->stats.queue_enobufs);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void live_get_stats(const struct live *l, struct live_stats *ret)
+{
+	*ret = l->stats;
+}
+
+void live_free(struct live *l)
+{
+	if (!l)
+		return;
+	cgwatch_free(l->cgwatch);
+	patterns_free(l);
+	nfqueue_close(l->queue);
+	listeners_close(l->listeners);
+	free(l->owners);
+	free(l->cgs);
+	if (l->proc_fd >= 0)
+		close(l->proc_fd);
+	free(l);
+}

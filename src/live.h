@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LOGUARD_LIVE_H
+#define LOGUARD_LIVE_H
+
+#include <poll.h>
+#include <stdint.h>
+
+#include "apply.h"
+#include "enrich.h"
+#include "nl.h"
+#include "record.h"
+
+/*
+ * What `loguard run` keeps current while it runs, beyond the table it installed: the cgroups
+ * of units and cgroup patterns as they come and go, the receivers of owner-only ports, and
+ * the verdicts on queued connections (owner-only ports not known yet, executables).
+ */
+struct live;
+
+/* Called for a connection the daemon itself allowed, when its guard logs allowed ones. */
+typedef void (*live_allow_cb)(void *data, const struct audit_event *ev);
+
+int live_new(struct nl *nl, struct enrich *enrich, live_allow_cb cb, void *data, struct live **ret);
+
+/* Start (or restart, after a reload replaced the table) following what cur's guards need.
+ * cur must stay valid until the next live_apply() or live_free(). Errors are printed. */
+int live_apply(struct live *l, const struct loaded *cur);
+
+/* The descriptors to poll (POLLIN), at most LIVE_MAX_FDS. */
+#define LIVE_MAX_FDS 3
+size_t live_pollfds(const struct live *l, struct pollfd *pfd);
+
+/* Handle whatever is pending on them, without blocking. 0 or -errno (fatal). */
+int live_handle(struct live *l);
+
+struct live_stats {
+	uint64_t queued, accepted, refused; /* connections the daemon judged */
+	uint64_t owners_known;		    /* receivers of owner-only ports in the kernel now */
+	uint64_t cgroups_added, cgroups_removed;
+	uint64_t update_errors; /* element updates the kernel refused */
+	uint64_t queue_enobufs;
+};
+void live_get_stats(const struct live *l, struct live_stats *ret);
+
+void live_free(struct live *l);
+
+#endif
