@@ -637,9 +637,10 @@ static void parse_queue(struct parse_ctx *c)
 	if (!get_scalar(c, "'queue'", &s, &len))
 		return;
 	r = parse_uint(s, len, UINT16_MAX, &v);
-	if (r)
-		error(c, &loc, "%s queue '%s' (expected a number 0-65535)",
-		      r == -ERANGE ? "out of range" : "invalid", esc(b, s, len));
+	if (r == -ERANGE)
+		error(c, &loc, "queue %s out of range (expected 0-65535)", esc(b, s, len));
+	else if (r)
+		error(c, &loc, "invalid queue '%s' (expected a number 0-65535)", esc(b, s, len));
 	else
 		c->p->queue_num = v;
 }

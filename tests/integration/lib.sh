@@ -170,11 +170,22 @@ as_uid() {
 # ---- servers ---------------------------------------------------------------------------------
 
 # start_server PROTO ADDR PORT [lgprobe listen options]: background echo server, waits for ready.
-start_server() {
-	local out="$LG_TMP/server.$LG_NSERVERS.out" pid i
+# Its pid is left in LG_SERVER_PID.
+LG_SERVER_PID=
+start_server() { start_server_as root "$@"; }
+
+# start_server_as USER PROTO ADDR PORT [options]: the same, run as USER (its socket's owner).
+start_server_as() {
+	local user=$1 out="$LG_TMP/server.$LG_NSERVERS.out" pid i
+	shift
 	LG_NSERVERS=$((LG_NSERVERS + 1))
-	"$LGPROBE" listen "$@" >"$out" 2>&1 &
+	if [ "$user" = root ]; then
+		"$LGPROBE" listen "$@" >"$out" 2>&1 &
+	else
+		as_user "$user" "$LGPROBE" listen "$@" >"$out" 2>&1 &
+	fi
 	pid=$!
+	LG_SERVER_PID=$pid
 	lg_track "$pid"
 	for ((i = 0; i < 250; i++)); do
 		grep -q '^ready$' "$out" 2>/dev/null && return 0

@@ -864,6 +864,49 @@ static void test_shipped_policies(void **state)
 	}
 }
 
+/* Process identity: owner-only ports, executables, launched names, fail, queue. */
+static void test_process_identity_syntax(void **state)
+{
+	struct policy *p;
+
+	(void)state;
+	p = expect_ok("version: 1\nqueue: 7000\nguards:\n"
+		      "  - name: a\n    ports: [1]\n    fail: open\n"
+		      "    allow: { owner: true, executables: [/usr/bin/psql], launched: x }\n"
+		      "  - name: b\n    ports: [2]\n");
+	assert_int_equal(p->queue_num, 7000);
+	assert_true(p->guards[0].owner);
+	assert_loc(&p->guards[0].owner_loc, 7, 20);
+	assert_int_equal(p->guards[0].fail, POLICY_FAIL_OPEN);
+	assert_int_equal(p->guards[0].n_executables, 1);
+	assert_string_equal(p->guards[0].executables[0].name, "/usr/bin/psql");
+	assert_int_equal(p->guards[0].n_launched, 1);
+	assert_string_equal(p->guards[0].launched[0].name, "x");
+	assert_true(policy_guard_needs_daemon(&p->guards[0]));
+	assert_false(p->guards[1].owner);
+	assert_int_equal(p->guards[1].fail, POLICY_FAIL_CLOSED);
+	assert_false(policy_guard_needs_daemon(&p->guards[1]));
+	policy_free(p);
+
+	p = expect_ok("version: 1\nguards:\n  - name: a\n    ports: [1]\n");
+	assert_int_equal(p->queue_num, POLICY_DEFAULT_QUEUE);
+	policy_free(p);
+
+	expect_errors(
+		"version: 1\nqueue: 70000\nguards:\n"
+		"  - name: a\n    ports: [1]\n    fail: maybe\n"
+		"    allow:\n      owner: yes\n      executables: [bin/psql]\n"
+		"      launched: [ok, \"a/b\", \"..\"]\n",
+		"policy.yaml:2:8: error: queue 70000 out of range (expected 0-65535)\n"
+		"policy.yaml:6:11: error: invalid fail 'maybe' (expected one of: closed, "
+		"open)\n"
+		"policy.yaml:8:14: error: invalid owner 'yes' (expected one of: true, false)\n"
+		"policy.yaml:9:21: error: executable 'bin/psql' is not an absolute path\n"
+		"policy.yaml:10:22: error: launched name 'a/b' has characters other than "
+		"A-Z a-z 0-9 _ . @ -\n"
+		"policy.yaml:10:29: error: launched name '..' is '.' or '..'\n");
+}
+
 static void test_diag_format(void **state)
 {
 	(void)state;
@@ -901,6 +944,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_example),
+		cmocka_unit_test(test_process_identity_syntax),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_mode_after_guards),
 		cmocka_unit_test(test_scalar_ports_and_names),
