@@ -108,7 +108,9 @@ ms=$((($(date +%s%N) - start) / 1000000))
 start_server tcp 127.0.0.1 7001
 start_server tcp 127.0.0.1 7101
 exec_out 0 --as "$y" --wait 0 -- true # the policy below names it: it must exist
-for ports in '[7001]' '["7100-7101"]' '[7001, "7100-7101"]'; do
+# PORTS:PROBE-PORT: a hash set, an interval set (big-endian keys), both.
+for v in '[7001]:7001' '["7100-7101"]:7101' '[7001, "7100-7101"]:7001'; do
+	ports=${v%:*} port=${v##*:}
 	p=$(policy cg <<YAML
 version: 1
 mode: enforce
@@ -128,26 +130,11 @@ YAML
 	exec_out 0 --as "$y" --wait 100 -- true
 	[ "$ERR" = "${warn_x//$x/$y}" ] && log "ok: ports $ports: $y is not allowed: warned" ||
 		fail "ports $ports, $y: stderr '$ERR'"
-done
-port=7001
-for ports in '[7001]' '["7100-7101"]'; do
-	[ "$ports" = '[7001]' ] || port=7101
-	p=$(policy cg <<YAML
-version: 1
-mode: enforce
-guards:
-  - name: tool
-    ports: $ports
-    allow:
-      cgroups: [loguard/launched/$x]
-YAML
-)
-	apply "$p"
-	exec_out 0 --as "$x" --user alice -- "$LGPROBE" connect tcp 127.0.0.1 $port --timeout-ms "$LG_TIMEOUT_MS"
+	exec_out 0 --as "$x" --user alice -- "$LGPROBE" connect tcp 127.0.0.1 "$port" --timeout-ms "$LG_TIMEOUT_MS"
 	[ "$OUT" = connected ] && log "ok: alice in $x connects to $port" || fail "alice in $x to $port: $OUT ($ERR)"
-	exec_out 1 --as "$y" --user alice --wait 0 -- "$LGPROBE" connect tcp 127.0.0.1 $port --timeout-ms "$LG_TIMEOUT_MS"
+	exec_out 1 --as "$y" --user alice --wait 0 -- "$LGPROBE" connect tcp 127.0.0.1 "$port" --timeout-ms "$LG_TIMEOUT_MS"
 	[ "$OUT" = refused ] && log "ok: alice in $y is refused on $port" || fail "alice in $y to $port: $OUT ($ERR)"
-	expect_refused alice tcp 127.0.0.1 $port
+	expect_refused alice tcp 127.0.0.1 "$port"
 done
 
 lg_done
