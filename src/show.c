@@ -276,6 +276,7 @@ static int dump_elems(struct nl *nl, const char *set, struct raw_elems *re)
 
 	if (!s)
 		return -ENOMEM;
+	memset(buf, 0, sizeof(buf)); /* the request has gaps libnftnl leaves unset */
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, LOGUARD_TABLE);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, 0);
