@@ -18,7 +18,7 @@ _loguard_commands()
 {
 	local out
 	out=$(_loguard_help "$1" "" | sed -n '/^Commands:/,/^$/{s/^  \([a-z][a-z-]*\) .*/\1/p}')
-	[[ -n $out ]] || out="check print apply show run flush version"
+	[[ -n $out ]] || out="check print apply show run exec flush version"
 	printf '%s\n' "$out"
 }
 
@@ -34,6 +34,7 @@ _loguard_options()
 		apply) out+=$'\n--dry-run -n ' ;;
 		show) out+=$'\n--json -j ' ;;
 		run) out+=$'\n--keep-rules -k \n--log-file -l PATH\n--format -F json|text' ;;
+		exec) out+=$'\n--as -a NAME\n--user -u USER\n--wait -w MS' ;;
 		esac
 	fi
 	printf '%s\n' "$out"

@@ -22,7 +22,7 @@ struct launch_opts {
 };
 
 /* Create/enter the cgroup, wait until the kernel's table allows it (or warn), drop to
- * opts->user if given, execvp. Returns only on failure: an exit status (1 usage, 3 system
+ * opts->user if given, execvp. Returns only on failure: an exit status (2 usage, 3 system
  * error, 127 command not found, 126 not executable), with the error printed. */
 int launch_exec(const struct launch_opts *opts);
 

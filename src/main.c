@@ -15,6 +15,7 @@
 #include "apply.h"
 #include "compile.h"
 #include "daemon.h"
+#include "launch.h"
 #include "nft_emit.h"
 #include "nl.h"
 #include "policy.h"
@@ -43,6 +44,10 @@ struct cmdline {
 	bool keep_rules;      /* run --keep-rules */
 	const char *log_file; /* run --log-file */
 	const char *format;   /* run --format */
+	const char *as;	      /* exec --as */
+	const char *user;     /* exec --user */
+	const char *wait;     /* exec --wait */
+	char **argv;	      /* exec: the command and its arguments */
 };
 
 /* trusted_only: the file will be installed (apply): refuse one non-root users can change. */
@@ -243,6 +248,36 @@ static int cmd_run(struct cmdline *cl)
 	return daemon_run(&o);
 }
 
+static int cmd_exec(struct cmdline *cl)
+{
+	struct launch_opts o = { .name = cl->as, .user = cl->user, .argv = cl->argv };
+	unsigned long ms = 1000;
+	char *end;
+
+	if (!cl->as) {
+		fprintf(stderr, "%s: exec: --as NAME is required\n", cl->prog);
+		return EXIT_USAGE;
+	}
+	if (!cl->argv || !cl->argv[0]) {
+		fprintf(stderr, "%s: exec: no command given (exec --as NAME -- CMD [ARG...])\n",
+			cl->prog);
+		return EXIT_USAGE;
+	}
+	if (cl->wait) {
+		errno = 0;
+		ms = strtoul(cl->wait, &end, 10);
+		/* strtoul takes "-1" as ULONG_MAX: only plain digits are milliseconds. */
+		if (!isdigit((unsigned char)cl->wait[0]) || *end || errno || ms > 600000) {
+			fprintf(stderr,
+				"%s: exec: --wait takes milliseconds from 0 to 600000, not '%s'\n",
+				cl->prog, cl->wait);
+			return EXIT_USAGE;
+		}
+	}
+	o.wait_ms = (unsigned)ms;
+	return launch_exec(&o);
+}
+
 static int cmd_version(struct cmdline *cl)
 {
 	(void)cl;
@@ -265,6 +300,7 @@ struct command {
 	const char *name;
 	int (*run)(struct cmdline *cl);
 	const char *help;
+	const char *args; /* what follows the options, for --help; NULL: nothing may */
 	struct command_opt opts[3];
 };
 
@@ -294,6 +330,18 @@ static const struct command commands[] = {
 		      "append records to PATH instead of stdout", "PATH" },
 		    { "format", 'F', offsetof(struct cmdline, format),
 		      "json (default: one object per line) or text", "json|text" } } },
+	{ .name = "exec",
+	  .run = cmd_exec,
+	  .help = "run a command in the cgroup that a policy's `launched: [NAME]` allows",
+	  .args = "-- CMD [ARG...]",
+	  .opts = { { "as", 'a', offsetof(struct cmdline, as),
+		      "the launched NAME: cgroup " LAUNCH_CGROUP_PARENT "/NAME (required)",
+		      "NAME" },
+		    { "user", 'u', offsetof(struct cmdline, user),
+		      "run the command as USER (its groups, HOME, SHELL)", "USER" },
+		    { "wait", 'w', offsetof(struct cmdline, wait),
+		      "wait up to MS for the running policy to allow NAME (default 1000)",
+		      "MS" } } },
 	{ .name = "flush",
 	  .run = cmd_flush,
 	  .help = "remove table inet loguard (and nothing else)" },
@@ -318,7 +366,8 @@ static void usage(FILE *f, const char *prog)
 		"  -f, --file POLICY   policy file (default " POLICY_DEFAULT_PATH ")\n"
 		"  -h, --help          this help; COMMAND --help for a command's options\n"
 		"\nExit status: 0 ok, 1 invalid policy, 2 usage error, 3 system or kernel error,\n"
-		"4 show: table not installed. See loguard(8) and loguard.yaml(5).\n");
+		"4 show: table not installed; exec: the command's own, 126/127 if it could not\n"
+		"run. See loguard(8) and loguard.yaml(5).\n");
 }
 
 static void command_usage(const struct command *cmd, const char *prog)
@@ -327,6 +376,8 @@ static void command_usage(const struct command *cmd, const char *prog)
 	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++)
 		printf(cmd->opts[i].arg ? " [--%s %s]" : " [--%s]", cmd->opts[i].name,
 		       cmd->opts[i].arg);
+	if (cmd->args)
+		printf(" %s", cmd->args);
 	printf("\n%c%s.\n", toupper((unsigned char)cmd->help[0]), cmd->help + 1);
 	printf("  -f, --file POLICY   policy file (default " POLICY_DEFAULT_PATH ")\n");
 	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++) {
@@ -382,6 +433,10 @@ static int parse_command_args(struct cmdline *cl, const struct command *cmd, int
 		}
 		if (c)
 			return EXIT_USAGE; /* getopt said why */
+	}
+	if (cmd->args) {
+		cl->argv = argv + optind; /* '+' above: the command's own options stay its own */
+		return -1;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "%s: %s: unexpected argument '%s'\n", cl->prog, cmd->name,

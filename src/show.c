@@ -5,6 +5,7 @@
  * guard map and the allow sets give per-guard connection and allow counts
  * without a rule per guard.
  */
+#include <endian.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -31,6 +32,8 @@ struct raw_elem {
 	char *chain;
 	uint8_t proto;
 	uint16_t first, last;
+	uint64_t
+		key_id; /* cgroup sets: key bytes 8..15 as stored (byte order of the set), else 0 */
 	uint64_t packets;
 };
 
@@ -221,6 +224,8 @@ static int raw_add(struct raw_elems *re, struct nftnl_set_elem *e)
 		.comment = strdup(comment ? comment : "?"),
 		.chain = chain ? strdup(chain) : NULL,
 	};
+	if (len >= 16)
+		memcpy(&x->key_id, key + 8, sizeof(x->key_id));
 	nftnl_set_elem_expr_foreach(e, counter_cb, re);
 	if (!x->comment || (chain && !x->chain)) {
 		free(x->comment);
@@ -271,6 +276,7 @@ static int dump_elems(struct nl *nl, const char *set, struct raw_elems *re)
 
 	if (!s)
 		return -ENOMEM;
+	memset(buf, 0, sizeof(buf)); /* the request has gaps libnftnl leaves unset */
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, LOGUARD_TABLE);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, 0);
@@ -321,6 +327,32 @@ static void raw_free(struct raw_elems *re)
 		free(re->v[i].chain);
 	}
 	free(re->v);
+}
+
+int show_cgroup_allowed(struct nl *nl, unsigned level, uint64_t id, bool *ret_allowed)
+{
+	bool found = false;
+	int r = 0;
+
+	for (int ranges = 0; ranges < 2 && !found; ranges++) {
+		/* Hash sets key the id in host order, interval sets big endian (nft_emit.c). */
+		uint64_t key = ranges ? htobe64(id) : id;
+		struct raw_elems re = { 0 };
+		char set[64];
+
+		snprintf(set, sizeof(set), LOGUARD_ALLOW_CGROUP_SET_FMT "%s", level,
+			 ranges ? LOGUARD_RANGES_SUFFIX : "");
+		r = dump_elems(nl, set, &re);
+		for (size_t i = 0; r >= 0 && i < re.n; i++)
+			found |= re.v[i].key_id == key;
+		raw_free(&re);
+		if (r == -ENOENT) /* no such table or set: nothing allowed there */
+			r = 0;
+		if (r < 0)
+			return r;
+	}
+	*ret_allowed = found;
+	return 0;
 }
 
 /* Group the guard map's elements (sorted by guard name) into guards. */

@@ -62,6 +62,10 @@ int show_table_info(struct nl *nl, bool *ret_exists, uint32_t *ret_flags, uint32
 /* Packets of a named counter of table inet loguard (-ENOENT: no such counter). */
 int show_read_counter(struct nl *nl, const char *name, uint64_t *ret_packets);
 
+/* Whether set allow_cgroup_lLEVEL or its _ranges twin has an element for cgroup id (any
+ * protocol and port). No table or set: false. 0 or -errno. */
+int show_cgroup_allowed(struct nl *nl, unsigned level, uint64_t id, bool *ret_allowed);
+
 /* Human-readable table, one guard per line. */
 int show_print_text(const struct show_table *t, FILE *f);
 

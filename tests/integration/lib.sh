@@ -387,6 +387,26 @@ nft_list() {
 		'mount -t tmpfs lg-hide-cgroups /sys/fs/cgroup && exec nft list "$@"' nft "$@"
 }
 
+# ---- launched cgroups (loguard exec) ---------------------------------------------------------
+
+# lg_setup_launched: LG_CG2 = the cgroup2 mount (from mountinfo: /sys/fs/cgroup/unified on this
+# project's hosts); loguard/ and loguard/launched/ below it are removed at exit if they did not
+# exist before, so the host's cgroup tree is left as found. Skips without cgroup2.
+LG_CG2=
+lg_setup_launched() {
+	LG_CG2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+	[ -n "$LG_CG2" ] || skip "no cgroup2 mount"
+	[ -d "$LG_CG2/loguard" ] || LG_CGROUPS+=("$LG_CG2/loguard")
+	[ -d "$LG_CG2/loguard/launched" ] || LG_CGROUPS+=("$LG_CG2/loguard/launched")
+}
+
+# lg_launched NAME: the launched cgroup of NAME (loguard exec creates it) goes at exit. Use
+# names unique to the run (lgt$$-...): other test runs may share the host's cgroup tree.
+lg_launched() {
+	[ -d "$LG_CG2/loguard/launched/$1" ] && die "launched cgroup $1 exists already"
+	LG_CGROUPS+=("$LG_CG2/loguard/launched/$1")
+}
+
 # ---- the daemon (loguard run) ----------------------------------------------------------------
 
 LG_DAEMON_PID=
