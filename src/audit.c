@@ -247,6 +247,26 @@ static int parse_ipv6(const uint8_t *p, size_t len, struct audit_event *ev)
 	return parse_ports(p + off, len - off, ev);
 }
 
+int audit_parse_ip(uint16_t hw_protocol, const uint8_t *p, size_t len, struct audit_event *ev)
+{
+	int r;
+
+	switch (hw_protocol) {
+	case 0x0800: /* ETH_P_IP */
+		r = parse_ipv4(p, len, ev);
+		break;
+	case 0x86dd: /* ETH_P_IPV6 */
+		r = parse_ipv6(p, len, ev);
+		break;
+	default:
+		/* The inet family hands over the packet's own protocol; trust the header. */
+		r = len && p[0] >> 4 == 6 ? parse_ipv6(p, len, ev) : parse_ipv4(p, len, ev);
+	}
+	if (r < 0 || (ev->proto != IPPROTO_TCP && ev->proto != IPPROTO_UDP))
+		return -ENOENT;
+	return 0;
+}
+
 static int verdict_from_prefix(const char *prefix, enum record_verdict *ret)
 {
 	static const struct {
@@ -270,9 +290,6 @@ int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev)
 {
 	const struct nlattr *tb[NFULA_MAX + 1] = { 0 };
 	const struct nfulnl_msg_packet_hdr *ph;
-	const uint8_t *payload;
-	size_t len;
-	int r;
 
 	if (nlh->nlmsg_type != ((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET))
 		return -EINVAL;
@@ -288,21 +305,8 @@ int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev)
 	if (verdict_from_prefix(mnl_attr_get_str(tb[NFULA_PREFIX]), &ev->verdict) < 0)
 		return -ENOENT; /* someone else's log statement on our group */
 	ph = mnl_attr_get_payload(tb[NFULA_PACKET_HDR]);
-	payload = mnl_attr_get_payload(tb[NFULA_PAYLOAD]);
-	len = mnl_attr_get_payload_len(tb[NFULA_PAYLOAD]);
-	switch (ntohs(ph->hw_protocol)) {
-	case 0x0800: /* ETH_P_IP */
-		r = parse_ipv4(payload, len, ev);
-		break;
-	case 0x86dd: /* ETH_P_IPV6 */
-		r = parse_ipv6(payload, len, ev);
-		break;
-	default:
-		/* The inet family logs the packet's own protocol; trust the header. */
-		r = len && payload[0] >> 4 == 6 ? parse_ipv6(payload, len, ev)
-						: parse_ipv4(payload, len, ev);
-	}
-	if (r < 0 || (ev->proto != IPPROTO_TCP && ev->proto != IPPROTO_UDP))
+	if (audit_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFULA_PAYLOAD]),
+			   mnl_attr_get_payload_len(tb[NFULA_PAYLOAD]), ev) < 0)
 		return -ENOENT;
 	ev->has_uid = attr_u32(tb[NFULA_UID], &ev->uid);
 	ev->has_gid = attr_u32(tb[NFULA_GID], &ev->gid);

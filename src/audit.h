@@ -3,6 +3,8 @@
 #define LOGUARD_AUDIT_H
 
 #include <libmnl/libmnl.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "record.h"
 
@@ -29,6 +31,11 @@ int audit_read(struct audit *a, audit_cb cb, void *data, struct record_stats *st
 /* Decode one NFULNL_MSG_PACKET. -EINVAL: not a valid NFLOG packet message; -ENOENT: valid,
  * but not a TCP/UDP packet logged by loguard (ev->has_seq/seq are still filled). */
 int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev);
+
+/* Fill ev's family, proto, addresses and ports from the IPv4 or IPv6 packet at p (len bytes
+ * copied), whose ethertype is hw_protocol (host order; else the version nibble decides). Shared
+ * with nfqueue. 0, or -ENOENT: not TCP/UDP, cut short, or a fragment without the ports. */
+int audit_parse_ip(uint16_t hw_protocol, const uint8_t *p, size_t len, struct audit_event *ev);
 
 /* Unbind and close; accepts NULL. */
 void audit_close(struct audit *a);

@@ -23,8 +23,8 @@ struct nfqueue_packet {
 	struct audit_event ev;
 };
 
-/* Bind queue `num` (CAP_NET_ADMIN; -EBUSY if another process has it): copy only the headers,
- * ask for the sender's uid/gid. */
+/* Bind queue `num` (CAP_NET_ADMIN, else -EPERM; -EBUSY if another socket has it): copy only
+ * the headers, ask for the sender's uid/gid. The socket is non-blocking. */
 int nfqueue_open(uint16_t num, struct nfqueue **ret);
 
 /* The socket to poll for POLLIN. */
@@ -32,17 +32,20 @@ int nfqueue_fd(const struct nfqueue *q);
 
 typedef int (*nfqueue_cb)(const struct nfqueue_packet *p, void *data);
 
-/* Read everything queued without blocking, cb for each packet. Returns the number of packets,
- * or -errno. -ENOBUFS is counted in *enobufs (may be NULL) and not returned: the kernel then
- * dropped packets (fail closed) or let them pass (fail open), and senders retransmit. */
+/* Read everything queued without blocking, cb for each TCP/UDP packet; cb must give its
+ * verdict (now or later), and a negative return stops the read with that error. A packet
+ * that cannot be judged (not TCP/UDP, headers cut short) gets NF_DROP here. Returns the
+ * number of packets passed to cb, or -errno. -ENOBUFS is counted in *enobufs (may be NULL)
+ * and not returned: the kernel then dropped packets (fail closed), and senders retransmit. */
 int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, uint64_t *enobufs);
 
 /* Give the verdict for packet id: NF_ACCEPT, NF_DROP or NF_REPEAT; with set_mark the packet's
  * mark becomes `mark` first (NF_REPEAT then lets the rules see it). */
 int nfqueue_verdict(struct nfqueue *q, uint32_t id, uint32_t verdict, bool set_mark, uint32_t mark);
 
-/* Decode one NFQNL_MSG_PACKET. -EINVAL: not a valid queue message; -ENOENT: valid, but not a
- * TCP/UDP packet over IPv4/IPv6 (p->id is still set, so the caller can give a verdict). */
+/* Decode one NFQNL_MSG_PACKET; ev.time is now. -EINVAL: not a valid queue message (no id);
+ * -ENOENT: valid, but not a TCP/UDP packet over IPv4/IPv6 whose ports are in the copied part
+ * (p->id is still set, so the caller can give a verdict). */
 int nfqueue_parse_packet(const struct nlmsghdr *nlh, struct nfqueue_packet *p);
 
 /* Unbind and close; accepts NULL. */
