@@ -345,6 +345,23 @@ static void on_destroyed(void *data, uint64_t cookie)
 			owner_forget(l, i);
 }
 
+/* A UDP datagram to a connected socket whose peer is exactly the sender: an answer to what
+ * the receiver asked (a DNS reply to a client's ephemeral port). The receiver chose that
+ * peer, so it passes; judged per datagram, never cached (the socket is no listener). */
+static bool udp_reply(struct live *l, const struct audit_event *ev)
+{
+	struct audit_event rev = *ev;
+	struct enrich_sock s;
+
+	if (ev->proto != IPPROTO_UDP)
+		return false;
+	rev.src = ev->dst;
+	rev.dst = ev->src;
+	rev.sport = ev->dport;
+	rev.dport = ev->sport;
+	return enrich_sock_lookup(l->enrich, &rev, &s) == 0;
+}
+
 /* Is the sender the user of the socket that would receive this? Remembers the receiver in the
  * kernel unless sockets of several users could receive it. */
 static bool judge_owner(struct live *l, const struct audit_event *ev)
@@ -353,7 +370,7 @@ static bool judge_owner(struct live *l, const struct audit_event *ev)
 	struct owner_entry o;
 
 	if (listeners_find(l->listeners, ev->family, ev->proto, &ev->dst, ev->dport, &ls) < 0)
-		return false; /* nobody would receive it: refused like any other */
+		return udp_reply(l, ev); /* else nobody would receive it: refused */
 	if (!ls.ambiguous) {
 		o = (struct owner_entry){ .cookie = ls.cookie,
 					  .family = ev->family == AF_INET ? 4 : 6,
