@@ -44,39 +44,43 @@ static bool have_netns;
 
 /* ---- helpers ---- */
 
+/* family addr:port into ss; its length, 0 for an address that does not parse. */
+static socklen_t sockaddr_of(int family, const char *addr, uint16_t port,
+			     struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		return inet_pton(AF_INET, addr, &sin->sin_addr) == 1 ? sizeof(*sin) : 0;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		return inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1 ? sizeof(*sin6) : 0;
+	}
+}
+
 /* A socket of family/type bound to addr:port (0: any free port), listening for TCP. -errno on
  * failure: children use it too, where cmocka's asserts must not run. */
 static int sock_try(int family, int type, const char *addr, uint16_t port, unsigned flags)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t len;
-	int fd, one = 1;
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of(family, addr, port, &ss);
+	int fd, one = 1, v6only = !!(flags & S_V6ONLY);
 
+	if (!len)
+		return -EINVAL;
 	fd = socket(family, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
-			goto inval;
-		len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
-			goto inval;
-		len = sizeof(*sin6);
-		/* Explicit both ways: the sysctl default is not ours to assume. */
-		int v6only = !!(flags & S_V6ONLY);
-
-		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
-			goto fail;
-	}
+	/* Explicit both ways: the sysctl default is not ours to assume. */
+	if (family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
+		goto fail;
 	if ((flags & S_REUSEADDR) && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		goto fail;
 	if ((flags & S_REUSEPORT) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
@@ -84,8 +88,6 @@ static int sock_try(int family, int type, const char *addr, uint16_t port, unsig
 	if (bind(fd, (struct sockaddr *)&ss, len) || (type == SOCK_STREAM && listen(fd, 16)))
 		goto fail;
 	return fd;
-inval:
-	errno = EINVAL;
 fail:
 	one = -errno;
 	close(fd);
@@ -144,37 +146,23 @@ static int find(struct listeners *l, int family, uint8_t proto, const char *dst,
 
 static void connect_to(int fd, int family, const char *addr, uint16_t port)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of(family, addr, port, &ss);
 
-	assert_int_equal(family, AF_INET);
-	assert_int_equal(inet_pton(AF_INET, addr, &sin.sin_addr), 1);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_not_equal(len, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&ss, len), 0);
 }
 
 /* The kernel's own answer, to check ours against: a connection to family addr:port is
  * accepted by listener (-1: refused by everyone). */
 static void tcp_reaches(int family, const char *addr, uint16_t port, int listener)
 {
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of(family, addr, port, &ss);
 	int c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), a, r;
-	socklen_t len;
 
 	assert_true(c >= 0);
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		assert_int_equal(inet_pton(AF_INET, addr, &sin->sin_addr), 1);
-		len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		assert_int_equal(inet_pton(AF_INET6, addr, &sin6->sin6_addr), 1);
-		len = sizeof(*sin6);
-	}
+	assert_int_not_equal(len, 0);
 	r = connect(c, (struct sockaddr *)&ss, len);
 	if (listener < 0) {
 		assert_int_equal(r, -1);
