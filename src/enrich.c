@@ -90,7 +90,8 @@ struct enrich {
 	size_t pwbuf_size;
 	struct hint hints[N_HINTS]; /* most recent first */
 	unsigned scan_budget;	    /* per search, see enrich_set_scan_budget() */
-	char *dents;		    /* DENTS_SIZE, getdents64 buffer */
+	char *dents;		    /* DENTS_SIZE, getdents64 buffer of scan_pid() */
+	char *proc_dents;	    /* DENTS_SIZE, of the /proc walk that calls scan_pid() */
 	int *fds;		    /* fd numbers of the process being scanned */
 	size_t fds_cap;
 	pid_t *pids; /* members of the socket's cgroup */
@@ -197,7 +198,6 @@ static int cache_put(struct cache *c, uint64_t key, const char *val)
 	return 0;
 }
 
-
 int enrich_new(const char *cgroup_root, struct enrich **ret)
 {
 	struct enrich *e = calloc(1, sizeof(*e));
@@ -210,7 +210,8 @@ int enrich_new(const char *cgroup_root, struct enrich **ret)
 	e->scan_budget = ENRICH_SCAN_BUDGET;
 	e->nlbuf = malloc(MNL_SOCKET_BUFFER_SIZE);
 	e->dents = malloc(DENTS_SIZE);
-	if (!e->nlbuf || !e->dents) {
+	e->proc_dents = malloc(DENTS_SIZE);
+	if (!e->nlbuf || !e->dents || !e->proc_dents) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -276,6 +277,7 @@ void enrich_free(struct enrich *e)
 	free(e->nlbuf);
 	free(e->pwbuf);
 	free(e->dents);
+	free(e->proc_dents);
 	free(e->fds);
 	free(e->pids);
 	free(e);
@@ -909,12 +911,12 @@ static int find_holder(struct enrich *e, const struct enrich_sock *sk, const cha
 		goto not_found;
 	r = 0;
 	while (s.budget && r == 0) {
-		ssize_t len = getdents64(procfd, e->dents, DENTS_SIZE);
+		ssize_t len = getdents64(procfd, e->proc_dents, DENTS_SIZE);
 
 		if (len <= 0)
 			break;
 		for (ssize_t off = 0; off < len && s.budget;) {
-			const struct dirent64 *d = (const struct dirent64 *)(e->dents + off);
+			const struct dirent64 *d = (const struct dirent64 *)(e->proc_dents + off);
 			pid_t pid;
 
 			off += d->d_reclen;
