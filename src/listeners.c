@@ -4,10 +4,10 @@
  *
  * Facts this relies on (read in the kernel source, checked on 6.18):
  *  - A sock_diag dump honours INET_DIAG_REQ_BYTECODE for TCP listeners and for UDP; S_EQ
- *    compares the socket's own port in host order. (id.idiag_sport filters a dump as well on
- *    6.18, but UDP compared it byte-swapped in some older kernels: the bytecode is the
- *    documented filter.) A TCP dump asking only for TCPF_LISTEN walks the listening hash and
- *    never the established one.
+ *    compares the socket's own port in host order. (id.idiag_sport, network order, filters a
+ *    dump too on 6.18, but that is each protocol's own loop, not an interface: ss(8) uses the
+ *    bytecode.) A TCP dump asking only for TCPF_LISTEN walks the listening hash and never
+ *    the established one.
  *  - A dump of family F lists sockets of family F only: an IPv4 packet needs an AF_INET and an
  *    AF_INET6 dump, as the receive path also finds AF_INET6 sockets that are not V6ONLY, bound
  *    to :: or to ::ffff:a.b.c.d (their sk_rcv_saddr is the IPv4 address or 0).
