@@ -68,12 +68,8 @@ load0=$(cut -d' ' -f1 /proc/loadavg) # before we add our own load
 ip link set lo up
 [ -z "$(nft list tables)" ] || { echo "fresh namespace expected to have no tables" >&2; exit 1; }
 
-ms_now() { echo $(($(date +%s%N) / 1000000)); }
-median() { # numbers as arguments
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.3f", a / b }'; }
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 # The server (root) accepts and closes; the client runs as the allowed uid.
 "$LGPROBE" sink tcp 127.0.0.1 "$PORT" --threads "$THREADS" >"$tmp/sink.out" 2>&1 &
@@ -167,7 +163,6 @@ mnc=$(median "${nc_ms[@]}")
 rb=$(ratio "$mb" "$ma") rc=$(ratio "$mc" "$ma") speedup=$(ratio "$mnft" "$mlg")
 mark() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "ok" : "MISS" }'; }
 
-spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'; }
 # shellcheck disable=SC2086
 mrb=$(printf "%.3f" "$(median $ratios_b)") mrc=$(printf "%.3f" "$(median $ratios_c)")
 # shellcheck disable=SC2086
