@@ -18,6 +18,13 @@
  * "user@*.service/app-firefox-*.scope" matches that unit name anywhere below a matching
  * user@ directory. Cgroup path patterns are globs over the whole path below the mount
  * (fnmatch with FNM_PATHNAME): the policy author wrote the path, so no ownership rule applies.
+ *
+ * Exactly: a name is trusted when every directory above it, below the mount, is owned by root
+ * or by the mount's owner (root on a host; whoever made a test's stand-in tree), since they
+ * chose it; user@1000.service, chowned to 1000, is trusted, what 1000 makes below is not. The
+ * user@ directory of a "user@X.service/NAME" match must have a trusted name too, so a user
+ * cannot fake "user@0.service" inside their own subtree. Globs are fnmatch() with
+ * FNM_NOESCAPE: '\' is literal, as in systemd's escaped names ("system-serial\x2dgetty.slice").
  */
 
 enum cgmatch_kind {
@@ -51,8 +58,9 @@ int cgmatch_scan(const char *cgroup_root, const struct cgmatch_pattern *patterns
 /* The live watcher. */
 struct cgwatch;
 
-/* Watch every directory of the tree (inotify IN_CREATE/IN_DELETE/IN_MOVED_* on each), then
- * scan it, cb(added = true) for every current match. patterns must outlive the watcher. */
+/* Watch every directory of the tree (inotify IN_CREATE, IN_DELETE, IN_MOVED_* and IN_ATTRIB
+ * on each), then scan it, cb(added = true) for every current match. patterns must outlive the
+ * watcher. */
 int cgwatch_new(const char *cgroup_root, const struct cgmatch_pattern *patterns, size_t n,
 		cgmatch_cb cb, void *data, struct cgwatch **ret);
 
@@ -62,7 +70,9 @@ int cgwatch_fd(const struct cgwatch *w);
 /* Handle pending events without blocking: a new directory is watched and scanned (its children
  * may predate the watch), matches reported with added = true; a removed cgroup that matched is
  * reported with added = false (same path and id as when added). On queue overflow the whole
- * tree is rescanned and only differences are reported. 0 or -errno. */
+ * tree is rescanned and only differences are reported; so is it on the call after an error
+ * (events were lost). An owner change re-evaluates the subtree. 0 or -errno (-ENOSPC: out of
+ * inotify watches, fs.inotify.max_user_watches). */
 int cgwatch_read(struct cgwatch *w);
 
 /* Directories watched now (for tests and the stats record). */

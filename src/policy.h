@@ -138,11 +138,13 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 /* Free the whole graph; accepts NULL. */
 void policy_free(struct policy *p);
 
-/* Why a unit name cannot name a cgroup (e.g. "has no cgroup (...)"), or NULL if it can.
- * Shared by the parser (located errors) and policy_check (defence for hand-built policies). */
+/* Why a unit name or glob ("app-*.scope", "user@*.service/NAME": see cgwatch.h) cannot name a
+ * cgroup (e.g. "has no cgroup (...)"), or NULL if it can. Shared by the parser (located errors) and
+ * policy_check (defence for hand-built policies). */
 const char *policy_unit_name_invalid(const char *name);
 
-/* Why a cgroup path as written is unusable (root, empty, '.' or '..' components), or NULL. */
+/* Why a cgroup path or path glob as written is unusable (root, empty, '.' or '..' components,
+ * an unclosed '['), or NULL. */
 const char *policy_cgroup_path_invalid(const char *path);
 
 /* Names for printing. */

@@ -24,6 +24,7 @@
 
 #include "array.h"
 #include "cgroup.h"
+#include "cgwatch.h"
 #include "launch.h"
 #include "policy.h"
 
@@ -31,9 +32,6 @@
 #define USER_SCAN_THRESHOLD 32
 /* NSS entries larger than this are not sane: stop growing the buffer. */
 #define NSS_BUF_MAX (1U << 20)
-/* systemd nests units a few levels deep (user.slice/user-1000.slice/user@1000.service/...). */
-#define UNIT_SEARCH_DEPTH    8
-#define UNIT_SEARCH_MAX_DIRS 100000
 /* Past this many errors the rest is noise; a hostile policy could otherwise make millions. */
 #define CHECK_MAX_ERRORS 100
 #define ESC_SHOWN	 64
@@ -63,11 +61,13 @@ struct group_res {
 	char *bad_member; /* first gr_mem name that no passwd entry has */
 };
 
-/* A directory of the cgroup2 tree, for finding units by name. */
-struct cg_dir {
-	char *path; /* relative to the mount */
-	const char *base;
+/* One cgroup that matched one pattern of the one scan. */
+struct cg_match {
+	size_t pattern;
+	size_t order; /* arrival: the scan's sorted path order */
+	char *path;
 	unsigned level;
+	uint64_t id;
 };
 
 /* One port interval of one guard for one protocol, for the overlap sweep. */
@@ -99,10 +99,17 @@ struct check_ctx {
 	char *cg_root;
 	int cg_root_r; /* 1 = not looked for yet */
 	int cg_root_fd;
-	struct cg_dir *dirs;
-	size_t n_dirs;
-	size_t *dirs_by_name;
-	bool dirs_scanned;
+
+	/* Every valid unit and cgroup entry of every guard, in document order, as one pattern
+	 * list for one scan (cgmatch_scan); guard_cgroups walks the same order to map back. */
+	struct cgmatch_pattern *pats;
+	size_t n_pats, next_pat;
+	bool scanned;
+	struct cg_match *matches; /* by pattern, then path */
+	size_t n_matches, cap_matches;
+	size_t *first_match; /* [pattern]: its matches are first_match[i] .. first_match[i + 1] */
+	char **hints;	     /* [pattern]: "user@*.service/NAME" for plain units matching nothing */
+	bool *hint_found;    /* [pattern]: that form matches (the unit is a user manager's) */
 };
 
 static const char *esc(char *buf, const char *s)
@@ -745,181 +752,213 @@ static int cg_root(struct check_ctx *c, const struct loc *loc)
 	return c->cg_root_r;
 }
 
-static int cmp_dir_name(const void *a, const void *b, void *arg)
+/* The entry's reason to be rejected, or NULL: the parser checked, but hand-built policies. */
+static const char *ref_invalid(bool is_unit, const char *name)
 {
-	const struct cg_dir *d = arg;
-	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	int r = strcmp(d[i].base, d[j].base);
-
-	/* Breadth-first order breaks ties: the shallowest (then first) directory wins. */
-	if (r)
-		return r;
-	return i < j ? -1 : i > j;
+	return is_unit ? policy_unit_name_invalid(name) : policy_cgroup_path_invalid(name);
 }
 
-static int cmp_cstr(const void *a, const void *b)
+/* One pattern per valid unit and cgroup entry, all guards, document order. */
+static int collect_patterns(struct check_ctx *c)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
+	size_t cap = 0;
 
-static int cg_add_dir(struct check_ctx *c, size_t *cap, const char *parent, const char *name,
-		      unsigned level)
-{
-	struct cg_dir *e;
-	char *path = NULL;
+	for (size_t i = 0; i < c->p->n_guards; i++) {
+		const struct policy_guard *g = &c->p->guards[i];
 
-	if (array_grow(&c->dirs, cap, c->n_dirs, sizeof(*c->dirs)) < 0 ||
-	    asprintf(&path, "%s%s%s", parent ? parent : "", parent ? "/" : "", name) < 0)
-		return -ENOMEM;
-	e = &c->dirs[c->n_dirs++];
-	e->path = path;
-	e->base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	e->level = level;
+		for (size_t k = 0; k < g->n_units + g->n_cgroups; k++) {
+			bool is_unit = k < g->n_units;
+			const char *name =
+				is_unit ? g->units[k].name : g->cgroups[k - g->n_units].name;
+
+			if (ref_invalid(is_unit, name))
+				continue;
+			if (array_grow(&c->pats, &cap, c->n_pats, sizeof(*c->pats)) < 0)
+				return -ENOMEM;
+			c->pats[c->n_pats++] = (struct cgmatch_pattern){
+				.kind = is_unit ? cgmatch_unit_kind(name) : CGMATCH_PATH,
+				.glob = name,
+			};
+		}
+	}
 	return 0;
+}
+
+static void match_cb(void *data, size_t pattern, const char *path, unsigned level, uint64_t id,
+		     bool added)
+{
+	struct check_ctx *c = data;
+	struct cg_match *m;
+
+	(void)added; /* a scan only adds */
+	if (c->fatal)
+		return;
+	if (array_grow(&c->matches, &c->cap_matches, c->n_matches, sizeof(*c->matches)) < 0) {
+		c->fatal = -ENOMEM;
+		return;
+	}
+	m = &c->matches[c->n_matches];
+	*m = (struct cg_match){ pattern, c->n_matches, strdup(path), level, id };
+	if (!m->path) {
+		c->fatal = -ENOMEM;
+		return;
+	}
+	c->n_matches++;
+}
+
+static void hint_cb(void *data, size_t pattern, const char *path, unsigned level, uint64_t id,
+		    bool added)
+{
+	bool *found = data;
+
+	(void)path;
+	(void)level;
+	(void)id;
+	(void)added;
+	found[pattern] = true;
+}
+
+static int cmp_match(const void *a, const void *b)
+{
+	const struct cg_match *x = a, *y = b;
+
+	if (x->pattern != y->pattern)
+		return x->pattern < y->pattern ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
 }
 
 /*
- * List the cgroup tree breadth-first (bounded depth and size) once, so any number of units
- * costs one walk. Children are sorted so the result does not depend on readdir order.
+ * For a plain unit pattern that matches nothing: would "user@*.service/NAME" match? Then the
+ * unit exists, but only where a user chose the name, and the warning says how to allow it.
+ * One more scan, only when some plain unit matched nothing.
  */
-static int cg_scan(struct check_ctx *c)
+static int scan_hints(struct check_ctx *c)
 {
-	size_t cap = 0, head = 0;
-	int r = 0;
+	struct cgmatch_pattern *v;
+	size_t n = 0;
+	int r;
 
-	if (c->dirs_scanned)
-		return 0;
-	c->dirs_scanned = true;
-
-	for (head = 0; head <= c->n_dirs; head++) {
-		/* The path string itself does not move when c->dirs grows. */
-		const char *rel = head ? c->dirs[head - 1].path : ".";
-		unsigned level = head ? c->dirs[head - 1].level : 0;
-		char **names = NULL;
-		size_t n_names = 0, cap_names = 0;
-		struct dirent *de;
-		DIR *d;
-		int fd;
-
-		if (level >= UNIT_SEARCH_DEPTH)
-			continue;
-		fd = openat(c->cg_root_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			continue; /* vanished or not ours to read: skip that subtree */
-		d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			continue;
-		}
-		while ((de = readdir(d))) {
-			struct stat st;
-
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			if (de->d_type != DT_DIR &&
-			    (de->d_type != DT_UNKNOWN ||
-			     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-			     !S_ISDIR(st.st_mode)))
-				continue;
-			if (array_grow(&names, &cap_names, n_names, sizeof(*names)) < 0) {
-				r = -ENOMEM;
-				break;
-			}
-			names[n_names] = strdup(de->d_name);
-			if (!names[n_names]) {
-				r = -ENOMEM;
-				break;
-			}
-			n_names++;
-		}
-		closedir(d);
-		if (n_names)
-			qsort(names, n_names, sizeof(*names), cmp_cstr);
-		for (size_t i = 0; i < n_names; i++) {
-			if (r == 0 && c->n_dirs < UNIT_SEARCH_MAX_DIRS)
-				r = cg_add_dir(c, &cap, head ? rel : NULL, names[i], level + 1);
-			free(names[i]);
-		}
-		free(names);
-		if (r < 0)
-			return r;
-	}
-
-	c->dirs_by_name = calloc(c->n_dirs + 1, sizeof(*c->dirs_by_name));
-	if (!c->dirs_by_name)
+	c->hints = calloc(c->n_pats, sizeof(*c->hints));
+	c->hint_found = calloc(c->n_pats, sizeof(*c->hint_found));
+	v = calloc(c->n_pats, sizeof(*v));
+	if (!c->hints || !c->hint_found || !v) {
+		free(v);
 		return -ENOMEM;
-	for (size_t i = 0; i < c->n_dirs; i++)
-		c->dirs_by_name[i] = i;
-	qsort_r(c->dirs_by_name, c->n_dirs, sizeof(*c->dirs_by_name), cmp_dir_name, c->dirs);
-	return 0;
-}
-
-static const struct cg_dir *cg_find_dir(const struct check_ctx *c, const char *name)
-{
-	size_t lo = 0, hi = c->n_dirs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (strcmp(c->dirs[c->dirs_by_name[mid]].base, name) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
 	}
-	if (lo < c->n_dirs && !strcmp(c->dirs[c->dirs_by_name[lo]].base, name))
-		return &c->dirs[c->dirs_by_name[lo]];
-	return NULL;
-}
-
-/* "a-b-c.slice" lives at "a.slice/a-b.slice/a-b-c.slice": each dash opens a parent slice. */
-static char *slice_path(const char *unit)
-{
-	size_t n = strlen(unit) - strlen(".slice"), o = 0, dashes = 0;
-	char *s;
-
-	for (size_t i = 0; i < n; i++)
-		dashes += unit[i] == '-';
-	s = malloc((dashes + 1) * (n + strlen(".slice/")) + 1);
-	if (!s)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (unit[i] != '-')
+	for (size_t i = 0; i < c->n_pats; i++) {
+		/* Patterns that matched nothing get an empty one: indexes stay the same. */
+		v[i] = (struct cgmatch_pattern){ CGMATCH_USER_UNIT, "" };
+		if (c->pats[i].kind != CGMATCH_UNIT || c->first_match[i] != c->first_match[i + 1])
 			continue;
-		memcpy(s + o, unit, i);
-		o += i;
-		memcpy(s + o, ".slice/", 7);
-		o += 7;
+		if (asprintf(&c->hints[i], "user@*.service/%s", c->pats[i].glob) < 0) {
+			c->hints[i] = NULL;
+			free(v);
+			return -ENOMEM;
+		}
+		v[i].glob = c->hints[i];
+		n++;
 	}
-	memcpy(s + o, unit, n + strlen(".slice") + 1);
-	return s;
+	r = n ? cgmatch_scan(c->cg_root, v, c->n_pats, hint_cb, c->hint_found) : 0;
+	free(v);
+	return r;
 }
 
-/* Stat rel under the root: 1 found (*ret filled), 0 missing, < 0 on a reported error. */
-static int cg_lookup(struct check_ctx *c, const char *rel, const struct loc *loc,
-		     struct policy_cgroup *ret)
+/* The one scan for every guard's units and cgroups, when the first entry needs it; errors are
+ * reported there, once. 0, -EINVAL (reported) or -ENOMEM. */
+static int scan_once(struct check_ctx *c, const struct loc *loc)
 {
+	char b[ESC_BUF];
+	int r;
+
+	if (c->scanned)
+		return c->first_match ? 0 : -EINVAL;
+	c->scanned = true;
+	r = cg_root(c, loc);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return -EINVAL;
+	r = cgmatch_scan(c->cg_root, c->pats, c->n_pats, match_cb, c);
+	if (c->fatal)
+		return c->fatal;
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		report(c, DIAG_ERROR, loc, "cannot scan the cgroup2 tree '%s': %s",
+		       esc(b, c->cg_root), strerror(-r));
+		return -EINVAL;
+	}
+	if (c->n_matches > 1)
+		qsort(c->matches, c->n_matches, sizeof(*c->matches), cmp_match);
+	c->first_match = calloc(c->n_pats + 1, sizeof(*c->first_match));
+	if (!c->first_match)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_matches; i++)
+		c->first_match[c->matches[i].pattern + 1]++;
+	for (size_t i = 0; i < c->n_pats; i++)
+		c->first_match[i + 1] += c->first_match[i];
+	r = scan_hints(c);
+	/* Only a hint is lost when the second scan fails. */
+	return r == -ENOMEM ? r : 0;
+}
+
+/* Why a cgroup path entry (no glob) matched nothing: 0 with a warning, or a reported error. */
+static int cgroup_missing(struct check_ctx *c, const struct policy_ref *ref)
+{
+	const char *rel = ref->name + strspn(ref->name, "/");
 	char b[ESC_BUF];
 	struct stat st;
 
-	if (fstatat(c->cg_root_fd, rel, &st, 0) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
+	if (fstatat(c->cg_root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR) {
+			report(c, DIAG_WARNING, &ref->loc,
+			       "cgroup '%s' does not exist; not matched until it does",
+			       esc(b, ref->name));
 			return 0;
-		report(c, DIAG_ERROR, loc, "cannot access cgroup '%s': %s", esc(b, rel),
+		}
+		report(c, DIAG_ERROR, &ref->loc, "cannot access cgroup '%s': %s", esc(b, rel),
 		       strerror(errno));
 		return -EINVAL;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		report(c, DIAG_ERROR, loc, "cgroup '%s' is not a directory under '%s'", esc(b, rel),
-		       c->cg_root);
+		report(c, DIAG_ERROR, &ref->loc, "cgroup '%s' is not a directory under '%s'",
+		       esc(b, rel), c->cg_root);
 		return -EINVAL;
 	}
-	ret->path = strdup(rel);
-	if (!ret->path)
-		return -ENOMEM;
-	ret->level = cgroup_path_level(rel);
-	ret->id = cgroup_id_at(c->cg_root_fd, rel, &st);
-	ret->loc = *loc;
-	return 1;
+	report(c, DIAG_WARNING, &ref->loc,
+	       "cgroup '%s' is beyond what loguard scans (%u levels, %u cgroups); not matched",
+	       esc(b, ref->name), CGMATCH_MAX_DEPTH, CGMATCH_MAX_DIRS);
+	return 0;
+}
+
+/* An entry that matches nothing now is a warning: the unit may start later. */
+static int ref_unmatched(struct check_ctx *c, const struct policy_ref *ref, bool is_unit,
+			 size_t pat)
+{
+	bool glob = strpbrk(ref->name, "*?[") != NULL;
+	char b[ESC_BUF], b2[ESC_BUF];
+
+	if (!is_unit) {
+		if (!glob)
+			return cgroup_missing(c, ref);
+		report(c, DIAG_WARNING, &ref->loc,
+		       "no cgroup matches '%s'; not matched until one exists", esc(b, ref->name));
+	} else if (c->hint_found && c->hint_found[pat]) {
+		report(c, DIAG_WARNING, &ref->loc,
+		       "unit '%s' has a cgroup only below a user manager, where its user chose the "
+		       "name: not matched; write '%s' to allow a user's unit",
+		       esc(b, ref->name), esc(b2, c->hints[pat]));
+	} else if (glob) {
+		report(c, DIAG_WARNING, &ref->loc,
+		       "no unit matching '%s' has a cgroup (not active?); not matched until one "
+		       "has",
+		       esc(b, ref->name));
+	} else {
+		report(c, DIAG_WARNING, &ref->loc,
+		       "unit '%s' has no cgroup (not active?); not matched until it has one",
+		       esc(b, ref->name));
+	}
+	return 0;
 }
 
 static int cmp_cgroup(const void *a, const void *b, void *arg)
@@ -981,64 +1020,42 @@ static int guard_cgroups(struct check_ctx *c, struct policy_guard *g)
 	for (size_t k = 0; k < g->n_units + g->n_cgroups; k++) {
 		bool is_unit = k < g->n_units;
 		const struct policy_ref *ref = is_unit ? &g->units[k] : &g->cgroups[k - g->n_units];
-		const char *why = is_unit ? policy_unit_name_invalid(ref->name)
-					  : policy_cgroup_path_invalid(ref->name);
-		const char *rel = ref->name;
-		char *owned = NULL;
-		struct policy_cgroup cg;
+		const char *why = ref_invalid(is_unit, ref->name);
+		size_t pat;
 
 		if (why) {
 			report(c, DIAG_ERROR, &ref->loc, "%s '%s' %s", is_unit ? "unit" : "cgroup",
 			       esc(b, ref->name), why);
 			continue;
 		}
-		r = cg_root(c, &ref->loc);
+		pat = c->next_pat++;
+		r = scan_once(c, &ref->loc);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
 			return 0; /* reported once; nothing else can resolve either */
 
-		if (!is_unit) {
-			while (*rel == '/')
-				rel++;
-		} else if (strlen(rel) > strlen(".slice") &&
-			   !strcmp(rel + strlen(rel) - strlen(".slice"), ".slice")) {
-			owned = slice_path(rel);
-			if (!owned)
-				return -ENOMEM;
-			rel = owned;
-		} else {
-			const struct cg_dir *d;
-
-			r = cg_scan(c);
-			if (r < 0)
+		if (c->first_match[pat] == c->first_match[pat + 1]) {
+			r = ref_unmatched(c, ref, is_unit, pat);
+			if (r == -ENOMEM)
 				return r;
-			d = cg_find_dir(c, rel);
-			rel = d ? d->path : NULL;
-		}
-
-		r = rel ? cg_lookup(c, rel, &ref->loc, &cg) : 0;
-		free(owned);
-		if (r == -ENOMEM)
-			return r;
-		if (r == 0) {
-			if (is_unit)
-				report(c, DIAG_WARNING, &ref->loc,
-				       "unit '%s' has no cgroup (not active?); "
-				       "not matched until it has one",
-				       esc(b, ref->name));
-			else
-				report(c, DIAG_WARNING, &ref->loc,
-				       "cgroup '%s' does not exist; not matched until it does",
-				       esc(b, ref->name));
-		}
-		if (r <= 0)
 			continue;
-		if (array_grow(&g->cgroup_ids, &cap, g->n_cgroup_ids, sizeof(*g->cgroup_ids)) < 0) {
-			free(cg.path);
-			return -ENOMEM;
 		}
-		g->cgroup_ids[g->n_cgroup_ids++] = cg;
+		for (size_t i = c->first_match[pat]; i < c->first_match[pat + 1]; i++) {
+			struct cg_match *m = &c->matches[i];
+
+			if (array_grow(&g->cgroup_ids, &cap, g->n_cgroup_ids,
+				       sizeof(*g->cgroup_ids)) < 0)
+				return -ENOMEM;
+			/* The path moves to the result: each match belongs to one entry. */
+			g->cgroup_ids[g->n_cgroup_ids++] = (struct policy_cgroup){
+				.path = m->path,
+				.level = m->level,
+				.id = m->id,
+				.loc = ref->loc,
+			};
+			m->path = NULL;
+		}
 	}
 	return cgroups_unique(g);
 }
@@ -1053,27 +1070,27 @@ static int guard_launched(struct check_ctx *c, struct policy_guard *g)
 
 	for (size_t k = 0; k < g->n_launched; k++) {
 		const struct policy_ref *ref = &g->launched[k];
-		struct policy_cgroup cg;
-		char *rel;
+		struct policy_cgroup cg = { .loc = ref->loc };
+		struct stat st;
 
 		r = cg_root(c, &ref->loc);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
 			return 0;
-		if (asprintf(&rel, "%s/%s", LAUNCH_CGROUP_PARENT, ref->name) < 0)
+		if (asprintf(&cg.path, "%s/%s", LAUNCH_CGROUP_PARENT, ref->name) < 0)
 			return -ENOMEM;
-		r = cg_lookup(c, rel, &ref->loc, &cg);
-		free(rel);
-		if (r == -ENOMEM)
-			return r;
-		if (r == 0)
+		if (fstatat(c->cg_root_fd, cg.path, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode)) {
 			report(c, DIAG_WARNING, &ref->loc,
 			       "nothing was launched as '%s' yet; matched once `loguard exec --as "
 			       "%s` created its cgroup",
 			       esc(b, ref->name), esc(b, ref->name));
-		if (r <= 0)
+			free(cg.path);
 			continue;
+		}
+		cg.level = cgroup_path_level(cg.path);
+		cg.id = cgroup_id_at(c->cg_root_fd, cg.path, &st);
 		if (array_grow(&g->cgroup_ids, &cap, g->n_cgroup_ids, sizeof(*g->cgroup_ids)) < 0) {
 			free(cg.path);
 			return -ENOMEM;
@@ -1163,6 +1180,9 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 	r = resolve_groups(&c);
 	if (r < 0)
 		goto out;
+	r = collect_patterns(&c);
+	if (r < 0)
+		goto out;
 	for (size_t i = 0; i < p->n_guards && !c.fatal; i++) {
 		r = guard_uids(&c, &p->guards[i]);
 		if (r < 0)
@@ -1198,9 +1218,14 @@ out:
 	free(c.cg_root);
 	if (c.cg_root_fd >= 0)
 		close(c.cg_root_fd);
-	for (size_t i = 0; i < c.n_dirs; i++)
-		free(c.dirs[i].path);
-	free(c.dirs);
-	free(c.dirs_by_name);
+	for (size_t i = 0; i < c.n_matches; i++)
+		free(c.matches[i].path);
+	free(c.matches);
+	free(c.first_match);
+	for (size_t i = 0; c.hints && i < c.n_pats; i++)
+		free(c.hints[i]);
+	free(c.hints);
+	free(c.hint_found);
+	free(c.pats);
 	return r;
 }

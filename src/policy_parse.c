@@ -182,6 +182,35 @@ static bool is_unit_char(char ch)
 	       (isalnum((unsigned char)ch) || strchr(":_.\\@-", ch));
 }
 
+/* Units are matched by fnmatch() globs: "app-*.scope", "[!x]*.service" ('\\' is literal). */
+static bool is_unit_glob_char(const char *s, size_t i)
+{
+	return is_unit_char(s[i]) || s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == ']' ||
+	       ((s[i] == '!' || s[i] == '^') && i > 0 && s[i - 1] == '[');
+}
+
+/* fnmatch() takes an unclosed '[' literally, which no unit or cgroup name contains: the entry
+ * would silently match nothing. A ']' first in the set (after any '!' or '^') is a member. */
+static bool brackets_closed(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		size_t j = i + 1;
+
+		if (s[i] != '[')
+			continue;
+		if (j < len && (s[j] == '!' || s[j] == '^'))
+			j++;
+		if (j < len && s[j] == ']')
+			j++;
+		while (j < len && s[j] != ']')
+			j++;
+		if (j == len)
+			return false;
+		i = j;
+	}
+	return true;
+}
+
 static bool has_suffix(const char *s, size_t len, const char *suffix)
 {
 	size_t n = strlen(suffix);
@@ -189,7 +218,7 @@ static bool has_suffix(const char *s, size_t len, const char *suffix)
 	return len > n && !memcmp(s + len - n, suffix, n);
 }
 
-const char *policy_unit_name_invalid(const char *name)
+static const char *unit_glob_invalid(const char *name)
 {
 	static const char *const with_cgroup[] = { ".service", ".scope", ".slice",
 						   ".socket",  ".mount", ".swap" };
@@ -198,10 +227,12 @@ const char *policy_unit_name_invalid(const char *name)
 	size_t len = strlen(name);
 
 	for (size_t i = 0; i < len; i++)
-		if (!is_unit_char(name[i]))
+		if (!is_unit_glob_char(name, i))
 			goto bad_name;
 	if (len > UNIT_NAME_MAX)
 		goto bad_name;
+	if (!brackets_closed(name, len))
+		return "has an unclosed '['";
 
 	if (has_suffix(name, len, ".slice")) {
 		size_t n = len - strlen(".slice");
@@ -226,6 +257,26 @@ bad_name:
 	       ".swap)";
 }
 
+/* "NAME" or "user@UID.service/NAME" (a unit of that user's manager), each part a glob. */
+const char *policy_unit_name_invalid(const char *name)
+{
+	const char *slash = strchr(name, '/');
+	size_t n = slash ? (size_t)(slash - name) : 0;
+
+	if (!slash || strncmp(name, "user@", strlen("user@")))
+		return unit_glob_invalid(name);
+	for (size_t i = 0; i < n; i++)
+		if (!is_unit_glob_char(name, i))
+			goto bad_user;
+	if (n > UNIT_NAME_MAX || !has_suffix(name, n, ".service"))
+		goto bad_user;
+	if (!brackets_closed(name, n))
+		return "has an unclosed '['";
+	return unit_glob_invalid(slash + 1);
+bad_user:
+	return "is not a user manager's unit (expected user@UID.service/NAME; UID may be a glob)";
+}
+
 const char *policy_cgroup_path_invalid(const char *path)
 {
 	const char *s = path[0] == '/' ? path + 1 : path;
@@ -234,6 +285,8 @@ const char *policy_cgroup_path_invalid(const char *path)
 		return "is the root cgroup and would match every process";
 	if (strlen(s) > CGROUP_PATH_MAX)
 		return "is too long (at most 4095 bytes)";
+	if (!brackets_closed(s, strlen(s)))
+		return "has an unclosed '['";
 	while (*s) {
 		const char *end = strchrnul(s, '/');
 		size_t n = end - s;

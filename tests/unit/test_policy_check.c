@@ -429,27 +429,19 @@ static void mkdirs(const char *root, const char *const *paths)
 static int tree_setup(void **state)
 {
 	static const char *const dirs[] = {
-		"a.slice",
-		"a.slice/b.service",
-		"user.slice",
-		"user.slice/user-1000.slice",
+		"a.slice", "a.slice/b.service", "user.slice", "user.slice/user-1000.slice",
 		"user.slice/user-1000.slice/user@1000.service",
 		"user.slice/user-1000.slice/user@1000.service/app.slice",
 		"user.slice/user-1000.slice/user@1000.service/app.slice/"
 		"foo.service",
-		"system.slice",
-		"system.slice/foo.service",
-		"system.slice/notdir.service.d",
-		"x",
-		"x/y",
-		"x/y/z",
-		"x/y/z/w",
-		"x/y/z/w/v",
-		"x/y/z/w/v/u",
-		"x/y/z/w/v/u/t",
-		"x/y/z/w/v/u/t/s",
-		"x/y/z/w/v/u/t/s/too-deep.service",
-		NULL
+		"system.slice", "system.slice/foo.service", "system.slice/notdir.service.d", "x",
+		"x/y", "x/y/z", "x/y/z/w", "x/y/z/w/v", "x/y/z/w/v/u", "x/y/z/w/v/u/t",
+		"x/y/z/w/v/u/t/s", "x/y/z/w/v/u/t/s/r", "x/y/z/w/v/u/t/s/r/q",
+		"x/y/z/w/v/u/t/s/r/q/p", "x/y/z/w/v/u/t/s/r/q/p/o", "x/y/z/w/v/u/t/s/r/q/p/o/n",
+		"x/y/z/w/v/u/t/s/r/q/p/o/n/m", "x/y/z/w/v/u/t/s/r/q/p/o/n/m/l",
+		"x/y/z/w/v/u/t/s/r/q/p/o/n/m/l/k",
+		/* Level 17: below the 16 levels cgmatch_scan looks at. */
+		"x/y/z/w/v/u/t/s/r/q/p/o/n/m/l/k/too-deep.service", NULL
 	};
 	struct tree *t = calloc(1, sizeof(*t));
 	char path[512];
@@ -582,15 +574,18 @@ static void test_units(void **state)
 			  "active?); not matched until it has one\n"
 			  "policy.yaml:13:11: warning: unit 'too-deep.service' has no cgroup (not "
 			  "active?); not matched until it has one");
-	assert_int_equal(p->guards[0].n_cgroup_ids, 5);
-	/* Slices: the path follows from the name. */
+	assert_int_equal(p->guards[0].n_cgroup_ids, 6);
+	/* Slices are units too: matched by name (a slice's directory is its name). */
 	assert_cgroup(t, &p->guards[0].cgroup_ids[0], "user.slice/user-1000.slice", 2, 7, 11);
-	/* Other units: found by name, the shallowest match wins. */
+	/* Every directory of that name, in path order: nothing is delegated in this tree. */
 	assert_cgroup(t, &p->guards[0].cgroup_ids[1], "system.slice/foo.service", 2, 8, 11);
 	assert_cgroup(t, &p->guards[0].cgroup_ids[2],
+		      "user.slice/user-1000.slice/user@1000.service/app.slice/foo.service", 5, 8,
+		      11);
+	assert_cgroup(t, &p->guards[0].cgroup_ids[3],
 		      "user.slice/user-1000.slice/user@1000.service", 3, 9, 11);
-	assert_cgroup(t, &p->guards[0].cgroup_ids[3], "a.slice", 1, 10, 11);
-	assert_cgroup(t, &p->guards[0].cgroup_ids[4], "a.slice/b.service", 2, 14, 11);
+	assert_cgroup(t, &p->guards[0].cgroup_ids[4], "a.slice", 1, 10, 11);
+	assert_cgroup(t, &p->guards[0].cgroup_ids[5], "a.slice/b.service", 2, 14, 11);
 	free(msgs);
 
 	/* A second check replaces the results instead of adding to them. */
@@ -599,10 +594,66 @@ static void test_units(void **state)
 		struct diags d = { 0 };
 
 		assert_int_equal(policy_check(p, &opts, &d), 0);
-		assert_int_equal(p->guards[0].n_cgroup_ids, 5);
+		assert_int_equal(p->guards[0].n_cgroup_ids, 6);
 		assert_int_equal(d.n, 3);
 		diags_free(&d);
 	}
+	policy_free(p);
+}
+
+/* Globs, user managers' units, and the trust rule: below a directory owned by another user,
+ * names are that user's choice and plain unit names do not match. */
+static void test_unit_globs(void **state)
+{
+	struct tree *t = *state;
+	char path[512], *msgs;
+	struct policy *p;
+
+	snprintf(path, sizeof(path), "%s/user.slice/user-1000.slice/user@1000.service", t->root);
+	if (geteuid() != 0 || chown(path, 1234, 1234) < 0)
+		skip();
+	assert_int_equal(check("version: 1\n"
+			       "guards:\n"
+			       "  - name: a\n"
+			       "    ports: 1\n"
+			       "    allow:\n"
+			       "      units:\n"
+			       "        - foo.service\n"
+			       "        - app.slice\n"
+			       "        - user@*.service\n"
+			       "        - user@*.service/foo.service\n"
+			       "        - \"user@1000.service/[a-z]*.slice\"\n"
+			       "        - user@1001.service/foo.service\n"
+			       "        - no-*.service\n"
+			       "      cgroups:\n"
+			       "        - \"/*.slice/b.*\"\n"
+			       "        - \"user.slice/*/user@*.service/app.slice/*\"\n"
+			       "        - \"*/nothing-*\"\n",
+			       t->root, &p, &msgs),
+			 0);
+	expect_msgs(msgs,
+		    "policy.yaml:8:11: warning: unit 'app.slice' has a cgroup only below a "
+		    "user manager, where its user chose the name: not matched; write "
+		    "'user@*.service/app.slice' to allow a user's unit\n"
+		    "policy.yaml:12:11: warning: unit 'user@1001.service/foo.service' has no "
+		    "cgroup (not active?); not matched until it has one\n"
+		    "policy.yaml:13:11: warning: no unit matching 'no-*.service' has a cgroup "
+		    "(not active?); not matched until one has\n"
+		    "policy.yaml:17:11: warning: no cgroup matches '*/nothing-*'; not matched "
+		    "until one exists");
+	/* foo.service: only the system's; user@1000.service itself is a trusted name. The user's
+	 * foo.service comes once (its second mention, the cgroup glob, is a duplicate). */
+	assert_int_equal(p->guards[0].n_cgroup_ids, 5);
+	assert_cgroup(t, &p->guards[0].cgroup_ids[0], "system.slice/foo.service", 2, 7, 11);
+	assert_cgroup(t, &p->guards[0].cgroup_ids[1],
+		      "user.slice/user-1000.slice/user@1000.service", 3, 9, 11);
+	assert_cgroup(t, &p->guards[0].cgroup_ids[2],
+		      "user.slice/user-1000.slice/user@1000.service/app.slice/foo.service", 5, 10,
+		      11);
+	assert_cgroup(t, &p->guards[0].cgroup_ids[3],
+		      "user.slice/user-1000.slice/user@1000.service/app.slice", 4, 11, 11);
+	assert_cgroup(t, &p->guards[0].cgroup_ids[4], "a.slice/b.service", 2, 15, 11);
+	free(msgs);
 	policy_free(p);
 }
 
@@ -735,6 +786,7 @@ int main(void)
 		cmocka_unit_test(test_large_policy),
 		cmocka_unit_test_setup_teardown(test_cgroups, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_units, tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_unit_globs, tree_setup, tree_teardown),
 		cmocka_unit_test(test_cgroup_root_missing),
 		cmocka_unit_test(test_cgroup_mount_lookup),
 		cmocka_unit_test(test_hand_built_policy),

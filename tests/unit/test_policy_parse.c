@@ -677,6 +677,51 @@ static void test_units_cgroups_syntax(void **state)
 		"policy.yaml:8:15: error: empty user name");
 }
 
+/* Units and cgroups are fnmatch() globs; a user manager's units name it first. */
+static void test_unit_cgroup_globs(void **state)
+{
+	(void)state;
+	struct policy *p = expect_ok(
+		"version: 1\n"
+		"guards:\n"
+		"  - name: a\n"
+		"    ports: 1\n"
+		"    allow:\n"
+		"      units: [app-*.scope, \"[!x]?.service\", "
+		"\"user@*.service/app-firefox-*.scope\",\n"
+		"              \"user@1000.service/foo.service\", \"a-[]x]*.slice\", "
+		"\"getty@tty[1-6].service\"]\n"
+		"      cgroups: [\"/user.slice/user-*.slice/user@*.service/app.slice/*.scope\", "
+		"\"a[^b]\"]\n");
+
+	assert_int_equal(p->guards[0].n_units, 6);
+	assert_int_equal(p->guards[0].n_cgroups, 2);
+	policy_free(p);
+	expect_errors(
+		"version: 1\n"
+		"guards:\n"
+		"  - name: a\n"
+		"    ports: 1\n"
+		"    allow:\n"
+		"      units: [\"app-[.scope\", \"user@1000/foo.service\", "
+		"\"user@*.service/a/b.scope\",\n"
+		"              \"foo!.service\", \"*.target\", \"user@x.service/x.target\"]\n"
+		"      cgroups: [\"a/[b\", \"a/../*\"]\n",
+		"policy.yaml:6:15: error: unit 'app-[.scope' has an unclosed '['\n"
+		"policy.yaml:6:30: error: unit 'user@1000/foo.service' is not a user "
+		"manager's unit (expected user@UID.service/NAME; UID may be a glob)\n"
+		"policy.yaml:6:55: error: unit 'user@*.service/a/b.scope' is not a unit name "
+		"(expected NAME.service, .scope, .slice, .socket, .mount or .swap)\n"
+		"policy.yaml:7:15: error: unit 'foo!.service' is not a unit name (expected "
+		"NAME.service, .scope, .slice, .socket, .mount or .swap)\n"
+		"policy.yaml:7:31: error: unit '*.target' has no cgroup (expected a .service, "
+		".scope, .slice, .socket, .mount or .swap unit)\n"
+		"policy.yaml:7:43: error: unit 'user@x.service/x.target' has no cgroup "
+		"(expected a .service, .scope, .slice, .socket, .mount or .swap unit)\n"
+		"policy.yaml:8:17: error: cgroup 'a/[b' has an unclosed '['\n"
+		"policy.yaml:8:25: error: cgroup 'a/../*' has a '.' or '..' component");
+}
+
 /* Errors from every part of a document come out of one run, in document order. */
 static void test_many_errors_one_run(void **state)
 {
@@ -967,6 +1012,7 @@ int main(void)
 		cmocka_unit_test(test_documents),
 		cmocka_unit_test(test_nul_and_escapes),
 		cmocka_unit_test(test_units_cgroups_syntax),
+		cmocka_unit_test(test_unit_cgroup_globs),
 		cmocka_unit_test(test_many_errors_one_run),
 		cmocka_unit_test(test_error_limit),
 		cmocka_unit_test(test_deep_nesting),
