@@ -934,7 +934,9 @@ static void parse_ref(struct parse_ctx *c, struct guard_state *gs, unsigned key)
 	else if (key == A_LAUNCHED)
 		why = launch_name_invalid(name);
 	if (why) {
-		error(c, &loc, "%s '%s' %s", noun[key], esc(b, s, len), why);
+		/* launch_name_invalid() says why as `loguard exec` prints it, after a colon. */
+		error(c, &loc, key == A_LAUNCHED ? "invalid %s '%s': %s" : "%s '%s' %s", noun[key],
+		      esc(b, s, len), why);
 		free(name);
 		return;
 	}

@@ -344,14 +344,14 @@ static void test_unknown_keys(void **state)
 		"    ports: 1\n"
 		"    allow: {users: [root], user: [x]}\n",
 		"policy.yaml:2:1: error: unknown key 'gaurds' (expected one of: version, mode, "
-		"log, counters, guards)\n"
+		"log, counters, queue, guards)\n"
 		"policy.yaml:3:17: error: unknown key 'burst' in 'log' (expected one of: group, "
 		"rate)\n"
 		"policy.yaml:6:5: error: unknown key 'port' in guard (expected one of: name, "
 		"ports, "
-		"protocol, allow, action, mode, log)\n"
+		"protocol, allow, action, mode, log, fail)\n"
 		"policy.yaml:8:28: error: unknown key 'user' in 'allow' (expected one of: users, "
-		"groups, units, cgroups)");
+		"groups, units, cgroups, executables, launched, owner)");
 }
 
 static void test_wrong_types(void **state)
@@ -743,7 +743,7 @@ static void test_many_errors_one_run(void **state)
 		      "both)\n"
 		      "policy.yaml:8:5: error: unknown key 'extra' in guard (expected one of: "
 		      "name, "
-		      "ports, protocol, allow, action, mode, log)\n"
+		      "ports, protocol, allow, action, mode, log, fail)\n"
 		      "policy.yaml:7:5: error: missing required key 'ports' in guard\n"
 		      "policy.yaml:7:11: error: duplicate guard name 'a' (first at 4:11)");
 }
@@ -921,7 +921,7 @@ static void test_process_identity_syntax(void **state)
 		      "  - name: b\n    ports: [2]\n");
 	assert_int_equal(p->queue_num, 7000);
 	assert_true(p->guards[0].owner);
-	assert_loc(&p->guards[0].owner_loc, 7, 20);
+	assert_loc(&p->guards[0].owner_loc, 7, 21);
 	assert_int_equal(p->guards[0].fail, POLICY_FAIL_OPEN);
 	assert_int_equal(p->guards[0].n_executables, 1);
 	assert_string_equal(p->guards[0].executables[0].name, "/usr/bin/psql");
@@ -947,9 +947,10 @@ static void test_process_identity_syntax(void **state)
 		"open)\n"
 		"policy.yaml:8:14: error: invalid owner 'yes' (expected one of: true, false)\n"
 		"policy.yaml:9:21: error: executable 'bin/psql' is not an absolute path\n"
-		"policy.yaml:10:22: error: launched name 'a/b' has characters other than "
-		"A-Z a-z 0-9 _ . @ -\n"
-		"policy.yaml:10:29: error: launched name '..' is '.' or '..'\n");
+		"policy.yaml:10:22: error: invalid launched name 'a/b': only letters, digits "
+		"and _ . @ - are allowed\n"
+		"policy.yaml:10:29: error: invalid launched name '..': '.' and '..' are not "
+		"names\n");
 }
 
 static void test_diag_format(void **state)
