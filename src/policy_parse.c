@@ -1119,6 +1119,7 @@ static void parse_guard(struct parse_ctx *c)
 {
 	struct guard_state gs = { 0 };
 	struct loc seen[__G_MAX] = { 0 }, key_loc, loc = ev_loc(c);
+	unsigned errors_before;
 	char b[ESC_BUF];
 	const char *s;
 	unsigned key, v;
@@ -1126,6 +1127,7 @@ static void parse_guard(struct parse_ctx *c)
 
 	if (!expect(c, NODE_MAPPING, "a guard"))
 		return;
+	errors_before = c->n_errors;
 	gs.g = guard_new(c);
 	if (!gs.g) {
 		fail(c, -ENOMEM);
@@ -1193,7 +1195,9 @@ static void parse_guard(struct parse_ctx *c)
 		if (!seen[G_PORTS].line)
 			error(c, &loc, "missing required key 'ports' in guard");
 		resolve_services(c, &gs);
-		if (seen[G_FAIL].line && !policy_guard_needs_daemon(gs.g))
+		/* (After an error in 'allow' the guard may just have lost its owner key.) */
+		if (seen[G_FAIL].line && !policy_guard_needs_daemon(gs.g) &&
+		    c->n_errors == errors_before)
 			if (diags_add(c->diags, DIAG_WARNING, &seen[G_FAIL],
 				      "'fail' only matters for 'owner' and 'executables', which "
 				      "this guard does not use") < 0)

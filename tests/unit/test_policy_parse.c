@@ -950,7 +950,7 @@ static void test_process_identity_syntax(void **state)
 		"policy.yaml:10:22: error: invalid launched name 'a/b': only letters, digits "
 		"and _ . @ - are allowed\n"
 		"policy.yaml:10:29: error: invalid launched name '..': '.' and '..' are not "
-		"names\n");
+		"names");
 }
 
 static void test_diag_format(void **state)
