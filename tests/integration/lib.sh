@@ -182,7 +182,10 @@ start_server_as() {
 	if [ "$user" = root ]; then
 		"$LGPROBE" listen "$@" >"$out" 2>&1 &
 	else
-		as_user "$user" "$LGPROBE" listen "$@" >"$out" 2>&1 &
+		# setpriv itself (not as_user, a function: its subshell would be the pid) so that
+		# LG_SERVER_PID is the server's own.
+		setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- \
+			"$LGPROBE" listen "$@" >"$out" 2>&1 &
 	fi
 	pid=$!
 	LG_SERVER_PID=$pid
