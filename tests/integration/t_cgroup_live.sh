@@ -46,15 +46,16 @@ eventually() {
 		fail "$*: expected connected within 1 s, got $got"
 }
 
-# ids DIR...: the cgroup ids of the allow_cgroup_l2 set, sorted (nft -j prints them as numbers
-# or, when it can resolve them under /sys/fs/cgroup, as paths: compare the numbers).
+# set_ids: the cgroup ids in the allow_cgroup_l2 set, sorted. nft prints an id it can resolve
+# under its built-in /sys/fs/cgroup as that path (here "unified/..."): stat it back to the id.
 set_ids() {
 	nft -j list set inet loguard allow_cgroup_l2 | python3 -c '
-import json, sys
+import json, os, sys
 for o in json.load(sys.stdin)["nftables"]:
     for e in o.get("set", {}).get("elem", []) or []:
         v = e["elem"]["val"] if isinstance(e, dict) and "elem" in e else e
-        print(v["concat"][2])
+        cg = v["concat"][2]
+        print(cg if isinstance(cg, int) else os.stat("/sys/fs/cgroup/" + cg).st_ino)
 ' | sort
 }
 
