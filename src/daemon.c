@@ -248,7 +248,10 @@ static int on_event(const struct audit_event *ev, void *data)
 	rec.guard = ruleset_guard_of(d->cur.rs, ev->proto, ev->dport);
 	if (!rec.guard)
 		d->stats.unmatched++;
-	r = identify(d, &rec);
+	if (ev->verdict != RECORD_ALLOW && live_take_identity(d->live, &rec))
+		r = enrich_names(d->enrich, &rec);
+	else
+		r = identify(d, &rec);
 	if (r < 0) {
 		record_clear(&rec);
 		return r;

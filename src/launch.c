@@ -23,9 +23,8 @@
 #include "ruleset.h"
 #include "show.h"
 
-#define LAUNCH_NAME_MAX 64
-#define LAUNCH_POLL_NS	(5 * 1000 * 1000)
-#define PROG		"loguard exec"
+#define LAUNCH_POLL_NS (5 * 1000 * 1000)
+#define PROG	       "loguard exec"
 
 /* Exit statuses, as main.c's and env(1)'s. */
 enum {
@@ -34,22 +33,6 @@ enum {
 	LAUNCH_EXIT_CANNOT_INVOKE = 126,
 	LAUNCH_EXIT_NOT_FOUND = 127,
 };
-
-const char *launch_name_invalid(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0)
-		return "empty";
-	if (n > LAUNCH_NAME_MAX)
-		return "longer than 64 characters";
-	/* Both are valid characters but name no directory of their own. */
-	if (!strcmp(name, ".") || !strcmp(name, ".."))
-		return "'.' and '..' are not names";
-	if (strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.@-") != n)
-		return "only letters, digits and _ . @ - are allowed";
-	return NULL;
-}
 
 /* The target user, copied out of getpwnam()'s static buffer before anything else runs. */
 struct launch_user {

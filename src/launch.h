@@ -8,6 +8,7 @@
  * cgroup2 mount; the policy's `launched: [NAME]` allows exactly that cgroup (and its children).
  * The parent is created root-owned and 0755: only root can move processes in. */
 #define LAUNCH_CGROUP_PARENT "loguard/launched"
+#define LAUNCH_NAME_MAX	     64
 
 /* Why NAME cannot name a launched cgroup (empty, '/', '.', '..', too long, characters other
  * than [A-Za-z0-9_.@-]), or NULL. Shared by the policy parser and `loguard exec`. */

@@ -45,6 +45,10 @@ struct cg_ref {
 	unsigned count;
 };
 
+/* Who made a connection the daemon refused, looked up while it was still there: the kernel
+ * logs the refusal a moment later, when a short-lived client may be gone. */
+#define RECENT_REFUSALS 64
+
 struct live {
 	struct nl *nl;
 	struct enrich *enrich;
@@ -68,6 +72,9 @@ struct live {
 	size_t n_owners, cap_owners;
 	struct cg_ref *cgs;
 	size_t n_cgs, cap_cgs;
+
+	struct record recent[RECENT_REFUSALS]; /* ring; ev.proto == 0: empty */
+	size_t recent_next;
 
 	struct live_stats stats;
 };
@@ -397,6 +404,53 @@ static bool judge_exec(struct live *l, const struct policy_guard *g, const struc
 	return v.n_holders && v.n_allowed == v.n_holders;
 }
 
+/* ---- identities of refusals ---- */
+
+static bool same_flow(const struct audit_event *a, const struct audit_event *b)
+{
+	return a->proto == b->proto && a->family == b->family && a->sport == b->sport &&
+	       a->dport == b->dport && !memcmp(&a->src, &b->src, sizeof(a->src)) &&
+	       !memcmp(&a->dst, &b->dst, sizeof(a->dst));
+}
+
+static void remember_refusal(struct live *l, const struct audit_event *ev)
+{
+	struct record *r = &l->recent[l->recent_next];
+
+	l->recent_next = (l->recent_next + 1) % RECENT_REFUSALS;
+	record_clear(r);
+	r->ev = *ev;
+	if (enrich_record(l->enrich, r) < 0)
+		record_clear(r); /* out of memory: no identity, not a wrong one */
+}
+
+bool live_take_identity(struct live *l, struct record *rec)
+{
+	for (size_t i = 0; l && i < RECENT_REFUSALS; i++) {
+		struct record *r = &l->recent[i];
+
+		if (!r->ev.proto || !same_flow(&r->ev, &rec->ev) || !r->has_pid)
+			continue;
+		/* Move the process fields over; names come from the kernel's uid/gid anyway. */
+		rec->has_pid = true;
+		rec->pid = r->pid;
+		rec->exe = r->exe;
+		rec->argv = r->argv;
+		rec->has_cgroup_id = r->has_cgroup_id;
+		rec->cgroup_id = r->cgroup_id;
+		rec->cgroup = r->cgroup;
+		rec->unit = r->unit;
+		rec->has_inode = r->has_inode;
+		rec->inode = r->inode;
+		r->exe = NULL;
+		r->argv = NULL;
+		r->cgroup = r->unit = NULL;
+		record_clear(r);
+		return true;
+	}
+	return false;
+}
+
 /* ---- the queue ---- */
 
 static int on_packet(const struct nfqueue_packet *p, void *data)
@@ -428,6 +482,7 @@ static int on_packet(const struct nfqueue_packet *p, void *data)
 	/* Refused: back through the hook with the mark, so the kernel's deny path (log,
 	 * reject or drop; in audit, log and accept) decides what happens to it. */
 	l->stats.refused++;
+	remember_refusal(l, &p->ev);
 	nfqueue_verdict(l->queue, p->id, NF_REPEAT, true, p->mark | LOGUARD_MARK_DENY);
 	return 0;
 }
@@ -572,6 +627,8 @@ void live_free(struct live *l)
 	listeners_close(l->listeners);
 	free(l->owners);
 	free(l->cgs);
+	for (size_t i = 0; i < RECENT_REFUSALS; i++)
+		record_clear(&l->recent[i]);
 	if (l->proc_fd >= 0)
 		close(l->proc_fd);
 	free(l);

@@ -3,6 +3,7 @@
 #define LOGUARD_LIVE_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "apply.h"
@@ -32,6 +33,10 @@ size_t live_pollfds(const struct live *l, struct pollfd *pfd);
 
 /* Handle whatever is pending on them, without blocking. 0 or -errno (fatal). */
 int live_handle(struct live *l);
+
+/* If the daemon refused rec's connection itself a moment ago, move who made it (pid, exe,
+ * argv, cgroup, unit) into rec and return true: the client may have exited since. */
+bool live_take_identity(struct live *l, struct record *rec);
 
 struct live_stats {
 	uint64_t queued, accepted, refused; /* connections the daemon judged */

@@ -12,7 +12,7 @@ FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-o
 FUZZ_CFLAGS := -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 -Werror \
 	-D_GNU_SOURCE -g -O1 $(FUZZ_SAN) -Isrc $(shell $(PKG_CONFIG) --cflags yaml-0.1 2>/dev/null)
 FUZZ_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
-FUZZ_SRC := tests/fuzz/fuzz_policy.c src/diag.c src/policy_parse.c
+FUZZ_SRC := tests/fuzz/fuzz_policy.c src/diag.c src/policy_parse.c src/launch_name.c
 FUZZ_ARGS := -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
 	-dict=tests/fuzz/policy.dict -artifact_prefix=$(FUZZ_B)/artifacts/ -print_final_stats=1
 

@@ -48,8 +48,11 @@ with_probe "$bin/probe-allowed" connected bob udp ::1 5432
 with_probe "$LG_TMP/elsewhere/probe-allowed" refused alice tcp 127.0.0.1 5432
 with_probe "$LG_TMP/elsewhere/probe-allowed" refused bob udp ::1 5432
 with_probe "$LGPROBE" refused alice tcp 127.0.0.1 5432
-# Two refusals of alice (the copy, the plain probe), logged by the kernel's deny path.
+# Two refusals of alice (the copy, the plain probe), logged by the kernel's deny path, with
+# the program the daemon found at the time (the client has exited by the time it is logged).
 expect_records 2 'r["uid"] == 1001 and r["dport"] == 5432 and r["verdict"] == "deny"'
+expect_records 1 'r["uid"] == 1001 and r["verdict"] == "deny" and (r["exe"] or "").endswith("/elsewhere/probe-allowed")'
+expect_records 1 "r['uid'] == 1001 and r['verdict'] == 'deny' and r['exe'] == '$LGPROBE'"
 expect_records 0 'r["uid"] == 1001 and r["dport"] == 5432 and r["verdict"] == "allow"'
 
 # The allowed file under another name is still the allowed file.
