@@ -324,6 +324,65 @@ static const struct sock_filter no_peer_filter[] = {
 	BPF_STMT(BPF_RET | BPF_K, 0),
 };
 
+/* At most this many ports in a port filter (two instructions each; the kernel allows 4096). */
+#define FILTER_PORTS_MAX 2000
+
+int listeners_follow_ports(struct listeners *l, const uint16_t *ports, size_t n)
+{
+	struct sock_filter *f;
+	struct sock_fprog prog;
+	size_t k = 0;
+	int r = 0;
+
+	if (n > FILTER_PORTS_MAX) {
+		prog.len = sizeof(no_peer_filter) / sizeof(no_peer_filter[0]);
+		prog.filter = (struct sock_filter *)no_peer_filter;
+		if (setsockopt(mnl_socket_get_fd(l->destroy), SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+			       sizeof(prog)) < 0)
+			return -errno;
+		return 0;
+	}
+	/* Load, test, [relay,] load, two per port, return: at most 5 + 2n. */
+	f = calloc(5 + 2 * n, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	/* dport != 0: a connection, drop (jump to the final return). */
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, DPORT_OFF);
+	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0,
+					      (uint8_t)0); /* patched below */
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SPORT_OFF);
+	for (size_t i = 0; i < n; i++) {
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ports[i], 0, 1);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
+	}
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	/* The peer-port test's false branch goes to the last instruction. A jump offset is 8
+	 * bits, so past 255 instructions it lands on a relay: reorder as "jeq 0 → next, else
+	 * fall into a ja to the end". */
+	if (k - 3 <= 255) {
+		f[1].jf = (uint8_t)(k - 3);
+	} else {
+		k = 0;
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, DPORT_OFF);
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (uint32_t)(2 * n + 1));
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SPORT_OFF);
+		for (size_t i = 0; i < n; i++) {
+			f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ports[i],
+							      0, 1);
+			f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
+		}
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	}
+	prog.len = (unsigned short)k;
+	prog.filter = f;
+	if (setsockopt(mnl_socket_get_fd(l->destroy), SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+		       sizeof(prog)) < 0)
+		r = -errno;
+	free(f);
+	return r;
+}
+
 static int destroy_open(struct listeners *l)
 {
 	static const int groups[] = {

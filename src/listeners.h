@@ -29,6 +29,12 @@ int listeners_open(struct listeners **ret);
 int listeners_find(struct listeners *l, int family, uint8_t proto, const struct in6_addr *dst,
 		   uint16_t dport, struct listener *ret);
 
+/* Be told only of sockets bound to one of these ports (the receivers we cache): a connection
+ * aborted with RST has no peer port any more when it is destroyed, so without this every
+ * aborted connection would wake the reader. n == 0 means none; past 2,000 ports, every socket
+ * without a peer. 0 or -errno. */
+int listeners_follow_ports(struct listeners *l, const uint16_t *ports, size_t n);
+
 /* The socket to poll for destroy notifications. */
 int listeners_destroy_fd(const struct listeners *l);
 

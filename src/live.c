@@ -309,9 +309,42 @@ static const struct rs_set *owner_set(const struct live *l, unsigned family, boo
 	return find_set(l, name);
 }
 
-/* The owner element first, then "known": never known without its owner. */
-static void owner_remember(struct live *l, const struct owner_entry *o)
+static void owner_forget(struct live *l, size_t i);
+
+static int cmp_u16(const void *a, const void *b)
 {
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/* Destroy notifications only for the ports of the receivers we keep (see listeners.h).
+ * extra: a port about to be added, 0 for none. */
+static int follow_ports(struct live *l, uint16_t extra)
+{
+	uint16_t *v = calloc(l->n_owners + 1, sizeof(*v));
+	size_t n = 0, o = 0;
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n_owners; i++)
+		v[n++] = l->owners[i].port;
+	if (extra)
+		v[n++] = extra;
+	qsort(v, n, sizeof(*v), cmp_u16);
+	for (size_t i = 0; i < n; i++)
+		if (!o || v[i] != v[o - 1])
+			v[o++] = v[i];
+	r = listeners_follow_ports(l->listeners, v, o);
+	free(v);
+	return r;
+}
+
+/* The owner element first, then "known": never known without its owner. The destroy filter
+ * learns the port before, and the receiver is looked up once more after: a receiver that
+ * closed in between is forgotten, not kept forever. */
+static void owner_remember(struct live *l, const struct owner_entry *o, int family)
+{
+	struct listener again;
 	struct rs_elem e;
 
 	for (size_t i = 0; i < l->n_owners; i++) {
@@ -323,12 +356,17 @@ static void owner_remember(struct live *l, const struct owner_entry *o)
 	}
 	if (array_grow(&l->owners, &l->cap_owners, l->n_owners, sizeof(*l->owners)) < 0)
 		return;
+	if (follow_ports(l, o->port) < 0)
+		return;
 	owner_elem(o, &e);
 	if (send_elems(l, owner_set(l, o->family, false), &e, 1, false) < 0 ||
 	    send_elems(l, owner_set(l, o->family, true), &e, 1, false) < 0)
 		return;
 	l->owners[l->n_owners++] = *o;
 	l->stats.owners_known = l->n_owners;
+	if (listeners_find(l->listeners, family, o->proto, &o->addr, o->port, &again) < 0 ||
+	    again.cookie != o->cookie)
+		owner_forget(l, l->n_owners - 1);
 }
 
 /* "Known" first, then the owner: a connection in between is asked about again. */
@@ -341,6 +379,7 @@ static void owner_forget(struct live *l, size_t i)
 	send_elems(l, owner_set(l, l->owners[i].family, false), &e, 1, true);
 	l->owners[i] = l->owners[--l->n_owners];
 	l->stats.owners_known = l->n_owners;
+	follow_ports(l, 0);
 }
 
 static void on_destroyed(void *data, uint64_t cookie)
@@ -385,7 +424,7 @@ static bool judge_owner(struct live *l, const struct audit_event *ev)
 					  .proto = ev->proto,
 					  .port = ev->dport,
 					  .uid = ls.uid };
-		owner_remember(l, &o);
+		owner_remember(l, &o, ev->family);
 	}
 	return ev->has_uid && ev->uid == ls.uid;
 }
@@ -554,6 +593,8 @@ int live_apply(struct live *l, const struct loaded *cur)
 			return r;
 		}
 	}
+	if (l->listeners)
+		follow_ports(l, 0); /* none known yet */
 
 	r = patterns_build(l);
 	if (r < 0)

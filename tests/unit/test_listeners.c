@@ -732,6 +732,50 @@ static void test_destroy_filter(void **state)
 }
 
 /* Bring lo up in a network namespace of our own; false where we may not. */
+/* With a port list: connections aborted with RST (no peer port left when destroyed) and
+ * listeners on other ports stay in the kernel; a listener on a followed port still reaches
+ * us, with a short list and with one past the 8-bit jump range of classic BPF. */
+static void test_destroy_follow_ports(void **state)
+{
+	struct listeners *l = *state;
+	struct pollfd p = { .events = POLLIN };
+	struct linger lin = { 1, 0 };
+	uint16_t ports[300];
+
+	NEED_NETNS();
+	p.fd = listeners_destroy_fd(l);
+	for (size_t n = 1; n <= 300; n += 299) {
+		int ls = sock_bound(AF_INET, SOCK_STREAM, "127.0.0.1", 0, 0);
+		int other = sock_bound(AF_INET, SOCK_STREAM, "127.0.0.1", 0, 0);
+		struct seen s = { 0 };
+		uint64_t cookie = cookie_of(ls);
+
+		for (size_t i = 0; i < n; i++)
+			ports[i] = (uint16_t)(i + 1 == n ? port_of(ls) : 40000 + i);
+		assert_int_equal(listeners_follow_ports(l, ports, n), 0);
+		drain(l);
+		for (int i = 0; i < 20; i++) {
+			int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), a;
+
+			connect_to(c, AF_INET, "127.0.0.1", port_of(ls));
+			a = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+			assert_true(a >= 0);
+			assert_int_equal(setsockopt(c, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin)),
+					 0);
+			close(c); /* RST: destroyed with dport 0 */
+			close(a);
+		}
+		close(other);
+		assert_int_equal(poll(&p, 1, 200), 0);
+		close(ls);
+		assert_true(wait_destroyed(l, &s, cookie, 2000) >= 0);
+	}
+	/* No ports: nothing at all. */
+	assert_int_equal(listeners_follow_ports(l, NULL, 0), 0);
+	close(sock_bound(AF_INET, SOCK_STREAM, "127.0.0.1", 0, 0));
+	assert_int_equal(poll(&p, 1, 200), 0);
+}
+
 static bool enter_netns(void)
 {
 	struct ifreq ifr = { 0 };
@@ -771,6 +815,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_destroy_listener, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_with_children, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_filter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destroy_follow_ports, setup, teardown),
 	};
 
 	have_netns = enter_netns();
