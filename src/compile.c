@@ -33,14 +33,16 @@ struct profile {
 	enum policy_mode mode;
 	enum policy_action action;
 	enum policy_log log;
-	bool owner;	/* the listener's own user may connect (daemon-maintained sets) */
-	bool exec;	/* executables: the daemon judges what the sets do not allow */
+	bool owner; /* the listener's own user may connect (daemon-maintained sets) */
+	/* The daemon judges what the sets do not allow: executables, and (live) cgroups that
+	 * may have appeared a moment before their first connection. */
+	bool ask;
 	bool fail_open; /* queue bypass: pass while no daemon listens */
 };
 
 static bool profile_queues(const struct profile *pr)
 {
-	return pr->owner || pr->exec;
+	return pr->owner || pr->ask;
 }
 
 static bool profile_logs_allowed(const struct profile *pr)
@@ -48,12 +50,12 @@ static bool profile_logs_allowed(const struct profile *pr)
 	return pr->mode == POLICY_MODE_AUDIT || pr->log == POLICY_LOG_ALL;
 }
 
-static struct profile guard_profile(const struct policy_guard *g)
+static struct profile guard_profile(const struct policy_guard *g, bool live)
 {
 	struct profile pr = { .mode = g->mode, .action = g->action, .log = g->log };
 
 	pr.owner = g->owner;
-	pr.exec = g->n_executables > 0;
+	pr.ask = g->n_executables > 0 || (live && (g->n_units || g->n_cgroups || g->n_launched));
 	pr.fail_open = profile_queues(&pr) && g->fail == POLICY_FAIL_OPEN;
 	/* Audit blocks nothing and logs everything: action and log do not matter, and a
 	 * missing daemon must not block either. */
@@ -75,16 +77,16 @@ static const char *const log_suffixes[__POLICY_LOG_MAX] = {
 
 static int profile_chain_name(const struct profile *pr, char **ret)
 {
-	const char *owner = pr->owner ? "_owner" : "", *exec = pr->exec ? "_exec" : "";
+	const char *owner = pr->owner ? "_owner" : "", *ask = pr->ask ? "_daemon" : "";
 	/* Audit always fails open: no suffix needed there. */
 	const char *open = pr->fail_open && pr->mode != POLICY_MODE_AUDIT ? "_failopen" : "";
 	int r;
 
 	if (pr->mode == POLICY_MODE_AUDIT)
-		r = asprintf(ret, "audit%s%s", owner, exec);
+		r = asprintf(ret, "audit%s%s", owner, ask);
 	else
 		r = asprintf(ret, "enforce_%s%s%s%s%s", policy_action_name(pr->action),
-			     log_suffixes[pr->log], owner, exec, open);
+			     log_suffixes[pr->log], owner, ask, open);
 	return r < 0 ? -ENOMEM : 0;
 }
 
@@ -104,7 +106,7 @@ int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
 		bool match;
 
 		pr.owner = flags & 1;
-		pr.exec = flags & 2;
+		pr.ask = flags & 2;
 		pr.fail_open = flags & 4;
 		if (pr.mode == POLICY_MODE_AUDIT &&
 		    (pr.action != POLICY_ACTION_REJECT || pr.log != POLICY_LOG_ALL))
@@ -152,6 +154,7 @@ struct compiler {
 	bool any_range; /* some guard has a port range: create the *_ranges twins */
 	bool log_used[__LOG_KIND_MAX];
 	bool any_owner; /* some guard is owner-only: create the owner sets */
+	bool live;	/* compiled for `loguard run` (compile_opts.live) */
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
 	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 2];
@@ -161,7 +164,7 @@ struct compiler {
 static bool log_kind_needed(const struct policy *p, int kind)
 {
 	for (size_t i = 0; i < p->n_guards; i++) {
-		struct profile pr = guard_profile(&p->guards[i]);
+		struct profile pr = guard_profile(&p->guards[i], false);
 
 		if ((kind == LOG_KIND_ALLOW && profile_logs_allowed(&pr)) ||
 		    (kind == LOG_KIND_WOULD_DENY && pr.mode == POLICY_MODE_AUDIT) ||
@@ -278,7 +281,7 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g,
 	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
 	static const unsigned proto_bits[] = { POLICY_PROTO_TCP, POLICY_PROTO_UDP };
 	const struct policy_cgroup **cgs = NULL;
-	struct profile pr = guard_profile(g);
+	struct profile pr = guard_profile(g, c->live);
 	struct rs_chain *chain;
 	size_t n_cgs = 0;
 	char *chain_name;
@@ -381,11 +384,11 @@ static int fill_queue_rules(struct compiler *c, struct rs_chain *ch, const struc
 					       .comment = "receiver not known yet: ask loguard run",
 				       });
 	}
-	if (pr->exec && r >= 0)
+	if (pr->ask && r >= 0)
 		r = chain_add_rule(ch, &(struct rs_rule){
 					       .kind = RS_RULE_QUEUE,
 					       .bypass = pr->fail_open,
-					       .comment = "executables: ask loguard run",
+					       .comment = "not allowed by the sets: ask loguard run",
 				       });
 	return r;
 }
@@ -555,8 +558,8 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 			struct diags *diags, struct ruleset **ret_rs)
 {
-	struct compiler c = { .p = p };
 	bool live = opts && opts->live, live_cgroups = false;
+	struct compiler c = { .p = p, .live = live };
 	struct policy_ports **ports = NULL;
 	size_t *n_ports = NULL;
 	int r = -ENOMEM;

@@ -504,6 +504,10 @@ static int on_packet(const struct nfqueue_packet *p, void *data)
 		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
 		return 0;
 	}
+	/* A cgroup made a moment ago (a unit starting) may still wait in the inotify queue:
+	 * take it into the sets now, then the repeat below lets them decide. */
+	if (l->cgwatch && (g->n_units || g->n_cgroups || g->n_launched))
+		cgwatch_read(l->cgwatch);
 	allow = g->owner && judge_owner(l, &p->ev);
 	if (!allow && g->n_executables)
 		allow = judge_exec(l, g, &p->ev);
@@ -518,11 +522,12 @@ static int on_packet(const struct nfqueue_packet *p, void *data)
 		}
 		return 0;
 	}
-	/* Refused: back through the hook with the mark, so the kernel's deny path (log,
-	 * reject or drop; in audit, log and accept) decides what happens to it. */
+	/* Not ours to allow: back through the hook with the mark. The sets decide again (they
+	 * may have just learned a cgroup or a receiver); what they do not allow takes the
+	 * kernel's deny path (log, reject or drop; in audit, log and accept). */
 	l->stats.refused++;
 	remember_refusal(l, &p->ev);
-	nfqueue_verdict(l->queue, p->id, NF_REPEAT, true, p->mark | LOGUARD_MARK_DENY);
+	nfqueue_verdict(l->queue, p->id, NF_REPEAT, true, p->mark | LOGUARD_MARK_ASKED);
 	return 0;
 }
 
@@ -565,8 +570,12 @@ int live_apply(struct live *l, const struct loaded *cur)
 	patterns_free(l);
 
 	for (size_t i = 0; i < p->n_guards; i++) {
-		need_queue |= policy_guard_needs_daemon(&p->guards[i]);
-		need_listeners |= p->guards[i].owner;
+		const struct policy_guard *g = &p->guards[i];
+
+		/* As compile_policy_opts(.live) queues them: see compile.c's profile.ask. */
+		need_queue |= policy_guard_needs_daemon(g) || g->n_units || g->n_cgroups ||
+			      g->n_launched;
+		need_listeners |= g->owner;
 	}
 	if (l->queue && (!need_queue || l->queue_num != p->queue_num)) {
 		nfqueue_close(l->queue);

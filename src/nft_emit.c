@@ -655,13 +655,13 @@ static void x_daddr_proto_dport(struct rule_ctx *rc, unsigned family, bool uid)
 		x_meta(rc, NFT_META_SKUID, NFT_REG32_00 + words + 2);
 }
 
-/* meta mark & LOGUARD_MARK_DENY == 0: the daemon has not refused this packet yet. */
+/* meta mark & LOGUARD_MARK_ASKED == 0: the daemon has not answered for this packet yet. */
 static void x_not_refused(struct rule_ctx *rc)
 {
 	uint32_t zero = 0;
 
 	x_meta(rc, NFT_META_MARK, NFT_REG_1);
-	x_bitwise(rc, NFT_REG_1, LOGUARD_MARK_DENY, 4);
+	x_bitwise(rc, NFT_REG_1, LOGUARD_MARK_ASKED, 4);
 	x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &zero, 4);
 }
 
@@ -829,7 +829,7 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		struct nftnl_expr *e;
 
 		x_meta(rc, NFT_META_MARK, NFT_REG_1);
-		x_bitwise(rc, NFT_REG_1, ~LOGUARD_MARK_DENY, 4);
+		x_bitwise(rc, NFT_REG_1, ~LOGUARD_MARK_ASKED, 4);
 		e = expr(rc, "meta");
 		if (e) {
 			nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);

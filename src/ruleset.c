@@ -135,14 +135,14 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 	case RS_RULE_QUEUE:
 		/* Installed as the xtables NFQUEUE target (see nft_emit.c); printed as nft's own
 		 * queue statement, which means the same. */
-		fprintf(f, "meta mark & 0x%08x == 0x00000000 ", LOGUARD_MARK_DENY);
+		fprintf(f, "meta mark & 0x%08x == 0x00000000 ", LOGUARD_MARK_ASKED);
 		if (r->kind == RS_RULE_QUEUE_OWNER_UNKNOWN)
 			fprintf(f, "%s daddr . meta l4proto . th dport != @%s ",
 				r->family == 4 ? "ip" : "ip6", r->set);
 		fprintf(f, "queue %sto %u", r->bypass ? "flags bypass " : "", rs->queue_num);
 		break;
 	case RS_RULE_CLEAR_MARK:
-		fprintf(f, "meta mark set meta mark & 0x%08x", ~LOGUARD_MARK_DENY);
+		fprintf(f, "meta mark set meta mark & 0x%08x", ~LOGUARD_MARK_ASKED);
 		break;
 	case RS_RULE_LOG:
 		fputs("log prefix ", f);

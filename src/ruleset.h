@@ -28,10 +28,11 @@
 /* Cgroup levels the daemon keeps a set for when units/cgroups may appear while it runs. */
 #define LOGUARD_LIVE_CGROUP_LEVELS 8
 
-/* Packet mark bit the daemon sets on a queued connection it refuses before NF_REPEAT: the
- * rules then skip the queue and take the guard's deny path (log, reject or drop). Only
- * refused packets carry it; it never leaves the host (loopback) and audit clears it. */
-#define LOGUARD_MARK_DENY 0x20000000U
+/* Packet mark bit the daemon sets on a queued connection it does not accept itself, before
+ * NF_REPEAT: the packet goes through the rules again, the sets decide (they may have just
+ * learned a cgroup or a receiver), and the queue rules skip it, so what the sets do not allow
+ * takes the guard's deny path (log, reject or drop). Audit clears it before its accept. */
+#define LOGUARD_MARK_ASKED 0x20000000U
 
 /* Log rate meters: elements expire after this long without traffic; at most this many. */
 #define LOGUARD_LOG_RATE_TIMEOUT_S 60
@@ -101,7 +102,7 @@ enum rs_rule_kind {
 	RS_RULE_QUEUE_OWNER_UNKNOWN, /* mark ok, ipN daddr . l4proto . dport != @owner_knownN queue
 				      */
 	RS_RULE_QUEUE,		     /* mark ok, queue (the daemon judges executables) */
-	RS_RULE_CLEAR_MARK,	     /* meta mark set meta mark & ~LOGUARD_MARK_DENY */
+	RS_RULE_CLEAR_MARK,	     /* meta mark set meta mark & ~LOGUARD_MARK_ASKED */
 	__RS_RULE_KIND_MAX
 };
 

@@ -93,6 +93,67 @@ static void test_golden(void **state)
 	assert_true(n >= 4);
 }
 
+/* For `loguard run`: a guard with units gets a set per cgroup level the daemon may fill (with
+ * room to grow) and a queue rule, so a unit's first connection waits for its cgroup; `apply`
+ * (static) gets neither. Owner-only guards get their daemon-filled sets in both. */
+static void test_live_compile(void **state)
+{
+	struct policy_ports port = { .first = 7100, .last = 7100 };
+	struct policy_ref unit = { .name = "web.service" };
+	struct policy_guard g[2] = {
+		{ .name = "web",
+		  .ports = &port,
+		  .n_ports = 1,
+		  .protocols = POLICY_PROTO_TCP,
+		  .units = &unit,
+		  .n_units = 1 },
+		{ .name = "private",
+		  .ports = &(struct policy_ports){ .first = 9000, .last = 9100 },
+		  .n_ports = 1,
+		  .protocols = POLICY_PROTO_TCP,
+		  .owner = true },
+	};
+	struct policy p = {
+		.version = 1, .log_group = 1, .queue_num = 77, .guards = g, .n_guards = 2
+	};
+
+	(void)state;
+	for (int live = 0; live <= 1; live++) {
+		struct diags d = { 0 };
+		struct ruleset *rs = NULL;
+		size_t queues = 0;
+
+		assert_int_equal(
+			compile_policy_opts(&p, &(struct compile_opts){ .live = live }, &d, &rs),
+			0);
+		for (unsigned l = 1; l <= LOGUARD_LIVE_CGROUP_LEVELS; l++) {
+			char name[32];
+			const struct rs_set *set;
+
+			snprintf(name, sizeof(name), LOGUARD_ALLOW_CGROUP_SET_FMT, l);
+			set = ruleset_find_set(rs, name);
+			if (!live) {
+				assert_null(set);
+				continue;
+			}
+			assert_non_null(set);
+			assert_true(set->live);
+			assert_int_equal(rs_set_size(set), LOGUARD_LIVE_SET_SIZE);
+		}
+		assert_non_null(ruleset_find_set(rs, "owner4"));
+		assert_non_null(ruleset_find_set(rs, "owner_known6"));
+		assert_int_equal(rs_set_size(ruleset_find_set(rs, "owner6")),
+				 LOGUARD_LIVE_SET_SIZE);
+		for (size_t i = 0; i < rs->n_chains; i++)
+			for (size_t j = 0; j < rs->chains[i].n_rules; j++)
+				queues += rs->chains[i].rules[j].kind == RS_RULE_QUEUE;
+		assert_int_equal(queues, live ? 1 : 0);
+		assert_int_equal(rs->queue_num, 77);
+		ruleset_free(rs);
+		diags_free(&d);
+	}
+}
+
 /* Per-packet cost must not grow with the policy: 1 guard or 5,000, same rules. */
 static void test_rule_count_constant(void **state)
 {
@@ -171,6 +232,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_live_compile),
 		cmocka_unit_test(test_rule_count_constant),
 		cmocka_unit_test(test_ports_merge),
 	};
