@@ -15,7 +15,9 @@
 #  6. Tamper: nobody else may change the table while loguard lives (OWNER flag).
 #  7. kill -9: the rules stay in force (PERSIST); the restarted daemon adopts the table again.
 #  8. Each capability (and open_by_handle_at) is needed: without it, what goes missing.
-#  9. systemctl stop removes the table. Bash completion is installed and works.
+#  9. Process identity under the hardening: a unit allowed before it starts, an executable,
+#     owner-only ports.
+# 10. systemctl stop removes the table. Bash completion is installed and works.
 # shellcheck source=tests/systemd/lib.sh disable=SC2015 # "A && ok || fail": ok never fails
 . "$(dirname "$0")/lib.sh"
 T0=$(date +%s%N)
@@ -68,6 +70,7 @@ check "make uninstall says it kept the policy" grep -q "kept .*policy.yaml" <<<"
 # Then into the container's tree, as a distribution would.
 out=$(mk install DESTDIR="$MERGED" PREFIX=/usr 2>&1) || { printf '%s\n' "$out"; die "make install DESTDIR=$MERGED failed"; }
 install -m 0755 "$LGPROBE" "$MERGED$CT_LGPROBE"
+install -m 0755 "$LGPROBE" "$MERGED/usr/local/bin/lgprobe-allowed" # section 10
 # A client that makes its socket, waits for a line (the test moves it to another cgroup
 # meanwhile), connects, and holds the connection until its stdin closes.
 cat >"$MERGED/usr/local/bin/lgt-moved-client" <<'EOF'
@@ -481,8 +484,46 @@ check "without open_by_handle_at: a moved client's cgroup is unknown ($got)" \
 unablate
 
 
-# ---- 9. stop, start, completion ------------------------------------------------------------
-section "9. stop, start, completion"
+# ---- 9. process identity under the hardened service --------------------------------------------
+section "9. process identity under the hardened service"
+
+# A unit allowed before it exists; owner-only ports; an executable. All need what the unit
+# grants (NFQUEUE, sock_diag destroy groups, inotify on the read-only cgroup tree, /proc of
+# other users under ProtectProc=invisible) and nothing it does not.
+printf '%s\n' 'version: 1' 'mode: enforce' 'guards:' \
+	'  - name: late' '    ports: [8090]' '    allow:' '      units: [lgt-late.service]' \
+	'  - name: tool' '    ports: [8091]' '    allow:' '      executables: [/usr/local/bin/lgprobe-allowed]' \
+	'  - name: private' '    ports: ["8100-8199"]' '    allow:' '      owner: true' >"$MPOLICY"
+chown 0:0 "$MPOLICY"
+chmod 0644 "$MPOLICY"
+reload
+check "lgt-late.service does not exist yet" test "$(prop lgt-late.service LoadState)" != loaded -o \
+	"$(prop lgt-late.service ActiveState)" != active
+late() {
+	ct systemd-run --quiet --wait --pipe --collect --unit=lgt-late -p User=bob \
+		"$CT_LGPROBE" connect tcp 127.0.0.1 8090 --timeout-ms 1500 </dev/null 2>/dev/null
+}
+ct_server root 8090
+got=$(late)
+check "a unit started after the policy connects at once ($got)" test "$got" = connected
+got=$(late)
+check "... and again when started anew, in a new cgroup ($got)" test "$got" = connected
+expect refused bob 8090
+ct_server root 8091
+got=$(ct systemd-run --quiet --wait --pipe --collect -p User=bob /usr/local/bin/lgprobe-allowed \
+	connect tcp 127.0.0.1 8091 --timeout-ms 1500 </dev/null 2>/dev/null)
+check "the allowed executable connects ($got)" test "$got" = connected
+expect refused bob 8091
+ct_server alice 8100
+expect connected alice 8100
+expect refused bob 8100
+check "alice's listener is in the kernel's owner4 set" \
+	grep -q '127.0.0.1 . tcp . 8100 . 2901' <<<"$(ct nft list set inet loguard owner4)"
+write_policy p1 # what section 10 expects
+reload
+
+# ---- 10. stop, start, completion ------------------------------------------------------------
+section "10. stop, start, completion"
 
 ct systemctl stop loguard.service
 check "stopped: inactive" test "$(prop loguard.service ActiveState)" = inactive
