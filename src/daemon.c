@@ -446,6 +446,7 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 
 			if (!pfd[i].revents)
 				continue;
+			d->batch_events = 0; /* a burst is counted per read, as for NFLOG */
 			r = live_handle(d->live);
 			if (r < 0) {
 				fprintf(stderr, "loguard: %s\n", strerror(-r));

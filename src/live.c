@@ -513,13 +513,15 @@ static int on_packet(const struct nfqueue_packet *p, void *data)
 		allow = judge_exec(l, g, &p->ev);
 	if (allow) {
 		l->stats.accepted++;
-		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
+		/* The record first: once accepted, a loopback connection can be made, used and
+		 * closed before we would get to look up who made it. */
 		if (logs_allowed(g) && l->on_allow) {
 			struct audit_event ev = p->ev;
 
 			ev.verdict = RECORD_ALLOW;
 			l->on_allow(l->data, &ev);
 		}
+		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
 		return 0;
 	}
 	/* Not ours to allow: back through the hook with the mark. The sets decide again (they

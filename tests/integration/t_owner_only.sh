@@ -24,6 +24,11 @@ guards:
     fail: open
     allow:
       owner: true
+  - name: private-audit
+    ports: ["40000-40999"]
+    mode: audit
+    allow:
+      owner: true
 YAML
 )
 start_server_as alice tcp 127.0.0.1 20001
@@ -32,6 +37,7 @@ start_server_as bob tcp 127.0.0.1 20002
 start_server_as alice udp ::1 20003
 start_server_as bob tcp :: 20004 --dual
 start_server_as bob tcp 127.0.0.1 30001
+start_server_as alice tcp 127.0.0.1 40001
 start_daemon "$p"
 
 expect_connect alice tcp 127.0.0.1 20001
@@ -55,6 +61,22 @@ nft list set inet loguard owner4 | grep -q '127.0.0.1 . tcp . 20001 . 1001' &&
 nft list set inet loguard owner6 | grep -q '::1 . udp . 20003 . 1001' &&
 	log "ok: IPv6 UDP receiver in owner6" || fail "owner6: $(nft list set inet loguard owner6)"
 expect_records 1 'r["uid"] == 1002 and r["dport"] == 20001 and r["verdict"] == "deny"'
+
+# Audit: nobody is blocked; the owner's connections are "allow" (the first one judged and
+# written by the daemon, the next by the kernel's set), another user's "would-deny".
+expect_connect alice tcp 127.0.0.1 40001
+expect_connect alice tcp 127.0.0.1 40001
+expect_connect bob tcp 127.0.0.1 40001
+expect_records 2 'r["dport"] == 40001 and r["uid"] == 1001 and r["verdict"] == "allow"'
+expect_records 1 'r["dport"] == 40001 and r["uid"] == 1002 and r["verdict"] == "would-deny"'
+expect_field 'r["dport"] == 40001 and r["uid"] == 1001' 'r["guard"] == "private-audit" and r["pid"] is not None'
+
+# A reload replaces the table: receivers are learned again.
+kill -HUP "$LG_DAEMON_PID"
+wait_log_line "$LG_DAEMON_ERR" '^loguard: reloaded' || fail "no 'reloaded' message"
+expect_connect alice tcp 127.0.0.1 20001
+expect_refused bob tcp 127.0.0.1 20001
+expect_connect bob tcp 127.0.0.1 20002
 
 # alice's listener goes away and bob takes the port: it is bob's now, not alice's.
 kill "$alice_pid"
