@@ -402,6 +402,12 @@ int show_read(struct nl *nl, struct show_table **ret_table)
 	r = nl_get_genid(nl, &t->genid);
 	if (r >= 0)
 		r = dump_elems(nl, LOGUARD_GUARD_MAP, &map);
+	/* Port ranges live in the interval twin, which only policies with ranges have. */
+	if (r >= 0) {
+		r = dump_elems(nl, LOGUARD_GUARD_MAP LOGUARD_RANGES_SUFFIX, &map);
+		if (r == -ENOENT)
+			r = 0;
+	}
 	if (r >= 0)
 		r = dump_allow_sets(nl, &sn);
 	for (size_t i = 0; r >= 0 && i < sn.n; i++)

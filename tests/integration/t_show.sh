@@ -23,6 +23,9 @@ guards:
     allow:
       users: [alice]
     action: reject
+  - name: rangeguard
+    ports: ["9000-9099"]
+    protocol: both
 YAML
 )
 start_server tcp 127.0.0.1 8080
@@ -60,9 +63,12 @@ print(sum(nums(o) for o in objs))' "$2"
 expect_lg 0 "$p" show || die "show failed"
 show0=$LG_OUT
 printf '%s\n' "$show0" | sed 's/^/    show| /'
-for g in webguard dbguard; do
+for g in webguard dbguard rangeguard; do
 	grep -q -w "$g" <<<"$show0" || fail "show does not list guard $g"
 done
+grep -q 'rangeguard .*tcp/9000-9099,udp/9000-9099' <<<"$show0" &&
+	log "ok: a guard of port ranges is listed with its ranges" ||
+	fail "show: rangeguard's ranges missing: $(grep rangeguard <<<"$show0")"
 expect_lg 0 "$p" show --json || die "show --json failed"
 json0=$LG_OUT
 if printf '%s\n' "$json0" | python3 -m json.tool >/dev/null 2>"$LG_TMP/json.err"; then
