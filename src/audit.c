@@ -106,6 +106,13 @@ int audit_open(uint16_t group, struct audit **ret_audit)
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	r = config(a, NFULA_CFG_CMD, &bind_cmd, sizeof(bind_cmd));
+	/* Another socket's group fails with EPERM, as a missing CAP_NET_ADMIN does. The obsolete
+	 * PF_UNBIND tells them apart: nfnetlink checks the capability, then it is a no-op. */
+	if (r == -EPERM) {
+		struct nfulnl_msg_config_cmd probe = { .command = NFULNL_CFG_CMD_PF_UNBIND };
+
+		r = config(a, NFULA_CFG_CMD, &probe, sizeof(probe)) == 0 ? -EBUSY : -EPERM;
+	}
 	if (r >= 0)
 		r = config(a, NFULA_CFG_MODE, &mode, sizeof(mode));
 	if (r >= 0)
