@@ -116,6 +116,7 @@ fuzz-smoke:
 
 bench: all
 	$(Q)bench/run.sh $(B)/loguard
+	$(Q)bench/process.sh $(B)/loguard
 
 # The unit's ExecStart=/ExecReload= name /usr/sbin/loguard; it becomes $(SBINDIR)/loguard.
 # An existing /etc/loguard/policy.yaml is never overwritten, and uninstall keeps it.
