@@ -48,9 +48,12 @@ struct audit {
 static int config_msg(struct audit *a, uint16_t type, const void *data, size_t len, bool ack)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nlmsghdr *nlh;
 	struct nfgenmsg *nfg;
 	ssize_t n;
+
+	memset(buf, 0, sizeof(buf)); /* attribute padding goes out as it is */
+	nlh = mnl_nlmsg_put_header(buf);
 
 	nlh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
 	nlh->nlmsg_flags = NLM_F_REQUEST | (ack ? NLM_F_ACK : 0);

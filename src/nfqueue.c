@@ -69,7 +69,11 @@ static struct nlmsghdr *put_msg(struct nfqueue *q, char *buf, uint16_t type)
 static struct nlmsghdr *put_config(struct nfqueue *q, char *buf, uint8_t command)
 {
 	struct nfqnl_msg_config_cmd cmd = { .command = command };
-	struct nlmsghdr *nlh = put_msg(q, buf, NFQNL_MSG_CONFIG);
+	struct nlmsghdr *nlh;
+
+	/* Every caller's buf is MNL_SOCKET_BUFFER_SIZE; zeroed: padding is sent as it is. */
+	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE);
+	nlh = put_msg(q, buf, NFQNL_MSG_CONFIG);
 
 	mnl_attr_put(nlh, NFQA_CFG_CMD, sizeof(cmd), &cmd);
 	return nlh;

@@ -38,6 +38,8 @@
 #define BATCH_OVERRUN	(128 * 1024)
 /* One NEWSETELEM message must stay under 64 KiB (u16 netlink attribute length). */
 #define ELEM_MSG_BUDGET (56 * 1024)
+/* Room past a small page for the largest element message (the budget plus one element). */
+#define ELEM_BATCH_OVERRUN (64 * 1024)
 
 /* nft's datatype ids, so `nft list` prints our keys with the right types. */
 enum nft_type_id {
@@ -73,6 +75,8 @@ struct emit_msg {
 
 struct emit_batch {
 	struct nftnl_batch *nb;
+	size_t page_bytes; /* page plus overrun, as allocated */
+	int n_pages;	   /* pages zeroed so far */
 	uint32_t seq_first, seq_next;
 	struct emit_msg *msgs;
 	size_t n_msgs, cap_msgs;
@@ -111,11 +115,38 @@ static struct nlmsghdr *batch_put(struct emit_batch *b, uint16_t type, uint16_t 
 				     b->seq_next++);
 }
 
+/* libnftnl's pages come from malloc() and its builders leave gaps between attributes
+ * unwritten: zero each page once, from where writing continues (a new page starts with the
+ * message that overflowed the last one), so no uninitialised byte reaches the kernel. */
+static void page_zero(struct emit_batch *b)
+{
+	memset(nftnl_batch_buffer(b->nb), 0, b->page_bytes - nftnl_batch_buffer_len(b->nb));
+	b->n_pages = nftnl_batch_iovec_len(b->nb);
+}
+
 static void batch_next(struct emit_batch *b)
 {
 	b->stats.n_msgs++;
 	if (nftnl_batch_update(b->nb) < 0 && !b->err)
 		b->err = -ENOMEM;
+	else if (nftnl_batch_iovec_len(b->nb) != b->n_pages)
+		page_zero(b);
+}
+
+static struct emit_batch *batch_new(size_t page, size_t overrun)
+{
+	struct emit_batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->nb = nftnl_batch_alloc(page, overrun);
+	if (!b->nb) {
+		free(b);
+		return NULL;
+	}
+	b->page_bytes = page + overrun;
+	page_zero(b);
+	return b;
 }
 
 static void put_control(struct emit_batch *b, uint16_t type, const struct emit_opts *opts)
@@ -882,16 +913,11 @@ static void put_rule(struct emit_batch *b, const struct ruleset *rs, const struc
 int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 		     struct emit_batch **ret_batch)
 {
-	struct emit_batch *b = calloc(1, sizeof(*b));
+	struct emit_batch *b = batch_new(BATCH_PAGE_SIZE, BATCH_OVERRUN);
 	int r;
 
 	if (!b)
 		return -ENOMEM;
-	b->nb = nftnl_batch_alloc(BATCH_PAGE_SIZE, BATCH_OVERRUN);
-	if (!b->nb) {
-		free(b);
-		return -ENOMEM;
-	}
 	b->seq_first = b->seq_next = opts->seq;
 
 	put_control(b, NFNL_MSG_BATCH_BEGIN, opts);
@@ -929,16 +955,12 @@ int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t n, bool del,
 		     const struct emit_opts *opts, struct emit_batch **ret_batch)
 {
-	struct emit_batch *b = calloc(1, sizeof(*b));
+	/* Live updates are a few elements: small pages (one message still fits the overrun). */
+	struct emit_batch *b = batch_new(ELEM_MSG_BUDGET, ELEM_BATCH_OVERRUN);
 	int r;
 
 	if (!b)
 		return -ENOMEM;
-	b->nb = nftnl_batch_alloc(BATCH_PAGE_SIZE, BATCH_OVERRUN);
-	if (!b->nb) {
-		free(b);
-		return -ENOMEM;
-	}
 	b->seq_first = b->seq_next = opts->seq;
 	put_control(b, NFNL_MSG_BATCH_BEGIN, opts);
 	put_elems(b, s, elems, n, del);

@@ -70,6 +70,7 @@ int show_read_counter(struct nl *nl, const char *name, uint64_t *ret_packets)
 	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, LOGUARD_TABLE);
 	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
 	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	memset(buf, 0, sizeof(buf)); /* the request has gaps libnftnl leaves unset */
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_ACK, 0);
 	nftnl_obj_nlmsg_build_payload(nlh, o);
 	nftnl_obj_free(o);
