@@ -48,12 +48,46 @@ with_probe "$bin/probe-allowed" connected bob udp ::1 5432
 with_probe "$LG_TMP/elsewhere/probe-allowed" refused alice tcp 127.0.0.1 5432
 with_probe "$LG_TMP/elsewhere/probe-allowed" refused bob udp ::1 5432
 with_probe "$LGPROBE" refused alice tcp 127.0.0.1 5432
-# Two refusals of alice (the copy, the plain probe), logged by the kernel's deny path, with
+# Refusals of alice (the copy, the plain probe), logged by the kernel's deny path, with
 # the program the daemon found at the time (the client has exited by the time it is logged).
 expect_records 2 'r["uid"] == 1001 and r["dport"] == 5432 and r["verdict"] == "deny"'
 expect_records 1 'r["uid"] == 1001 and r["verdict"] == "deny" and (r["exe"] or "").endswith("/elsewhere/probe-allowed")'
 expect_records 1 "r['uid'] == 1001 and r['verdict'] == 'deny' and r['exe'] == '$LGPROBE'"
 expect_records 0 'r["uid"] == 1001 and r["dport"] == 5432 and r["verdict"] == "allow"'
+
+# A socket made by another program and inherited by the allowed one: the maker still holds
+# it, so it does not pass (every holder must be an allowed program, not the first one found).
+# (Debian's python3, which tools/deps.sh installs: a python3 earlier in root's PATH may not be
+# one the test user can run.)
+got=$(as_user alice /usr/bin/python3 -c '
+import os, socket, subprocess, sys
+s = socket.socket()
+s.set_inheritable(True)
+# The allowed program gets a copy first (lower pid), then a later process of the maker
+# connects, after the maker closed its own copy: a scan that stopped at the first holder
+# would see only the allowed program.
+child = subprocess.Popen([sys.argv[1], "listen", "tcp", "127.0.0.1", "5999"],
+                         pass_fds=[s.fileno()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(w)
+    os.read(r, 1)
+    s.settimeout(1.5)
+    try:
+        s.connect(("127.0.0.1", 5432)); print("connected", flush=True)
+    except ConnectionRefusedError:
+        print("refused", flush=True)
+    except OSError as e:
+        print("error", e, flush=True)
+    os._exit(0)
+s.close()
+os.write(w, b"x")
+os.waitpid(pid, 0)
+child.kill()
+' "$bin/probe-allowed" 2>&1)
+[ "$got" = refused ] && log "ok: a socket shared with the allowed program by another is refused" ||
+	fail "inherited socket: expected refused, got '$got'"
 
 # The allowed file under another name is still the allowed file.
 mv "$bin/probe-allowed" "$bin/renamed"
