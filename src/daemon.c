@@ -149,6 +149,20 @@ static long long mono_ns(void);
 
 /* Publish the counters for `loguard show`: written to a temporary file and renamed, so a
  * reader never sees half a file; one line, "key=value" pairs. */
+/* The live part's counters into the stats record's fields. */
+static void take_live_stats(struct daemon *d)
+{
+	struct live_stats ls;
+
+	if (!d->live)
+		return;
+	live_get_stats(d->live, &ls);
+	d->stats.queued = ls.queued;
+	d->stats.queue_allowed = ls.accepted;
+	d->stats.receivers = ls.owners_known;
+	d->stats.cgroups = ls.cgroups_followed;
+}
+
 static void write_live_stats(struct daemon *d)
 {
 	char tmp[PATH_MAX];
@@ -156,17 +170,21 @@ static void write_live_stats(struct daemon *d)
 
 	if (!d->live_path)
 		return;
+	take_live_stats(d);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", d->live_path);
 	f = fopen(tmp, "we");
 	if (!f)
 		return;
 	fprintf(f,
 		"pid=%ld received=%llu lost=%llu enobufs=%llu rate_limited=%llu unmatched=%llu "
-		"identity_skipped=%llu\n",
+		"identity_skipped=%llu queued=%llu queue_allowed=%llu receivers=%llu "
+		"cgroups=%llu\n",
 		(long)getpid(), (unsigned long long)d->stats.received,
 		(unsigned long long)d->stats.lost, (unsigned long long)d->stats.enobufs,
 		(unsigned long long)d->stats.rate_limited, (unsigned long long)d->stats.unmatched,
-		(unsigned long long)d->stats.identity_skipped);
+		(unsigned long long)d->stats.identity_skipped, (unsigned long long)d->stats.queued,
+		(unsigned long long)d->stats.queue_allowed, (unsigned long long)d->stats.receivers,
+		(unsigned long long)d->stats.cgroups);
 	if (fclose(f) == 0)
 		rename(tmp, d->live_path);
 	else
@@ -196,6 +214,7 @@ static void emit_stats(struct daemon *d)
 	char *line = NULL;
 
 	read_rate_limited(d);
+	take_live_stats(d);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (d->opts->text)
 		record_stats_format_text(&d->stats, &now, &line);
@@ -451,6 +470,11 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 			if (r < 0) {
 				fprintf(stderr, "loguard: %s\n", strerror(-r));
 				return r;
+			}
+			if (!d->stats_pending && d->opts->stats_interval) {
+				clock_gettime(CLOCK_MONOTONIC, &d->stats_due);
+				d->stats_due.tv_sec += d->opts->stats_interval;
+				d->stats_pending = true;
 			}
 			if (d->out)
 				fflush(d->out);

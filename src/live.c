@@ -575,8 +575,8 @@ int live_apply(struct live *l, const struct loaded *cur)
 		const struct policy_guard *g = &p->guards[i];
 
 		/* As compile_policy_opts(.live) queues them: see compile.c's profile.ask. */
-		need_queue |= policy_guard_needs_daemon(g) || g->n_units || g->n_cgroups ||
-			      g->n_launched;
+		need_queue |=
+			policy_guard_needs_daemon(g) || g->n_units || g->n_cgroups || g->n_launched;
 		need_listeners |= g->owner;
 	}
 	if (l->queue && (!need_queue || l->queue_num != p->queue_num)) {
@@ -667,6 +667,7 @@ int live_handle(struct live *l)
 void live_get_stats(const struct live *l, struct live_stats *ret)
 {
 	*ret = l->stats;
+	ret->cgroups_followed = l->n_cgs;
 }
 
 void live_free(struct live *l)

@@ -42,7 +42,8 @@ struct live_stats {
 	uint64_t queued, accepted, refused; /* connections the daemon judged */
 	uint64_t owners_known;		    /* receivers of owner-only ports in the kernel now */
 	uint64_t cgroups_added, cgroups_removed;
-	uint64_t update_errors; /* element updates the kernel refused */
+	uint64_t cgroups_followed; /* matched cgroups in the kernel now */
+	uint64_t update_errors;	   /* element updates the kernel refused */
 	uint64_t queue_enobufs;
 };
 void live_get_stats(const struct live *l, struct live_stats *ret);

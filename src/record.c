@@ -482,9 +482,11 @@ int record_stats_format_json(const struct record_stats *s, const struct timespec
 	buf_addf(&b,
 		 "{\"time\":\"%s\",\"type\":\"stats\",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
 		 ",\"enobufs\":%" PRIu64 ",\"rate_limited\":%" PRIu64 ",\"unmatched\":%" PRIu64
-		 ",\"identity_skipped\":%" PRIu64 "}",
+		 ",\"identity_skipped\":%" PRIu64 ",\"queued\":%" PRIu64
+		 ",\"queue_allowed\":%" PRIu64 ",\"receivers\":%" PRIu64 ",\"cgroups\":%" PRIu64
+		 "}",
 		 time, s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
-		 s->identity_skipped);
+		 s->identity_skipped, s->queued, s->queue_allowed, s->receivers, s->cgroups);
 	return buf_finish(&b, ret);
 }
 
@@ -492,9 +494,11 @@ static void text_stats(struct buf *b, const struct record_stats *s)
 {
 	buf_addf(b,
 		 "stats received=%" PRIu64 " lost=%" PRIu64 " enobufs=%" PRIu64
-		 " rate_limited=%" PRIu64 " unmatched=%" PRIu64 " identity_skipped=%" PRIu64,
+		 " rate_limited=%" PRIu64 " unmatched=%" PRIu64 " identity_skipped=%" PRIu64
+		 " queued=%" PRIu64 " queue_allowed=%" PRIu64 " receivers=%" PRIu64
+		 " cgroups=%" PRIu64,
 		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
-		 s->identity_skipped);
+		 s->identity_skipped, s->queued, s->queue_allowed, s->receivers, s->cgroups);
 }
 
 int record_stats_format_text(const struct record_stats *s, const struct timespec *now, char **ret)
@@ -728,9 +732,11 @@ int journal_send_stats(int fd, const struct record_stats *s)
 	buf_addf(&b,
 		 "LOGUARD_RECEIVED=%" PRIu64 "\nLOGUARD_LOST=%" PRIu64 "\nLOGUARD_ENOBUFS=%" PRIu64
 		 "\nLOGUARD_RATE_LIMITED=%" PRIu64 "\nLOGUARD_UNMATCHED=%" PRIu64
-		 "\nLOGUARD_IDENTITY_SKIPPED=%" PRIu64 "\n",
+		 "\nLOGUARD_IDENTITY_SKIPPED=%" PRIu64 "\nLOGUARD_QUEUED=%" PRIu64
+		 "\nLOGUARD_QUEUE_ALLOWED=%" PRIu64 "\nLOGUARD_RECEIVERS=%" PRIu64
+		 "\nLOGUARD_CGROUPS=%" PRIu64 "\n",
 		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
-		 s->identity_skipped);
+		 s->identity_skipped, s->queued, s->queue_allowed, s->receivers, s->cgroups);
 	err = b.err ? b.err : journal_send(fd, &b);
 out:
 	free(b.p);

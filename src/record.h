@@ -55,6 +55,11 @@ struct record_stats {
 	uint64_t rate_limited; /* packets the kernel's log rate limit suppressed */
 	uint64_t unmatched;    /* records whose port matches no guard of the current policy */
 	uint64_t identity_skipped; /* records written with the kernel's identity only (busy) */
+	/* What the daemon keeps current itself (owner-only ports, executables, cgroups). */
+	uint64_t queued;	/* connections it judged through the queue */
+	uint64_t queue_allowed; /* of them, allowed by it */
+	uint64_t receivers;	/* receivers of owner-only ports in the kernel now */
+	uint64_t cgroups;	/* cgroups of units and cgroup patterns in the kernel now */
 };
 
 const char *record_verdict_name(enum record_verdict v);

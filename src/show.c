@@ -476,13 +476,14 @@ int show_read_live(struct show_live *ret)
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	n = fscanf(f,
-		   "pid=%ld received=%llu lost=%llu enobufs=%llu rate_limited=%llu unmatched=%llu "
-		   "identity_skipped=%llu",
-		   &l.pid, &l.received, &l.lost, &l.enobufs, &l.rate_limited, &l.unmatched,
-		   &l.identity_skipped);
+	n = fscanf(
+		f,
+		"pid=%ld received=%llu lost=%llu enobufs=%llu rate_limited=%llu unmatched=%llu "
+		"identity_skipped=%llu queued=%llu queue_allowed=%llu receivers=%llu cgroups=%llu",
+		&l.pid, &l.received, &l.lost, &l.enobufs, &l.rate_limited, &l.unmatched,
+		&l.identity_skipped, &l.queued, &l.queue_allowed, &l.receivers, &l.cgroups);
 	fclose(f);
-	if (n != 7 || l.pid <= 0)
+	if (n != 11 || l.pid <= 0)
 		return -EINVAL;
 	/* A daemon killed with SIGKILL leaves its file behind: only a live pid counts. */
 	l.live = kill((pid_t)l.pid, 0) == 0 || errno == EPERM;
@@ -520,9 +521,11 @@ int show_print_text(const struct show_table *t, FILE *f)
 	if (t->daemon.live)
 		fprintf(f,
 			"loguard run (pid %ld): %llu records received, %llu lost, %llu socket "
-			"overflows, %llu without full identity\n",
+			"overflows, %llu without full identity; %llu connections judged (%llu "
+			"allowed), %llu receivers and %llu cgroups followed\n",
 			t->daemon.pid, t->daemon.received, t->daemon.lost, t->daemon.enobufs,
-			t->daemon.identity_skipped);
+			t->daemon.identity_skipped, t->daemon.queued, t->daemon.queue_allowed,
+			t->daemon.receivers, t->daemon.cgroups);
 	if (!t->counters)
 		fputs("(no counters: the policy says counters: false)\n", f);
 	else
@@ -564,9 +567,11 @@ int show_print_json(const struct show_table *t, FILE *f)
 	if (t->daemon.live)
 		fprintf(f,
 			",\"daemon\":{\"pid\":%ld,\"received\":%llu,\"lost\":%llu,\"enobufs\":%llu,"
-			"\"identity_skipped\":%llu}",
+			"\"identity_skipped\":%llu,\"queued\":%llu,\"queue_allowed\":%llu,"
+			"\"receivers\":%llu,\"cgroups\":%llu}",
 			t->daemon.pid, t->daemon.received, t->daemon.lost, t->daemon.enobufs,
-			t->daemon.identity_skipped);
+			t->daemon.identity_skipped, t->daemon.queued, t->daemon.queue_allowed,
+			t->daemon.receivers, t->daemon.cgroups);
 	fputs(",\"guards\":[", f);
 	for (size_t i = 0; i < t->n_guards; i++) {
 		const struct show_guard *g = &t->guards[i];

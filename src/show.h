@@ -18,6 +18,7 @@ struct show_live {
 	bool live;
 	long pid;
 	unsigned long long received, lost, enobufs, rate_limited, unmatched, identity_skipped;
+	unsigned long long queued, queue_allowed, receivers, cgroups;
 };
 int show_read_live(struct show_live *ret);
 

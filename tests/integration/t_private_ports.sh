@@ -30,6 +30,18 @@ expect_connect bob udp 127.0.0.1 8888 # protocol: tcp only
 expect_connect bob tcp 127.0.0.1 631
 # Refusals are logged with who tried.
 expect_records 1 'r["uid"] == 1002 and r["dport"] == 8888 and r["verdict"] == "deny" and r["guard"] == "private"'
+# show tells what the daemon keeps: receivers learned (alice's, bob's over v4 and v6,
+# carol's) and the connections it judged.
+sleep 1.2
+live=$("$LOGUARD" show | grep '^loguard run')
+grep -q -E 'connections judged \([0-9]+ allowed\), 4 receivers and 0 cgroups followed' <<<"$live" &&
+	log "ok: show: $live" || fail "show's daemon line: $live"
 stop_daemon
 [ "$LG_DAEMON_RC" = 0 ] && log "ok: loguard run exits 0" || fail "exit status $LG_DAEMON_RC"
+python3 -c '
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1]) if "\"stats\"" in l][-1]
+sys.exit(0 if s["queued"] >= 4 and s["receivers"] == 4 and s["queue_allowed"] >= 4 else 1)
+' "$LG_DAEMON_OUT" && log "ok: the final stats record counts judged connections and receivers" ||
+	fail "final stats record: $(grep stats "$LG_DAEMON_OUT" | tail -1)"
 lg_done

@@ -392,6 +392,10 @@ static const struct record_stats stats = {
 	.rate_limited = 17,
 	.unmatched = UINT64_MAX,
 	.identity_skipped = 3,
+	.queued = 40,
+	.queue_allowed = 30,
+	.receivers = 2,
+	.cgroups = 1,
 };
 
 static void test_stats(void **state)
@@ -403,11 +407,13 @@ static void test_stats(void **state)
 	assert_int_equal(record_stats_format_json(&stats, &now, &s), 0);
 	assert_string_equal(s, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"stats\","
 			       "\"received\":1234,\"lost\":5,\"enobufs\":2,\"rate_limited\":17,"
-			       "\"unmatched\":18446744073709551615,\"identity_skipped\":3}");
+			       "\"unmatched\":18446744073709551615,\"identity_skipped\":3,"
+			       "\"queued\":40,\"queue_allowed\":30,\"receivers\":2,\"cgroups\":1}");
 	free(s);
 	assert_int_equal(record_stats_format_text(&stats, &now, &s), 0);
 	assert_string_equal(s, "2026-11-26T05:07:31.123456Z stats received=1234 lost=5 enobufs=2 "
-			       "rate_limited=17 unmatched=18446744073709551615 identity_skipped=3");
+			       "rate_limited=17 unmatched=18446744073709551615 identity_skipped=3 "
+			       "queued=40 queue_allowed=30 receivers=2 cgroups=1");
 	free(s);
 }
 
@@ -767,10 +773,11 @@ static void test_journal_stats(void **state)
 
 	assert_int_equal(journal_send_stats(j->client, &stats), 0);
 	journal_recv(j, &e);
-	assert_int_equal(e.n, 10);
+	assert_int_equal(e.n, 14);
 	assert_jfield(&e, "MESSAGE",
 		      "stats received=1234 lost=5 enobufs=2 rate_limited=17 "
-		      "unmatched=18446744073709551615 identity_skipped=3");
+		      "unmatched=18446744073709551615 identity_skipped=3 queued=40 "
+		      "queue_allowed=30 receivers=2 cgroups=1");
 	assert_jfield(&e, "PRIORITY", "6");
 	assert_jfield(&e, "SYSLOG_IDENTIFIER", "loguard");
 	assert_jfield(&e, "LOGUARD_TYPE", "stats");
@@ -780,6 +787,10 @@ static void test_journal_stats(void **state)
 	assert_jfield(&e, "LOGUARD_RATE_LIMITED", "17");
 	assert_jfield(&e, "LOGUARD_UNMATCHED", "18446744073709551615");
 	assert_jfield(&e, "LOGUARD_IDENTITY_SKIPPED", "3");
+	assert_jfield(&e, "LOGUARD_QUEUED", "40");
+	assert_jfield(&e, "LOGUARD_QUEUE_ALLOWED", "30");
+	assert_jfield(&e, "LOGUARD_RECEIVERS", "2");
+	assert_jfield(&e, "LOGUARD_CGROUPS", "1");
 	free(e.data);
 }
 
