@@ -359,9 +359,13 @@ static void owner_remember(struct live *l, const struct owner_entry *o, int fami
 	if (follow_ports(l, o->port) < 0)
 		return;
 	owner_elem(o, &e);
-	if (send_elems(l, owner_set(l, o->family, false), &e, 1, false) < 0 ||
-	    send_elems(l, owner_set(l, o->family, true), &e, 1, false) < 0)
+	if (send_elems(l, owner_set(l, o->family, false), &e, 1, false) < 0)
 		return;
+	if (send_elems(l, owner_set(l, o->family, true), &e, 1, false) < 0) {
+		/* Not known, so never consulted; but nothing would ever remove it. */
+		send_elems(l, owner_set(l, o->family, false), &e, 1, true);
+		return;
+	}
 	l->owners[l->n_owners++] = *o;
 	l->stats.owners_known = l->n_owners;
 	if (listeners_find(l->listeners, family, o->proto, &o->addr, o->port, &again) < 0 ||
