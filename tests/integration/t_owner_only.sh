@@ -55,10 +55,10 @@ expect_refused alice tcp 127.0.0.1 20004
 expect_refused alice tcp 127.0.0.1 20004 --v6only-mapped
 expect_refused carol tcp 127.0.0.1 20009 # nobody listens
 
-nft list set inet loguard owner4 | grep -q '127.0.0.1 . tcp . 20001 . 1001' &&
+grep -q '127.0.0.1 . tcp . 20001 . 1001' <<<"$(nft list set inet loguard owner4)" &&
 	log "ok: alice's receiver is in the kernel set" ||
 	fail "owner4 lacks 127.0.0.1 . tcp . 20001 . 1001: $(nft list set inet loguard owner4)"
-nft list set inet loguard owner6 | grep -q '::1 . udp . 20003 . 1001' &&
+grep -q '::1 . udp . 20003 . 1001' <<<"$(nft list set inet loguard owner6)" &&
 	log "ok: IPv6 UDP receiver in owner6" || fail "owner6: $(nft list set inet loguard owner6)"
 expect_records 1 'r["uid"] == 1002 and r["dport"] == 20001 and r["verdict"] == "deny"'
 
@@ -82,10 +82,10 @@ expect_connect bob tcp 127.0.0.1 20002
 kill "$alice_pid"
 wait "$alice_pid" 2>/dev/null
 for ((i = 0; i < 100; i++)); do
-	nft list set inet loguard owner4 | grep -q ' 20001 ' || break
+	grep -q ' 20001 ' <<<"$(nft list set inet loguard owner4)" || break
 	sleep 0.02
 done
-nft list set inet loguard owner4 | grep -q ' 20001 ' &&
+grep -q ' 20001 ' <<<"$(nft list set inet loguard owner4)" &&
 	fail "alice's closed listener is still in owner4" || log "ok: closed listener forgotten"
 start_server_as bob tcp 127.0.0.1 20001
 expect_connect bob tcp 127.0.0.1 20001
