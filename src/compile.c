@@ -385,11 +385,12 @@ static int fill_queue_rules(struct compiler *c, struct rs_chain *ch, const struc
 				       });
 	}
 	if (pr->ask && r >= 0)
-		r = chain_add_rule(ch, &(struct rs_rule){
-					       .kind = RS_RULE_QUEUE,
-					       .bypass = pr->fail_open,
-					       .comment = "not allowed by the sets: ask loguard run",
-				       });
+		r = chain_add_rule(ch,
+				   &(struct rs_rule){
+					   .kind = RS_RULE_QUEUE,
+					   .bypass = pr->fail_open,
+					   .comment = "not allowed by the sets: ask loguard run",
+				   });
 	return r;
 }
 
