@@ -351,9 +351,11 @@ out:
 
 /*
  * What the sets cannot decide goes to the daemon: the first connection to an owner-only port
- * whose receiver it does not know yet, and connections an executable may be allowed to make.
- * The daemon answers accept, or marks the packet refused and repeats it through the hook, so
- * the deny path below stays in the kernel; the mark keeps it from being queued again.
+ * whose receiver it does not know yet, connections an executable may be allowed to make, and
+ * (live) connections from a cgroup that may have appeared a moment ago. The daemon answers
+ * accept, or marks the packet "asked" and repeats it through the hook: the sets decide again
+ * (with what the daemon just added), the mark keeps it from being queued again, and the deny
+ * path below stays in the kernel.
  */
 static int fill_queue_rules(struct compiler *c, struct rs_chain *ch, const struct profile *pr,
 			    const char *allow_goto)

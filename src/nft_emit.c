@@ -687,7 +687,7 @@ static void x_daddr_proto_dport(struct rule_ctx *rc, unsigned family, bool uid)
 }
 
 /* meta mark & LOGUARD_MARK_ASKED == 0: the daemon has not answered for this packet yet. */
-static void x_not_refused(struct rule_ctx *rc)
+static void x_not_asked(struct rule_ctx *rc)
 {
 	uint32_t zero = 0;
 
@@ -841,7 +841,7 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 	case RS_RULE_QUEUE_OWNER_UNKNOWN: {
 		struct nftnl_expr *e;
 
-		x_not_refused(rc);
+		x_not_asked(rc);
 		x_daddr_proto_dport(rc, r->family, false);
 		e = expr(rc, "lookup");
 		if (e) {
@@ -853,7 +853,7 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		break;
 	}
 	case RS_RULE_QUEUE:
-		x_not_refused(rc);
+		x_not_asked(rc);
 		x_queue(rc, rs->queue_num, r->bypass);
 		break;
 	case RS_RULE_CLEAR_MARK: {
