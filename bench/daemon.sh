@@ -12,29 +12,16 @@
 # number of CPUs), BENCH_IDLE (idle seconds watched, 5).
 set -eu
 
-if [ $# -lt 1 ]; then
-	echo "usage: $0 LOGUARD [LGPROBE]" >&2
-	exit 2
-fi
-[ "$(id -u)" -eq 0 ] || { echo "bench/daemon.sh needs root" >&2; exit 1; }
-if [ -z "${LG_BENCH_INNER:-}" ]; then
-	here=$(cd "$(dirname "$0")" && pwd)
-	loguard=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-	probe=${2:-$(dirname "$loguard")/tests/lgprobe}
-	probe=$(cd "$(dirname "$probe")" && pwd)/$(basename "$probe")
-	LG_BENCH_INNER=1 exec unshare -n bash "$here/daemon.sh" "$loguard" "$probe"
-fi
-
-LOGUARD=$1
-LGPROBE=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+bench_enter_netns "$HERE/$(basename "$0")" "$@"
 SECS=${BENCH_SECONDS:-3}
 ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-$(nproc)}
 IDLE=${BENCH_IDLE:-5}
 PORT=15000
 UID_CLIENT=105000
-[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net)" ] ||
-	{ echo "refusing to run in the host's network namespace" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/loguard-dbench.XXXXXX)
 chmod 755 "$tmp"

@@ -13,35 +13,15 @@
 # (b), another uid in (c). Environment: BENCH_SECONDS (2), BENCH_ROUNDS (4), BENCH_THREADS (nproc).
 set -eu
 
-if [ $# -lt 1 ]; then
-	echo "usage: $0 LOGUARD [LGPROBE]" >&2
-	exit 2
-fi
-[ "$(id -u)" -eq 0 ] || { echo "bench/process.sh needs root (own network namespace)" >&2; exit 1; }
-if [ -z "${LG_BENCH_INNER:-}" ]; then
-	here=$(cd "$(dirname "$0")" && pwd)
-	loguard=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-	probe=${2:-$(dirname "$loguard")/tests/lgprobe}
-	probe=$(cd "$(dirname "$probe")" && pwd)/$(basename "$probe")
-	for b in "$loguard" "$probe"; do
-		[ -x "$b" ] || { echo "not an executable: $b (run make first)" >&2; exit 1; }
-	done
-	LG_BENCH_INNER=1 exec unshare -n bash "$here/process.sh" "$loguard" "$probe"
-fi
-
-LOGUARD=$1
-LGPROBE=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+bench_enter_netns "$HERE/$(basename "$0")" "$@"
 SECONDS_PER=${BENCH_SECONDS:-2}
 ROUNDS=${BENCH_ROUNDS:-4}
 THREADS=${BENCH_THREADS:-$(nproc)}
 PORT=17000
 U=106000
-# shellcheck source=bench/lib.sh
-. "$HERE/lib.sh"
-
-[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net)" ] ||
-	{ echo "refusing to run in the host's network namespace" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/loguard-bench.XXXXXX)
 chmod 755 "$tmp"
 pids=() daemon=

@@ -16,30 +16,10 @@
 # (size of the big policy, 10000).
 set -eu
 
-if [ $# -lt 1 ]; then
-	echo "usage: $0 LOGUARD [LGPROBE]" >&2
-	exit 2
-fi
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench/run.sh needs root (it works in its own network namespace)" >&2
-	exit 1
-fi
-
-if [ -z "${LG_BENCH_INNER:-}" ]; then
-	here=$(cd "$(dirname "$0")" && pwd)
-	loguard=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-	probe=${2:-$(dirname "$loguard")/tests/lgprobe}
-	probe=$(cd "$(dirname "$probe")" && pwd)/$(basename "$probe")
-	for b in "$loguard" "$probe"; do
-		[ -x "$b" ] || { echo "not an executable: $b (run make first)" >&2; exit 1; }
-	done
-	LG_BENCH_INNER=1 exec unshare -n bash "$here/run.sh" "$loguard" "$probe"
-fi
-
-# ---- inside the private network namespace ------------------------------------------------------
-LOGUARD=$1
-LGPROBE=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+bench_enter_netns "$HERE/$(basename "$0")" "$@"
 SECONDS_PER=${BENCH_SECONDS:-2}
 ROUNDS=${BENCH_ROUNDS:-4}
 THREADS=${BENCH_THREADS:-$(nproc)}
@@ -48,9 +28,6 @@ NBIG=${BENCH_GUARDS:-10000}
 PORT=15000     # guarded in (b) and (c)
 UID_OK=105000  # allowed on PORT in (b) and (c)
 UID_NO=105001  # allowed on PORT+1 only: must be refused on PORT
-
-[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net)" ] ||
-	{ echo "refusing to run in the host's network namespace" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/loguard-bench.XXXXXX)
 chmod 755 "$tmp"
@@ -68,8 +45,6 @@ load0=$(cut -d' ' -f1 /proc/loadavg) # before we add our own load
 ip link set lo up
 [ -z "$(nft list tables)" ] || { echo "fresh namespace expected to have no tables" >&2; exit 1; }
 
-# shellcheck source=bench/lib.sh
-. "$HERE/lib.sh"
 
 # The server (root) accepts and closes; the client runs as the allowed uid.
 "$LGPROBE" sink tcp 127.0.0.1 "$PORT" --threads "$THREADS" >"$tmp/sink.out" 2>&1 &

@@ -109,11 +109,6 @@ static int send_elems(struct live *l, const struct rs_set *s, const struct rs_el
 	return r;
 }
 
-static const struct rs_set *find_set(const struct live *l, const char *fmt_name)
-{
-	return ruleset_find_set(l->cur->rs, fmt_name);
-}
-
 /* ---- guards ---- */
 
 static const struct policy_guard *guard_of(const struct live *l, uint8_t proto, uint16_t port,
@@ -187,7 +182,7 @@ static int cgroup_update(struct live *l, size_t guard, unsigned level, uint64_t 
 		r = cgroup_elems(l, g, id, iv, &v, &n);
 		if (r < 0)
 			return r;
-		s = find_set(l, name);
+		s = ruleset_find_set(l->cur->rs, name);
 		if (!s && n && !l->level_warned) {
 			fprintf(stderr,
 				"loguard: a cgroup of guard '%s' is %u levels deep; only levels up "
@@ -306,7 +301,7 @@ static const struct rs_set *owner_set(const struct live *l, unsigned family, boo
 		snprintf(name, sizeof(name), LOGUARD_OWNER_KNOWN_SET_FMT, family);
 	else
 		snprintf(name, sizeof(name), LOGUARD_OWNER_SET_FMT, family);
-	return find_set(l, name);
+	return ruleset_find_set(l->cur->rs, name);
 }
 
 static void owner_forget(struct live *l, size_t i);

@@ -910,17 +910,38 @@ static void put_rule(struct emit_batch *b, const struct ruleset *rs, const struc
 	nftnl_rule_free(rc.r);
 }
 
+/* BATCH_BEGIN with opts' first sequence number (and genid). */
+static void batch_begin(struct emit_batch *b, const struct emit_opts *opts)
+{
+	b->seq_first = b->seq_next = opts->seq;
+	put_control(b, NFNL_MSG_BATCH_BEGIN, opts);
+}
+
+/* BATCH_END unless a dry run; hand the batch over, or free it on the first error. */
+static int batch_finish(struct emit_batch *b, const struct emit_opts *opts,
+			struct emit_batch **ret_batch)
+{
+	int r;
+
+	if (opts->commit)
+		put_control(b, NFNL_MSG_BATCH_END, opts);
+	r = b->err;
+	if (r < 0) {
+		emit_batch_free(b);
+		return r;
+	}
+	*ret_batch = b;
+	return 0;
+}
+
 int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 		     struct emit_batch **ret_batch)
 {
 	struct emit_batch *b = batch_new(BATCH_PAGE_SIZE, BATCH_OVERRUN);
-	int r;
 
 	if (!b)
 		return -ENOMEM;
-	b->seq_first = b->seq_next = opts->seq;
-
-	put_control(b, NFNL_MSG_BATCH_BEGIN, opts);
+	batch_begin(b, opts);
 	/* Whether the table exists was read together with the genid: if that changed, the
 	 * kernel refuses the batch. (An update cannot change an owner flag, so no "ensure it
 	 * exists" NEWTABLE before the delete.) */
@@ -941,15 +962,7 @@ int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 			for (size_t j = 0; j < rs->chains[i].n_rules && !b->err; j++)
 				put_rule(b, rs, &rs->chains[i], &rs->chains[i].rules[j]);
 	}
-	if (opts->commit)
-		put_control(b, NFNL_MSG_BATCH_END, opts);
-	r = b->err;
-	if (r < 0) {
-		emit_batch_free(b);
-		return r;
-	}
-	*ret_batch = b;
-	return 0;
+	return batch_finish(b, opts, ret_batch);
 }
 
 int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t n, bool del,
@@ -957,22 +970,12 @@ int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t
 {
 	/* Live updates are a few elements: small pages (one message still fits the overrun). */
 	struct emit_batch *b = batch_new(ELEM_MSG_BUDGET, ELEM_BATCH_OVERRUN);
-	int r;
 
 	if (!b)
 		return -ENOMEM;
-	b->seq_first = b->seq_next = opts->seq;
-	put_control(b, NFNL_MSG_BATCH_BEGIN, opts);
+	batch_begin(b, opts);
 	put_elems(b, s, elems, n, del);
-	if (opts->commit)
-		put_control(b, NFNL_MSG_BATCH_END, opts);
-	r = b->err;
-	if (r < 0) {
-		emit_batch_free(b);
-		return r;
-	}
-	*ret_batch = b;
-	return 0;
+	return batch_finish(b, opts, ret_batch);
 }
 
 int emit_batch_iovec(const struct emit_batch *b, struct iovec **ret_iov, size_t *ret_n,
