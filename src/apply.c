@@ -13,7 +13,7 @@
 
 #include "apply.h"
 #include "compile.h"
-#include "show.h"
+#include "installed.h"
 
 #include <linux/netfilter/nf_tables.h>
 
@@ -129,57 +129,110 @@ void apply_loaded_free(struct loaded *l)
 	l->policy = NULL;
 }
 
+/* Append what src says to d and empty src. */
+static void diags_move(struct diags *d, struct diags *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		const struct diag *g = &src->v[i];
+		struct loc loc = { .file = g->file, .line = g->line, .col = g->col };
+
+		diags_add(d, g->level, g->file ? &loc : NULL, "%s", g->msg);
+	}
+	diags_free(src);
+}
+
+/* Whether an update must replace the table: the kernel refused to change its flags. */
+static bool flags_refused(int r, const struct installed *inst, uint32_t table_flags)
+{
+	const uint32_t mask = NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST;
+
+	return (r == -EOPNOTSUPP || r == -EINVAL) && (inst->flags & mask) != (table_flags & mask);
+}
+
 int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t table_flags,
 		  struct diags *d, struct emit_stats *ret_stats)
 {
 	struct diags tries = { 0 };
+	bool replace = false;
 	int r = 0;
 
 	for (int attempt = 0; attempt < APPLY_RETRIES; attempt++) {
 		struct emit_opts opts = { .has_genid = true,
 					  .commit = commit,
 					  .table_flags = table_flags };
+		struct installed *inst = NULL;
 		struct emit_batch *b = NULL;
-		uint32_t flags, owner;
+		bool update, retry;
 
 		diags_free(&tries);
 		/* Generation first: if the table changes after this, the batch is refused. */
 		r = nl_get_genid(nl, &opts.genid);
 		if (r >= 0)
-			r = show_table_info(nl, &opts.table_exists, &flags, &owner);
+			r = installed_read(nl, &inst);
 		if (r < 0)
 			break;
-		if (!rs && !opts.table_exists)
+		opts.table_exists = inst->exists;
+		if (!rs && !inst->exists) {
+			installed_free(inst);
 			break; /* nothing to remove */
-		if (opts.table_exists && (flags & NFT_TABLE_F_OWNER) && owner &&
-		    owner != nl_portid(nl)) {
+		}
+		if (inst->exists && (inst->flags & NFT_TABLE_F_OWNER) && inst->owner &&
+		    inst->owner != nl_portid(nl)) {
 			diags_add(&tries, DIAG_ERROR, NULL,
 				  "table inet " LOGUARD_TABLE
 				  " belongs to a running loguard daemon "
 				  "(netlink port %u): stop it, or send it SIGHUP to reload",
-				  owner);
+				  inst->owner);
+			installed_free(inst);
 			r = -EPERM;
 			break;
 		}
 		opts.seq = nl_seq_reserve(nl, 0);
-		r = emit_batch_build(rs, &opts, &b);
-		if (r < 0)
-			break;
-		nl_seq_reserve(nl, emit_batch_seq_last(b) - emit_batch_seq_first(b) + 1);
-		if (ret_stats)
-			emit_batch_stats(b, ret_stats);
-		r = nl_send_batch(nl, b, &tries);
-		emit_batch_free(b);
-		if (r != -ERESTART && r != -EINTR)
+		/* In place wherever the kernel allows: a replaced table lets packets through
+		 * while the old and the new generation mix (see emit_update_build). */
+		update = rs && inst->exists && !replace;
+		r = update ? emit_update_build(rs, inst, &opts, &b)
+			   : emit_batch_build(rs, &opts, &b);
+		if (r >= 0) {
+			nl_seq_reserve(nl, emit_batch_seq_last(b) - emit_batch_seq_first(b) + 1);
+			if (ret_stats)
+				emit_batch_stats(b, ret_stats);
+			r = nl_send_batch(nl, b, &tries);
+			emit_batch_free(b);
+		}
+		retry = r == -ERESTART || r == -EINTR;
+		if (update && flags_refused(r, inst, table_flags)) {
+			/* Only a new table can take these flags (once: update is false then). */
+			replace = retry = true;
+			attempt--;
+		}
+		installed_free(inst);
+		if (!retry)
 			break;
 	}
 	/* Only the last attempt's diagnostics matter. */
-	for (size_t i = 0; i < tries.n; i++) {
-		const struct diag *g = &tries.v[i];
-		struct loc loc = { .file = g->file, .line = g->line, .col = g->col };
+	diags_move(d, &tries);
+	return r;
+}
 
-		diags_add(d, g->level, g->file ? &loc : NULL, "%s", g->msg);
+int apply_ruleset_owned(struct nl *nl, const struct ruleset *rs, bool commit, struct diags *d,
+			struct emit_stats *ret_stats, uint32_t *ret_flags)
+{
+	uint32_t flags = NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST;
+	struct diags first = { 0 };
+	int r;
+
+	r = apply_ruleset(nl, rs, commit, flags, &first, ret_stats);
+	if (r == -EOPNOTSUPP || r == -EINVAL) {
+		/* Kernels before 6.9 have no PERSIST: an owned table would vanish with its
+		 * owner, so do without OWNER. */
+		flags = 0;
+		r = apply_ruleset(nl, rs, commit, flags, d, ret_stats);
+	} else {
+		diags_move(d, &first);
 	}
-	diags_free(&tries);
+	diags_free(&first);
+	if (r >= 0 && ret_flags)
+		*ret_flags = flags;
 	return r;
 }

@@ -29,11 +29,20 @@ void apply_loaded_free(struct loaded *l);
 
 /* Install rs as table inet loguard in one transaction (rs NULL: remove the table;
  * commit false: the kernel validates and discards), with table_flags (0, or
- * NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST for the daemon). Retried when a
- * concurrent change invalidates the generation. Kernel errors go to d, located
- * at the policy node. Returns 0 or -errno (-EPERM: a live daemon owns the table);
- * on error the previous table is in force. */
+ * NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST). An installed table is updated in place
+ * (emit_update_build), so what the old and the new ruleset share stays live throughout;
+ * only a change of flags the kernel refuses replaces it. Retried when a concurrent change
+ * invalidates the generation. Kernel errors go to d, located at the policy node. Returns 0
+ * or -errno (-EPERM: a live daemon owns the table); on error the previous table is in
+ * force. */
 int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t table_flags,
 		  struct diags *d, struct emit_stats *ret_stats);
+
+/* apply_ruleset() with the table owned and persistent (NFT_TABLE_F_OWNER |
+ * EMIT_TABLE_F_PERSIST: no other process changes it while we run, it stays when we exit, the
+ * next loguard adopts it in place), or unowned where the kernel has no PERSIST (< 6.9).
+ * *ret_flags: the flags it got. */
+int apply_ruleset_owned(struct nl *nl, const struct ruleset *rs, bool commit, struct diags *d,
+			struct emit_stats *ret_stats, uint32_t *ret_flags);
 
 #endif

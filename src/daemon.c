@@ -341,7 +341,7 @@ static int reload(struct daemon *d)
 	d->rate_limited_seen = 0;
 	apply_loaded_free(&d->cur);
 	d->cur = next;
-	/* The new table has none of the elements added while running: follow afresh. */
+	/* The table was updated in place: keep what still holds of what we added. */
 	live_apply(d->live, &d->cur);
 	fprintf(stderr, "loguard: reloaded %s\n", d->opts->policy_file);
 	notify_status(d, "READY=1\n");
@@ -373,18 +373,12 @@ static int start(struct daemon *d)
 		return 3;
 	}
 	/* Owned (no other process may change it while we live) and persistent (it stays in
-	 * force if we die; a restarted daemon replaces it): fail closed. Kernels before 6.9
-	 * have no PERSIST: then an owned table would vanish with us, so do without OWNER. */
-	d->table_flags = NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST;
-	r = apply_ruleset(d->nl, d->cur.rs, true, d->table_flags, &dg, NULL);
-	if (r == -EOPNOTSUPP || r == -EINVAL) {
-		diags_free(&dg);
+	 * force if we die; a restarted daemon adopts it): fail closed. */
+	r = apply_ruleset_owned(d->nl, d->cur.rs, true, &dg, NULL, &d->table_flags);
+	if (r >= 0 && !d->table_flags)
 		fprintf(stderr, "loguard: this kernel cannot keep an owned table after its owner "
 				"exits (no NFT_TABLE_F_PERSIST): the table is not owned, so other "
 				"processes can change it, but it stays if loguard dies\n");
-		d->table_flags = 0;
-		r = apply_ruleset(d->nl, d->cur.rs, true, d->table_flags, &dg, NULL);
-	}
 	diags_print(&dg, stderr);
 	diags_free(&dg);
 	if (r < 0) {

@@ -390,6 +390,26 @@ static void on_destroyed(void *data, uint64_t cookie)
 			owner_forget(l, i);
 }
 
+/* After a reload: keep a known receiver only while its port is still owner-only and the same
+ * socket would still receive there; anything else is forgotten (elements deleted), so a
+ * changed policy or a listener that changed hands is asked about again. */
+static void owners_revalidate(struct live *l)
+{
+	for (size_t i = l->n_owners; i-- > 0;) {
+		const struct owner_entry *o = &l->owners[i];
+		const struct policy_guard *g = guard_of(l, o->proto, o->port, NULL);
+		struct listener now;
+
+		if (!g || !g->owner ||
+		    listeners_find(l->listeners, o->family == 4 ? AF_INET : AF_INET6, o->proto,
+				   &o->addr, o->port, &now) < 0 ||
+		    now.cookie != o->cookie || now.uid != o->uid || now.ambiguous)
+			owner_forget(l, i);
+	}
+	l->stats.owners_known = l->n_owners;
+	follow_ports(l, 0);
+}
+
 /* A UDP datagram to a connected socket whose peer is exactly the sender: an answer to what
  * the receiver asked (a DNS reply to a client's ephemeral port). The receiver chose that
  * peer, so it passes; judged per datagram, never cached (the socket is no listener). */
@@ -561,11 +581,14 @@ int live_apply(struct live *l, const struct loaded *cur)
 	bool need_queue = false, need_listeners = false;
 	int r;
 
-	/* The table was replaced: every element we added went with it. */
+	/* The table was updated in place: the owner sets, where both policies have them, still
+	 * hold the receivers we added (re-validated below, once the listeners are open); the
+	 * cgroup sets hold what the new compile found, and the watcher adds the rest again. */
 	l->cur = cur;
-	l->n_owners = 0;
+	if (!owner_set(l, 4, false) || !owner_set(l, 6, false))
+		l->n_owners = 0; /* the sets went with the old policy */
 	l->n_cgs = 0;
-	l->stats.owners_known = 0;
+	l->stats.owners_known = l->n_owners;
 	cgwatch_free(l->cgwatch);
 	l->cgwatch = NULL;
 	patterns_free(l);
@@ -604,7 +627,9 @@ int live_apply(struct live *l, const struct loaded *cur)
 		}
 	}
 	if (l->listeners)
-		follow_ports(l, 0); /* none known yet */
+		owners_revalidate(l);
+	else
+		l->n_owners = 0;
 
 	r = patterns_build(l);
 	if (r < 0)

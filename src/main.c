@@ -145,7 +145,9 @@ static int send_table(const struct cmdline *cl, struct nl *nl, const struct rule
 		      bool commit, struct emit_stats *ret_stats)
 {
 	struct diags d = { 0 };
-	int r = apply_ruleset(nl, rs, commit, 0, &d, ret_stats);
+	/* Owned and persistent as the daemon's: `loguard run` later adopts it in place. */
+	int r = rs ? apply_ruleset_owned(nl, rs, commit, &d, ret_stats, NULL)
+		   : apply_ruleset(nl, rs, commit, 0, &d, ret_stats);
 	bool explained = d.n_errors > 0;
 
 	diags_print(&d, stderr);

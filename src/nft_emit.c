@@ -31,6 +31,7 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
+#include "installed.h"
 #include "nft_emit.h"
 
 /* Big enough that the pager rarely splits; the overrun must hold the largest message. */
@@ -64,7 +65,8 @@ enum emit_obj {
 
 struct emit_msg {
 	enum emit_obj obj;
-	const char *what; /* control message name */
+	const char *what; /* control message name, or the text below */
+	char *text;	  /* owned: a deletion of an installed object, named */
 	const struct rs_chain *chain;
 	const struct rs_rule *rule;
 	const struct rs_set *set;
@@ -75,6 +77,8 @@ struct emit_msg {
 
 struct emit_batch {
 	struct nftnl_batch *nb;
+	struct rs_elem **elem_copies; /* owned: element subsets an update adds */
+	size_t n_elem_copies;
 	size_t page_bytes; /* page plus overrun, as allocated */
 	int n_pages;	   /* pages zeroed so far */
 	uint32_t seq_first, seq_next;
@@ -218,6 +222,14 @@ static void put_counter_obj(struct emit_batch *b, const char *name)
 	nftnl_obj_free(o);
 }
 
+/* The hook and priority of a base chain. */
+static void chain_hook(const struct rs_chain *c, uint32_t *ret_hooknum, int32_t *ret_prio)
+{
+	(void)c;
+	*ret_hooknum = NF_INET_LOCAL_OUT;
+	*ret_prio = 0; /* NF_IP_PRI_FILTER */
+}
+
 static void put_chain(struct emit_batch *b, const struct rs_chain *c)
 {
 	struct nftnl_chain *ch = nftnl_chain_alloc();
@@ -231,8 +243,12 @@ static void put_chain(struct emit_batch *b, const struct rs_chain *c)
 	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, LOGUARD_TABLE);
 	nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, c->name);
 	if (c->base) {
-		nftnl_chain_set_u32(ch, NFTNL_CHAIN_HOOKNUM, NF_INET_LOCAL_OUT);
-		nftnl_chain_set_s32(ch, NFTNL_CHAIN_PRIO, 0); /* NF_IP_PRI_FILTER */
+		uint32_t hooknum;
+		int32_t prio;
+
+		chain_hook(c, &hooknum, &prio);
+		nftnl_chain_set_u32(ch, NFTNL_CHAIN_HOOKNUM, hooknum);
+		nftnl_chain_set_s32(ch, NFTNL_CHAIN_PRIO, prio);
 		nftnl_chain_set_str(ch, NFTNL_CHAIN_TYPE, "filter");
 		nftnl_chain_set_u32(ch, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	}
@@ -365,8 +381,19 @@ static struct nftnl_set *set_new(const struct rs_set *s, uint32_t id)
 	return ns;
 }
 
+/* Per-element counters: `show` reads per-guard hits without a rule per guard. Each is a
+ * per-cpu allocation in the kernel: they triple the install time of a 20,000-element table,
+ * hence the policy can opt out. */
+static bool set_has_counter(const struct ruleset *rs, const struct rs_set *s)
+{
+	return rs->counters && s->kind != RS_SET_LOG_RATE && s->kind != RS_SET_OWNER &&
+	       s->kind != RS_SET_OWNER_KNOWN;
+}
+
+/* nlm_flags: NLM_F_CREATE | NLM_F_EXCL for a new set; NLM_F_CREATE alone updates the size of
+ * an installed set of the same definition. */
 static void put_set(struct emit_batch *b, const struct ruleset *rs, const struct rs_set *s,
-		    uint32_t id)
+		    uint32_t id, uint16_t nlm_flags)
 {
 	struct nftnl_set *ns = set_new(s, id);
 	struct emit_msg *m;
@@ -376,11 +403,7 @@ static void put_set(struct emit_batch *b, const struct ruleset *rs, const struct
 		b->err = -ENOMEM;
 		return;
 	}
-	/* Per-element counters: `show` reads per-guard hits without a rule per
-	 * guard. Each is a per-cpu allocation in the kernel: they triple the
-	 * install time of a 20,000-element table, hence the policy can opt out. */
-	if (rs->counters && s->kind != RS_SET_LOG_RATE && s->kind != RS_SET_OWNER &&
-	    s->kind != RS_SET_OWNER_KNOWN) {
+	if (set_has_counter(rs, s)) {
 		struct nftnl_expr *counter = nftnl_expr_alloc("counter");
 
 		if (!counter) {
@@ -390,7 +413,7 @@ static void put_set(struct emit_batch *b, const struct ruleset *rs, const struct
 		}
 		nftnl_set_add_expr(ns, counter);
 	}
-	nlh = batch_put(b, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, EMIT_OBJ_SET, &m);
+	nlh = batch_put(b, NFT_MSG_NEWSET, nlm_flags, EMIT_OBJ_SET, &m);
 	if (nlh) {
 		m->set = s;
 		nftnl_set_nlmsg_build_payload(nlh, ns);
@@ -467,7 +490,8 @@ static int record_elem_offsets(const struct nlmsghdr *nlh, struct emit_msg *m)
 }
 
 static void put_elems_chunk(struct emit_batch *b, const struct rs_set *s,
-			    const struct rs_elem *elems, size_t first, size_t n, bool del)
+			    const struct rs_elem *elems, size_t first, size_t n, bool del,
+			    bool excl)
 {
 	struct nftnl_set *ns = nftnl_set_alloc();
 	struct emit_msg *m;
@@ -494,9 +518,8 @@ static void put_elems_chunk(struct emit_batch *b, const struct rs_set *s,
 	if (del)
 		nlh = batch_put(b, NFT_MSG_DELSETELEM, 0, EMIT_OBJ_ELEMS, &m);
 	else
-		nlh = batch_put(b, NFT_MSG_NEWSETELEM,
-				NLM_F_CREATE | (elems == s->elems ? NLM_F_EXCL : 0), EMIT_OBJ_ELEMS,
-				&m);
+		nlh = batch_put(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | (excl ? NLM_F_EXCL : 0),
+				EMIT_OBJ_ELEMS, &m);
 	if (!nlh)
 		goto out;
 	m->set = s;
@@ -513,8 +536,9 @@ out:
 	nftnl_set_free(ns);
 }
 
+/* excl: the elements are new (an installed twin is an error), as in a whole table. */
 static void put_elems(struct emit_batch *b, const struct rs_set *s, const struct rs_elem *elems,
-		      size_t n_elems, bool del)
+		      size_t n_elems, bool del, bool excl)
 {
 	size_t first = 0, bytes = 0;
 
@@ -522,14 +546,14 @@ static void put_elems(struct emit_batch *b, const struct rs_set *s, const struct
 		size_t sz = elem_size_bound(&elems[i]);
 
 		if (i > first && bytes + sz > ELEM_MSG_BUDGET) {
-			put_elems_chunk(b, s, elems, first, i - first, del);
+			put_elems_chunk(b, s, elems, first, i - first, del, excl);
 			first = i;
 			bytes = 0;
 		}
 		bytes += sz;
 	}
 	if (n_elems > first && !b->err)
-		put_elems_chunk(b, s, elems, first, n_elems - first, del);
+		put_elems_chunk(b, s, elems, first, n_elems - first, del, excl);
 }
 
 /* Rule building: each helper appends one expression; failures latch b->err. */
@@ -955,13 +979,398 @@ int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
 			put_chain(b, &rs->chains[i]);
 		for (size_t i = 0; i < rs->n_sets && !b->err; i++)
-			put_set(b, rs, &rs->sets[i], (uint32_t)i + 1);
+			put_set(b, rs, &rs->sets[i], (uint32_t)i + 1, NLM_F_CREATE | NLM_F_EXCL);
 		for (size_t i = 0; i < rs->n_sets && !b->err; i++)
-			put_elems(b, &rs->sets[i], rs->sets[i].elems, rs->sets[i].n_elems, false);
+			put_elems(b, &rs->sets[i], rs->sets[i].elems, rs->sets[i].n_elems, false,
+				  true);
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
 			for (size_t j = 0; j < rs->chains[i].n_rules && !b->err; j++)
 				put_rule(b, rs, &rs->chains[i], &rs->chains[i].rules[j]);
 	}
+	return batch_finish(b, opts, ret_batch);
+}
+
+/* ---- In-place update: what the new ruleset shares with the installed table stays live ---- */
+
+/* A deletion of an installed object by name (DELRULE with a chain only: all its rules). */
+static void put_del(struct emit_batch *b, uint16_t type, const char *name)
+{
+	struct emit_msg *m;
+	struct nlmsghdr *nlh = batch_put(b, type, 0, EMIT_OBJ_CONTROL, &m);
+	const char *kind = "";
+
+	if (!nlh)
+		return;
+	switch (type) {
+	case NFT_MSG_DELRULE: {
+		struct nftnl_rule *r = nftnl_rule_alloc();
+
+		if (!r)
+			break;
+		nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, LOGUARD_TABLE);
+		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		nftnl_rule_free(r);
+		kind = "the rules of chain";
+		break;
+	}
+	case NFT_MSG_DELCHAIN: {
+		struct nftnl_chain *c = nftnl_chain_alloc();
+
+		if (!c)
+			break;
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, LOGUARD_TABLE);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		nftnl_chain_free(c);
+		kind = "chain";
+		break;
+	}
+	case NFT_MSG_DELSET: {
+		struct nftnl_set *ns = nftnl_set_alloc();
+
+		if (!ns)
+			break;
+		nftnl_set_set_str(ns, NFTNL_SET_TABLE, LOGUARD_TABLE);
+		nftnl_set_set_str(ns, NFTNL_SET_NAME, name);
+		nftnl_set_nlmsg_build_payload(nlh, ns);
+		nftnl_set_free(ns);
+		kind = "set";
+		break;
+	}
+	case NFT_MSG_DELOBJ: {
+		struct nftnl_obj *o = nftnl_obj_alloc();
+
+		if (!o)
+			break;
+		nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, LOGUARD_TABLE);
+		nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
+		nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+		nftnl_obj_nlmsg_build_payload(nlh, o);
+		nftnl_obj_free(o);
+		kind = "counter";
+		break;
+	}
+	}
+	if (!*kind || asprintf(&m->text, "delete %s %s", kind, name) < 0) {
+		m->text = NULL;
+		b->err = -ENOMEM;
+		return;
+	}
+	m->what = m->text;
+	batch_next(b);
+}
+
+/* Delete installed elements by key (and interval end), in messages under the size budget. */
+static void put_del_elems(struct emit_batch *b, const char *set, const struct inst_elem **v,
+			  size_t n)
+{
+	for (size_t first = 0; first < n && !b->err;) {
+		struct nftnl_set *ns = nftnl_set_alloc();
+		size_t i = first, bytes = 0;
+		struct emit_msg *m;
+		struct nlmsghdr *nlh;
+
+		if (!ns) {
+			b->err = -ENOMEM;
+			return;
+		}
+		nftnl_set_set_str(ns, NFTNL_SET_TABLE, LOGUARD_TABLE);
+		nftnl_set_set_str(ns, NFTNL_SET_NAME, set);
+		nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, NFPROTO_INET);
+		for (; i < n && (i == first || bytes < ELEM_MSG_BUDGET - 128); i++) {
+			struct nftnl_set_elem *ne = nftnl_set_elem_alloc();
+
+			if (!ne) {
+				b->err = -ENOMEM;
+				break;
+			}
+			nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY, v[i]->key, v[i]->key_len);
+			if (v[i]->end_len)
+				nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY_END, v[i]->key_end,
+						   v[i]->end_len);
+			nftnl_set_elem_add(ns, ne);
+			bytes += 4 + 2 * (4 + 4 + EMIT_KEY_MAX);
+		}
+		nlh = b->err ? NULL : batch_put(b, NFT_MSG_DELSETELEM, 0, EMIT_OBJ_CONTROL, &m);
+		if (nlh && asprintf(&m->text, "delete %zu elements of set %s", i - first, set) < 0)
+			m->text = NULL;
+		if (nlh && !m->text)
+			b->err = -ENOMEM;
+		if (nlh && m->text) {
+			m->what = m->text;
+			nftnl_set_elems_nlmsg_build_payload(nlh, ns);
+			b->stats.n_elem_msgs++;
+			batch_next(b);
+		}
+		nftnl_set_free(ns);
+		first = i;
+	}
+}
+
+static const struct inst_set *inst_find_set(const struct installed *inst, const char *name)
+{
+	for (size_t i = 0; i < inst->n_sets; i++)
+		if (!strcmp(inst->sets[i].name, name))
+			return &inst->sets[i];
+	return NULL;
+}
+
+static const struct inst_chain *inst_find_chain(const struct installed *inst, const char *name)
+{
+	for (size_t i = 0; i < inst->n_chains; i++)
+		if (!strcmp(inst->chains[i].name, name))
+			return &inst->chains[i];
+	return NULL;
+}
+
+static bool inst_has_obj(const struct installed *inst, const char *name)
+{
+	for (size_t i = 0; i < inst->n_objs; i++)
+		if (!strcmp(inst->objs[i], name))
+			return true;
+	return false;
+}
+
+/* Whether the installed set can stay as s: everything but its size matches (a size is
+ * updated in place). Anything else, the kernel refuses to change. */
+static int set_compatible(const struct ruleset *rs, const struct rs_set *s,
+			  const struct inst_set *x, bool *ret_compatible)
+{
+	struct nftnl_set *ns = set_new(s, 0);
+	uint32_t flags;
+
+	if (!ns)
+		return -ENOMEM;
+	flags = nftnl_set_get_u32(ns, NFTNL_SET_FLAGS);
+	*ret_compatible = x->key_type == nftnl_set_get_u32(ns, NFTNL_SET_KEY_TYPE) &&
+			  x->key_len == nftnl_set_get_u32(ns, NFTNL_SET_KEY_LEN) &&
+			  x->flags == flags &&
+			  (!(flags & NFT_SET_MAP) ||
+			   x->data_type == nftnl_set_get_u32(ns, NFTNL_SET_DATA_TYPE)) &&
+			  (!(flags & NFT_SET_TIMEOUT) ||
+			   x->timeout == nftnl_set_get_u64(ns, NFTNL_SET_TIMEOUT)) &&
+			  x->n_exprs == (set_has_counter(rs, s) ? 1U : 0U);
+	nftnl_set_free(ns);
+	return 0;
+}
+
+/* Whether the declared size of s differs from the installed one (interval and dynamic sets
+ * are declared without one, or with a fixed one). */
+static bool set_resized(const struct rs_set *s, const struct inst_set *x)
+{
+	return !s->interval && s->kind != RS_SET_LOG_RATE && x->size != rs_set_size(s);
+}
+
+/* Elements the daemon or the packet path manage: an update leaves them as they are. */
+static bool set_elems_managed(const struct rs_set *s)
+{
+	return s->kind == RS_SET_OWNER || s->kind == RS_SET_OWNER_KNOWN ||
+	       s->kind == RS_SET_LOG_RATE;
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Per set of the new ruleset: the installed set it keeps (NULL: created anew) and the
+ * elements it lacks. */
+struct set_plan {
+	const struct inst_set *inst;
+	struct rs_elem *add; /* handed to the batch (elem_copies) once put */
+	size_t n_add;
+};
+
+/* Match s's elements against the installed ones: missing ones go to plan->add, installed
+ * ones s does not have (or has with another verdict or comment) to *del. */
+static int plan_elems(const struct rs_set *s, struct set_plan *plan, const struct inst_elem ***del,
+		      size_t *n_del)
+{
+	const struct inst_set *x = plan->inst;
+	bool *kept = calloc(x->n_elems + 1, sizeof(*kept));
+	const struct inst_elem **nd;
+
+	plan->add = calloc(s->n_elems + 1, sizeof(*plan->add));
+	nd = reallocarray(*del, *n_del + x->n_elems + 1, sizeof(**del));
+	if (nd)
+		*del = nd;
+	if (!kept || !plan->add || !nd) {
+		free(kept);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->n_elems; i++) {
+		const struct rs_elem *e = &s->elems[i];
+		struct inst_elem k = { 0 };
+		const struct inst_elem *hit;
+
+		k.key_len = (uint8_t)emit_elem_key(s, e, false, k.key);
+		if (s->interval)
+			k.end_len = (uint8_t)emit_elem_key(s, e, true, k.key_end);
+		hit = bsearch(&k, x->elems, x->n_elems, sizeof(*x->elems), inst_elem_cmp);
+		if (hit && !kept[hit - x->elems] && str_same(hit->chain, e->chain) &&
+		    str_same(hit->comment, e->comment))
+			kept[hit - x->elems] = true;
+		else
+			plan->add[plan->n_add++] = *e;
+	}
+	for (size_t i = 0; i < x->n_elems; i++)
+		if (!kept[i])
+			(*del)[(*n_del)++] = &x->elems[i];
+	free(kept);
+	return 0;
+}
+
+/* Plan every set; deletions of whole sets and of elements are put right away, in the order
+ * the kernel needs them (after the rules that referenced them are gone). */
+static int plan_sets(struct emit_batch *b, const struct ruleset *rs, const struct installed *inst,
+		     struct set_plan *plans)
+{
+	for (size_t i = 0; i < rs->n_sets; i++) {
+		const struct rs_set *s = &rs->sets[i];
+		const struct inst_set *x = inst_find_set(inst, s->name);
+		bool compatible = false;
+		int r;
+
+		if (x && (r = set_compatible(rs, s, x, &compatible)) < 0)
+			return r;
+		plans[i].inst = compatible ? x : NULL;
+	}
+	/* Sets the new ruleset does not have, or defines differently. */
+	for (size_t i = 0; i < inst->n_sets && !b->err; i++) {
+		const struct inst_set *x = &inst->sets[i];
+		bool kept = false;
+
+		for (size_t j = 0; j < rs->n_sets; j++)
+			kept |= plans[j].inst == x;
+		if (!kept)
+			put_del(b, NFT_MSG_DELSET, x->name);
+	}
+	for (size_t i = 0; i < rs->n_sets && !b->err; i++) {
+		const struct inst_elem **del = NULL;
+		size_t n_del = 0;
+		int r;
+
+		if (!plans[i].inst || set_elems_managed(&rs->sets[i]))
+			continue;
+		r = plan_elems(&rs->sets[i], &plans[i], &del, &n_del);
+		if (r >= 0)
+			put_del_elems(b, rs->sets[i].name, del, n_del);
+		free(del);
+		if (r < 0)
+			return r;
+	}
+	return b->err;
+}
+
+static bool chain_kept(const struct rs_chain *c, const struct inst_chain *x)
+{
+	uint32_t hooknum;
+	int32_t prio;
+
+	if (!x || x->base != c->base)
+		return false;
+	if (!c->base)
+		return true;
+	chain_hook(c, &hooknum, &prio);
+	return x->hooknum == hooknum && x->prio == prio;
+}
+
+/* Chains the new ruleset does not have, or hooks differently: deleted once nothing refers to
+ * them (rules flushed, map elements and sets deleted before). */
+static void del_chains(struct emit_batch *b, const struct ruleset *rs, const struct installed *inst)
+{
+	for (size_t i = 0; i < inst->n_chains && !b->err; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < rs->n_chains; j++)
+			kept |= !strcmp(rs->chains[j].name, inst->chains[i].name) &&
+				chain_kept(&rs->chains[j], &inst->chains[i]);
+		if (!kept)
+			put_del(b, NFT_MSG_DELCHAIN, inst->chains[i].name);
+	}
+}
+
+/* New sets whole, kept sets resized where needed and given the elements they lack. */
+static void add_sets(struct emit_batch *b, const struct ruleset *rs, struct set_plan *plans)
+{
+	for (size_t i = 0; i < rs->n_sets && !b->err; i++) {
+		const struct rs_set *s = &rs->sets[i];
+
+		if (!plans[i].inst)
+			put_set(b, rs, s, (uint32_t)i + 1, NLM_F_CREATE | NLM_F_EXCL);
+		else if (set_resized(s, plans[i].inst))
+			put_set(b, rs, s, (uint32_t)i + 1, NLM_F_CREATE);
+	}
+	for (size_t i = 0; i < rs->n_sets && !b->err; i++) {
+		struct set_plan *p = &plans[i];
+		struct rs_elem **nv;
+
+		if (!p->inst) {
+			put_elems(b, &rs->sets[i], rs->sets[i].elems, rs->sets[i].n_elems, false,
+				  true);
+			continue;
+		}
+		if (!p->n_add)
+			continue;
+		/* The messages point into the copy: the batch keeps it (error descriptions). */
+		nv = reallocarray(b->elem_copies, b->n_elem_copies + 1, sizeof(*nv));
+		if (!nv) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->elem_copies = nv;
+		b->elem_copies[b->n_elem_copies++] = p->add;
+		put_elems(b, &rs->sets[i], p->add, p->n_add, false, true);
+		p->add = NULL;
+	}
+}
+
+int emit_update_build(const struct ruleset *rs, const struct installed *inst,
+		      const struct emit_opts *opts, struct emit_batch **ret_batch)
+{
+	const uint32_t owner_flags = NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST;
+	struct emit_batch *b = batch_new(BATCH_PAGE_SIZE, BATCH_OVERRUN);
+	struct set_plan *plans = calloc(rs->n_sets + 1, sizeof(*plans));
+	int r;
+
+	if (!b || !plans) {
+		emit_batch_free(b);
+		free(plans);
+		return -ENOMEM;
+	}
+	batch_begin(b, opts);
+	/* An orphaned persistent table is adopted by asking for the owner flag again. */
+	if ((inst->flags & owner_flags) != (opts->table_flags & owner_flags) ||
+	    ((inst->flags & NFT_TABLE_F_OWNER) && !inst->owner))
+		put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, opts->table_flags, "table (flags)");
+	if (rs->rate_counter && !inst_has_obj(inst, rs->rate_counter))
+		put_counter_obj(b, rs->rate_counter);
+	/* Every rule goes and comes again: a packet runs one generation's rules from its base
+	 * chain on, so old and new rules never mix; what both generations look up (elements of
+	 * kept sets) is live in both. */
+	for (size_t i = 0; i < inst->n_chains && !b->err; i++)
+		put_del(b, NFT_MSG_DELRULE, inst->chains[i].name);
+	r = plan_sets(b, rs, inst, plans);
+	if (r >= 0) {
+		del_chains(b, rs, inst);
+		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
+			if (!chain_kept(&rs->chains[i], inst_find_chain(inst, rs->chains[i].name)))
+				put_chain(b, &rs->chains[i]);
+		add_sets(b, rs, plans);
+		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
+			for (size_t j = 0; j < rs->chains[i].n_rules && !b->err; j++)
+				put_rule(b, rs, &rs->chains[i], &rs->chains[i].rules[j]);
+		for (size_t i = 0; i < inst->n_objs && !b->err; i++)
+			if (!rs->rate_counter || strcmp(inst->objs[i], rs->rate_counter))
+				put_del(b, NFT_MSG_DELOBJ, inst->objs[i]);
+	}
+	for (size_t i = 0; i < rs->n_sets; i++)
+		free(plans[i].add);
+	free(plans);
+	if (r < 0 && !b->err)
+		b->err = r;
 	return batch_finish(b, opts, ret_batch);
 }
 
@@ -974,7 +1383,7 @@ int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t
 	if (!b)
 		return -ENOMEM;
 	batch_begin(b, opts);
-	put_elems(b, s, elems, n, del);
+	put_elems(b, s, elems, n, del, false);
 	return batch_finish(b, opts, ret_batch);
 }
 
@@ -1092,8 +1501,13 @@ void emit_batch_free(struct emit_batch *b)
 {
 	if (!b)
 		return;
-	for (size_t i = 0; i < b->n_msgs; i++)
+	for (size_t i = 0; i < b->n_msgs; i++) {
 		free(b->msgs[i].elem_offsets);
+		free(b->msgs[i].text);
+	}
+	for (size_t i = 0; i < b->n_elem_copies; i++)
+		free(b->elem_copies[i]);
+	free(b->elem_copies);
 	free(b->msgs);
 	if (b->nb)
 		nftnl_batch_free(b->nb);

@@ -30,6 +30,16 @@ struct emit_opts {
 int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 		     struct emit_batch **ret_batch);
 
+struct installed;
+
+/* Build one batch that turns the installed table inst into rs in place: the table, its base
+ * chain and every set of the same definition stay, with the elements both have; only what
+ * differs is deleted or added, and every rule is replaced. A packet that meets the old rules
+ * and the new elements (the kernel swaps them at different moments) finds what both
+ * policies share. opts->table_flags: an orphaned owned table is adopted. 0 or -errno. */
+int emit_update_build(const struct ruleset *rs, const struct installed *inst,
+		      const struct emit_opts *opts, struct emit_batch **ret_batch);
+
 /* A batch that adds (or with del, deletes) n elements of the installed set s: the daemon's
  * live updates. Adding an element that exists is no error; deleting a missing one is. The
  * elements need not be s's own (its name and key layout are what count). */

@@ -23,6 +23,7 @@
 #include <libnftnl/udata.h>
 
 #include "compile.h"
+#include "installed.h"
 #include "ruleset.h"
 #include "show.h"
 
@@ -166,17 +167,6 @@ fail:
 	return MNL_CB_ERROR;
 }
 
-static int comment_cb(const struct nftnl_udata *attr, void *data)
-{
-	if (nftnl_udata_type(attr) == NFTNL_UDATA_SET_ELEM_COMMENT && nftnl_udata_len(attr) > 0) {
-		const char *s = nftnl_udata_get(attr);
-
-		if (s[nftnl_udata_len(attr) - 1] == '\0')
-			*(const char **)data = s;
-	}
-	return 0;
-}
-
 static int counter_cb(struct nftnl_expr *e, void *data)
 {
 	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
@@ -205,7 +195,7 @@ static int raw_add(struct raw_elems *re, struct nftnl_set_elem *e)
 		end = key;
 	ud = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &ulen);
 	if (ud)
-		nftnl_udata_parse(ud, ulen, comment_cb, &comment);
+		comment = inst_elem_comment(ud, ulen);
 	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN))
 		chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
 	if (re->n == re->cap) {

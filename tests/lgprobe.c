@@ -36,7 +36,8 @@
  *	second; C = the flood process's user+system CPU time per connection — on loopback the
  *	sender's syscalls also run the output hook and, in softirq, most of the receive path, so
  *	C tracks the per-connection cost and is less disturbed by other load than R) and exits 0
- *	only if no attempt failed: a refused flood is not a fast flood.
+ *	only if no attempt failed: a refused flood is not a fast flood. SIGTERM ends it early
+ *	(the report is still printed), for a flood that runs as long as something else does.
  *
  * Everything is numeric (no DNS) and single-shot, so tests see deterministic verdicts.
  */
@@ -384,9 +385,12 @@ static int udp_echo(int fd)
 		set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO");
 	for (;;) {
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr m = { .msg_name = &peer, .msg_namelen = sizeof(peer),
-				    .msg_iov = &iov, .msg_iovlen = 1,
-				    .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+		struct msghdr m = { .msg_name = &peer,
+				    .msg_namelen = sizeof(peer),
+				    .msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf) };
 		struct cmsghdr *c;
 		ssize_t n = recvmsg(fd, &m, 0);
 
@@ -565,7 +569,7 @@ static enum verdict udp_probe(int fd, long long deadline)
 	}
 	r = recv_line(fd, buf, sizeof(buf), &len, deadline, true);
 	if (r < 0)
-		return (enum verdict)-r;
+		return (enum verdict) - r;
 	if (len != 4 || memcmp(buf, "ping", 4)) {
 		warnx("unexpected echo (%zu bytes)", len);
 		return V_ERROR;
@@ -586,7 +590,7 @@ static enum verdict tcp_probe(int fd, long long deadline)
 	}
 	r = recv_line(fd, buf, sizeof(buf), &len, deadline, false);
 	if (r < 0)
-		return (enum verdict)-r;
+		return (enum verdict) - r;
 	if (strcmp(buf, "ping\n")) {
 		warnx("unexpected echo: %s", buf);
 		return V_ERROR;
@@ -608,7 +612,7 @@ static int run_connect(const struct opts *o)
 	}
 	fd = connect_deadline(&ss, len, o->socktype, deadline, false);
 	if (fd < 0) {
-		v = (enum verdict)-fd;
+		v = (enum verdict) - fd;
 		goto out;
 	}
 	v = o->socktype == SOCK_DGRAM ? udp_probe(fd, deadline) : tcp_probe(fd, deadline);
@@ -715,6 +719,15 @@ static int run_sink(const struct opts *o)
 	return V_ERROR;
 }
 
+/* SIGTERM: floods stop early and report. */
+static volatile sig_atomic_t flood_stop;
+
+static void on_flood_stop(int sig)
+{
+	(void)sig;
+	flood_stop = 1;
+}
+
 /* One flood worker's parameters and results. */
 struct flood_worker {
 	pthread_t thread;
@@ -788,7 +801,7 @@ static void *flood_thread(void *arg)
 		int r;
 
 		/* Check the clock every 16 connections: cheap, and ≤ a few µs late. */
-		if ((n++ & 15) == 0 && now_s() >= w->stop_at)
+		if (flood_stop || ((n++ & 15) == 0 && now_s() >= w->stop_at))
 			break;
 		r = flood_one(w, src);
 		if (r == 0) {
@@ -827,6 +840,7 @@ static int run_flood(const struct opts *o)
 	if (!w)
 		return V_ERROR;
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_flood_stop);
 	cpu0 = rusage_cpu_s();
 	t0 = now_s();
 	for (i = 0; i < o->threads; i++) {

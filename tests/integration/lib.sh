@@ -290,6 +290,9 @@ have_table() { nft list table "$1" "$2" >/dev/null 2>&1; }
 #  - whitespace: indentation and runs of blanks -> one space, blank lines and `#` comment lines
 #    dropped, a wrapped `elements = { ... }` list joined into one line
 #  - the elements of each list sorted (a set is unordered; nft lists interval sets its own way)
+#  - the table's own `flags` line: loguard's table is owned and persistent (NFT_TABLE_F_OWNER |
+#    NFT_TABLE_F_PERSIST, so a later loguard adopts it in place), which nft 1.0.6 cannot name
+#    (it prints an empty `flags`) and `loguard print` does not show
 # The result keeps one statement per line so a diff reads well; compare two results with
 # nft_same, which also ignores where lines break.
 nft_normalize() {
@@ -297,6 +300,8 @@ nft_normalize() {
 import re, sys
 lines = [l.strip() for l in sys.stdin.read().split("\n")]
 lines = [re.sub(r"\s+", " ", l) for l in lines if l and not l.startswith("#")]
+if len(lines) > 1 and lines[0].startswith("table ") and re.match(r"flags( |$)", lines[1]):
+    del lines[1]
 t = "\n".join(lines)
 t = re.sub(r"counter packets \d+ bytes \d+", "counter", t)
 def elems(m):
