@@ -11,9 +11,11 @@
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/object.h>
 #include <libnftnl/set.h>
+#include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
 #include "array.h"
@@ -67,17 +69,8 @@ static struct nlmsghdr *dump_request(char *buf, uint16_t type)
 	return nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_DUMP, 0);
 }
 
-/* Dump callbacks set this on failure: libmnl's error path only carries errno. */
-struct read_ctx {
-	struct installed *inst;
-	struct inst_set *set; /* element dumps */
-	int err;
-};
-
-static int chain_cb(const struct nlmsghdr *nlh, void *data)
+static int feed_chain(struct installed *inst, const struct nlmsghdr *nlh)
 {
-	struct read_ctx *rc = data;
-	struct installed *inst = rc->inst;
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct inst_chain *x;
 
@@ -86,7 +79,7 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 	if (!ours(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE),
 		  nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY))) {
 		nftnl_chain_free(c);
-		return MNL_CB_OK;
+		return 0;
 	}
 	if (array_grow(&inst->chains, &inst->cap_chains, inst->n_chains, sizeof(*x)) < 0)
 		goto nomem;
@@ -103,11 +96,10 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	inst->n_chains++;
 	nftnl_chain_free(c);
-	return MNL_CB_OK;
+	return 0;
 nomem:
 	nftnl_chain_free(c);
-	rc->err = -ENOMEM;
-	return MNL_CB_ERROR;
+	return -ENOMEM;
 }
 
 static int count_expr(struct nftnl_expr *e, void *data)
@@ -117,10 +109,8 @@ static int count_expr(struct nftnl_expr *e, void *data)
 	return 0;
 }
 
-static int set_cb(const struct nlmsghdr *nlh, void *data)
+static int feed_set(struct installed *inst, const struct nlmsghdr *nlh)
 {
-	struct read_ctx *rc = data;
-	struct installed *inst = rc->inst;
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct inst_set *x;
 
@@ -129,7 +119,7 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 	if (!ours(nftnl_set_get_str(s, NFTNL_SET_TABLE), nftnl_set_get_u32(s, NFTNL_SET_FAMILY)) ||
 	    !nftnl_set_is_set(s, NFTNL_SET_NAME)) {
 		nftnl_set_free(s);
-		return MNL_CB_OK;
+		return 0;
 	}
 	if (array_grow(&inst->sets, &inst->cap_sets, inst->n_sets, sizeof(*x)) < 0)
 		goto nomem;
@@ -148,11 +138,10 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 	nftnl_set_expr_foreach(s, count_expr, &x->n_exprs);
 	inst->n_sets++;
 	nftnl_set_free(s);
-	return MNL_CB_OK;
+	return 0;
 nomem:
 	nftnl_set_free(s);
-	rc->err = -ENOMEM;
-	return MNL_CB_ERROR;
+	return -ENOMEM;
 }
 
 static int elem_add(struct inst_set *set, struct nftnl_set_elem *e)
@@ -187,31 +176,35 @@ static int elem_add(struct inst_set *set, struct nftnl_set_elem *e)
 	return 0;
 }
 
-static int elem_cb(const struct nlmsghdr *nlh, void *data)
+static int feed_elems(struct installed *inst, const struct nlmsghdr *nlh)
 {
-	struct read_ctx *rc = data;
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nftnl_set_elems_iter *it = NULL;
 	struct nftnl_set_elem *e;
+	struct inst_set *set = NULL;
+	const char *name;
+	int r = 0;
 
 	if (!s || nftnl_set_elems_nlmsg_parse(nlh, s) < 0 ||
 	    !(it = nftnl_set_elems_iter_create(s))) {
-		rc->err = -ENOMEM;
+		r = -ENOMEM;
 		goto out;
 	}
-	for (e = nftnl_set_elems_iter_next(it); e && rc->err >= 0;
+	name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+	for (size_t i = 0; name && i < inst->n_sets; i++)
+		if (!strcmp(inst->sets[i].name, name))
+			set = &inst->sets[i];
+	for (e = nftnl_set_elems_iter_next(it); set && e && r >= 0;
 	     e = nftnl_set_elems_iter_next(it))
-		rc->err = elem_add(rc->set, e);
+		r = elem_add(set, e);
 out:
 	nftnl_set_elems_iter_destroy(it);
 	nftnl_set_free(s);
-	return rc->err < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+	return r;
 }
 
-static int obj_cb(const struct nlmsghdr *nlh, void *data)
+static int feed_obj(struct installed *inst, const struct nlmsghdr *nlh)
 {
-	struct read_ctx *rc = data;
-	struct installed *inst = rc->inst;
 	struct nftnl_obj *o = nftnl_obj_alloc();
 	char *name;
 
@@ -225,11 +218,63 @@ static int obj_cb(const struct nlmsghdr *nlh, void *data)
 		inst->objs[inst->n_objs++] = name;
 	}
 	nftnl_obj_free(o);
-	return MNL_CB_OK;
+	return 0;
 nomem:
 	nftnl_obj_free(o);
-	rc->err = -ENOMEM;
-	return MNL_CB_ERROR;
+	return -ENOMEM;
+}
+
+int installed_feed(struct installed *inst, const struct nlmsghdr *nlh)
+{
+	if (nlh->nlmsg_type >> 8 != NFNL_SUBSYS_NFTABLES)
+		return 0;
+	switch (nlh->nlmsg_type & 0xff) {
+	case NFT_MSG_NEWTABLE: {
+		struct nftnl_table *t = nftnl_table_alloc();
+
+		if (!t || nftnl_table_nlmsg_parse(nlh, t) < 0) {
+			nftnl_table_free(t);
+			return -ENOMEM;
+		}
+		if (ours(nftnl_table_get_str(t, NFTNL_TABLE_NAME),
+			 nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY))) {
+			inst->exists = true;
+			inst->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
+		}
+		nftnl_table_free(t);
+		return 0;
+	}
+	case NFT_MSG_NEWCHAIN:
+		return feed_chain(inst, nlh);
+	case NFT_MSG_NEWSET:
+		return feed_set(inst, nlh);
+	case NFT_MSG_NEWSETELEM:
+		return feed_elems(inst, nlh);
+	case NFT_MSG_NEWOBJ:
+		return feed_obj(inst, nlh);
+	}
+	return 0;
+}
+
+void installed_sort(struct installed *inst)
+{
+	for (size_t i = 0; i < inst->n_sets; i++)
+		qsort(inst->sets[i].elems, inst->sets[i].n_elems, sizeof(*inst->sets[i].elems),
+		      inst_elem_cmp);
+}
+
+/* Dump callbacks keep the first failure: libmnl's error path only carries errno. */
+struct read_ctx {
+	struct installed *inst;
+	int err;
+};
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct read_ctx *rc = data;
+
+	rc->err = installed_feed(rc->inst, nlh);
+	return rc->err < 0 ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
 static int read_chains(struct nl *nl, struct read_ctx *rc)
@@ -244,7 +289,7 @@ static int read_chains(struct nl *nl, struct read_ctx *rc)
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, LOGUARD_TABLE);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
-	r = nl_request(nl, nlh, chain_cb, rc);
+	r = nl_request(nl, nlh, dump_cb, rc);
 	return rc->err < 0 ? rc->err : r;
 }
 
@@ -260,11 +305,11 @@ static int read_sets(struct nl *nl, struct read_ctx *rc)
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, LOGUARD_TABLE);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	r = nl_request(nl, nlh, set_cb, rc);
+	r = nl_request(nl, nlh, dump_cb, rc);
 	return rc->err < 0 ? rc->err : r;
 }
 
-static int read_elems(struct nl *nl, struct read_ctx *rc, struct inst_set *set)
+static int read_elems(struct nl *nl, struct read_ctx *rc, const struct inst_set *set)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_set *s = nftnl_set_alloc();
@@ -277,13 +322,8 @@ static int read_elems(struct nl *nl, struct read_ctx *rc, struct inst_set *set)
 	nftnl_set_set_str(s, NFTNL_SET_NAME, set->name);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	rc->set = set;
-	r = nl_request(nl, nlh, elem_cb, rc);
-	if (rc->err < 0)
-		return rc->err;
-	if (r >= 0)
-		qsort(set->elems, set->n_elems, sizeof(*set->elems), inst_elem_cmp);
-	return r;
+	r = nl_request(nl, nlh, dump_cb, rc);
+	return rc->err < 0 ? rc->err : r;
 }
 
 static int read_objs(struct nl *nl, struct read_ctx *rc)
@@ -298,7 +338,7 @@ static int read_objs(struct nl *nl, struct read_ctx *rc)
 	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, LOGUARD_TABLE);
 	nftnl_obj_nlmsg_build_payload(nlh, o);
 	nftnl_obj_free(o);
-	r = nl_request(nl, nlh, obj_cb, rc);
+	r = nl_request(nl, nlh, dump_cb, rc);
 	return rc->err < 0 ? rc->err : r;
 }
 
@@ -319,6 +359,8 @@ int installed_read(struct nl *nl, struct installed **ret_inst)
 		r = read_elems(nl, &rc, &inst->sets[i]);
 	if (r >= 0 && inst->exists)
 		r = read_objs(nl, &rc);
+	if (r >= 0)
+		installed_sort(inst);
 	if (r < 0) {
 		installed_free(inst);
 		return r;

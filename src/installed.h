@@ -60,6 +60,12 @@ int inst_elem_cmp(const void *a, const void *b);
  * into ud. */
 const char *inst_elem_comment(const void *ud, uint32_t len);
 
+/* Take one nf_tables message (a dump reply, or a message of a batch: then inst becomes what
+ * the kernel would hold after it) into inst; other tables' objects are skipped. 0 or -errno.
+ * Call installed_sort() after the last one. */
+int installed_feed(struct installed *inst, const struct nlmsghdr *nlh);
+void installed_sort(struct installed *inst);
+
 /* Read table inet loguard: table, chains, sets with all elements, objects. 0 or -errno. */
 int installed_read(struct nl *nl, struct installed **ret_inst);
 

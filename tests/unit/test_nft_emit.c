@@ -27,6 +27,7 @@
 #include <libnftnl/udata.h>
 
 #include "compile.h"
+#include "installed.h"
 #include "nft_emit.h"
 #include "policy.h"
 #include "ruleset.h"
@@ -165,16 +166,10 @@ static void check_rule(struct seen *s, const struct nlmsghdr *nlh)
 	nftnl_rule_free(r);
 }
 
-static void check_elems(struct seen *s, const struct nlmsghdr *nlh)
+/* libnftnl numbers list entries 1..n when it builds them but its parser insists on
+ * NFTA_LIST_ELEM (the kernel ignores the type): a normalized copy of an element message. */
+static struct nlmsghdr *elems_copy(const struct nlmsghdr *nlh)
 {
-	struct nftnl_set *ns = nftnl_set_alloc();
-	struct nftnl_set_elems_iter *it;
-	struct nftnl_set_elem *e;
-	const struct rs_set *set;
-	size_t idx;
-
-	/* libnftnl numbers list entries 1..n when it builds them but its parser
-	 * insists on NFTA_LIST_ELEM (the kernel ignores the type): normalize a copy. */
 	struct nlmsghdr *copy = malloc(nlh->nlmsg_len);
 	struct nlattr *list, *a;
 
@@ -183,6 +178,19 @@ static void check_elems(struct seen *s, const struct nlmsghdr *nlh)
 	mnl_attr_for_each(list, copy, sizeof(struct nfgenmsg)) if (mnl_attr_get_type(list) ==
 								   NFTA_SET_ELEM_LIST_ELEMENTS)
 		mnl_attr_for_each_nested(a, list) a->nla_type = NFTA_LIST_ELEM | NLA_F_NESTED;
+	return copy;
+}
+
+static void check_elems(struct seen *s, const struct nlmsghdr *nlh)
+{
+	struct nftnl_set *ns = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	const struct rs_set *set;
+	size_t idx;
+
+	struct nlmsghdr *copy = elems_copy(nlh);
+
 	assert_int_equal(nftnl_set_elems_nlmsg_parse(copy, ns), 0);
 	free(copy);
 	set = ruleset_find_set(s->rs, nftnl_set_get_str(ns, NFTNL_SET_NAME));
@@ -500,12 +508,170 @@ static void test_describe_error(void **state)
 	unload(&fx);
 }
 
+/* ---- in-place update ---- */
+
+static void feed_cb(const struct nlmsghdr *nlh, void *data)
+{
+	bool elems = nlh->nlmsg_type == (NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSETELEM);
+	struct nlmsghdr *copy = elems ? elems_copy(nlh) : NULL;
+
+	assert_int_equal(installed_feed(data, elems ? copy : nlh), 0);
+	free(copy);
+}
+
+/* What the kernel holds after installing fx's whole batch, as installed_read() finds it. */
+static struct installed *installed_of(const struct fixture *fx)
+{
+	struct installed *inst = calloc(1, sizeof(*inst));
+
+	assert_non_null(inst);
+	for_each_msg(fx->b, feed_cb, inst);
+	installed_sort(inst);
+	assert_true(inst->exists);
+	return inst;
+}
+
+/* Messages of an update by type, and the set names of element and set changes. */
+struct update_seen {
+	unsigned n[NFT_MSG_MAX];
+	char sets[8][64];
+	unsigned n_sets;
+};
+
+static void update_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct update_seen *u = data;
+	unsigned type = nlh->nlmsg_type & 0xff;
+
+	if (nlh->nlmsg_type >> 8 != NFNL_SUBSYS_NFTABLES)
+		return;
+	u->n[type]++;
+	if (type == NFT_MSG_NEWSETELEM || type == NFT_MSG_DELSETELEM || type == NFT_MSG_NEWSET ||
+	    type == NFT_MSG_DELSET) {
+		struct nftnl_set *ns = nftnl_set_alloc();
+
+		if (type == NFT_MSG_NEWSET || type == NFT_MSG_DELSET)
+			assert_int_equal(nftnl_set_nlmsg_parse(nlh, ns), 0);
+		else {
+			struct nlmsghdr *copy = elems_copy(nlh);
+
+			assert_int_equal(nftnl_set_elems_nlmsg_parse(copy, ns), 0);
+			free(copy);
+		}
+		if (u->n_sets < 8)
+			snprintf(u->sets[u->n_sets++], sizeof(u->sets[0]), "%s",
+				 nftnl_set_get_str(ns, NFTNL_SET_NAME));
+		nftnl_set_free(ns);
+	}
+}
+
+static void update_of(const struct fixture *fx, const struct installed *inst,
+		      struct update_seen *ret)
+{
+	struct emit_opts opts = { .seq = 1, .commit = true };
+	struct emit_batch *b = NULL;
+
+	*ret = (struct update_seen){ 0 };
+	assert_int_equal(emit_update_build(fx->rs, inst, &opts, &b), 0);
+	for_each_msg(b, update_cb, ret);
+	emit_batch_free(b);
+}
+
+static size_t total_rules(const struct ruleset *rs)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rs->n_chains; i++)
+		n += rs->chains[i].n_rules;
+	return n;
+}
+
+/* The same policy again: no set, chain or element is touched; the rules are replaced. */
+static void test_update_unchanged(void **state)
+{
+	struct fixture fx = { 0 };
+	struct installed *inst;
+	struct update_seen u;
+
+	(void)state;
+	load(&fx, "golden/process.yaml", true);
+	inst = installed_of(&fx);
+	update_of(&fx, inst, &u);
+	assert_int_equal(u.n[NFT_MSG_NEWTABLE], 0);
+	assert_int_equal(u.n[NFT_MSG_NEWSET] + u.n[NFT_MSG_DELSET], 0);
+	assert_int_equal(u.n[NFT_MSG_NEWSETELEM] + u.n[NFT_MSG_DELSETELEM], 0);
+	assert_int_equal(u.n[NFT_MSG_NEWCHAIN] + u.n[NFT_MSG_DELCHAIN], 0);
+	assert_int_equal(u.n[NFT_MSG_NEWOBJ] + u.n[NFT_MSG_DELOBJ], 0);
+	assert_int_equal(u.n[NFT_MSG_DELRULE], fx.rs->n_chains);
+	assert_int_equal(u.n[NFT_MSG_NEWRULE], total_rules(fx.rs));
+	installed_free(inst);
+	unload(&fx);
+}
+
+/* One element gone from the kernel, one foreign one added, one set of another definition, a
+ * stray chain: exactly those are repaired. */
+static void test_update_differences(void **state)
+{
+	struct fixture fx = { 0 };
+	struct installed *inst;
+	struct inst_set *uid = NULL, *guards = NULL;
+	struct inst_chain *c;
+	struct update_seen u;
+
+	(void)state;
+	load(&fx, "golden/basic.yaml", true);
+	inst = installed_of(&fx);
+	for (size_t i = 0; i < inst->n_sets; i++) {
+		if (!strcmp(inst->sets[i].name, LOGUARD_ALLOW_UID_SET))
+			uid = &inst->sets[i];
+		if (!strcmp(inst->sets[i].name, LOGUARD_GUARD_MAP))
+			guards = &inst->sets[i];
+	}
+	assert_non_null(uid);
+	assert_non_null(guards);
+	assert_true(uid->n_elems >= 2);
+	/* allow_uid: the first element is missing, the second becomes a stranger's. */
+	free(uid->elems[0].comment);
+	memmove(&uid->elems[0], &uid->elems[1], (uid->n_elems - 1) * sizeof(*uid->elems));
+	uid->n_elems--;
+	uid->elems[0].key[8] ^= 0x55;
+	installed_sort(inst);
+	/* guards: another key type, so it cannot stay. */
+	guards->key_type ^= 1;
+	/* A chain the policy does not have. */
+	c = realloc(inst->chains, (inst->n_chains + 1) * sizeof(*c));
+	assert_non_null(c);
+	inst->chains = c;
+	inst->chains[inst->n_chains++] = (struct inst_chain){ .name = strdup("stray") };
+
+	update_of(&fx, inst, &u);
+	assert_int_equal(u.n[NFT_MSG_DELSET], 1);
+	assert_int_equal(u.n[NFT_MSG_NEWSET], 1);
+	assert_int_equal(u.n[NFT_MSG_DELSETELEM], 1);
+	assert_int_equal(u.n[NFT_MSG_DELCHAIN], 1);
+	assert_int_equal(u.n[NFT_MSG_NEWCHAIN], 0);
+	/* Order: the stranger goes, guards goes and comes whole, allow_uid gets its two. */
+	assert_int_equal(u.n_sets, 5);
+	assert_string_equal(u.sets[0], LOGUARD_GUARD_MAP);     /* DELSET */
+	assert_string_equal(u.sets[1], LOGUARD_ALLOW_UID_SET); /* DELSETELEM */
+	assert_string_equal(u.sets[2], LOGUARD_GUARD_MAP);     /* NEWSET */
+	assert_string_equal(u.sets[3], LOGUARD_GUARD_MAP);     /* its elements */
+	assert_string_equal(u.sets[4], LOGUARD_ALLOW_UID_SET); /* the two missing */
+	installed_free(inst);
+	unload(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip_basic),   cmocka_unit_test(test_round_trip_ranges),
-		cmocka_unit_test(test_dry_run_has_no_end), cmocka_unit_test(test_replace_owned),
-		cmocka_unit_test(test_big_policy_split),   cmocka_unit_test(test_describe_error),
+		cmocka_unit_test(test_round_trip_basic),
+		cmocka_unit_test(test_round_trip_ranges),
+		cmocka_unit_test(test_dry_run_has_no_end),
+		cmocka_unit_test(test_replace_owned),
+		cmocka_unit_test(test_big_policy_split),
+		cmocka_unit_test(test_describe_error),
+		cmocka_unit_test(test_update_unchanged),
+		cmocka_unit_test(test_update_differences),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
