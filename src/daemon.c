@@ -307,6 +307,8 @@ static int reload(struct daemon *d)
 	struct diags dg = { 0 };
 	struct loaded next = { 0 };
 	struct audit *audit = NULL;
+	struct emit_stats st = { 0 };
+	long long t0 = mono_ns();
 	int r;
 
 	notify_reloading();
@@ -318,7 +320,7 @@ static int reload(struct daemon *d)
 				  next.rs->log_group, strerror(-r));
 	}
 	if (r >= 0)
-		r = apply_ruleset(d->nl, next.rs, true, d->table_flags, &dg, NULL);
+		r = apply_ruleset(d->nl, next.rs, true, d->table_flags, &dg, &st);
 	diags_print(&dg, stderr);
 	diags_free(&dg);
 	if (r < 0) {
@@ -343,7 +345,9 @@ static int reload(struct daemon *d)
 	d->cur = next;
 	/* The table was updated in place: keep what still holds of what we added. */
 	live_apply(d->live, &d->cur);
-	fprintf(stderr, "loguard: reloaded %s\n", d->opts->policy_file);
+	fprintf(stderr, "loguard: reloaded %s in %.1f ms (%zu elements added, %zu removed)\n",
+		d->opts->policy_file, (double)(mono_ns() - t0) / 1e6, st.n_elems,
+		st.n_elems_deleted);
 	notify_status(d, "READY=1\n");
 	return 0;
 }

@@ -190,11 +190,11 @@ static int cmd_apply(struct cmdline *cl)
 	}
 	r = send_table(cl, nl, l.rs, !cl->dry_run, &st);
 	if (r == EXIT_OK)
-		printf("%s %s: %zu guards, %zu rules, %zu elements in %zu messages "
-		       "(%zu bytes), %.1f ms\n",
+		printf("%s %s: %zu guards, %zu rules, %zu elements added and %zu removed in %zu "
+		       "messages (%zu bytes), %.1f ms\n",
 		       cl->dry_run ? "validated (nothing changed)" : "applied", cl->policy_file,
-		       l.policy->n_guards, st.n_rules, st.n_elems, st.n_msgs, st.bytes,
-		       ms_since(&t0));
+		       l.policy->n_guards, st.n_rules, st.n_elems, st.n_elems_deleted, st.n_msgs,
+		       st.bytes, ms_since(&t0));
 	nl_close(nl);
 	apply_loaded_free(&l);
 	return r;

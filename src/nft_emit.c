@@ -1102,6 +1102,7 @@ static void put_del_elems(struct emit_batch *b, const char *set, const struct in
 			m->what = m->text;
 			nftnl_set_elems_nlmsg_build_payload(nlh, ns);
 			b->stats.n_elem_msgs++;
+			b->stats.n_elems_deleted += i - first;
 			batch_next(b);
 		}
 		nftnl_set_free(ns);

@@ -62,6 +62,7 @@ int emit_batch_describe(const struct emit_batch *b, uint32_t seq, uint32_t offse
 /* Number of messages of each kind, for summaries and tests. */
 struct emit_stats {
 	size_t n_msgs, n_chains, n_sets, n_elem_msgs, n_elems, n_rules;
+	size_t n_elems_deleted; /* an update's deletions of installed elements */
 	size_t bytes;
 };
 void emit_batch_stats(const struct emit_batch *b, struct emit_stats *ret);
