@@ -3,10 +3,14 @@
  * Ruleset IR → libnftnl objects in one nfnetlink batch. No sockets here: the
  * batch is plain memory so it can be unit-tested and parsed back.
  *
- * Batch shape (one transaction; the kernel applies all or nothing):
- *   BEGIN(genid) [DELTABLE] NEWTABLE [NEWOBJ] NEWCHAIN* NEWSET* NEWSETELEM* NEWRULE* END
- * DELTABLE only when the table existed at the generation the batch carries.
- * Chains precede elements because the guard map's elements jump to them.
+ * Batch shapes (one transaction each; the kernel applies all or nothing):
+ *   whole table:  BEGIN(genid) [DELTABLE] NEWTABLE [NEWOBJ] NEWCHAIN* NEWSET* NEWSETELEM*
+ *                 NEWRULE* END
+ *   update:       BEGIN(genid) [NEWTABLE flags] [NEWOBJ] DELRULE(chain)* DELSET* DELSETELEM*
+ *                 DELCHAIN* NEWCHAIN* NEWSET* NEWSETELEM* NEWRULE* DELOBJ* END
+ * A whole table is for a first install (DELTABLE only where the kernel refused an update of
+ * the flags). An update deletes what refers to a chain or set before the chain or set, and
+ * creates chains before the map elements that jump to them.
  */
 #include <arpa/inet.h>
 #include <endian.h>
