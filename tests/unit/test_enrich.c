@@ -344,7 +344,8 @@ static void test_unit_from_cgroup(void **state)
 		  "app.slice" },
 		{ "/user.slice/user-1000.slice/user@1000.service", "user@1000.service", NULL },
 		/* ... and its delegated subtrees: the user manager's unit, not what is below */
-		{ "/user.slice/user-1002.slice/user@1002.service/app.slice/a.service/x/sshd.service",
+		{ "/user.slice/user-1002.slice/user@1002.service/app.slice/a.service/x/"
+		  "sshd.service",
 		  "user@1002.service", "a.service" },
 		{ "/user.slice/user-1002.slice/user@1002.service/x/sshd.service",
 		  "user@1002.service", NULL },

@@ -103,7 +103,8 @@ static const char full_json[] =
 	"\"dst\":\"127.0.0.1\",\"dport\":62893,\"uid\":1001,\"user\":\"alice\",\"gid\":1001,"
 	"\"group\":\"alice\",\"pid\":4242,\"exe\":\"/usr/bin/curl\","
 	"\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],"
-	"\"cgroup\":\"/user.slice/user-1001.slice/session-3.scope\",\"unit\":\"session-3.scope\",\"user_unit\":null}";
+	"\"cgroup\":\"/user.slice/user-1001.slice/"
+	"session-3.scope\",\"unit\":\"session-3.scope\",\"user_unit\":null}";
 
 static void assert_json(const struct record *r, const char *want)
 {
@@ -139,21 +140,25 @@ static void test_json_unknown(void **state)
 
 	(void)state;
 	record_minimal(&r);
-	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
-			"\"guard\":null,\"verdict\":\"would-deny\",\"protocol\":\"udp\","
-			"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
-			"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
-			"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
+	assert_json(
+		&r,
+		"{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+		"\"guard\":null,\"verdict\":\"would-deny\",\"protocol\":\"udp\","
+		"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
+		"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+		"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
 	/* a uid without a name, an empty argv (kernel thread): known, so not null */
 	r.ev.has_uid = true;
 	r.ev.uid = 0;
 	r.argv = xargv(0);
 	r.ev.verdict = RECORD_ALLOW;
-	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
-			"\"guard\":null,\"verdict\":\"allow\",\"protocol\":\"udp\","
-			"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
-			"\"uid\":0,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
-			"\"exe\":null,\"cmdline\":[],\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
+	assert_json(
+		&r,
+		"{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+		"\"guard\":null,\"verdict\":\"allow\",\"protocol\":\"udp\","
+		"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
+		"\"uid\":0,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+		"\"exe\":null,\"cmdline\":[],\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
 	record_clear(&r);
 }
 
@@ -167,23 +172,25 @@ static void test_json_ipv6(void **state)
 	r.ev.verdict = RECORD_DENY;
 	r.ev.src = in6addr_loopback;
 	inet_pton(AF_INET6, "fd00::1:2", &r.ev.dst);
-	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
-			"\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
-			"\"src\":\"::1\",\"sport\":5353,\"dst\":\"fd00::1:2\",\"dport\":53,"
-			"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
-			"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
+	assert_json(
+		&r,
+		"{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+		"\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
+		"\"src\":\"::1\",\"sport\":5353,\"dst\":\"fd00::1:2\",\"dport\":53,"
+		"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+		"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
 	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - udp [::1]:5353 -> [fd00::1:2]:53 "
 			"uid=- gid=- pid=- exe=- unit=-");
 
 	/* a v4 client on a dual-stack socket: shown as inet_ntop shows it */
 	inet_pton(AF_INET6, "::ffff:127.0.0.1", &r.ev.src);
 	r.ev.dst = r.ev.src;
-	assert_json(&r,
-		    "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
-		    "\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
-		    "\"src\":\"::ffff:127.0.0.1\",\"sport\":5353,\"dst\":\"::ffff:127.0.0.1\","
-		    "\"dport\":53,\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,"
-		    "\"pid\":null,\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
+	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+			"\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
+			"\"src\":\"::ffff:127.0.0.1\",\"sport\":5353,\"dst\":\"::ffff:127.0.0.1\","
+			"\"dport\":53,\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,"
+			"\"pid\":null,\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,"
+			"\"user_unit\":null}");
 	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - udp [::ffff:127.0.0.1]:5353 -> "
 			"[::ffff:127.0.0.1]:53 uid=- gid=- pid=- exe=- unit=-");
 	record_clear(&r);
@@ -200,7 +207,7 @@ static void test_json_ipv6(void **state)
 	"\xe2\x82\xac\xf0\x9f\x98\x80j\\ufffdk\\ufffdl\\ufffd\\ufffdm\\ufffd" \
 	"\\ufffd\\ufffdn\\ufffd\\ufffd\\ufffd\\ufffdo\\ufffd\\ufffd"
 #define HOSTILE_TEXT                                                           \
-	"\"/tmp/a\\\"b\\\\c\\nd\\te\\rf\\x01g\\x1f\\x7fh\\u0085i\xc3\xa9"       \
+	"\"/tmp/a\\\"b\\\\c\\nd\\te\\rf\\x01g\\x1f\\x7fh\\u0085i\xc3\xa9"      \
 	"\xe2\x82\xac\xf0\x9f\x98\x80j\\x80k\\xffl\\xc0\\xafm\\xed\\xa0\\x80n" \
 	"\\xf4\\x90\\x80\\x80o\\xe2\\x82\""
 
@@ -222,10 +229,9 @@ static void test_escaping(void **state)
 			"\"uid\":1000,\"user\":\"ev\\u001b[1mil\",\"gid\":null,\"group\":null,"
 			"\"pid\":null,\"exe\":\"" HOSTILE_JSON "\",\"cmdline\":[\"" HOSTILE_JSON
 			"\",\"\",\"x y\"],\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
-	assert_text(&r,
-		    "2026-11-26T05:07:31.123456Z would-deny \"g\\\"1\" udp 127.0.0.1:5353 -> "
-		    "127.0.0.1:53 uid=1000(\"ev\\x1b[1mil\") gid=- pid=- exe=" HOSTILE_TEXT
-		    " unit=-");
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny \"g\\\"1\" udp 127.0.0.1:5353 -> "
+			"127.0.0.1:53 uid=1000(\"ev\\x1b[1mil\") gid=- pid=- exe=" HOSTILE_TEXT
+			" unit=-");
 	record_clear(&r);
 }
 
@@ -253,24 +259,27 @@ static void test_forgery(void **state)
 	 * a tag character, C1 CSI: escaped as code points in text and in JSON */
 	record_full(&r);
 	free(r.exe);
-	r.exe = xstrdup("/tmp/\xe2\x80\xae" "hs.exe\xe2\x81\xa6x\xe2\x80\x8e\xe2\x80\x8f"
+	r.exe = xstrdup("/tmp/\xe2\x80\xae"
+			"hs.exe\xe2\x81\xa6x\xe2\x80\x8e\xe2\x80\x8f"
 			"\xe2\x80\xa8y\xe2\x80\xa9z\xe2\x80\x8b\xc2\xa0\xef\xbb\xbf"
 			"\xf3\xa0\x81\x81\xc2\x9b");
 	free(r.unit);
-	r.unit = xstrdup("a\xe2\x80\xaa" "b.service");
+	r.unit = xstrdup("a\xe2\x80\xaa"
+			 "b.service");
 	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny jupyter tcp 127.0.0.1:45678 -> "
 			"127.0.0.1:62893 uid=1001(alice) gid=1001(alice) pid=4242 "
 			"exe=\"/tmp/\\u202ehs.exe\\u2066x\\u200e\\u200f\\u2028y\\u2029z\\u200b"
 			"\\u00a0\\ufeff\\U000e0041\\u009b\" unit=\"a\\u202ab.service\"");
-	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
-			"\"guard\":\"jupyter\",\"verdict\":\"would-deny\",\"protocol\":\"tcp\","
-			"\"src\":\"127.0.0.1\",\"sport\":45678,\"dst\":\"127.0.0.1\","
-			"\"dport\":62893,\"uid\":1001,\"user\":\"alice\",\"gid\":1001,"
-			"\"group\":\"alice\",\"pid\":4242,\"exe\":\"/tmp/\\u202ehs.exe\\u2066x"
-			"\\u200e\\u200f\\u2028y\\u2029z\\u200b\\u00a0\\ufeff\\udb40\\udc41\\u009b\","
-			"\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],"
-			"\"cgroup\":\"/user.slice/user-1001.slice/session-3.scope\","
-			"\"unit\":\"a\\u202ab.service\",\"user_unit\":null}");
+	assert_json(&r,
+		    "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+		    "\"guard\":\"jupyter\",\"verdict\":\"would-deny\",\"protocol\":\"tcp\","
+		    "\"src\":\"127.0.0.1\",\"sport\":45678,\"dst\":\"127.0.0.1\","
+		    "\"dport\":62893,\"uid\":1001,\"user\":\"alice\",\"gid\":1001,"
+		    "\"group\":\"alice\",\"pid\":4242,\"exe\":\"/tmp/\\u202ehs.exe\\u2066x"
+		    "\\u200e\\u200f\\u2028y\\u2029z\\u200b\\u00a0\\ufeff\\udb40\\udc41\\u009b\","
+		    "\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],"
+		    "\"cgroup\":\"/user.slice/user-1001.slice/session-3.scope\","
+		    "\"unit\":\"a\\u202ab.service\",\"user_unit\":null}");
 	record_clear(&r);
 
 	/* empty and plain values; a backslash makes a value quoted (bare values are literal) */
@@ -523,7 +532,8 @@ static void test_stats(void **state)
 	assert_string_equal(s, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"stats\","
 			       "\"received\":1234,\"lost\":5,\"enobufs\":2,\"rate_limited\":17,"
 			       "\"unmatched\":18446744073709551615,\"identity_skipped\":3,"
-			       "\"ports_unknown\":6,\"journal_unsent\":7,\"queued\":40,\"queue_allowed\":30,\"receivers\":2,\"cgroups\":1}");
+			       "\"ports_unknown\":6,\"journal_unsent\":7,\"queued\":40,\"queue_"
+			       "allowed\":30,\"receivers\":2,\"cgroups\":1}");
 	free(s);
 	assert_int_equal(record_stats_format_text(&stats, &now, &s), 0);
 	assert_string_equal(s, "2026-11-26T05:07:31.123456Z stats received=1234 lost=5 enobufs=2 "
@@ -822,7 +832,8 @@ static void test_journal_escaped(void **state)
 	free(r.argv);
 	r.argv = xargv(4, "sh", "-c", "echo hi\nid", HOSTILE);
 	free(r.exe);
-	r.exe = xstrdup("/tmp/bad\xff\x1b[2J\xe2\x80\xae" "exe \"x\"");
+	r.exe = xstrdup("/tmp/bad\xff\x1b[2J\xe2\x80\xae"
+			"exe \"x\"");
 	free(r.unit);
 	r.unit = xstrdup("user@1002.service");
 	r.user_unit = xstrdup("sshd\xe2\x80\xa8.service");
