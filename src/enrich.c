@@ -1103,7 +1103,8 @@ int enrich_record(struct enrich *e, struct record *r)
 	err = enrich_names(e, r);
 	if (err < 0)
 		return err;
-	if (enrich_sock_lookup(e, ev, &s) < 0)
+	/* without the ports there is no 4-tuple to look up */
+	if (ev->ports_unknown || enrich_sock_lookup(e, ev, &s) < 0)
 		return 0;
 	/* The port may have been reused by someone else's socket since the packet was logged. */
 	if (ev->has_uid && s.has_uid && ev->uid != s.uid)
