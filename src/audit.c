@@ -23,8 +23,6 @@
 #include "audit.h"
 #include "ruleset.h"
 
-/* Enough for an IPv6 header, a few extension headers and the ports. */
-#define COPY_RANGE 160
 /* Big enough that a burst of SYNs does not overflow while we write records. */
 #define RCVBUF_SIZE (32 * 1024 * 1024)
 /* The kernel allocates max(nlbufsiz, message) per skb, and with qthreshold 1 every message
@@ -83,7 +81,7 @@ static int config(struct audit *a, uint16_t type, const void *data, size_t len)
 int audit_open(uint16_t group, struct audit **ret_audit)
 {
 	struct nfulnl_msg_config_cmd bind_cmd = { .command = NFULNL_CFG_CMD_BIND };
-	struct nfulnl_msg_config_mode mode = { .copy_range = htonl(COPY_RANGE),
+	struct nfulnl_msg_config_mode mode = { .copy_range = htonl(AUDIT_COPY_RANGE),
 					       .copy_mode = NFULNL_COPY_PACKET };
 	uint16_t flags = htons(NFULNL_CFG_F_SEQ);
 	uint32_t qthresh = htonl(1); /* deliver at once: pid lookups race with the client */
@@ -190,11 +188,11 @@ static bool attr_u32(const struct nlattr *a, uint32_t *ret)
 	return true;
 }
 
-/* The ports of a TCP or UDP header at p (len bytes left). */
+/* The ports of a TCP or UDP header at p (len bytes left); -EMSGSIZE: cut off. */
 static int parse_ports(const uint8_t *p, size_t len, struct audit_event *ev)
 {
 	if (len < 4)
-		return -EINVAL;
+		return -EMSGSIZE;
 	ev->sport = (uint16_t)(p[0] << 8 | p[1]);
 	ev->dport = (uint16_t)(p[2] << 8 | p[3]);
 	return 0;
@@ -207,14 +205,18 @@ static int parse_ipv4(const uint8_t *p, size_t len, struct audit_event *ev)
 	if (len < 20 || p[0] >> 4 != 4)
 		return -EINVAL;
 	ihl = (size_t)(p[0] & 0xf) * 4;
-	if (ihl < 20 || ihl > len)
+	if (ihl < 20)
 		return -EINVAL;
 	if (((p[6] & 0x1f) << 8 | p[7]) != 0)
-		return -EINVAL; /* a non-first fragment has no ports */
+		return -ENOENT; /* a non-first fragment has no ports */
 	ev->family = AF_INET;
 	ev->proto = p[9];
 	memcpy(&ev->src, p + 12, 4);
 	memcpy(&ev->dst, p + 16, 4);
+	if (ev->proto != IPPROTO_TCP && ev->proto != IPPROTO_UDP)
+		return -ENOENT;
+	if (ihl > len)
+		return -EMSGSIZE;
 	return parse_ports(p + ihl, len - ihl, ev);
 }
 
@@ -227,22 +229,30 @@ static int parse_ipv6(const uint8_t *p, size_t len, struct audit_event *ev)
 		return -EINVAL;
 	ev->family = AF_INET6;
 	memcpy(&ev->src, p + 8, 16);
-	memcpy(&ev->dst, p + 24, 16);
+	memcpy(&ev->dst, p + 16 + 8, 16);
 	next = p[6];
-	/* Locally generated SYNs rarely carry extension headers; skip the common ones. */
-	for (int i = 0; i < 8; i++) {
+	/* Every header that chains on is 8 bytes or more, so this ends within len / 8 steps. */
+	for (;;) {
 		switch (next) {
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:
 		case IPPROTO_DSTOPTS:
-			if (off + 8 > len)
-				return -EINVAL;
+			if (off + 2 > len)
+				return -EMSGSIZE;
 			next = p[off];
 			off += ((size_t)p[off + 1] + 1) * 8;
 			continue;
+		case IPPROTO_AH: /* not at the output hook, but harmless to walk */
+			if (off + 2 > len)
+				return -EMSGSIZE;
+			next = p[off];
+			off += ((size_t)p[off + 1] + 2) * 4;
+			continue;
 		case IPPROTO_FRAGMENT:
-			if (off + 8 > len || ((p[off + 2] << 8 | p[off + 3]) & 0xfff8))
-				return -EINVAL; /* non-first fragment */
+			if (off + 8 > len)
+				return -EMSGSIZE;
+			if ((p[off + 2] << 8 | p[off + 3]) & 0xfff8)
+				return -ENOENT; /* non-first fragment: no ports */
 			next = p[off];
 			off += 8;
 			continue;
@@ -252,8 +262,10 @@ static int parse_ipv6(const uint8_t *p, size_t len, struct audit_event *ev)
 		break;
 	}
 	ev->proto = next;
+	if (next != IPPROTO_TCP && next != IPPROTO_UDP)
+		return -ENOENT;
 	if (off > len)
-		return -EINVAL;
+		return -EMSGSIZE;
 	return parse_ports(p + off, len - off, ev);
 }
 
@@ -272,9 +284,13 @@ int audit_parse_ip(uint16_t hw_protocol, const uint8_t *p, size_t len, struct au
 		/* The inet family hands over the packet's own protocol; trust the header. */
 		r = len && p[0] >> 4 == 6 ? parse_ipv6(p, len, ev) : parse_ipv4(p, len, ev);
 	}
-	if (r < 0 || (ev->proto != IPPROTO_TCP && ev->proto != IPPROTO_UDP))
-		return -ENOENT;
-	return 0;
+	if (r == -EMSGSIZE) {
+		/* addresses and (if reached) the protocol are right; the ports are not known */
+		ev->sport = ev->dport = 0;
+		ev->ports_unknown = true;
+		return r;
+	}
+	return r < 0 ? -ENOENT : 0;
 }
 
 static int verdict_from_prefix(const char *prefix, enum record_verdict *ret)
@@ -300,6 +316,7 @@ int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev)
 {
 	const struct nlattr *tb[NFULA_MAX + 1] = { 0 };
 	const struct nfulnl_msg_packet_hdr *ph;
+	int r;
 
 	if (nlh->nlmsg_type != ((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET))
 		return -EINVAL;
@@ -315,9 +332,12 @@ int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev)
 	if (verdict_from_prefix(mnl_attr_get_str(tb[NFULA_PREFIX]), &ev->verdict) < 0)
 		return -ENOENT; /* someone else's log statement on our group */
 	ph = mnl_attr_get_payload(tb[NFULA_PACKET_HDR]);
-	if (audit_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFULA_PAYLOAD]),
-			   mnl_attr_get_payload_len(tb[NFULA_PAYLOAD]), ev) < 0)
-		return -ENOENT;
+	r = audit_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFULA_PAYLOAD]),
+			   mnl_attr_get_payload_len(tb[NFULA_PAYLOAD]), ev);
+	/* The ruleset logs TCP and UDP only: a packet of ours that does not read as one must
+	 * not vanish either (the caller counts it). */
+	if (r < 0 && r != -EMSGSIZE)
+		return -EBADMSG;
 	ev->has_uid = attr_u32(tb[NFULA_UID], &ev->uid);
 	ev->has_gid = attr_u32(tb[NFULA_GID], &ev->gid);
 	return 0;
@@ -363,12 +383,16 @@ int audit_read(struct audit *a, audit_cb cb, void *data, struct record_stats *st
 			struct audit_event ev;
 			int r = audit_parse_packet(nlh, &ev);
 
-			if (r == -ENOENT)
+			if (r == -ENOENT || r == -EBADMSG)
 				track_seq(a, &ev, stats);
+			if (r == -EBADMSG)
+				stats->ports_unknown++; /* not even the IP header: counted only */
 			if (r < 0)
 				continue;
 			ev.time = now;
 			stats->received++;
+			if (ev.ports_unknown)
+				stats->ports_unknown++;
 			track_seq(a, &ev, stats);
 			n_events++;
 			r = cb(&ev, data);

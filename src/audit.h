@@ -8,6 +8,15 @@
 
 #include "record.h"
 
+/* What the kernel copies of each logged packet: enough for every header a client without
+ * CAP_NET_RAW can put in front of the ports. At the output hook there are no fragment, AH or ESP
+ * headers yet; an unprivileged socket may set one routing header (IPV6_RTHDR, segment routing,
+ * at most (255 + 1) * 8 bytes), the kernel may add an 8-byte hop-by-hop (jumbo payload), and
+ * IPv4 options are 40 bytes at most. Hop-by-hop and destination options of up to 2 KiB each
+ * need CAP_NET_RAW: those packets are still recorded, with ports unknown, and counted. The
+ * kernel copies min(range, packet): a SYN costs what it did with a small range. */
+#define AUDIT_COPY_RANGE (40 + 8 + 2048 + 8)
+
 /* A subscription to one NFLOG group (nfnetlink_log). */
 struct audit;
 
@@ -28,13 +37,17 @@ typedef int (*audit_cb)(const struct audit_event *ev, void *data);
  * (sequence gaps and socket overflows). Returns the number of events or -errno. */
 int audit_read(struct audit *a, audit_cb cb, void *data, struct record_stats *stats);
 
-/* Decode one NFULNL_MSG_PACKET. -EINVAL: not a valid NFLOG packet message; -ENOENT: valid,
- * but not a TCP/UDP packet logged by loguard (ev->has_seq/seq are still filled). */
+/* Decode one NFULNL_MSG_PACKET. 0 also when the ports were beyond the copied bytes
+ * (ev->ports_unknown); -EINVAL: not a valid NFLOG packet message; -ENOENT: valid, but not
+ * logged by loguard; -EBADMSG: loguard's, but not readable as TCP or UDP over IP
+ * (ev->has_seq/seq are filled for both). */
 int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev);
 
 /* Fill ev's family, proto, addresses and ports from the IPv4 or IPv6 packet at p (len bytes
- * copied), whose ethertype is hw_protocol (host order; else the version nibble decides). Shared
- * with nfqueue. 0, or -ENOENT: not TCP/UDP, cut short, or a fragment without the ports. */
+ * copied), whose ethertype is hw_protocol (host order; else the version nibble decides); ev
+ * must be zeroed. Shared with nfqueue; needs no socket (fuzzed). 0; -EMSGSIZE: the copy ended
+ * in the headers before the ports (family and addresses filled, proto if reached,
+ * ev->ports_unknown set); -ENOENT: not TCP/UDP, a fragment without the ports, or no IP header. */
 int audit_parse_ip(uint16_t hw_protocol, const uint8_t *p, size_t len, struct audit_event *ev);
 
 /* Unbind and close; accepts NULL. */

@@ -221,8 +221,8 @@ static void emit_stats(struct daemon *d)
 	else
 		record_stats_format_json(&d->stats, &now, &line);
 	write_line(d, line);
-	if (d->journal_fd >= 0)
-		journal_send_stats(d->journal_fd, &d->stats);
+	if (d->journal_fd >= 0 && journal_send_stats(d->journal_fd, &d->stats) < 0)
+		d->stats.journal_unsent++;
 	if (d->out)
 		fflush(d->out);
 	d->stats_pending = false;
@@ -264,8 +264,9 @@ static int on_event(const struct audit_event *ev, void *data)
 	char *line = NULL;
 	int r;
 
-	rec.guard = ruleset_guard_of(d->cur.rs, ev->proto, ev->dport);
-	if (!rec.guard)
+	/* ports beyond the copy (counted as ports_unknown) name no guard */
+	rec.guard = ev->ports_unknown ? NULL : ruleset_guard_of(d->cur.rs, ev->proto, ev->dport);
+	if (!rec.guard && !ev->ports_unknown)
 		d->stats.unmatched++;
 	if (ev->verdict != RECORD_ALLOW && live_take_identity(d->live, &rec))
 		r = enrich_names(d->enrich, &rec);
@@ -281,8 +282,8 @@ static int on_event(const struct audit_event *ev, void *data)
 		r = record_format_json(&rec, &line);
 	if (r >= 0)
 		write_line(d, line);
-	if (d->journal_fd >= 0)
-		journal_send_record(d->journal_fd, &rec);
+	if (d->journal_fd >= 0 && journal_send_record(d->journal_fd, &rec) < 0)
+		d->stats.journal_unsent++;
 	record_clear(&rec);
 	return r < 0 ? r : 0;
 }

@@ -680,35 +680,90 @@ static int unit_kind(const char *s, size_t len)
 	return 0;
 }
 
-int enrich_unit_from_cgroup(const char *path, char **ret)
+/* The next path component at *p (skipping '/'), its length in *ret_len; NULL at the end. */
+static const char *next_component(const char **p, size_t *ret_len)
 {
-	const char *end = path + strlen(path), *slice = NULL;
-	size_t slice_len = 0;
+	const char *beg = *p, *end;
 
-	/* From the leaf up: processes live in services and scopes, slices only group them. */
-	while (end > path) {
-		const char *beg;
-		int kind;
+	while (*beg == '/')
+		beg++;
+	if (!*beg)
+		return NULL;
+	for (end = beg; *end && *end != '/'; end++)
+		;
+	*p = end;
+	*ret_len = (size_t)(end - beg);
+	return beg;
+}
 
-		while (end > path && end[-1] == '/')
-			end--;
-		for (beg = end; beg > path && beg[-1] != '/'; beg--)
-			;
-		kind = unit_kind(beg, (size_t)(end - beg));
+/* "user@UID.service": the unit a user's own systemd manager runs in. */
+static bool is_user_manager(const char *s, size_t len)
+{
+	static const char pre[] = "user@", suf[] = ".service";
+	size_t i = sizeof(pre) - 1;
+
+	if (len <= sizeof(pre) - 1 + sizeof(suf) - 1 || memcmp(s, pre, sizeof(pre) - 1) ||
+	    memcmp(s + len - (sizeof(suf) - 1), suf, sizeof(suf) - 1))
+		return false;
+	for (; i < len - (sizeof(suf) - 1); i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* The unit a manager runs the components from *p on in: they are slices, then a non-slice unit
+ * (that one), or a name no manager made (a container's or a tool's own tree: whoever made it
+ * chose every name below), where the deepest slice above it is all that is known. */
+static const char *first_unit(const char **p, size_t *ret_len)
+{
+	const char *c, *slice = NULL;
+	size_t len, slice_len = 0;
+
+	while ((c = next_component(p, &len))) {
+		int kind = unit_kind(c, len);
+
 		if (kind == 2) {
-			*ret = strndup(beg, (size_t)(end - beg));
-			return *ret ? 0 : -ENOMEM;
+			*ret_len = len;
+			return c;
 		}
-		if (kind == 1 && !slice) {
-			slice = beg;
-			slice_len = (size_t)(end - beg);
-		}
-		end = beg;
+		if (kind == 0)
+			break;
+		slice = c;
+		slice_len = len;
 	}
-	if (!slice)
+	*ret_len = slice_len;
+	return slice;
+}
+
+int enrich_unit_from_cgroup(const char *path, char **ret_unit, char **ret_user_unit)
+{
+	const char *unit, *user_unit = NULL, *p = path;
+	size_t len, user_len = 0;
+	char *u, *uu = NULL;
+
+	/* Below the first unit that is not a slice, the cgroup tree is delegated (a user's
+	 * manager, a container, a service's own subtree): whoever runs there names the
+	 * cgroups, so deeper names are never the system manager's units. From the root, then:
+	 * user 1002's ".../user@1002.service/app.slice/sshd.service" is not sshd.service. */
+	unit = first_unit(&p, &len);
+	if (!unit)
 		return -ENOENT;
-	*ret = strndup(slice, slice_len);
-	return *ret ? 0 : -ENOMEM;
+	/* A user manager's units are worth showing, as that user's and never as system ones. */
+	if (is_user_manager(unit, len))
+		user_unit = first_unit(&p, &user_len);
+	u = strndup(unit, len);
+	if (!u)
+		return -ENOMEM;
+	if (user_unit) {
+		uu = strndup(user_unit, user_len);
+		if (!uu) {
+			free(u);
+			return -ENOMEM;
+		}
+	}
+	*ret_unit = u;
+	*ret_user_unit = uu;
+	return 0;
 }
 
 /* ---- the process holding a socket ---- */
@@ -1048,7 +1103,8 @@ int enrich_record(struct enrich *e, struct record *r)
 	err = enrich_names(e, r);
 	if (err < 0)
 		return err;
-	if (enrich_sock_lookup(e, ev, &s) < 0)
+	/* without the ports there is no 4-tuple to look up */
+	if (ev->ports_unknown || enrich_sock_lookup(e, ev, &s) < 0)
 		return 0;
 	/* The port may have been reused by someone else's socket since the packet was logged. */
 	if (ev->has_uid && s.has_uid && ev->uid != s.uid)
@@ -1085,7 +1141,7 @@ int enrich_record(struct enrich *e, struct record *r)
 		}
 	}
 	if (r->cgroup) {
-		err = enrich_unit_from_cgroup(r->cgroup, &r->unit);
+		err = enrich_unit_from_cgroup(r->cgroup, &r->unit, &r->user_unit);
 		if (err == -ENOMEM)
 			goto out;
 	}

@@ -67,10 +67,12 @@ int enrich_socket_pid(struct enrich *e, const struct enrich_sock *s, const char 
 #define ENRICH_SCAN_BUDGET 4096
 void enrich_set_scan_budget(struct enrich *e, unsigned budget);
 
-/* The systemd unit a cgroup path belongs to: the deepest component that names a non-slice
- * unit (.service .scope .socket .mount .swap), else the deepest .slice. Pure string work.
- * 0 (*ret malloc()ed), -ENOENT (no unit in the path) or -ENOMEM. */
-int enrich_unit_from_cgroup(const char *path, char **ret);
+/* The system manager's unit a cgroup path belongs to: the first component from the root that
+ * names a non-slice unit (.service .scope .socket .mount .swap), else the deepest .slice; names
+ * below it are chosen by whoever the subtree is delegated to. When that unit is user@UID.service,
+ * *ret_user_unit is the unit in that user's manager (the same rule below it), else NULL. Pure
+ * string work. 0 (both malloc()ed), -ENOENT (no unit in the path) or -ENOMEM. */
+int enrich_unit_from_cgroup(const char *path, char **ret_unit, char **ret_user_unit);
 
 /* Counters for the stats record. */
 struct enrich_stats {

@@ -498,11 +498,12 @@ bool live_take_identity(struct live *l, struct record *rec)
 		rec->cgroup_id = r->cgroup_id;
 		rec->cgroup = r->cgroup;
 		rec->unit = r->unit;
+		rec->user_unit = r->user_unit;
 		rec->has_inode = r->has_inode;
 		rec->inode = r->inode;
 		r->exe = NULL;
 		r->argv = NULL;
-		r->cgroup = r->unit = NULL;
+		r->cgroup = r->unit = r->user_unit = NULL;
 		record_clear(r);
 		return true;
 	}

@@ -2,19 +2,25 @@
 /*
  * Records as JSON lines, as text for people, and as journald native-protocol datagrams.
  *
- * Strings in a record (exe, argv, cgroup path, names) come from other users' processes: every
- * byte sequence must come out as valid JSON and as a line without terminal control characters.
+ * Strings in a record (exe, argv, cgroup path, unit names, even user names) come from other
+ * users: no byte sequence in them may create a field, a line, or change how a viewer shows the
+ * rest (terminal controls, bidi overrides). Escaped in every format: C0 controls, DEL, C1
+ * controls, and the code points a terminal or a log viewer does not show as themselves
+ * (cp_hidden(): bidi controls U+200E/F, U+202A..E, U+2066..9, U+061C; line and paragraph
+ * separators U+2028/9; zero-width and invisible characters; spaces other than U+0020).
  *
- * - JSON: '"' and '\\' escaped; \b \f \n \r \t in short form; other C0 controls, DEL and C1
- *   controls (U+0080..U+009F) as \u00XX; every byte that is not part of a well-formed UTF-8
- *   sequence (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF) becomes \ufffd.
- *   That is lossy on purpose: JSON strings are Unicode, and Latin-1 style \u00XX escapes of raw
- *   bytes would collide with real characters. journald gets the exact bytes.
- * - Text: lossless and ASCII-safe: '\\' doubled, \n \r \t in short form, other controls, DEL,
- *   C1 controls and invalid UTF-8 as \xNN per byte. Unknown values are "-".
- * - journald: raw bytes (journal fields are binary-safe); a value with a newline uses the
- *   length-prefixed binary form. MESSAGE= is the text line without its time: journald stamps
- *   every entry itself, and journalctl would show the time twice.
+ * - JSON: '"' and '\\' escaped; \b \f \n \r \t in short form; the rest as \uXXXX (a surrogate
+ *   pair above U+FFFF); every byte that is not part of a well-formed UTF-8 sequence (RFC 3629:
+ *   no overlongs, no surrogates, nothing above U+10FFFF) becomes \ufffd. That is lossy on
+ *   purpose: JSON strings are Unicode, and Latin-1 style \u00XX escapes of raw bytes would
+ *   collide with real characters.
+ * - Text: "key=value" fields separated by one space, lossless. A value is written bare when it
+ *   is exactly its bytes: printable, no space, '=', '"', '(', ')' or '\\', not empty and not
+ *   "-" (which means unknown). Otherwise it is quoted, with \\ \" \n \r \t, \xNN for other C0
+ *   controls, DEL and bytes of invalid UTF-8, \uXXXX / \UXXXXXXXX for hidden code points.
+ * - journald: the same escapes as text, without quotes (a journal field is delimited already):
+ *   journalctl prints fields raw, so they get the same treatment. MESSAGE= is the text line
+ *   without its time: journald stamps every entry itself, and journalctl would show it twice.
  */
 
 #ifndef _GNU_SOURCE
@@ -145,6 +151,7 @@ void record_clear(struct record *r)
 	free(r->argv);
 	free(r->cgroup);
 	free(r->unit);
+	free(r->user_unit);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -185,7 +192,7 @@ static int format_time(const struct timespec *ts, char out[TIME_LEN])
 struct parts {
 	char time[TIME_LEN];
 	const char *verdict;
-	char proto[8];
+	char proto[8]; /* "" when unknown */
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
 	bool v6; /* addresses need [] around them next to a port */
 };
@@ -220,7 +227,9 @@ static int record_parts(const struct record *r, struct parts *ret)
 		return err;
 	p.v6 = ev->family == AF_INET6;
 	/* The ruleset only logs TCP and UDP; anything else is shown by number, not guessed. */
-	if (ev->proto == IPPROTO_TCP)
+	if (ev->ports_unknown && !ev->proto)
+		p.proto[0] = '\0'; /* the transport header was not in the copy */
+	else if (ev->proto == IPPROTO_TCP)
 		strcpy(p.proto, "tcp");
 	else if (ev->proto == IPPROTO_UDP)
 		strcpy(p.proto, "udp");
@@ -263,14 +272,38 @@ static size_t utf8_len(const unsigned char *s)
 	return 0;
 }
 
-/* C1 controls U+0080..U+009F: some terminals act on them like ESC sequences. */
-static bool is_c1(const unsigned char *s, size_t n)
+/* The code point of the well-formed n-byte sequence at s. */
+static uint32_t utf8_cp(const unsigned char *s, size_t n)
 {
-	return n == 2 && s[0] == 0xc2 && s[1] < 0xa0;
+	switch (n) {
+	case 1:
+		return s[0];
+	case 2:
+		return (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+	case 3:
+		return (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+	default:
+		return (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3f) << 12 |
+		       (uint32_t)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
+	}
 }
 
-/* The two-character escape of c, or NULL: JSON has " \\ b f n r t, text lines \\ n r t. */
-static const char *short_escape(unsigned char c, bool json)
+/* Code points that do not show as themselves: controls (C0, DEL, C1, where terminals act on
+ * ESC-like sequences), bidi controls (reorder what follows on the line), line and paragraph
+ * separators (a new line in many viewers), zero-width and invisible characters and spaces
+ * other than U+0020 (make one word look like two, or hide text). */
+static bool cp_hidden(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0xa0) || cp == 0xad || cp == 0x061c ||
+	       cp == 0x115f || cp == 0x1160 || cp == 0x1680 || cp == 0x180e ||
+	       (cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202f) ||
+	       (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 || cp == 0x3164 || cp == 0xfeff ||
+	       (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
+/* The two-character escape of c, or NULL: JSON has " \\ b f n r t, text \\ n r t (and " in
+ * quoted values). */
+static const char *short_escape(unsigned char c, bool json, bool quote)
 {
 	switch (c) {
 	case '\\':
@@ -282,7 +315,7 @@ static const char *short_escape(unsigned char c, bool json)
 	case '\t':
 		return "\\t";
 	case '"':
-		return json ? "\\\"" : NULL;
+		return json || quote ? "\\\"" : NULL;
 	case '\b':
 		return json ? "\\b" : NULL;
 	case '\f':
@@ -290,6 +323,16 @@ static const char *short_escape(unsigned char c, bool json)
 	default:
 		return NULL;
 	}
+}
+
+static void json_cp(struct buf *b, uint32_t cp)
+{
+	if (cp < 0x10000) {
+		buf_addf(b, "\\u%04x", cp);
+		return;
+	}
+	cp -= 0x10000;
+	buf_addf(b, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
 }
 
 static void json_str(struct buf *b, const char *str)
@@ -304,24 +347,84 @@ static void json_str(struct buf *b, const char *str)
 	buf_addc(b, '"');
 	while (*s) {
 		size_t n = utf8_len(s);
+		uint32_t cp;
 
 		if (n == 0) {
 			buf_adds(b, "\\ufffd");
 			s++;
 			continue;
 		}
-		if (is_c1(s, n))
-			buf_addf(b, "\\u%04x", s[1]);
-		else if (n > 1)
-			buf_add(b, s, n);
-		else if ((esc = short_escape(*s, true)))
+		cp = utf8_cp(s, n);
+		if (n == 1 && (esc = short_escape(*s, true, true)))
 			buf_adds(b, esc);
-		else if (*s < 0x20 || *s == 0x7f)
-			buf_addf(b, "\\u%04x", *s);
+		else if (cp_hidden(cp))
+			json_cp(b, cp);
 		else
-			buf_addc(b, (char)*s);
+			buf_add(b, s, n);
 		s += n;
 	}
+	buf_addc(b, '"');
+}
+
+/* Can s be written bare in a text line: exactly its bytes, one field, not "-" (unknown)? */
+static bool text_bare(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	if (!*s || !strcmp(str, "-"))
+		return false;
+	while (*s) {
+		size_t n = utf8_len(s);
+
+		if (n == 0 || cp_hidden(utf8_cp(s, n)) || (n == 1 && strchr(" =\"()\\", *s)))
+			return false;
+		s += n;
+	}
+	return true;
+}
+
+/* The escaped bytes of s (see the top of the file); with quote, '"' is escaped too. */
+static void text_escape(struct buf *b, const char *str, bool quote)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	const char *esc;
+
+	while (*s) {
+		size_t n = utf8_len(s);
+		uint32_t cp;
+
+		if (n == 0) {
+			/* per byte, so the escaped line still tells the exact bytes */
+			buf_addf(b, "\\x%02x", *s);
+			s++;
+			continue;
+		}
+		cp = utf8_cp(s, n);
+		if (n == 1 && (esc = short_escape(*s, false, quote)))
+			buf_adds(b, esc);
+		else if (n == 1 && cp_hidden(cp))
+			buf_addf(b, "\\x%02x", *s);
+		else if (cp_hidden(cp))
+			buf_addf(b, cp < 0x10000 ? "\\u%04x" : "\\U%08x", cp);
+		else
+			buf_add(b, s, n);
+		s += n;
+	}
+}
+
+/* A text value: "-" when unknown, bare when that is unambiguous, else quoted and escaped. */
+static void text_str(struct buf *b, const char *str)
+{
+	if (!str) {
+		buf_addc(b, '-');
+		return;
+	}
+	if (text_bare(str)) {
+		buf_adds(b, str);
+		return;
+	}
+	buf_addc(b, '"');
+	text_escape(b, str, true);
 	buf_addc(b, '"');
 }
 
@@ -360,9 +463,12 @@ int record_format_json(const struct record *r, char **ret)
 		return err;
 	buf_addf(&b, "{\"time\":\"%s\",\"type\":\"connection\",\"guard\":", p.time);
 	json_str(&b, r->guard);
-	buf_addf(&b, ",\"verdict\":\"%s\",\"protocol\":\"%s\"", p.verdict, p.proto);
-	buf_addf(&b, ",\"src\":\"%s\",\"sport\":%u,\"dst\":\"%s\",\"dport\":%u", p.src, ev->sport,
-		 p.dst, ev->dport);
+	buf_addf(&b, ",\"verdict\":\"%s\",\"protocol\":", p.verdict);
+	json_str(&b, p.proto[0] ? p.proto : NULL);
+	buf_addf(&b, ",\"src\":\"%s\",\"sport\":", p.src);
+	json_u64(&b, !ev->ports_unknown, ev->sport);
+	buf_addf(&b, ",\"dst\":\"%s\",\"dport\":", p.dst);
+	json_u64(&b, !ev->ports_unknown, ev->dport);
 	buf_adds(&b, ",\"uid\":");
 	json_u64(&b, ev->has_uid, ev->uid);
 	buf_adds(&b, ",\"user\":");
@@ -381,40 +487,10 @@ int record_format_json(const struct record *r, char **ret)
 	json_str(&b, r->cgroup);
 	buf_adds(&b, ",\"unit\":");
 	json_str(&b, r->unit);
+	buf_adds(&b, ",\"user_unit\":");
+	json_str(&b, r->user_unit);
 	buf_addc(&b, '}');
 	return buf_finish(&b, ret);
-}
-
-static void text_str(struct buf *b, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	const char *esc;
-
-	if (!s) {
-		buf_addc(b, '-');
-		return;
-	}
-	while (*s) {
-		size_t n = utf8_len(s);
-
-		if (n == 0) {
-			/* per byte, so the escaped line still tells the exact bytes */
-			buf_addf(b, "\\x%02x", *s);
-			s++;
-			continue;
-		}
-		if (is_c1(s, n))
-			buf_addf(b, "\\x%02x\\x%02x", s[0], s[1]);
-		else if (n > 1)
-			buf_add(b, s, n);
-		else if ((esc = short_escape(*s, false)))
-			buf_adds(b, esc);
-		else if (*s < 0x20 || *s == 0x7f)
-			buf_addf(b, "\\x%02x", *s);
-		else
-			buf_addc(b, (char)*s);
-		s += n;
-	}
 }
 
 /* "uid=1001(alice)", "uid=1001" without a name, "uid=-" when not known. */
@@ -443,8 +519,12 @@ static void text_record(struct buf *b, const struct record *r, const struct part
 		buf_addf(b, "%s ", p->time);
 	buf_addf(b, "%s ", p->verdict);
 	text_str(b, r->guard);
-	buf_addf(b, " %s %s%s%s:%u -> %s%s%s:%u", p->proto, lb, p->src, rb, ev->sport, lb, p->dst,
-		 rb, ev->dport);
+	buf_addf(b, " %s", p->proto[0] ? p->proto : "-");
+	if (ev->ports_unknown)
+		buf_addf(b, " %s%s%s:- -> %s%s%s:-", lb, p->src, rb, lb, p->dst, rb);
+	else
+		buf_addf(b, " %s%s%s:%u -> %s%s%s:%u", lb, p->src, rb, ev->sport, lb, p->dst, rb,
+			 ev->dport);
 	text_id(b, "uid", ev->has_uid, ev->uid, r->user);
 	text_id(b, "gid", ev->has_gid, ev->gid, r->group);
 	if (r->has_pid)
@@ -455,6 +535,11 @@ static void text_record(struct buf *b, const struct record *r, const struct part
 	text_str(b, r->exe);
 	buf_adds(b, " unit=");
 	text_str(b, r->unit);
+	/* only below a user manager: lines of other records keep their shape */
+	if (r->user_unit) {
+		buf_adds(b, " user_unit=");
+		text_str(b, r->user_unit);
+	}
 }
 
 int record_format_text(const struct record *r, char **ret)
@@ -482,11 +567,12 @@ int record_stats_format_json(const struct record_stats *s, const struct timespec
 	buf_addf(&b,
 		 "{\"time\":\"%s\",\"type\":\"stats\",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
 		 ",\"enobufs\":%" PRIu64 ",\"rate_limited\":%" PRIu64 ",\"unmatched\":%" PRIu64
-		 ",\"identity_skipped\":%" PRIu64 ",\"queued\":%" PRIu64
-		 ",\"queue_allowed\":%" PRIu64 ",\"receivers\":%" PRIu64 ",\"cgroups\":%" PRIu64
-		 "}",
+		 ",\"identity_skipped\":%" PRIu64 ",\"ports_unknown\":%" PRIu64
+		 ",\"journal_unsent\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"queue_allowed\":%" PRIu64
+		 ",\"receivers\":%" PRIu64 ",\"cgroups\":%" PRIu64 "}",
 		 time, s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
-		 s->identity_skipped, s->queued, s->queue_allowed, s->receivers, s->cgroups);
+		 s->identity_skipped, s->ports_unknown, s->journal_unsent, s->queued,
+		 s->queue_allowed, s->receivers, s->cgroups);
 	return buf_finish(&b, ret);
 }
 
@@ -495,10 +581,11 @@ static void text_stats(struct buf *b, const struct record_stats *s)
 	buf_addf(b,
 		 "stats received=%" PRIu64 " lost=%" PRIu64 " enobufs=%" PRIu64
 		 " rate_limited=%" PRIu64 " unmatched=%" PRIu64 " identity_skipped=%" PRIu64
-		 " queued=%" PRIu64 " queue_allowed=%" PRIu64 " receivers=%" PRIu64
-		 " cgroups=%" PRIu64,
+		 " ports_unknown=%" PRIu64 " journal_unsent=%" PRIu64 " queued=%" PRIu64
+		 " queue_allowed=%" PRIu64 " receivers=%" PRIu64 " cgroups=%" PRIu64,
 		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
-		 s->identity_skipped, s->queued, s->queue_allowed, s->receivers, s->cgroups);
+		 s->identity_skipped, s->ports_unknown, s->journal_unsent, s->queued,
+		 s->queue_allowed, s->receivers, s->cgroups);
 }
 
 int record_stats_format_text(const struct record_stats *s, const struct timespec *now, char **ret)
@@ -518,19 +605,32 @@ int record_stats_format_text(const struct record_stats *s, const struct timespec
 int journal_open_path(const char *path, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tmo = { .tv_usec = JOURNAL_SEND_TIMEOUT_MS * 1000 };
 	size_t len = strlen(path);
-	int fd, err;
+	int sndbuf = 8 * 1024 * 1024, fd, err;
 
 	if (len == 0)
 		return -EINVAL;
 	if (len >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, len);
-	/* Blocking, as sd_journal_send(): journald drains fast, and a dropped audit record is
-	 * worse than a short wait. Connected, so a missing journald shows up here, at startup. */
+	/* Blocking, as sd_journal_send(), but only for JOURNAL_SEND_TIMEOUT_MS: journald drains
+	 * fast, and a short wait is better than a dropped record; a journald that stays stuck
+	 * must not stall the daemon's loop (queued connections wait for its verdicts), so then
+	 * the entry is dropped and counted. Connected, so a missing journald shows up here, at
+	 * startup. */
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo)) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	/* Room for a burst while journald catches up (sd-journal asks for 8 MiB too); the
+	 * kernel's maximum applies without CAP_NET_ADMIN. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	if (connect(fd, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + len + 1)) {
 		err = -errno;
 		close(fd);
@@ -561,11 +661,20 @@ static void jfield(struct buf *b, const char *key, const char *val, size_t len)
 	buf_addc(b, '\n');
 }
 
-/* Unknown values are left out, never sent empty. */
+/* Values from records are escaped as in text, without quotes (journalctl shows fields raw);
+ * unknown values are left out, never sent empty. */
 static void jfield_str(struct buf *b, const char *key, const char *val)
 {
-	if (val)
-		jfield(b, key, val, strlen(val));
+	struct buf e = { 0 };
+
+	if (!val)
+		return;
+	text_escape(&e, val, false);
+	if (e.err)
+		b->err = b->err ? b->err : e.err;
+	else
+		jfield(b, key, e.p ? e.p : "", e.len);
+	free(e.p);
 }
 
 static void jfield_u64(struct buf *b, const char *key, bool known, uint64_t v)
@@ -684,11 +793,11 @@ int journal_send_record(int fd, const struct record *r)
 	buf_adds(&b, "SYSLOG_IDENTIFIER=loguard\nLOGUARD_TYPE=connection\n");
 	jfield_str(&b, "LOGUARD_GUARD", r->guard);
 	jfield_str(&b, "LOGUARD_VERDICT", p.verdict);
-	jfield_str(&b, "LOGUARD_PROTOCOL", p.proto);
+	jfield_str(&b, "LOGUARD_PROTOCOL", p.proto[0] ? p.proto : NULL);
 	jfield_str(&b, "LOGUARD_SRC", p.src);
-	jfield_u64(&b, "LOGUARD_SPORT", true, ev->sport);
+	jfield_u64(&b, "LOGUARD_SPORT", !ev->ports_unknown, ev->sport);
 	jfield_str(&b, "LOGUARD_DST", p.dst);
-	jfield_u64(&b, "LOGUARD_DPORT", true, ev->dport);
+	jfield_u64(&b, "LOGUARD_DPORT", !ev->ports_unknown, ev->dport);
 	jfield_u64(&b, "LOGUARD_UID", ev->has_uid, ev->uid);
 	jfield_str(&b, "LOGUARD_USER", r->user);
 	jfield_u64(&b, "LOGUARD_GID", ev->has_gid, ev->gid);
@@ -696,10 +805,11 @@ int journal_send_record(int fd, const struct record *r)
 	jfield_u64(&b, "LOGUARD_PID", r->has_pid, (uint64_t)r->pid);
 	jfield_str(&b, "LOGUARD_EXE", r->exe);
 	if (r->argv) {
+		/* arguments as text values: one with a space is quoted, so they split again */
 		for (char *const *a = r->argv; *a; a++) {
 			if (a != r->argv)
 				buf_addc(&cmd, ' ');
-			buf_adds(&cmd, *a);
+			text_str(&cmd, *a);
 		}
 		/* an empty argv (kernel thread, zombie) is known to be empty: sent as "" */
 		if (cmd.err)
@@ -709,6 +819,7 @@ int journal_send_record(int fd, const struct record *r)
 	}
 	jfield_str(&b, "LOGUARD_CGROUP", r->cgroup);
 	jfield_str(&b, "LOGUARD_UNIT", r->unit);
+	jfield_str(&b, "LOGUARD_USER_UNIT", r->user_unit);
 	err = b.err ? b.err : journal_send(fd, &b);
 out:
 	free(b.p);
@@ -732,11 +843,13 @@ int journal_send_stats(int fd, const struct record_stats *s)
 	buf_addf(&b,
 		 "LOGUARD_RECEIVED=%" PRIu64 "\nLOGUARD_LOST=%" PRIu64 "\nLOGUARD_ENOBUFS=%" PRIu64
 		 "\nLOGUARD_RATE_LIMITED=%" PRIu64 "\nLOGUARD_UNMATCHED=%" PRIu64
-		 "\nLOGUARD_IDENTITY_SKIPPED=%" PRIu64 "\nLOGUARD_QUEUED=%" PRIu64
+		 "\nLOGUARD_IDENTITY_SKIPPED=%" PRIu64 "\nLOGUARD_PORTS_UNKNOWN=%" PRIu64
+		 "\nLOGUARD_JOURNAL_UNSENT=%" PRIu64 "\nLOGUARD_QUEUED=%" PRIu64
 		 "\nLOGUARD_QUEUE_ALLOWED=%" PRIu64 "\nLOGUARD_RECEIVERS=%" PRIu64
 		 "\nLOGUARD_CGROUPS=%" PRIu64 "\n",
 		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
-		 s->identity_skipped, s->queued, s->queue_allowed, s->receivers, s->cgroups);
+		 s->identity_skipped, s->ports_unknown, s->journal_unsent, s->queued,
+		 s->queue_allowed, s->receivers, s->cgroups);
 	err = b.err ? b.err : journal_send(fd, &b);
 out:
 	free(b.p);

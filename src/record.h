@@ -20,7 +20,10 @@ struct audit_event {
 	int family;		  /* AF_INET or AF_INET6: the packet's, not the socket's */
 	struct in6_addr src, dst; /* AF_INET: the 4 address bytes first, rest zero */
 	uint16_t sport, dport;	  /* host order */
-	bool has_uid, has_gid;	  /* NFULA_UID/GID: only for packets with a full socket */
+	/* The headers in front of the ports did not fit in what the kernel copied: sport and dport
+	 * are 0, proto is 0 when the transport header itself was not reached. */
+	bool ports_unknown;
+	bool has_uid, has_gid; /* NFULA_UID/GID: only for packets with a full socket */
 	uint32_t uid, gid;
 	bool has_seq; /* NFULA_SEQ (per group), for loss detection */
 	uint32_t seq;
@@ -39,7 +42,8 @@ struct record {
 	bool has_cgroup_id;
 	uint64_t cgroup_id; /* from sock_diag INET_DIAG_CGROUP_ID */
 	char *cgroup;	    /* path below the cgroup2 mount, leading '/' */
-	char *unit;	    /* systemd unit owning that cgroup (.service, .scope, ...) */
+	char *unit;	 /* the system manager's unit owning that cgroup (.service, .scope, ...) */
+	char *user_unit; /* below unit = user@UID.service: the unit in that user's manager */
 	bool has_inode;
 	uint64_t inode; /* socket inode, from sock_diag */
 };
@@ -55,6 +59,8 @@ struct record_stats {
 	uint64_t rate_limited; /* packets the kernel's log rate limit suppressed */
 	uint64_t unmatched;    /* records whose port matches no guard of the current policy */
 	uint64_t identity_skipped; /* records written with the kernel's identity only (busy) */
+	uint64_t ports_unknown;	   /* logged packets whose ports were beyond the copied bytes */
+	uint64_t journal_unsent;   /* entries journald's socket did not take (timeout, error) */
 	/* What the daemon keeps current itself (owner-only ports, executables, cgroups). */
 	uint64_t queued;	/* connections it judged through the queue */
 	uint64_t queue_allowed; /* of them, allowed by it */
@@ -74,11 +80,19 @@ int record_format_text(const struct record *r, char **ret);
 int record_stats_format_json(const struct record_stats *s, const struct timespec *now, char **ret);
 int record_stats_format_text(const struct record_stats *s, const struct timespec *now, char **ret);
 
-/* Send r to journald's native socket (fd from journal_open()) with LOGUARD_* fields. */
+/* A connected socket to journald's native socket; -errno if journald is not there. */
 int journal_open(int *ret_fd);
 /* The same for a socket at path (tests run a fake journald). */
 int journal_open_path(const char *path, int *ret_fd);
+/* Send r as one entry with LOGUARD_* fields (escaped as in text, without quotes). 0, or -errno
+ * when journald did not take it (-EAGAIN: its queue stayed full for JOURNAL_SEND_TIMEOUT_MS):
+ * the caller counts that in record_stats.journal_unsent. */
 int journal_send_record(int fd, const struct record *r);
+/* The stats record as one entry; returns as journal_send_record(). */
 int journal_send_stats(int fd, const struct record_stats *s);
+
+/* How long a send may wait for journald to drain its queue before the entry is counted as
+ * unsent: long enough for a busy journald, short enough not to stall NFQUEUE verdicts. */
+#define JOURNAL_SEND_TIMEOUT_MS 100
 
 #endif

@@ -17,6 +17,13 @@
  *	also connects to an IPv4 ADDR through an AF_INET6 socket, as ::ffff:ADDR.
  *	A UDP send() that fails with EPERM means local netfilter dropped the datagram; for a
  *	reject the ICMP error follows, so lgprobe then waits for the error or the timeout.
+ *	IPv6 extension headers in front of the ports, as a client may add them:
+ *	  --rthdr N       a segment routing header (IPV6_RTHDR, type 4, allowed to any user) of
+ *	                  N segments, every one ADDR, none left, so the packet goes to ADDR and
+ *	                  is delivered (8 + 16 N bytes; N <= 127)
+ *	  --hopopts B     hop-by-hop options of B bytes of padding (IPV6_HOPOPTS; CAP_NET_RAW)
+ *	  --dstopts B     destination options before the routing header (IPV6_RTHDRDSTOPTS;
+ *	                  CAP_NET_RAW); B a multiple of 8, 8..2048
  *
  *   lgprobe hold tcp ADDR PORT [--timeout-ms N]
  *	Connect, print "connected"; for every line on stdin send it and print the echoed
@@ -94,6 +101,8 @@ struct opts {
 	int timeout_ms;
 	bool dual;
 	bool v6only_mapped;
+	unsigned rthdr_segs;		   /* --rthdr */
+	unsigned hopopts_len, dstopts_len; /* --hopopts, --dstopts */
 	double seconds;
 	unsigned threads;
 	struct in_addr src_first, src_last;
@@ -115,6 +124,7 @@ static void __attribute__((noreturn)) usage(void)
 {
 	fputs("usage: lgprobe listen  tcp|udp ADDR PORT [--dual]\n"
 	      "       lgprobe connect tcp|udp ADDR PORT [--timeout-ms N] [--v6only-mapped]\n"
+	      "                       [--rthdr N] [--hopopts BYTES] [--dstopts BYTES]\n"
 	      "       lgprobe hold    tcp ADDR PORT [--timeout-ms N]\n"
 	      "       lgprobe sink    tcp ADDR PORT [--threads N]\n"
 	      "       lgprobe flood   tcp ADDR PORT --seconds S [--threads N] [--src A-B]"
@@ -206,6 +216,16 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->dual = true;
 		} else if (!strcmp(a, "--v6only-mapped")) {
 			o->v6only_mapped = true;
+		} else if (!strcmp(a, "--rthdr") && val) {
+			o->rthdr_segs = (unsigned)parse_ulong(val, "--rthdr", 127);
+			i++;
+		} else if ((!strcmp(a, "--hopopts") || !strcmp(a, "--dstopts")) && val) {
+			unsigned n = (unsigned)parse_ulong(val, a, 2048);
+
+			if (n < 8 || n % 8)
+				usage();
+			*(a[2] == 'h' ? &o->hopopts_len : &o->dstopts_len) = n;
+			i++;
 		} else if (!strcmp(a, "--timeout-ms") && val) {
 			o->timeout_ms = (int)parse_ulong(val, "--timeout-ms", INT_MAX / 2);
 			i++;
@@ -457,9 +477,61 @@ static int run_listen(const struct opts *o)
 
 /* ---- connect / hold ------------------------------------------------------------------------ */
 
-/* Nonblocking connect with deadline; returns a connected fd or -verdict. */
+/* An options header (hop-by-hop or destination) of len bytes: next header, length, then Pad1
+ * options (zero bytes) only. */
+static int set_opts_hdr(int fd, int optname, unsigned len, const char *what)
+{
+	uint8_t h[2048] = { 0 };
+
+	h[1] = (uint8_t)(len / 8 - 1);
+	if (setsockopt(fd, IPPROTO_IPV6, optname, h, len) < 0) {
+		warnx("%s (%u bytes): %s", what, len, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The extension headers of --rthdr, --hopopts, --dstopts on a v6 socket to ss. */
+static int set_ext_headers(int fd, const struct sockaddr_storage *ss, const struct opts *o)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	if (!o || !(o->rthdr_segs || o->hopopts_len || o->dstopts_len))
+		return 0;
+	if (ss->ss_family != AF_INET6) {
+		warnx("extension headers need an IPv6 ADDR");
+		return -1;
+	}
+	if (o->rthdr_segs) {
+		/* struct ipv6_sr_hdr: next, hdrlen, type 4, segments_left, first_segment,
+		 * flags, tag (2), then the segments */
+		size_t len = 8 + 16 * (size_t)o->rthdr_segs;
+		uint8_t h[8 + 16 * 127] = { 0 };
+
+		h[1] = (uint8_t)(2 * o->rthdr_segs);
+		h[2] = 4;
+		/* segments left 0: the kernel sends to the last segment, ADDR, and the
+		 * receiver delivers it (a router would forward it on) */
+		h[4] = (uint8_t)(o->rthdr_segs - 1);
+		for (unsigned i = 0; i < o->rthdr_segs; i++)
+			memcpy(h + 8 + 16 * i, &sin6->sin6_addr, 16);
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_RTHDR, h, (socklen_t)len) < 0) {
+			warnx("IPV6_RTHDR (%zu bytes): %s", len, strerror(errno));
+			return -1;
+		}
+	}
+	if (o->hopopts_len && set_opts_hdr(fd, IPV6_HOPOPTS, o->hopopts_len, "IPV6_HOPOPTS") < 0)
+		return -1;
+	if (o->dstopts_len &&
+	    set_opts_hdr(fd, IPV6_RTHDRDSTOPTS, o->dstopts_len, "IPV6_RTHDRDSTOPTS") < 0)
+		return -1;
+	return 0;
+}
+
+/* Nonblocking connect with deadline; returns a connected fd or -verdict. o: the extension
+ * headers to add (NULL: none). */
 static int connect_deadline(const struct sockaddr_storage *ss, socklen_t len, int socktype,
-			    long long deadline, bool quiet)
+			    long long deadline, bool quiet, const struct opts *o)
 {
 	struct pollfd p;
 	int fd, r, err;
@@ -470,6 +542,8 @@ static int connect_deadline(const struct sockaddr_storage *ss, socklen_t len, in
 			warnx("socket: %s", strerror(errno));
 		return -V_ERROR;
 	}
+	if (set_ext_headers(fd, ss, o) < 0)
+		goto fail_error;
 	/* A mapped address on a v6 socket needs v6only off (the default, but be explicit). */
 	if (is_v4mapped(ss) && set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "IPV6_V6ONLY") < 0)
 		goto fail_error;
@@ -610,7 +684,7 @@ static int run_connect(const struct opts *o)
 		v = V_ERROR;
 		goto out;
 	}
-	fd = connect_deadline(&ss, len, o->socktype, deadline, false);
+	fd = connect_deadline(&ss, len, o->socktype, deadline, false, o);
 	if (fd < 0) {
 		v = (enum verdict) - fd;
 		goto out;
@@ -635,7 +709,7 @@ static int run_hold(const struct opts *o)
 		usage();
 	if (resolve(o, &ss, &len) < 0)
 		return V_ERROR;
-	fd = connect_deadline(&ss, len, SOCK_STREAM, now_ms() + o->timeout_ms, false);
+	fd = connect_deadline(&ss, len, SOCK_STREAM, now_ms() + o->timeout_ms, false, NULL);
 	if (fd < 0) {
 		printf("%s\n", verdict_word[-fd]);
 		return V_ERROR; /* exit 1 means "broke later"; a failed connect is 3 */

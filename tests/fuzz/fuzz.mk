@@ -1,34 +1,73 @@
-# libFuzzer run for the policy parser. From the repository root:
-#   make -f tests/fuzz/fuzz.mk [FUZZ_SECONDS=60] [FUZZ_JOBS=1]
-# Seeds in tests/fuzz/corpus are copied to build/fuzz/corpus, which also keeps what the fuzzer
-# finds between runs; crashes land in build/fuzz/artifacts. The tree itself stays clean.
+# libFuzzer runs for the parsers of what others control. From the repository root:
+#   make -f tests/fuzz/fuzz.mk [FUZZ_SECONDS=60] [FUZZ_TARGETS="policy packet record"]
+# Targets: policy (the YAML policy parser), packet (the NFLOG packet parser: IPv4/IPv6 headers
+# as a client can craft them), record (JSON, text and journald formatting of hostile strings,
+# with output invariants). FUZZ_SECONDS is the total, split 2:1:2 between them (a policy and a
+# record have more to explore than a packet header chain).
+# Seeds in tests/fuzz/corpus (policy), tests/fuzz/corpus-packet and tests/fuzz/corpus-record are
+# copied to build/fuzz/corpus-TARGET, which also keeps what the fuzzer finds between runs;
+# crashes land in build/fuzz/artifacts. The tree itself stays clean.
 
 CLANG ?= clang
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 60
-FUZZ_JOBS ?= 1
+FUZZ_TARGETS ?= policy packet record
 FUZZ_B := build/fuzz
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 -Werror \
-	-D_GNU_SOURCE -g -O1 $(FUZZ_SAN) -Isrc $(shell $(PKG_CONFIG) --cflags yaml-0.1 2>/dev/null)
-FUZZ_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
-FUZZ_SRC := tests/fuzz/fuzz_policy.c src/diag.c src/policy_parse.c src/launch_name.c
-FUZZ_ARGS := -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-	-dict=tests/fuzz/policy.dict -artifact_prefix=$(FUZZ_B)/artifacts/ -print_final_stats=1
+	-D_GNU_SOURCE -g -O1 $(FUZZ_SAN) -Isrc \
+	$(shell $(PKG_CONFIG) --cflags yaml-0.1 libmnl 2>/dev/null)
+YAML_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
+MNL_LIBS := $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null || echo -lmnl)
+FUZZ_COMMON := -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	-artifact_prefix=$(FUZZ_B)/artifacts/ -print_final_stats=1
 
-.PHONY: fuzz fuzz-build fuzz-clean
+policy_SRC := tests/fuzz/fuzz_policy.c src/diag.c src/policy_parse.c src/launch_name.c
+policy_DEPS := src/policy.h src/diag.h
+policy_LIBS := $(YAML_LIBS)
+policy_ARGS := -dict=tests/fuzz/policy.dict
+policy_CORPUS := tests/fuzz/corpus
+policy_SHARE := 2
 
-fuzz: $(FUZZ_B)/fuzz_policy
-	@mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/artifacts
-	cp tests/fuzz/corpus/* $(FUZZ_B)/corpus/
-	ASAN_OPTIONS=detect_leaks=1 $(FUZZ_B)/fuzz_policy $(FUZZ_ARGS) \
-		$(if $(filter-out 1,$(FUZZ_JOBS)),-fork=$(FUZZ_JOBS)) $(FUZZ_B)/corpus
+packet_SRC := tests/fuzz/fuzz_packet.c src/audit.c
+packet_DEPS := src/audit.h src/record.h src/ruleset.h
+packet_LIBS := $(MNL_LIBS)
+packet_ARGS := -max_len=2200
+packet_CORPUS := tests/fuzz/corpus-packet
+packet_SHARE := 1
 
-fuzz-build: $(FUZZ_B)/fuzz_policy
+record_SRC := tests/fuzz/fuzz_record.c src/record.c
+record_DEPS := src/record.h
+record_LIBS :=
+record_ARGS := -max_len=8192 -dict=tests/fuzz/record.dict
+record_CORPUS := tests/fuzz/corpus-record
+record_SHARE := 2
 
-$(FUZZ_B)/fuzz_policy: $(FUZZ_SRC) src/policy.h src/diag.h tests/fuzz/fuzz.mk
-	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRC) $(FUZZ_LIBS)
+FUZZ_SHARES := $(shell expr $(foreach t,$(FUZZ_TARGETS),$($(t)_SHARE) +) 0)
+# Seconds for target $(1): its share of the total, at least 1.
+fuzz_secs = $(shell s=$$(( $(FUZZ_SECONDS) * $($(1)_SHARE) / $(FUZZ_SHARES) )); [ $$s -ge 1 ] && echo $$s || echo 1)
+
+.PHONY: fuzz fuzz-build fuzz-clean $(FUZZ_TARGETS:%=fuzz-%)
+
+# One after the other, never in parallel: the shares are of wall time.
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-$$t; done
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz_%)
+
+define fuzz_rules
+fuzz-$(1): $(FUZZ_B)/fuzz_$(1)
+	@mkdir -p $(FUZZ_B)/corpus-$(1) $(FUZZ_B)/artifacts
+	cp $($(1)_CORPUS)/* $(FUZZ_B)/corpus-$(1)/
+	ASAN_OPTIONS=detect_leaks=1 $(FUZZ_B)/fuzz_$(1) -max_total_time=$$(call fuzz_secs,$(1)) \
+		$(FUZZ_COMMON) $($(1)_ARGS) $(FUZZ_B)/corpus-$(1)
+
+$(FUZZ_B)/fuzz_$(1): $($(1)_SRC) $($(1)_DEPS) tests/fuzz/fuzz.mk
+	@mkdir -p $$(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $$@ $($(1)_SRC) $($(1)_LIBS)
+endef
+$(foreach t,policy packet record,$(eval $(call fuzz_rules,$(t))))
 
 fuzz-clean:
 	rm -rf $(FUZZ_B)

@@ -251,7 +251,7 @@ static void assert_identity_null(const struct record *r)
 static void assert_self(struct enrich *e, const struct record *r, int client)
 {
 	const char *root = enrich_cgroup_root(e);
-	char *exe = self_exe(), *cg = self_cgroup(), *unit = NULL;
+	char *exe = self_exe(), *cg = self_cgroup(), *unit = NULL, *user_unit = NULL;
 
 	assert_true(r->has_inode);
 	assert_int_equal(r->inode, inode_of(client));
@@ -266,14 +266,19 @@ static void assert_self(struct enrich *e, const struct record *r, int client)
 		assert_int_equal(r->cgroup_id, cgroup_id(root, cg));
 		assert_non_null(r->cgroup);
 		assert_string_equal(r->cgroup, cg);
-		if (enrich_unit_from_cgroup(cg, &unit) == 0) {
+		if (enrich_unit_from_cgroup(cg, &unit, &user_unit) == 0) {
 			assert_non_null(r->unit);
 			assert_string_equal(r->unit, unit);
+			if (user_unit)
+				assert_string_equal(r->user_unit, user_unit);
+			else
+				assert_null(r->user_unit);
 		} else {
 			assert_null(r->unit);
 		}
 	}
 	free(unit);
+	free(user_unit);
 	free(cg);
 	free(exe);
 }
@@ -326,39 +331,58 @@ static int teardown_cgroup(void **state)
 static void test_unit_from_cgroup(void **state)
 {
 	static const struct {
-		const char *path, *unit;
+		const char *path, *unit, *user_unit;
 	} cases[] = {
+		/* a user's manager names its own units: never reported as system units */
 		{ "/user.slice/user-1000.slice/user@1000.service/app.slice/app-foo.scope",
-		  "app-foo.scope" },
-		{ "/system.slice/postgresql.service", "postgresql.service" },
-		{ "/user.slice/user-1000.slice/session-3.scope", "session-3.scope" },
-		{ "/loguard-test/app", NULL },
-		{ "/", NULL },
-		{ "", NULL },
-		/* A delegated subtree below a service belongs to the service. */
-		{ "/system.slice/docker.service/payload", "docker.service" },
-		{ "/system.slice/docker-0123abcd.scope", "docker-0123abcd.scope" },
-		/* Only slices: the deepest. */
-		{ "/system.slice", "system.slice" },
-		{ "/user.slice/user-1000.slice", "user-1000.slice" },
-		/* A slice below a service does not hide the service. */
-		{ "/user.slice/user-1000.slice/user@1000.service/app.slice", "user@1000.service" },
-		{ "/system.slice/foo.socket", "foo.socket" },
-		{ "/system.slice/-.mount", "-.mount" },
-		{ "/system.slice/dev-sda2.swap", "dev-sda2.swap" },
-		/* A suffix alone is no unit name; neither is a suffix in the middle. */
-		{ "/.service", NULL },
-		{ "/foo.service.d/x", NULL },
-		{ "/system.slice/foo.service/", "foo.service" },
-		{ "system.slice//bar.scope//", "bar.scope" },
+		  "user@1000.service", "app-foo.scope" },
+		{ "/user.slice/user-1002.slice/user@1002.service/app.slice/sshd.service",
+		  "user@1002.service", "sshd.service" },
+		{ "/user.slice/user-1002.slice/user@1002.service/init.scope", "user@1002.service",
+		  "init.scope" },
+		{ "/user.slice/user-1000.slice/user@1000.service/app.slice", "user@1000.service",
+		  "app.slice" },
+		{ "/user.slice/user-1000.slice/user@1000.service", "user@1000.service", NULL },
+		/* ... and its delegated subtrees: the user manager's unit, not what is below */
+		{ "/user.slice/user-1002.slice/user@1002.service/app.slice/a.service/x/"
+		  "sshd.service",
+		  "user@1002.service", "a.service" },
+		{ "/user.slice/user-1002.slice/user@1002.service/x/sshd.service",
+		  "user@1002.service", NULL },
+		{ "/system.slice/postgresql.service", "postgresql.service", NULL },
+		{ "/user.slice/user-1000.slice/session-3.scope", "session-3.scope", NULL },
+		{ "/loguard-test/app", NULL, NULL },
+		{ "/", NULL, NULL },
+		{ "", NULL, NULL },
+		/* A delegated subtree below a service belongs to the service, whatever it names. */
+		{ "/system.slice/docker.service/payload", "docker.service", NULL },
+		{ "/system.slice/docker.service/sshd.service", "docker.service", NULL },
+		{ "/system.slice/docker-0123abcd.scope", "docker-0123abcd.scope", NULL },
 		{ "/machine.slice/machine-c1.scope/payload/system.slice/nginx.service",
-		  "nginx.service" },
+		  "machine-c1.scope", NULL },
+		/* a tree no manager made (a container engine's cgroupfs driver, a test): no unit */
+		{ "/docker/0123abcd/system.slice/sshd.service", NULL, NULL },
+		{ "/system.slice/lxc.payload.c1/system.slice/sshd.service", "system.slice", NULL },
+		/* not a user manager: no user_unit */
+		{ "/system.slice/user@x.service/app.slice/sshd.service", "user@x.service", NULL },
+		{ "/system.slice/user@.service/sshd.service", "user@.service", NULL },
+		/* Only slices: the deepest. */
+		{ "/system.slice", "system.slice", NULL },
+		{ "/user.slice/user-1000.slice", "user-1000.slice", NULL },
+		{ "/system.slice/foo.socket", "foo.socket", NULL },
+		{ "/system.slice/-.mount", "-.mount", NULL },
+		{ "/system.slice/dev-sda2.swap", "dev-sda2.swap", NULL },
+		/* A suffix alone is no unit name; neither is a suffix in the middle. */
+		{ "/.service", NULL, NULL },
+		{ "/foo.service.d/x", NULL, NULL },
+		{ "/system.slice/foo.service/", "foo.service", NULL },
+		{ "system.slice//bar.scope//", "bar.scope", NULL },
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *unit = NULL;
-		int r = enrich_unit_from_cgroup(cases[i].path, &unit);
+		char *unit = NULL, *user_unit = NULL;
+		int r = enrich_unit_from_cgroup(cases[i].path, &unit, &user_unit);
 
 		if (!cases[i].unit) {
 			if (r != -ENOENT)
@@ -369,7 +393,13 @@ static void test_unit_from_cgroup(void **state)
 		if (r != 0 || strcmp(unit, cases[i].unit))
 			fail_msg("'%s': expected '%s', got %d '%s'", cases[i].path, cases[i].unit,
 				 r, unit ? unit : "");
+		if (!cases[i].user_unit != !user_unit ||
+		    (user_unit && strcmp(user_unit, cases[i].user_unit)))
+			fail_msg("'%s': expected user unit '%s', got '%s'", cases[i].path,
+				 cases[i].user_unit ? cases[i].user_unit : "(none)",
+				 user_unit ? user_unit : "(none)");
 		free(unit);
+		free(user_unit);
 	}
 }
 

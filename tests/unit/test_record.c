@@ -103,7 +103,8 @@ static const char full_json[] =
 	"\"dst\":\"127.0.0.1\",\"dport\":62893,\"uid\":1001,\"user\":\"alice\",\"gid\":1001,"
 	"\"group\":\"alice\",\"pid\":4242,\"exe\":\"/usr/bin/curl\","
 	"\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],"
-	"\"cgroup\":\"/user.slice/user-1001.slice/session-3.scope\",\"unit\":\"session-3.scope\"}";
+	"\"cgroup\":\"/user.slice/user-1001.slice/"
+	"session-3.scope\",\"unit\":\"session-3.scope\",\"user_unit\":null}";
 
 static void assert_json(const struct record *r, const char *want)
 {
@@ -139,21 +140,25 @@ static void test_json_unknown(void **state)
 
 	(void)state;
 	record_minimal(&r);
-	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
-			"\"guard\":null,\"verdict\":\"would-deny\",\"protocol\":\"udp\","
-			"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
-			"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
-			"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null}");
+	assert_json(
+		&r,
+		"{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+		"\"guard\":null,\"verdict\":\"would-deny\",\"protocol\":\"udp\","
+		"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
+		"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+		"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
 	/* a uid without a name, an empty argv (kernel thread): known, so not null */
 	r.ev.has_uid = true;
 	r.ev.uid = 0;
 	r.argv = xargv(0);
 	r.ev.verdict = RECORD_ALLOW;
-	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
-			"\"guard\":null,\"verdict\":\"allow\",\"protocol\":\"udp\","
-			"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
-			"\"uid\":0,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
-			"\"exe\":null,\"cmdline\":[],\"cgroup\":null,\"unit\":null}");
+	assert_json(
+		&r,
+		"{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+		"\"guard\":null,\"verdict\":\"allow\",\"protocol\":\"udp\","
+		"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
+		"\"uid\":0,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+		"\"exe\":null,\"cmdline\":[],\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
 	record_clear(&r);
 }
 
@@ -167,23 +172,25 @@ static void test_json_ipv6(void **state)
 	r.ev.verdict = RECORD_DENY;
 	r.ev.src = in6addr_loopback;
 	inet_pton(AF_INET6, "fd00::1:2", &r.ev.dst);
-	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
-			"\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
-			"\"src\":\"::1\",\"sport\":5353,\"dst\":\"fd00::1:2\",\"dport\":53,"
-			"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
-			"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null}");
+	assert_json(
+		&r,
+		"{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+		"\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
+		"\"src\":\"::1\",\"sport\":5353,\"dst\":\"fd00::1:2\",\"dport\":53,"
+		"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+		"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
 	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - udp [::1]:5353 -> [fd00::1:2]:53 "
 			"uid=- gid=- pid=- exe=- unit=-");
 
 	/* a v4 client on a dual-stack socket: shown as inet_ntop shows it */
 	inet_pton(AF_INET6, "::ffff:127.0.0.1", &r.ev.src);
 	r.ev.dst = r.ev.src;
-	assert_json(&r,
-		    "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
-		    "\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
-		    "\"src\":\"::ffff:127.0.0.1\",\"sport\":5353,\"dst\":\"::ffff:127.0.0.1\","
-		    "\"dport\":53,\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,"
-		    "\"pid\":null,\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null}");
+	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+			"\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
+			"\"src\":\"::ffff:127.0.0.1\",\"sport\":5353,\"dst\":\"::ffff:127.0.0.1\","
+			"\"dport\":53,\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,"
+			"\"pid\":null,\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,"
+			"\"user_unit\":null}");
 	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - udp [::ffff:127.0.0.1]:5353 -> "
 			"[::ffff:127.0.0.1]:53 uid=- gid=- pid=- exe=- unit=-");
 	record_clear(&r);
@@ -200,9 +207,9 @@ static void test_json_ipv6(void **state)
 	"\xe2\x82\xac\xf0\x9f\x98\x80j\\ufffdk\\ufffdl\\ufffd\\ufffdm\\ufffd" \
 	"\\ufffd\\ufffdn\\ufffd\\ufffd\\ufffd\\ufffdo\\ufffd\\ufffd"
 #define HOSTILE_TEXT                                                           \
-	"/tmp/a\"b\\\\c\\nd\\te\\rf\\x01g\\x1f\\x7fh\\xc2\\x85i\xc3\xa9"       \
+	"\"/tmp/a\\\"b\\\\c\\nd\\te\\rf\\x01g\\x1f\\x7fh\\u0085i\xc3\xa9"      \
 	"\xe2\x82\xac\xf0\x9f\x98\x80j\\x80k\\xffl\\xc0\\xafm\\xed\\xa0\\x80n" \
-	"\\xf4\\x90\\x80\\x80o\\xe2\\x82"
+	"\\xf4\\x90\\x80\\x80o\\xe2\\x82\""
 
 static void test_escaping(void **state)
 {
@@ -221,10 +228,125 @@ static void test_escaping(void **state)
 			"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
 			"\"uid\":1000,\"user\":\"ev\\u001b[1mil\",\"gid\":null,\"group\":null,"
 			"\"pid\":null,\"exe\":\"" HOSTILE_JSON "\",\"cmdline\":[\"" HOSTILE_JSON
-			"\",\"\",\"x y\"],\"cgroup\":null,\"unit\":null}");
-	assert_text(&r,
-		    "2026-11-26T05:07:31.123456Z would-deny g\"1 udp 127.0.0.1:5353 -> "
-		    "127.0.0.1:53 uid=1000(ev\\x1b[1mil) gid=- pid=- exe=" HOSTILE_TEXT " unit=-");
+			"\",\"\",\"x y\"],\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny \"g\\\"1\" udp 127.0.0.1:5353 -> "
+			"127.0.0.1:53 uid=1000(\"ev\\x1b[1mil\") gid=- pid=- exe=" HOSTILE_TEXT
+			" unit=-");
+	record_clear(&r);
+}
+
+/* Issue 9.8: a user picks the bytes of its executable's path, its command line, its cgroup
+ * names (so unit names) and, through a directory service, even user names. None may add a
+ * field, end the line, or reorder what a terminal shows (bidi controls). */
+static void test_forgery(void **state)
+{
+	struct record r;
+
+	(void)state;
+	record_full(&r);
+	free(r.exe);
+	r.exe = xstrdup("x uid=0(root) pid=1 exe=/usr/sbin/sshd");
+	free(r.user);
+	r.user = xstrdup("a) pid=1 (b");
+	free(r.unit);
+	r.unit = xstrdup("-");
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny jupyter tcp 127.0.0.1:45678 -> "
+			"127.0.0.1:62893 uid=1001(\"a) pid=1 (b\") gid=1001(alice) pid=4242 "
+			"exe=\"x uid=0(root) pid=1 exe=/usr/sbin/sshd\" unit=\"-\"");
+	record_clear(&r);
+
+	/* bidi override, isolate, marks, line/paragraph separators, zero width, NBSP, BOM,
+	 * a tag character, C1 CSI: escaped as code points in text and in JSON */
+	record_full(&r);
+	free(r.exe);
+	r.exe = xstrdup("/tmp/\xe2\x80\xae"
+			"hs.exe\xe2\x81\xa6x\xe2\x80\x8e\xe2\x80\x8f"
+			"\xe2\x80\xa8y\xe2\x80\xa9z\xe2\x80\x8b\xc2\xa0\xef\xbb\xbf"
+			"\xf3\xa0\x81\x81\xc2\x9b");
+	free(r.unit);
+	r.unit = xstrdup("a\xe2\x80\xaa"
+			 "b.service");
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny jupyter tcp 127.0.0.1:45678 -> "
+			"127.0.0.1:62893 uid=1001(alice) gid=1001(alice) pid=4242 "
+			"exe=\"/tmp/\\u202ehs.exe\\u2066x\\u200e\\u200f\\u2028y\\u2029z\\u200b"
+			"\\u00a0\\ufeff\\U000e0041\\u009b\" unit=\"a\\u202ab.service\"");
+	assert_json(&r,
+		    "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+		    "\"guard\":\"jupyter\",\"verdict\":\"would-deny\",\"protocol\":\"tcp\","
+		    "\"src\":\"127.0.0.1\",\"sport\":45678,\"dst\":\"127.0.0.1\","
+		    "\"dport\":62893,\"uid\":1001,\"user\":\"alice\",\"gid\":1001,"
+		    "\"group\":\"alice\",\"pid\":4242,\"exe\":\"/tmp/\\u202ehs.exe\\u2066x"
+		    "\\u200e\\u200f\\u2028y\\u2029z\\u200b\\u00a0\\ufeff\\udb40\\udc41\\u009b\","
+		    "\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],"
+		    "\"cgroup\":\"/user.slice/user-1001.slice/session-3.scope\","
+		    "\"unit\":\"a\\u202ab.service\",\"user_unit\":null}");
+	record_clear(&r);
+
+	/* empty and plain values; a backslash makes a value quoted (bare values are literal) */
+	record_full(&r);
+	free(r.exe);
+	r.exe = xstrdup("");
+	free(r.unit);
+	r.unit = xstrdup("C:\\x");
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny jupyter tcp 127.0.0.1:45678 -> "
+			"127.0.0.1:62893 uid=1001(alice) gid=1001(alice) pid=4242 exe=\"\" "
+			"unit=\"C:\\\\x\"");
+	record_clear(&r);
+}
+
+/* A user's own manager names its units: they come as user_unit, below the manager's unit. */
+static void test_user_unit(void **state)
+{
+	struct record r;
+
+	(void)state;
+	record_full(&r);
+	free(r.cgroup);
+	r.cgroup = xstrdup("/user.slice/user-1002.slice/user@1002.service/app.slice/sshd.service");
+	free(r.unit);
+	r.unit = xstrdup("user@1002.service");
+	r.user_unit = xstrdup("sshd.service");
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny jupyter tcp 127.0.0.1:45678 -> "
+			"127.0.0.1:62893 uid=1001(alice) gid=1001(alice) pid=4242 "
+			"exe=/usr/bin/curl unit=user@1002.service user_unit=sshd.service");
+	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+			"\"guard\":\"jupyter\",\"verdict\":\"would-deny\",\"protocol\":\"tcp\","
+			"\"src\":\"127.0.0.1\",\"sport\":45678,\"dst\":\"127.0.0.1\","
+			"\"dport\":62893,\"uid\":1001,\"user\":\"alice\",\"gid\":1001,"
+			"\"group\":\"alice\",\"pid\":4242,\"exe\":\"/usr/bin/curl\","
+			"\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],\"cgroup\":"
+			"\"/user.slice/user-1002.slice/user@1002.service/app.slice/sshd.service\","
+			"\"unit\":\"user@1002.service\",\"user_unit\":\"sshd.service\"}");
+	record_clear(&r);
+}
+
+/* Ports beyond what the kernel copied (extension headers): a record, with ports and, when the
+ * transport header was not reached, the protocol unknown. */
+static void test_ports_unknown(void **state)
+{
+	struct record r;
+
+	(void)state;
+	record_minimal(&r);
+	r.ev.family = AF_INET6;
+	r.ev.src = r.ev.dst = in6addr_loopback;
+	r.ev.verdict = RECORD_DENY;
+	r.ev.proto = 0;
+	r.ev.sport = r.ev.dport = 0;
+	r.ev.ports_unknown = true;
+	r.ev.has_uid = true;
+	r.ev.uid = 1002;
+	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+			"\"guard\":null,\"verdict\":\"deny\",\"protocol\":null,"
+			"\"src\":\"::1\",\"sport\":null,\"dst\":\"::1\",\"dport\":null,"
+			"\"uid\":1002,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+			"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,"
+			"\"user_unit\":null}");
+	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - - [::1]:- -> [::1]:- uid=1002 gid=- "
+			"pid=- exe=- unit=-");
+	r.ev.proto = IPPROTO_TCP;
+	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - tcp [::1]:- -> [::1]:- uid=1002 "
+			"gid=- pid=- exe=- unit=-");
 	record_clear(&r);
 }
 
@@ -392,6 +514,8 @@ static const struct record_stats stats = {
 	.rate_limited = 17,
 	.unmatched = UINT64_MAX,
 	.identity_skipped = 3,
+	.ports_unknown = 6,
+	.journal_unsent = 7,
 	.queued = 40,
 	.queue_allowed = 30,
 	.receivers = 2,
@@ -408,12 +532,14 @@ static void test_stats(void **state)
 	assert_string_equal(s, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"stats\","
 			       "\"received\":1234,\"lost\":5,\"enobufs\":2,\"rate_limited\":17,"
 			       "\"unmatched\":18446744073709551615,\"identity_skipped\":3,"
-			       "\"queued\":40,\"queue_allowed\":30,\"receivers\":2,\"cgroups\":1}");
+			       "\"ports_unknown\":6,\"journal_unsent\":7,\"queued\":40,\"queue_"
+			       "allowed\":30,\"receivers\":2,\"cgroups\":1}");
 	free(s);
 	assert_int_equal(record_stats_format_text(&stats, &now, &s), 0);
 	assert_string_equal(s, "2026-11-26T05:07:31.123456Z stats received=1234 lost=5 enobufs=2 "
 			       "rate_limited=17 unmatched=18446744073709551615 identity_skipped=3 "
-			       "queued=40 queue_allowed=30 receivers=2 cgroups=1");
+			       "ports_unknown=6 journal_unsent=7 queued=40 queue_allowed=30 "
+			       "receivers=2 cgroups=1");
 	free(s);
 }
 
@@ -663,6 +789,20 @@ static void test_journal_unknown(void **state)
 		assert_null(jget(&e, absent[i]));
 	free(e.data);
 
+	/* ports beyond the copy: left out, as the protocol when it is not known either */
+	r.ev.ports_unknown = true;
+	r.ev.proto = 0;
+	assert_int_equal(journal_send_record(j->client, &r), 0);
+	journal_recv(j, &e);
+	assert_int_equal(e.n, 7);
+	assert_jfield(&e, "MESSAGE", "deny - - [::1]:- -> [::1]:- uid=- gid=- pid=- exe=- unit=-");
+	assert_null(jget(&e, "LOGUARD_SPORT"));
+	assert_null(jget(&e, "LOGUARD_DPORT"));
+	assert_null(jget(&e, "LOGUARD_PROTOCOL"));
+	free(e.data);
+	r.ev.ports_unknown = false;
+	r.ev.proto = IPPROTO_UDP;
+
 	/* allow is info; an empty argv is known, so sent empty */
 	r.ev.verdict = RECORD_ALLOW;
 	r.argv = xargv(0);
@@ -674,15 +814,16 @@ static void test_journal_unknown(void **state)
 	record_clear(&r);
 }
 
-/* Values with a newline take the binary form; other hostile bytes go to journald as they are. */
-static void test_journal_binary(void **state)
+/* Hostile values reach journald escaped as in text (without quotes): journalctl prints fields
+ * as they are, so a raw newline, ESC or bidi control there would forge or hide what it shows.
+ * Arguments are quoted where needed, so LOGUARD_CMDLINE splits back into them. */
+static void test_journal_escaped(void **state)
 {
-	static const char want_cmd[] = "sh -c echo hi\nid " HOSTILE;
+	static const char want_cmd[] = "sh -c \"echo hi\\nid\" " HOSTILE_TEXT;
 	struct fake_journal *j = *state;
 	const struct jfield *f;
 	struct jentry e;
 	struct record r;
-	uint64_t le;
 
 	record_full(&r);
 	r.ev.verdict = RECORD_DENY;
@@ -691,26 +832,40 @@ static void test_journal_binary(void **state)
 	free(r.argv);
 	r.argv = xargv(4, "sh", "-c", "echo hi\nid", HOSTILE);
 	free(r.exe);
-	r.exe = xstrdup("/tmp/bad\xff\x1b[2Jexe");
+	r.exe = xstrdup("/tmp/bad\xff\x1b[2J\xe2\x80\xae"
+			"exe \"x\"");
+	free(r.unit);
+	r.unit = xstrdup("user@1002.service");
+	r.user_unit = xstrdup("sshd\xe2\x80\xa8.service");
 	assert_int_equal(journal_send_record(j->client, &r), 0);
 	journal_recv(j, &e);
-	assert_int_equal(e.n, 20);
+	assert_int_equal(e.n, 21);
 	f = jget(&e, "LOGUARD_CMDLINE");
 	assert_non_null(f);
-	assert_true(f->binary);
+	assert_false(f->binary);
 	assert_int_equal(f->len, sizeof(want_cmd) - 1);
 	assert_memory_equal(f->val, want_cmd, sizeof(want_cmd) - 1);
-	/* the exact wire form: name, newline, little-endian length, value, newline */
-	le = htole64(sizeof(want_cmd) - 1);
-	assert_memory_equal(f->val - sizeof(le) - 1, "\n", 1);
-	assert_memory_equal(f->val - sizeof(le), &le, sizeof(le));
-	assert_jfield(&e, "LOGUARD_EXE", "/tmp/bad\xff\x1b[2Jexe");
-	assert_false(jget(&e, "LOGUARD_EXE")->binary);
+	assert_jfield(&e, "LOGUARD_EXE", "/tmp/bad\\xff\\x1b[2J\\u202eexe \"x\"");
+	assert_jfield(&e, "LOGUARD_UNIT", "user@1002.service");
+	assert_jfield(&e, "LOGUARD_USER_UNIT", "sshd\\u2028.service");
 	assert_jfield(&e, "PRIORITY", "4");
-	/* MESSAGE is the escaped text line: one line, no control characters */
+	/* MESSAGE is the text line: one line, no control characters, fields quoted */
 	assert_jfield(&e, "MESSAGE",
 		      "deny jupyter tcp 127.0.0.1:45678 -> 127.0.0.1:62893 uid=1001(alice) "
-		      "gid=1001(alice) pid=4242 exe=/tmp/bad\\xff\\x1b[2Jexe unit=session-3.scope");
+		      "gid=1001(alice) pid=4242 exe=\"/tmp/bad\\xff\\x1b[2J\\u202eexe \\\"x\\\"\" "
+		      "unit=user@1002.service user_unit=\"sshd\\u2028.service\"");
+	for (size_t i = 0; i < e.n; i++) {
+		assert_false(e.f[i].binary);
+		for (size_t k = 0; k < e.f[i].len; k++) {
+			unsigned char c = (unsigned char)e.f[i].val[k];
+
+			/* no controls anywhere; ASCII only but for HOSTILE's letters (é € 😀) in
+			 * the command line: every other non-ASCII byte here is hostile */
+			assert_true(c >= 0x20 && c != 0x7f);
+			if (strcmp(e.f[i].key, "LOGUARD_CMDLINE"))
+				assert_true(c < 0x7f);
+		}
+	}
 	free(e.data);
 	record_clear(&r);
 }
@@ -733,7 +888,7 @@ static void test_journal_memfd(void **state)
 	for (size_t i = 0; i < BIG; i++)
 		big[i] = (char)('a' + i % 26);
 	big[BIG] = '\0';
-	big[1000] = '\n'; /* and a binary field inside the memfd */
+	big[1000] = '\n'; /* escaped: the argument is quoted */
 	record_full(&r);
 	for (char **a = r.argv; *a; a++)
 		free(*a);
@@ -743,10 +898,11 @@ static void test_journal_memfd(void **state)
 	journal_recv(j, &e);
 	assert_true(e.memfd);
 	assert_int_equal(e.n, 20);
-	assert_true(asprintf(&want, "python3 %s", big) > 0);
+	big[1000] = '\0';
+	assert_true(asprintf(&want, "python3 \"%s\\n%s\"", big, big + 1001) > 0);
 	f = jget(&e, "LOGUARD_CMDLINE");
 	assert_non_null(f);
-	assert_true(f->binary);
+	assert_false(f->binary);
 	assert_int_equal(f->len, strlen(want));
 	assert_memory_equal(f->val, want, f->len);
 	assert_jfield(&e, "LOGUARD_EXE", "/usr/bin/curl");
@@ -773,11 +929,11 @@ static void test_journal_stats(void **state)
 
 	assert_int_equal(journal_send_stats(j->client, &stats), 0);
 	journal_recv(j, &e);
-	assert_int_equal(e.n, 14);
+	assert_int_equal(e.n, 16);
 	assert_jfield(&e, "MESSAGE",
 		      "stats received=1234 lost=5 enobufs=2 rate_limited=17 "
-		      "unmatched=18446744073709551615 identity_skipped=3 queued=40 "
-		      "queue_allowed=30 receivers=2 cgroups=1");
+		      "unmatched=18446744073709551615 identity_skipped=3 ports_unknown=6 "
+		      "journal_unsent=7 queued=40 queue_allowed=30 receivers=2 cgroups=1");
 	assert_jfield(&e, "PRIORITY", "6");
 	assert_jfield(&e, "SYSLOG_IDENTIFIER", "loguard");
 	assert_jfield(&e, "LOGUARD_TYPE", "stats");
@@ -787,6 +943,8 @@ static void test_journal_stats(void **state)
 	assert_jfield(&e, "LOGUARD_RATE_LIMITED", "17");
 	assert_jfield(&e, "LOGUARD_UNMATCHED", "18446744073709551615");
 	assert_jfield(&e, "LOGUARD_IDENTITY_SKIPPED", "3");
+	assert_jfield(&e, "LOGUARD_PORTS_UNKNOWN", "6");
+	assert_jfield(&e, "LOGUARD_JOURNAL_UNSENT", "7");
 	assert_jfield(&e, "LOGUARD_QUEUED", "40");
 	assert_jfield(&e, "LOGUARD_QUEUE_ALLOWED", "30");
 	assert_jfield(&e, "LOGUARD_RECEIVERS", "2");
@@ -831,6 +989,9 @@ int main(void)
 		cmocka_unit_test(test_json_unknown),
 		cmocka_unit_test(test_json_ipv6),
 		cmocka_unit_test(test_escaping),
+		cmocka_unit_test(test_forgery),
+		cmocka_unit_test(test_user_unit),
+		cmocka_unit_test(test_ports_unknown),
 		cmocka_unit_test(test_json_parses),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_bad_records),
@@ -840,7 +1001,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_full, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_unknown, journal_setup,
 						journal_teardown),
-		cmocka_unit_test_setup_teardown(test_journal_binary, journal_setup,
+		cmocka_unit_test_setup_teardown(test_journal_escaped, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_memfd, journal_setup,
 						journal_teardown),
