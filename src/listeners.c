@@ -381,7 +381,8 @@ int listeners_find(struct listeners *l, int family, uint8_t proto, const struct 
 		r = find_exact(l, family, dst, dport, 0, &any, &any_if);
 		if (r < 0 && r != -ENOENT)
 			return r;
-		if (r == 0 && find_exact(l, family, dst, dport, LOOPBACK_IFINDEX, &lo, &lo_if) == 0 &&
+		if (r == 0 &&
+		    find_exact(l, family, dst, dport, LOOPBACK_IFINDEX, &lo, &lo_if) == 0 &&
 		    lo.cookie == any.cookie && !any_if) {
 			*ret = any;
 			ret->cacheable = true;
@@ -444,8 +445,7 @@ static const struct sock_filter no_peer_filter[] = {
 	BPF_STMT(BPF_RET | BPF_K, 0),
 };
 
-/* At most this many ports in a port filter (two instructions each; the kernel allows 4096). */
-#define FILTER_PORTS_MAX 2000
+/* LISTENERS_FILTER_PORTS_MAX: two instructions per port; the kernel allows 4096. */
 
 int listeners_follow_ports(struct listeners *l, const uint16_t *ports, size_t n)
 {
@@ -454,7 +454,7 @@ int listeners_follow_ports(struct listeners *l, const uint16_t *ports, size_t n)
 	size_t k = 0;
 	int r = 0;
 
-	if (n > FILTER_PORTS_MAX) {
+	if (n > LISTENERS_FILTER_PORTS_MAX) {
 		prog.len = sizeof(no_peer_filter) / sizeof(no_peer_filter[0]);
 		prog.filter = (struct sock_filter *)no_peer_filter;
 		if (setsockopt(mnl_socket_get_fd(l->destroy), SOL_SOCKET, SO_ATTACH_FILTER, &prog,

@@ -37,8 +37,10 @@ int listeners_find(struct listeners *l, int family, uint8_t proto, const struct 
 
 /* Be told only of sockets bound to one of these ports (the receivers we cache): a connection
  * aborted with RST has no peer port any more when it is destroyed, so without this every
- * aborted connection would wake the reader. n == 0 means none; past 2,000 ports, every socket
- * without a peer. 0 or -errno. */
+ * aborted connection would wake the reader. n == 0 means none; past
+ * LISTENERS_FILTER_PORTS_MAX ports (ports may then be NULL), every socket without a peer.
+ * 0 or -errno. */
+#define LISTENERS_FILTER_PORTS_MAX 2000
 int listeners_follow_ports(struct listeners *l, const uint16_t *ports, size_t n);
 
 /* The socket to poll for destroy notifications. */
