@@ -436,8 +436,19 @@ static int timeout_ms(const struct daemon *d)
 			ms = live;
 	}
 	if (!d->stats_pending && !d->live_pending)
-		return -1;
-	return ms < 0 ? 0 : ms > 60 * 60 * 1000 ? 60 * 60 * 1000 : (int)ms;
+		ms = -1;
+	else if (ms < 0)
+		ms = 0;
+	else if (ms > 60 * 60 * 1000)
+		ms = 60 * 60 * 1000;
+	/* Known receivers of owner-only ports are looked at again now and then. */
+	if (d->live) {
+		int live = live_timeout_ms(d->live);
+
+		if (live >= 0 && (ms < 0 || live < ms))
+			ms = live;
+	}
+	return (int)ms;
 }
 
 static int loop(struct daemon *d, const sigset_t *unblocked)
@@ -459,6 +470,7 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		n = ppoll(pfd, n_pfd, t < 0 ? NULL : &ts, unblocked);
 		if (n < 0 && errno != EINTR)
 			return -errno;
+		live_tick(d->live);
 		for (size_t i = 1; n > 0 && i < n_pfd; i++) {
 			int r;
 
@@ -477,7 +489,9 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 			}
 			if (d->out)
 				fflush(d->out);
-			break; /* live_handle() reads every source */
+			/* live_handle() reads every source, a bounded batch each: a flood's
+			 * queue is read over several turns, with signals seen in between. */
+			break;
 		}
 		if (n > 0 && pfd[0].revents) {
 			int r;

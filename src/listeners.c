@@ -19,8 +19,23 @@
  *  - A connected UDP socket (peer set) receives only its peer's datagrams, ahead of the
  *    unconnected ones on the same address; we cannot tell the sender here, so one of another
  *    uid makes the answer ambiguous.
- *  - Local traffic arrives on lo, ifindex 1 in every network namespace (LOOPBACK_IFINDEX); a
- *    socket bound to another device never sees it.
+ *  - Local traffic goes out lo, but the receive path looks sockets up with the input device
+ *    the route gives (rt_iif): lo for 127/8 and ::1, the device that carries the address for
+ *    the host's other addresses (10.99.0.1 on d0 arrives "on d0"), the sender's own device
+ *    when it is bound to one. So a listener bound to d0 receives local connections to d0's
+ *    addresses, and one bound to lo those of senders bound to lo: with device-bound sockets,
+ *    who receives depends on the sender, which the kernel's sets cannot see. Checked here
+ *    with a d0-bound and a lo-bound listener on one port (t_owner_stale.sh).
+ *  - Binding conflicts: a socket bound to no device conflicts with every overlapping address
+ *    on the port whatever the other's device, and a listening socket with every bound one
+ *    (SO_REUSEADDR only relaxes sockets that do not listen); SO_REUSEPORT needs one uid. So
+ *    a TCP listener bound to no device that wins the lookup both for "no device" (dif 0:
+ *    only such sockets match) and for lo (dif 1: lo-bound ones too) is the receiver for every
+ *    sender until it stops listening.
+ *  - An exact (non-dump) TCP request is answered by inet_diag_find_one_icsk(): the kernel's
+ *    own __inet_lookup_listener() for idiag_src:idiag_sport with input device idiag_if,
+ *    dual-stack sockets included for AF_INET: O(1), whatever the number of listeners, where
+ *    a dump walks every listener of the host.
  *  - SO_REUSEPORT requires one uid for every socket of a group, TCP and UDP; UDP SO_REUSEADDR
  *    lets any uid share an address and port.
  *  - Destroy notifications are sent from __sk_free(), when the last reference to the socket
@@ -80,8 +95,11 @@ struct find {
 	int rank; /* of the best receiver so far */
 	int score;
 	struct listener best;
+	uint32_t best_if;      /* the device best is bound to */
 	struct uids receivers; /* without a peer, of rank `rank` */
 	struct uids peers[RANK_EXACT + 1];
+	struct uids devbound; /* receivers bound to a device other than lo, any rank */
+	struct listener dev_best;
 };
 
 static void uids_add(struct uids *u, uint32_t uid)
@@ -163,8 +181,6 @@ static void find_consider(struct find *f, const struct nlmsghdr *nlh)
 	/* The bytecode filtered already; this keeps a kernel that ignored it honest. */
 	if (ntohs(m->id.idiag_sport) != f->dport)
 		return;
-	if (m->id.idiag_if && m->id.idiag_if != LOOPBACK_IFINDEX)
-		return;
 	mnl_attr_for_each(a, nlh, sizeof(*m))
 	{
 		if (mnl_attr_get_type(a) == INET_DIAG_SKV6ONLY &&
@@ -179,6 +195,15 @@ static void find_consider(struct find *f, const struct nlmsghdr *nlh)
 	       !mem_is_zero(m->id.idiag_dst, m->idiag_family == AF_INET ? 4 : 16);
 	if (peer) {
 		uids_add(&f->peers[rank], m->idiag_uid);
+		return;
+	}
+	/* Receives from senders bound to that device and for that device's addresses. */
+	if (m->id.idiag_if && m->id.idiag_if != LOOPBACK_IFINDEX) {
+		if (!f->devbound.seen) {
+			f->dev_best.cookie = diag_cookie(m);
+			f->dev_best.uid = m->idiag_uid;
+		}
+		uids_add(&f->devbound, m->idiag_uid);
 		return;
 	}
 	/* The kernel's order within a rank, but for sk_incoming_cpu: bound to lo, then the
@@ -197,6 +222,7 @@ static void find_consider(struct find *f, const struct nlmsghdr *nlh)
 		f->score = score;
 		f->best.cookie = diag_cookie(m);
 		f->best.uid = m->idiag_uid;
+		f->best_if = m->id.idiag_if;
 	}
 }
 
@@ -267,6 +293,74 @@ static int find_dump(struct listeners *l, uint8_t family, uint8_t proto, struct 
 	}
 }
 
+/* The TCP listener the kernel picks for a SYN of family to dst:dport arriving on device dif,
+ * by one exact request. 0 (ret and *ret_if filled), -ENOENT or -errno. */
+static int find_exact(struct listeners *l, int family, const struct in6_addr *dst, uint16_t dport,
+		      uint32_t dif, struct listener *ret, uint32_t *ret_if)
+{
+	int fd = mnl_socket_get_fd(l->diag);
+	struct inet_diag_req_v2 *req;
+	struct nlmsghdr *nlh;
+	uint32_t seq = ++l->seq;
+
+	nlh = mnl_nlmsg_put_header(l->buf);
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = seq;
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = (uint8_t)family;
+	req->sdiag_protocol = IPPROTO_TCP;
+	req->idiag_states = 1U << TCP_LISTEN;
+	/* TCP's exact lookup takes idiag_src:idiag_sport as the local end; no peer. */
+	memcpy(req->id.idiag_src, dst, family == AF_INET ? 4 : 16);
+	req->id.idiag_sport = htons(dport);
+	req->id.idiag_if = dif;
+	req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (mnl_socket_sendto(l->diag, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+
+	/* The kernel answers an exact request at once, with the socket or an error; older
+	 * messages (a dump given up on) are skipped by seq. */
+	for (;;) {
+		ssize_t n = recv(fd, l->buf, DUMP_BUF_SIZE, MSG_TRUNC);
+		int len;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n > DUMP_BUF_SIZE)
+			return -EMSGSIZE;
+		len = (int)n;
+		for (nlh = (struct nlmsghdr *)l->buf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
+			const struct inet_diag_msg *m;
+
+			if (nlh->nlmsg_seq != seq)
+				continue;
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+				if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e))
+					return -EPROTO;
+				return e->error < 0 ? e->error : -EPROTO;
+			}
+			if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    mnl_nlmsg_get_payload_len(nlh) < sizeof(*m))
+				return -EPROTO;
+			m = mnl_nlmsg_get_payload(nlh);
+			/* A lookup with no peer finds listeners only; be sure. */
+			if (m->idiag_state != TCP_LISTEN || ntohs(m->id.idiag_sport) != dport)
+				return -ENOENT;
+			*ret = (struct listener){ .cookie = diag_cookie(m), .uid = m->idiag_uid };
+			*ret_if = m->id.idiag_if;
+			return 0;
+		}
+	}
+}
+
 int listeners_find(struct listeners *l, int family, uint8_t proto, const struct in6_addr *dst,
 		   uint16_t dport, struct listener *ret)
 {
@@ -278,6 +372,23 @@ int listeners_find(struct listeners *l, int family, uint8_t proto, const struct 
 		return -EPROTONOSUPPORT;
 	if (family != AF_INET && family != AF_INET6)
 		return -EAFNOSUPPORT;
+	if (proto == IPPROTO_TCP) {
+		struct listener any, lo;
+		uint32_t any_if, lo_if;
+
+		/* The common case in O(1): a listener bound to no device that lo-bound ones do
+		 * not outrank is every sender's receiver (see the top). Else dump the port. */
+		r = find_exact(l, family, dst, dport, 0, &any, &any_if);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (r == 0 &&
+		    find_exact(l, family, dst, dport, LOOPBACK_IFINDEX, &lo, &lo_if) == 0 &&
+		    lo.cookie == any.cookie && !any_if) {
+			*ret = any;
+			ret->cacheable = true;
+			return 0;
+		}
+	}
 	if (family == AF_INET) {
 		r = find_dump(l, AF_INET, proto, &f);
 		if (r < 0)
@@ -286,6 +397,12 @@ int listeners_find(struct listeners *l, int family, uint8_t proto, const struct 
 	r = find_dump(l, AF_INET6, proto, &f);
 	if (r < 0)
 		return r;
+	/* Only sockets bound to other devices: theirs for senders on those devices. */
+	if (f.rank == RANK_NONE && f.devbound.seen) {
+		*ret = f.dev_best;
+		ret->contested = f.devbound.mixed;
+		return 0;
+	}
 	/* Only a connected socket: it takes its peer's datagrams, everyone else's are refused. */
 	if (f.rank == RANK_NONE)
 		return -ENOENT;
@@ -297,6 +414,10 @@ int listeners_find(struct listeners *l, int family, uint8_t proto, const struct 
 		if (p->seen && (p->mixed || p->uid != ret->uid))
 			ret->ambiguous = true;
 	}
+	ret->contested = f.devbound.seen && (f.devbound.mixed || f.devbound.uid != ret->uid);
+	/* A receiver bound to lo gets only lo's senders; one bound to nothing, with no
+	 * device-bound socket beside it, everyone's. */
+	ret->cacheable = !ret->ambiguous && !ret->contested && !f.devbound.seen && !f.best_if;
 	return 0;
 }
 
@@ -324,8 +445,7 @@ static const struct sock_filter no_peer_filter[] = {
 	BPF_STMT(BPF_RET | BPF_K, 0),
 };
 
-/* At most this many ports in a port filter (two instructions each; the kernel allows 4096). */
-#define FILTER_PORTS_MAX 2000
+/* LISTENERS_FILTER_PORTS_MAX: two instructions per port; the kernel allows 4096. */
 
 int listeners_follow_ports(struct listeners *l, const uint16_t *ports, size_t n)
 {
@@ -334,7 +454,7 @@ int listeners_follow_ports(struct listeners *l, const uint16_t *ports, size_t n)
 	size_t k = 0;
 	int r = 0;
 
-	if (n > FILTER_PORTS_MAX) {
+	if (n > LISTENERS_FILTER_PORTS_MAX) {
 		prog.len = sizeof(no_peer_filter) / sizeof(no_peer_filter[0]);
 		prog.filter = (struct sock_filter *)no_peer_filter;
 		if (setsockopt(mnl_socket_get_fd(l->destroy), SOL_SOCKET, SO_ATTACH_FILTER, &prog,

@@ -16,6 +16,10 @@ struct listener {
 	uint32_t uid;	 /* the socket's owner (sk_uid) */
 	bool ambiguous;	 /* sockets of more than one uid could receive it (e.g. UDP
 			    SO_REUSEADDR): a per-packet decision, never a cached one */
+	bool contested;	 /* a socket of another uid bound to a device (SO_BINDTODEVICE)
+			    receives it instead for some senders: nobody's port */
+	bool cacheable;	 /* the answer holds for every sender until this socket stops
+			    listening: bound to no device, one uid (see listeners.c) */
 };
 
 /* Open the sock_diag socket for lookups and the one subscribed to destroy notifications
@@ -25,14 +29,18 @@ int listeners_open(struct listeners **ret);
 /* Find the receiver of a packet of `family` (AF_INET, AF_INET6) and `proto` (IPPROTO_TCP,
  * IPPROTO_UDP) to dst:dport (dst as in struct audit_event: AF_INET's 4 bytes first). The most
  * specific bound address wins over wildcards; an IPv4 packet also finds a dual-stack (not
- * IPV6_V6ONLY) AF_INET6 wildcard listener. 0, -ENOENT (nobody would receive it) or -errno. */
+ * IPV6_V6ONLY) AF_INET6 wildcard listener. TCP asks the kernel's own lookup (two exact
+ * sock_diag requests, no dump) and dumps the port only when a socket bound to a device is
+ * involved. 0, -ENOENT (nobody would receive it) or -errno. */
 int listeners_find(struct listeners *l, int family, uint8_t proto, const struct in6_addr *dst,
 		   uint16_t dport, struct listener *ret);
 
 /* Be told only of sockets bound to one of these ports (the receivers we cache): a connection
  * aborted with RST has no peer port any more when it is destroyed, so without this every
- * aborted connection would wake the reader. n == 0 means none; past 2,000 ports, every socket
- * without a peer. 0 or -errno. */
+ * aborted connection would wake the reader. n == 0 means none; past
+ * LISTENERS_FILTER_PORTS_MAX ports (ports may then be NULL), every socket without a peer.
+ * 0 or -errno. */
+#define LISTENERS_FILTER_PORTS_MAX 2000
 int listeners_follow_ports(struct listeners *l, const uint16_t *ports, size_t n);
 
 /* The socket to poll for destroy notifications. */

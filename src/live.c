@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sys/socket.h>
@@ -27,7 +28,8 @@
 #include <linux/netfilter.h> /* after <netinet/in.h>: NF_ACCEPT, NF_REPEAT */
 
 /* A receiver of an owner-only port the kernel knows: elements in owner{4,6} and
- * owner_known{4,6}, removed when the socket with this cookie goes away. */
+ * owner_known{4,6}, removed when the socket with this cookie goes away or stops being the
+ * receiver (re-validated in turns, see owners_revalidate()). */
 struct owner_entry {
 	uint64_t cookie;
 	unsigned family; /* 4 or 6 */
@@ -35,7 +37,40 @@ struct owner_entry {
 	uint8_t proto;
 	uint16_t port;
 	uint32_t uid;
+	uint32_t next_key, next_cookie; /* hash chains (index + 1; 0 ends) */
 };
+
+/* Receivers in the kernel per uid: no user may take more than OWNER_UID_MAX of the sets'
+ * LOGUARD_LIVE_SET_SIZE elements, so one user's listeners (or churn) never leave others
+ * without room. Past it that user's receivers are judged per connection, not refused. */
+#define OWNER_UID_MAX (LOGUARD_LIVE_SET_SIZE / 4)
+struct uid_count {
+	uint32_t uid;
+	uint32_t n;
+	long long id_second; /* CLOCK_MONOTONIC second id_n counts in */
+	uint32_t id_n;	     /* refusals of this uid identified in that second */
+};
+
+/* Who made a refused connection is looked up at once (the client may exit), which costs a
+ * process search of up to ENRICH_SCAN_BUDGET steps: a few ms for a client holding thousands
+ * of descriptors. The verdict never depends on it, so it has a budget: per uid per second,
+ * and for all uids together, time per second; past it the record gets the kernel's identity
+ * only (uid, gid, names), as the daemon's own identity budget does. */
+#define REFUSAL_IDS_PER_UID	 16
+#define REFUSAL_ID_NS_PER_SECOND (20 * 1000 * 1000LL)
+
+/* Queued packets judged per live_handle(): then the loop sees signals and its other sources
+ * again, even while the queue never empties. */
+#define QUEUE_BATCH 64
+
+/* Known receivers are looked up again, a slice per loop turn, so that one which stopped
+ * listening without being destroyed (shutdown(SHUT_RD), then connect()) or was outranked
+ * goes within about OWNER_SWEEP_MS; a slice takes at most OWNER_SWEEP_SLICE_NS, and the
+ * sweep at most 1/OWNER_SWEEP_SHARE of the daemon's time (two exact sock_diag lookups,
+ * ~10 us, per receiver). */
+#define OWNER_SWEEP_MS	     250
+#define OWNER_SWEEP_SLICE_NS (2 * 1000 * 1000LL)
+#define OWNER_SWEEP_SHARE    20
 
 /* One matched cgroup of one guard; several patterns of a guard may match the same one. */
 struct cg_ref {
@@ -70,11 +105,21 @@ struct live {
 
 	struct owner_entry *owners;
 	size_t n_owners, cap_owners;
+	uint32_t *key_head, *cookie_head; /* hash buckets (index + 1), n_buckets of each */
+	size_t n_buckets;
+	struct uid_count *uid_counts;
+	size_t n_uid_counts, cap_uid_counts;
+	uint32_t *port_refs;	/* receivers per port (65536), for the destroy filter */
+	size_t n_ports;		/* ports with a receiver */
+	bool ports_dirty;	/* the destroy filter lags n_ports */
+	size_t sweep_next;	/* next receiver to re-validate */
+	long long sweep_due_ns; /* CLOCK_MONOTONIC */
 	struct cg_ref *cgs;
 	size_t n_cgs, cap_cgs;
 
 	struct record recent[RECENT_REFUSALS]; /* ring; ev.proto == 0: empty */
 	size_t recent_next;
+	long long id_second, id_ns; /* time spent identifying refusals in that second */
 
 	struct live_stats stats;
 };
@@ -284,6 +329,14 @@ static int patterns_build(struct live *l)
 
 /* ---- owner-only ports ---- */
 
+static long long mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
 static void owner_elem(const struct owner_entry *o, struct rs_elem *e)
 {
 	*e = (struct rs_elem){ .addr = o->addr,
@@ -304,110 +357,351 @@ static const struct rs_set *owner_set(const struct live *l, unsigned family, boo
 	return ruleset_find_set(l->cur->rs, name);
 }
 
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	return x ^ (x >> 33);
+}
+
+static size_t key_bucket(const struct live *l, unsigned family, const struct in6_addr *addr,
+			 uint8_t proto, uint16_t port)
+{
+	uint64_t a, b, h;
+
+	memcpy(&a, addr, 8);
+	memcpy(&b, (const char *)addr + 8, 8);
+	h = mix64(a ^ mix64(b ^ ((uint64_t)family << 40 | (uint64_t)proto << 16 | port)));
+	return (size_t)h & (l->n_buckets - 1);
+}
+
+static size_t cookie_bucket(const struct live *l, uint64_t cookie)
+{
+	return (size_t)mix64(cookie) & (l->n_buckets - 1);
+}
+
+static uint32_t *key_slot(struct live *l, const struct owner_entry *o)
+{
+	return &l->key_head[key_bucket(l, o->family, &o->addr, o->proto, o->port)];
+}
+
+static uint32_t *cookie_slot(struct live *l, const struct owner_entry *o)
+{
+	return &l->cookie_head[cookie_bucket(l, o->cookie)];
+}
+
+/* Link entry i (index + 1 in the chains) at the head of both of its buckets. */
+static void owner_link(struct live *l, size_t i)
+{
+	struct owner_entry *o = &l->owners[i];
+	uint32_t *k = key_slot(l, o), *c = cookie_slot(l, o);
+
+	o->next_key = *k;
+	*k = (uint32_t)i + 1;
+	o->next_cookie = *c;
+	*c = (uint32_t)i + 1;
+}
+
+/* Replace the reference to entry `from` in both of entry from's chains by `to` (0: unlink). */
+static void owner_relink(struct live *l, size_t from, uint32_t to)
+{
+	const struct owner_entry *o = &l->owners[from];
+	uint32_t *p;
+
+	for (p = key_slot(l, o); *p; p = &l->owners[*p - 1].next_key) {
+		if (*p == from + 1) {
+			*p = to ? to : o->next_key;
+			break;
+		}
+	}
+	for (p = cookie_slot(l, o); *p; p = &l->owners[*p - 1].next_cookie) {
+		if (*p == from + 1) {
+			*p = to ? to : o->next_cookie;
+			break;
+		}
+	}
+}
+
+/* Buckets for at least n entries (a power of two, load <= 1): rehash when growing. */
+static int owner_index_reserve(struct live *l, size_t n)
+{
+	size_t nb = l->n_buckets ? l->n_buckets : 64;
+	uint32_t *k, *c;
+
+	while (nb < n)
+		nb *= 2;
+	if (nb == l->n_buckets)
+		return 0;
+	k = calloc(nb, sizeof(*k));
+	c = calloc(nb, sizeof(*c));
+	if (!k || !c) {
+		free(k);
+		free(c);
+		return -ENOMEM;
+	}
+	free(l->key_head);
+	free(l->cookie_head);
+	l->key_head = k;
+	l->cookie_head = c;
+	l->n_buckets = nb;
+	for (size_t i = 0; i < l->n_owners; i++)
+		owner_link(l, i);
+	return 0;
+}
+
+static struct owner_entry *owner_lookup(struct live *l, const struct owner_entry *key)
+{
+	if (!l->n_buckets)
+		return NULL;
+	for (uint32_t i = *key_slot(l, key); i; i = l->owners[i - 1].next_key) {
+		struct owner_entry *x = &l->owners[i - 1];
+
+		if (x->family == key->family && x->proto == key->proto && x->port == key->port &&
+		    !memcmp(&x->addr, &key->addr, sizeof(x->addr)))
+			return x;
+	}
+	return NULL;
+}
+
+static struct uid_count *uid_count_of(struct live *l, uint32_t uid, bool create)
+{
+	for (size_t i = 0; i < l->n_uid_counts; i++)
+		if (l->uid_counts[i].uid == uid)
+			return &l->uid_counts[i];
+	if (!create || array_grow(&l->uid_counts, &l->cap_uid_counts, l->n_uid_counts,
+				  sizeof(*l->uid_counts)) < 0)
+		return NULL;
+	l->uid_counts[l->n_uid_counts] = (struct uid_count){ .uid = uid };
+	return &l->uid_counts[l->n_uid_counts++];
+}
+
+/* Destroy notifications only for the ports of the receivers we keep (see listeners.h). The
+ * filter is rebuilt only when a port gains its first receiver or loses its last, and not at
+ * all past the filter's port limit (then it keeps every socket without a peer). */
+static void follow_ports(struct live *l)
+{
+	uint16_t *v;
+	size_t n = 0;
+
+	if (!l->listeners || !l->ports_dirty)
+		return;
+	if (l->n_ports > LISTENERS_FILTER_PORTS_MAX) {
+		if (listeners_follow_ports(l->listeners, NULL, l->n_ports) == 0)
+			l->ports_dirty = false;
+		return;
+	}
+	v = calloc(l->n_ports + 1, sizeof(*v));
+	if (!v)
+		return;
+	for (uint32_t p = 0; l->port_refs && p <= UINT16_MAX && n < l->n_ports; p++)
+		if (l->port_refs[p])
+			v[n++] = (uint16_t)p;
+	if (listeners_follow_ports(l->listeners, v, n) == 0)
+		l->ports_dirty = false;
+	free(v);
+}
+
+static int port_ref(struct live *l, uint16_t port, bool add)
+{
+	if (!l->port_refs) {
+		l->port_refs = calloc((size_t)UINT16_MAX + 1, sizeof(*l->port_refs));
+		if (!l->port_refs)
+			return -ENOMEM;
+	}
+	if (add && l->port_refs[port]++ == 0) {
+		l->n_ports++;
+		/* Past the limit the filter stays as it is: no rebuild per receiver. */
+		l->ports_dirty |= l->n_ports <= LISTENERS_FILTER_PORTS_MAX + 1;
+	} else if (!add && l->port_refs[port] && --l->port_refs[port] == 0) {
+		l->n_ports--;
+		l->ports_dirty |= l->n_ports <= LISTENERS_FILTER_PORTS_MAX;
+	}
+	return 0;
+}
+
+/* Forget every receiver (the table they were in is gone). */
+static void owners_clear(struct live *l)
+{
+	l->n_owners = 0;
+	l->n_uid_counts = 0;
+	if (l->key_head)
+		memset(l->key_head, 0, l->n_buckets * sizeof(*l->key_head));
+	if (l->cookie_head)
+		memset(l->cookie_head, 0, l->n_buckets * sizeof(*l->cookie_head));
+	if (l->port_refs)
+		memset(l->port_refs, 0, ((size_t)UINT16_MAX + 1) * sizeof(*l->port_refs));
+	l->n_ports = 0;
+	l->ports_dirty = true;
+	l->sweep_next = 0;
+	l->stats.owners_known = 0;
+}
+
 static void owner_forget(struct live *l, size_t i);
 
-static int cmp_u16(const void *a, const void *b)
-{
-	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
-}
-
-/* Destroy notifications only for the ports of the receivers we keep (see listeners.h).
- * extra: a port about to be added, 0 for none. */
-static int follow_ports(struct live *l, uint16_t extra)
-{
-	uint16_t *v = calloc(l->n_owners + 1, sizeof(*v));
-	size_t n = 0, o = 0;
-	int r;
-
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < l->n_owners; i++)
-		v[n++] = l->owners[i].port;
-	if (extra)
-		v[n++] = extra;
-	qsort(v, n, sizeof(*v), cmp_u16);
-	for (size_t i = 0; i < n; i++)
-		if (!o || v[i] != v[o - 1])
-			v[o++] = v[i];
-	r = listeners_follow_ports(l->listeners, v, o);
-	free(v);
-	return r;
-}
-
 /* The owner element first, then "known": never known without its owner. The destroy filter
- * learns the port before, and the receiver is looked up once more after: a receiver that
- * closed in between is forgotten, not kept forever. */
-static void owner_remember(struct live *l, const struct owner_entry *o, int family)
+ * learns the port before. Called right after the receiver was found, so it is current; the
+ * sweep looks again later. O(1) but for the element updates. Returns whether the kernel now
+ * knows the receiver. */
+static bool owner_remember(struct live *l, const struct owner_entry *o)
 {
-	struct listener again;
+	struct uid_count *uc;
+	struct owner_entry *x = owner_lookup(l, o);
 	struct rs_elem e;
+	size_t i;
 
-	for (size_t i = 0; i < l->n_owners; i++) {
-		const struct owner_entry *x = &l->owners[i];
-
-		if (x->family == o->family && x->proto == o->proto && x->port == o->port &&
-		    !memcmp(&x->addr, &o->addr, sizeof(x->addr)))
-			return;
+	if (x)
+		return x->cookie == o->cookie && x->uid == o->uid;
+	uc = uid_count_of(l, o->uid, true);
+	if (!uc || uc->n >= OWNER_UID_MAX || l->n_owners >= 2 * (size_t)LOGUARD_LIVE_SET_SIZE) {
+		l->stats.owners_over_quota++;
+		return false;
 	}
-	if (array_grow(&l->owners, &l->cap_owners, l->n_owners, sizeof(*l->owners)) < 0)
-		return;
-	if (follow_ports(l, o->port) < 0)
-		return;
+	if (array_grow(&l->owners, &l->cap_owners, l->n_owners, sizeof(*l->owners)) < 0 ||
+	    owner_index_reserve(l, l->n_owners + 1) < 0 || port_ref(l, o->port, true) < 0)
+		return false;
+	follow_ports(l);
 	owner_elem(o, &e);
 	if (send_elems(l, owner_set(l, o->family, false), &e, 1, false) < 0)
-		return;
+		goto unref;
 	if (send_elems(l, owner_set(l, o->family, true), &e, 1, false) < 0) {
 		/* Not known, so never consulted; but nothing would ever remove it. */
 		send_elems(l, owner_set(l, o->family, false), &e, 1, true);
-		return;
+		goto unref;
 	}
-	l->owners[l->n_owners++] = *o;
+	i = l->n_owners++;
+	l->owners[i] = *o;
+	owner_link(l, i);
+	uc->n++;
 	l->stats.owners_known = l->n_owners;
-	if (listeners_find(l->listeners, family, o->proto, &o->addr, o->port, &again) < 0 ||
-	    again.cookie != o->cookie)
-		owner_forget(l, l->n_owners - 1);
+	/* A sweep soon after the first receiver, then every OWNER_SWEEP_MS. */
+	if (l->n_owners == 1)
+		l->sweep_due_ns = mono_ns() + OWNER_SWEEP_MS * 1000000LL;
+	return true;
+unref:
+	port_ref(l, o->port, false);
+	return false;
 }
 
 /* "Known" first, then the owner: a connection in between is asked about again. */
 static void owner_forget(struct live *l, size_t i)
 {
+	struct owner_entry *o = &l->owners[i];
+	struct uid_count *uc = uid_count_of(l, o->uid, false);
+	size_t last = l->n_owners - 1;
 	struct rs_elem e;
 
-	owner_elem(&l->owners[i], &e);
-	send_elems(l, owner_set(l, l->owners[i].family, true), &e, 1, true);
-	send_elems(l, owner_set(l, l->owners[i].family, false), &e, 1, true);
-	l->owners[i] = l->owners[--l->n_owners];
+	owner_elem(o, &e);
+	send_elems(l, owner_set(l, o->family, true), &e, 1, true);
+	send_elems(l, owner_set(l, o->family, false), &e, 1, true);
+	if (uc && uc->n)
+		uc->n--;
+	port_ref(l, o->port, false);
+	owner_relink(l, i, 0);
+	if (i != last) {
+		owner_relink(l, last, (uint32_t)i + 1);
+		l->owners[i] = l->owners[last];
+	}
+	l->n_owners--;
 	l->stats.owners_known = l->n_owners;
-	follow_ports(l, 0);
+	l->stats.owners_retired++;
 }
 
 static void on_destroyed(void *data, uint64_t cookie)
 {
 	struct live *l = data;
 
-	for (size_t i = l->n_owners; i-- > 0;)
-		if (!cookie || l->owners[i].cookie == cookie)
+	if (!cookie) {
+		/* Notifications were lost: every receiver is suspect. */
+		for (size_t i = l->n_owners; i-- > 0;)
 			owner_forget(l, i);
+		return;
+	}
+	if (!l->n_buckets)
+		return;
+	for (uint32_t *p = &l->cookie_head[cookie_bucket(l, cookie)]; *p;) {
+		uint32_t i = *p;
+
+		if (l->owners[i - 1].cookie == cookie) {
+			owner_forget(l, i - 1); /* moves the last entry: walk from the head again */
+			p = &l->cookie_head[cookie_bucket(l, cookie)];
+			continue;
+		}
+		p = &l->owners[i - 1].next_cookie;
+	}
+}
+
+/* Is entry i's socket still what would receive its connections, for every sender? */
+static bool owner_current(struct live *l, const struct owner_entry *o)
+{
+	struct listener ls;
+	int r = listeners_find(l->listeners, o->family == 4 ? AF_INET : AF_INET6, o->proto,
+			       &o->addr, o->port, &ls);
+
+	/* A failed lookup (not "nobody") keeps the entry for the next pass. */
+	if (r < 0 && r != -ENOENT)
+		return true;
+	return r == 0 && ls.cookie == o->cookie && ls.uid == o->uid && ls.cacheable;
+}
+
+int live_owners_revalidate(struct live *l, long long budget_ns)
+{
+	long long t0 = mono_ns();
+	size_t done = 0;
+
+	while (l->listeners && l->n_owners && done < l->n_owners) {
+		size_t i = l->sweep_next < l->n_owners ? l->sweep_next : 0;
+
+		if (budget_ns > 0 && (done & 15) == 15 && mono_ns() - t0 > budget_ns)
+			break;
+		done++;
+		if (owner_current(l, &l->owners[i])) {
+			l->sweep_next = i + 1;
+			continue;
+		}
+		owner_forget(l, i); /* the last entry moved into i: look at it next */
+		l->sweep_next = i;
+	}
+	follow_ports(l);
+	return (int)done;
+}
+
+/* Due a slice of the sweep: re-validate, and plan the next slice so that the sweep stays
+ * within its share of the daemon's time. */
+static void owners_sweep(struct live *l)
+{
+	long long t0 = mono_ns(), spent;
+	size_t first = l->sweep_next;
+
+	if (!l->n_owners || t0 < l->sweep_due_ns)
+		return;
+	live_owners_revalidate(l, OWNER_SWEEP_SLICE_NS);
+	spent = mono_ns() - t0;
+	/* A pass that wrapped around waits for the period; a slice cut short comes back as
+	 * soon as its share allows. */
+	if (l->sweep_next >= l->n_owners || l->sweep_next < first || !l->n_owners)
+		l->sweep_due_ns = t0 + OWNER_SWEEP_MS * 1000000LL;
+	else
+		l->sweep_due_ns = t0;
+	if (l->sweep_due_ns < t0 + spent * OWNER_SWEEP_SHARE)
+		l->sweep_due_ns = t0 + spent * OWNER_SWEEP_SHARE;
+	l->stats.owner_sweeps++;
 }
 
 /* After a reload: keep a known receiver only while its port is still owner-only and the same
  * socket would still receive there; anything else is forgotten (elements deleted), so a
  * changed policy or a listener that changed hands is asked about again. */
-static void owners_revalidate(struct live *l)
+static void owners_after_reload(struct live *l)
 {
 	for (size_t i = l->n_owners; i-- > 0;) {
 		const struct owner_entry *o = &l->owners[i];
 		const struct policy_guard *g = guard_of(l, o->proto, o->port, NULL);
-		struct listener now;
 
-		if (!g || !g->owner ||
-		    listeners_find(l->listeners, o->family == 4 ? AF_INET : AF_INET6, o->proto,
-				   &o->addr, o->port, &now) < 0 ||
-		    now.cookie != o->cookie || now.uid != o->uid || now.ambiguous)
+		if (!g || !g->owner)
 			owner_forget(l, i);
 	}
-	l->stats.owners_known = l->n_owners;
-	follow_ports(l, 0);
+	live_owners_revalidate(l, 0);
 }
 
 /* A UDP datagram to a connected socket whose peer is exactly the sender: an answer to what
@@ -436,14 +730,18 @@ static bool judge_owner(struct live *l, const struct audit_event *ev)
 
 	if (listeners_find(l->listeners, ev->family, ev->proto, &ev->dst, ev->dport, &ls) < 0)
 		return udp_reply(l, ev); /* else nobody would receive it: refused */
-	if (!ls.ambiguous) {
+	/* Another user's device-bound socket takes some senders' connections: the kernel
+	 * cannot tell which, and neither user may connect (root may, by policy). */
+	if (ls.contested)
+		return false;
+	if (ls.cacheable) {
 		o = (struct owner_entry){ .cookie = ls.cookie,
 					  .family = ev->family == AF_INET ? 4 : 6,
 					  .addr = ev->dst,
 					  .proto = ev->proto,
 					  .port = ev->dport,
 					  .uid = ls.uid };
-		owner_remember(l, &o, ev->family);
+		owner_remember(l, &o);
 	}
 	return ev->has_uid && ev->uid == ls.uid;
 }
@@ -471,15 +769,43 @@ static bool same_flow(const struct audit_event *a, const struct audit_event *b)
 	       !memcmp(&a->dst, &b->dst, sizeof(a->dst));
 }
 
+/* Within the budgets above? Counts the attempt. */
+static bool refusal_id_budget(struct live *l, const struct audit_event *ev, long long now)
+{
+	long long sec = now / 1000000000LL;
+	struct uid_count *uc;
+
+	if (sec != l->id_second) {
+		l->id_second = sec;
+		l->id_ns = 0;
+	}
+	if (l->id_ns > REFUSAL_ID_NS_PER_SECOND)
+		return false;
+	uc = uid_count_of(l, ev->has_uid ? ev->uid : UINT32_MAX, true);
+	if (!uc)
+		return false;
+	if (uc->id_second != sec) {
+		uc->id_second = sec;
+		uc->id_n = 0;
+	}
+	return uc->id_n++ < REFUSAL_IDS_PER_UID;
+}
+
 static void remember_refusal(struct live *l, const struct audit_event *ev)
 {
 	struct record *r = &l->recent[l->recent_next];
+	long long t0 = mono_ns();
 
+	if (!refusal_id_budget(l, ev, t0)) {
+		l->stats.refusals_unidentified++;
+		return;
+	}
 	l->recent_next = (l->recent_next + 1) % RECENT_REFUSALS;
 	record_clear(r);
 	r->ev = *ev;
 	if (enrich_record(l->enrich, r) < 0)
 		record_clear(r); /* out of memory: no identity, not a wrong one */
+	l->id_ns += mono_ns() - t0;
 }
 
 bool live_take_identity(struct live *l, struct record *rec)
@@ -587,9 +913,8 @@ int live_apply(struct live *l, const struct loaded *cur)
 	 * cgroup sets hold what the new compile found, and the watcher adds the rest again. */
 	l->cur = cur;
 	if (!owner_set(l, 4, false) || !owner_set(l, 6, false))
-		l->n_owners = 0; /* the sets went with the old policy */
+		owners_clear(l); /* the sets went with the old policy */
 	l->n_cgs = 0;
-	l->stats.owners_known = l->n_owners;
 	cgwatch_free(l->cgwatch);
 	l->cgwatch = NULL;
 	patterns_free(l);
@@ -628,9 +953,9 @@ int live_apply(struct live *l, const struct loaded *cur)
 		}
 	}
 	if (l->listeners)
-		owners_revalidate(l);
+		owners_after_reload(l);
 	else
-		l->n_owners = 0;
+		owners_clear(l);
 
 	r = patterns_build(l);
 	if (r < 0)
@@ -682,11 +1007,27 @@ int live_handle(struct live *l)
 			return r;
 	}
 	if (l->queue) {
-		r = nfqueue_read(l->queue, on_packet, l, &l->stats.queue_enobufs);
+		r = nfqueue_read(l->queue, on_packet, l, QUEUE_BATCH, &l->stats.queue_enobufs);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+
+int live_timeout_ms(const struct live *l)
+{
+	long long ms;
+
+	if (!l->n_owners || !l->listeners)
+		return -1;
+	ms = (l->sweep_due_ns - mono_ns() + 999999) / 1000000;
+	return ms < 0 ? 0 : ms > OWNER_SWEEP_MS ? OWNER_SWEEP_MS : (int)ms;
+}
+
+void live_tick(struct live *l)
+{
+	if (l && l->listeners)
+		owners_sweep(l);
 }
 
 void live_get_stats(const struct live *l, struct live_stats *ret)
@@ -704,6 +1045,10 @@ void live_free(struct live *l)
 	nfqueue_close(l->queue);
 	listeners_close(l->listeners);
 	free(l->owners);
+	free(l->key_head);
+	free(l->cookie_head);
+	free(l->uid_counts);
+	free(l->port_refs);
 	free(l->cgs);
 	for (size_t i = 0; i < RECENT_REFUSALS; i++)
 		record_clear(&l->recent[i]);

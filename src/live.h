@@ -31,8 +31,21 @@ int live_apply(struct live *l, const struct loaded *cur);
 #define LIVE_MAX_FDS 3
 size_t live_pollfds(const struct live *l, struct pollfd *pfd);
 
-/* Handle whatever is pending on them, without blocking. 0 or -errno (fatal). */
+/* Handle what is pending on them, without blocking: a bounded batch (call again while they
+ * stay readable), so the caller sees signals between batches. 0 or -errno (fatal). */
 int live_handle(struct live *l);
+
+/* Milliseconds until live_tick() has work (re-validating known receivers), -1 for never. */
+int live_timeout_ms(const struct live *l);
+
+/* Do the timed work that is due: a slice of the re-validation of known receivers. */
+void live_tick(struct live *l);
+
+/* Look up known receivers of owner-only ports again, from where the last call stopped, and
+ * retire those whose socket stopped listening, changed or is outranked (or contested) now;
+ * at most budget_ns of time (<= 0: every one). For a kept table (reload): call with 0.
+ * Returns how many were looked at. */
+int live_owners_revalidate(struct live *l, long long budget_ns);
 
 /* If the daemon refused rec's connection itself a moment ago, move who made it (pid, exe,
  * argv, cgroup, unit) into rec and return true: the client may have exited since. */
@@ -41,6 +54,10 @@ bool live_take_identity(struct live *l, struct record *rec);
 struct live_stats {
 	uint64_t queued, accepted, refused; /* connections the daemon judged */
 	uint64_t owners_known;		    /* receivers of owner-only ports in the kernel now */
+	uint64_t owners_retired;	    /* receivers removed (closed, stopped listening) */
+	uint64_t owners_over_quota;	    /* receivers not cached: their uid's share is full */
+	uint64_t owner_sweeps;		    /* slices of the re-validation of receivers */
+	uint64_t refusals_unidentified;	    /* refusals past the identity budget */
 	uint64_t cgroups_added, cgroups_removed;
 	uint64_t cgroups_followed; /* matched cgroups in the kernel now */
 	uint64_t update_errors;	   /* element updates the kernel refused */

@@ -243,11 +243,11 @@ int nfqueue_parse_packet(const struct nlmsghdr *nlh, struct nfqueue_packet *p)
 	return 0;
 }
 
-int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, uint64_t *enobufs)
+int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, size_t max, uint64_t *enobufs)
 {
 	int n_packets = 0;
 
-	for (;;) {
+	while (!max || (size_t)n_packets < max) {
 		ssize_t n = recv(mnl_socket_get_fd(q->sock), q->buf, sizeof(q->buf), MSG_DONTWAIT);
 		const struct nlmsghdr *nlh;
 		int left;
@@ -286,4 +286,5 @@ int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, uint64_t *enobufs
 				return r;
 		}
 	}
+	return n_packets;
 }

@@ -32,12 +32,15 @@ int nfqueue_fd(const struct nfqueue *q);
 
 typedef int (*nfqueue_cb)(const struct nfqueue_packet *p, void *data);
 
-/* Read everything queued without blocking, cb for each TCP/UDP packet; cb must give its
- * verdict (now or later), and a negative return stops the read with that error. A packet
- * that cannot be judged (not TCP/UDP, headers cut short) gets NF_DROP here. Returns the
- * number of packets passed to cb, or -errno. -ENOBUFS is counted in *enobufs (may be NULL)
- * and not returned: the kernel then dropped packets (fail closed), and senders retransmit. */
-int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, uint64_t *enobufs);
+/* Read what is queued without blocking, cb for each TCP/UDP packet, until the queue is empty
+ * or at least `max` packets were read (whole socket reads: a few hundred more at most; 0: no
+ * limit), so that a caller under a flood gets back to its signals and other sources. cb must
+ * give its verdict (now or later), and a negative return stops the read with that error. A
+ * packet that cannot be judged (not TCP/UDP, headers cut short) gets NF_DROP here. Returns
+ * the number of packets passed to cb, or -errno. -ENOBUFS is counted in *enobufs (may be
+ * NULL) and not returned: the kernel then dropped packets (fail closed), and senders
+ * retransmit. */
+int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, size_t max, uint64_t *enobufs);
 
 /* Give the verdict for packet id: NF_ACCEPT, NF_DROP or NF_REPEAT; with set_mark the packet's
  * mark becomes `mark` first (NF_REPEAT then lets the rules see it). */
