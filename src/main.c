@@ -54,7 +54,7 @@ struct cmdline {
 	char **argv;	      /* exec: the command and its arguments */
 };
 
-/* trusted_only: the file will be installed (apply): refuse one non-root users can change. */
+/* Load the policy with APPLY_* flags (whether to judge who can change the file, and how). */
 static int load(const struct cmdline *cl, unsigned flags, struct loaded *ret)
 {
 	struct diags d = { 0 };
@@ -367,7 +367,7 @@ static const struct command commands[] = {
 		      "the launched NAME: cgroup " LAUNCH_CGROUP_PARENT "/NAME (required)",
 		      "NAME" },
 		    { "user", 'u', offsetof(struct cmdline, user),
-		      "run the command as USER (its groups, HOME, SHELL)", "USER" },
+		      "run the command as USER, with USER's environment only", "USER" },
 		    { "wait", 'w', offsetof(struct cmdline, wait),
 		      "wait up to MS for the running policy to allow NAME (default 1000)",
 		      "MS" } } },
