@@ -417,6 +417,17 @@ static int supervise(pid_t pid, const sigset_t *set, bool own_session)
 				return status;
 			continue;
 		}
+		/* ^Z: in a session of its own the command got nothing from the terminal. Stop it
+		 * with us, so that it does not read the terminal while root's shell has it back,
+		 * and go on together when we are continued. */
+		if (sig == SIGTSTP) {
+			if (kill(-pid, SIGSTOP) < 0)
+				kill(pid, SIGSTOP);
+			raise(SIGSTOP);
+			if (kill(-pid, SIGCONT) < 0)
+				kill(pid, SIGCONT);
+			continue;
+		}
 		/* In our session the terminal sent its signal to the command as well. */
 		if (!own_session && si.si_code == SI_KERNEL)
 			continue;
@@ -479,6 +490,9 @@ int launch_exec(const struct launch_opts *opts)
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
 		sigaddset(&set, forwarded[i]);
 	sigaddset(&set, SIGCHLD);
+	/* In our session a terminal's ^Z stops the command and us alike: nothing to do. */
+	if (opts->user)
+		sigaddset(&set, SIGTSTP);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	fflush(NULL);
 	pid = fork();

@@ -64,6 +64,37 @@ out=$("$LOGUARD" exec --as "$x" --user alice --wait 0 -- sh -c 'read l; echo "go
 /usr/local/bin:/usr/bin:/bin" ] && [ "$(cat "$LG_TMP/err")" = oops ] &&
 	log "ok: stdin, stdout, stderr work; PATH is the user's" || fail "stdio: out '$out', err '$(cat "$LG_TMP/err")'"
 
+# ^Z (SIGTSTP) reaches the supervisor only, the command being in a session of its own: both
+# stop (the command must not read the terminal while root's shell has it), both go on with
+# SIGCONT, and SIGTERM ends the command.
+state() { sed -n 's/^State:\t\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null; }
+"$LOGUARD" exec --as "$x" --user alice --wait 0 -- sleep 60 </dev/null &
+sup=$!
+lg_track "$sup"
+for ((i = 0; i < 250; i++)); do
+	cmd=$(pgrep -P "$sup" sleep) && break
+	sleep 0.02
+done
+[ -n "$cmd" ] || die "no command below exec $sup"
+kill -TSTP "$sup"
+for ((i = 0; i < 100; i++)); do
+	[ "$(state "$sup")$(state "$cmd")" = TT ] && break
+	sleep 0.02
+done
+[ "$(state "$sup")$(state "$cmd")" = TT ] && log "ok: SIGTSTP stops exec and the command" ||
+	fail "after SIGTSTP: exec is '$(state "$sup")', the command '$(state "$cmd")', want T and T"
+kill -CONT "$sup"
+for ((i = 0; i < 100; i++)); do
+	[ "$(state "$cmd")" = S ] && break
+	sleep 0.02
+done
+[ "$(state "$cmd")" = S ] && log "ok: SIGCONT to exec continues the command" ||
+	fail "after SIGCONT: the command is '$(state "$cmd")'"
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+[ $rc -eq 143 ] && log "ok: SIGTERM ends it (exit 143)" || fail "SIGTERM: exit $rc, want 143"
+
 # ---- leftovers: killed when the command ends, the run's cgroup removed ----
 # gone PID: no such process any more (or a zombie its new parent has not reaped yet).
 gone() {
