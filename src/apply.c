@@ -5,57 +5,19 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "apply.h"
 #include "compile.h"
 #include "installed.h"
+#include "trust.h"
 
 #include <linux/netfilter/nf_tables.h>
 
 /* Concurrent ruleset changes (ERESTART) tolerated before giving up. */
 #define APPLY_RETRIES 3
-
-/* Anyone who can write the policy, or replace it in its directory, controls the firewall. */
-static int check_trusted(const char *file, int fd, struct diags *d)
-{
-	struct loc whole = { .file = file };
-	char *dir = strdup(file);
-	struct stat st;
-	int r = 0;
-
-	if (!dir)
-		return -ENOMEM;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		diags_add(d, DIAG_ERROR, &whole, "cannot stat: %s", strerror(errno));
-	} else if (!S_ISREG(st.st_mode)) {
-		r = -EPERM;
-		diags_add(d, DIAG_ERROR, &whole, "not a regular file");
-	} else if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		r = -EPERM;
-		diags_add(
-			d, DIAG_ERROR, &whole,
-			"refusing a policy that someone other than root can change (owner uid %u, "
-			"mode %04o): it must be owned by root and not group- or world-writable",
-			(unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
-	} else if (stat(dirname(dir), &st) == 0 && !(st.st_mode & S_ISVTX) &&
-		   (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
-		/* (A sticky directory like /tmp is fine: others cannot replace root's file.) */
-		r = -EPERM;
-		diags_add(
-			d, DIAG_ERROR, &whole,
-			"refusing a policy in a directory that someone other than root can change "
-			"(%s: owner uid %u, mode %04o)",
-			dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
-	}
-	free(dir);
-	return r;
-}
 
 /* `apply` installs a snapshot: what only the daemon can judge is refused, what it would follow
  * over time is said once. */
@@ -93,16 +55,21 @@ int apply_load(const char *file, unsigned flags, struct diags *d, struct loaded 
 	struct loaded l = { 0 };
 	int fd, r;
 
-	/* One open file for the check and the read: no window to swap the file in between. */
-	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		diags_add(d, DIAG_ERROR, &whole, "cannot read: %s", strerror(errno));
-		return r;
+	/* Anyone who can write the policy, or replace it or a directory above it, controls the
+	 * firewall: the file judged is the file read (trust.c). */
+	if (flags & (APPLY_TRUSTED | APPLY_TRUST_WARN)) {
+		r = trust_open(file, flags & APPLY_TRUSTED ? TRUST_REQUIRE : TRUST_WARN, d, &fd);
+		if (r < 0)
+			return r;
+	} else {
+		fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			r = -errno;
+			diags_add(d, DIAG_ERROR, &whole, "cannot read: %s", strerror(errno));
+			return r;
+		}
 	}
-	r = flags & APPLY_TRUSTED ? check_trusted(file, fd, d) : 0;
-	if (r >= 0)
-		r = policy_parse_fd(file, fd, d, &l.policy);
+	r = policy_parse_fd(file, fd, d, &l.policy);
 	close(fd);
 	if (r >= 0)
 		r = policy_check(l.policy, &(struct policy_check_opts){ 0 }, d);

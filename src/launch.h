@@ -22,9 +22,11 @@ struct launch_opts {
 	char *const *argv;	 /* the command */
 };
 
-/* Create/enter the cgroup, wait until the kernel's table allows it (or warn), drop to
- * opts->user if given, execvp. Returns only on failure: an exit status (2 usage, 3 system
- * error, 127 command not found, 126 not executable), with the error printed. */
+/* Create the cgroup NAME and this run's cgroup below it, wait until the kernel's table allows
+ * NAME (or warn), run the command there (as opts->user: in a session of its own, with the
+ * user's environment and no fd above 2), wait for it, then kill what it left in the run's cgroup
+ * and remove that. Returns the exit status: the command's (128 + signal if killed), or 2 usage,
+ * 3 system error, 127 command not found, 126 not executable, with the error printed. */
 int launch_exec(const struct launch_opts *opts);
 
 #endif

@@ -10,7 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
 
 #include "apply.h"
 #include "compile.h"
@@ -50,7 +54,7 @@ struct cmdline {
 	char **argv;	      /* exec: the command and its arguments */
 };
 
-/* trusted_only: the file will be installed (apply): refuse one non-root users can change. */
+/* Load the policy with APPLY_* flags (whether to judge who can change the file, and how). */
 static int load(const struct cmdline *cl, unsigned flags, struct loaded *ret)
 {
 	struct diags d = { 0 };
@@ -104,13 +108,38 @@ static size_t count_rules(const struct ruleset *rs)
 	return n;
 }
 
+/* Whether `check` must judge the file as `apply` and `run` do: when whoever runs it could
+ * install it (root, or the service's user with CAP_NET_ADMIN, as ExecReload= runs it), or when
+ * it is the system policy. Then a file the daemon would refuse fails the check, so `systemctl
+ * reload` fails instead of reporting success while the daemon keeps the old rules. A user
+ * linting a draft of their own gets the same findings as a warning. */
+static bool check_must_trust(const char *file)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = { 0 };
+	char *real = NULL, *sys = NULL;
+	bool same;
+
+	if (geteuid() == 0 || !strcmp(file, POLICY_DEFAULT_PATH))
+		return true;
+	if (syscall(SYS_capget, &h, caps) == 0 &&
+	    (caps[CAP_TO_INDEX(CAP_NET_ADMIN)].effective & CAP_TO_MASK(CAP_NET_ADMIN)))
+		return true;
+	real = realpath(file, NULL);
+	sys = realpath(POLICY_DEFAULT_PATH, NULL);
+	same = real && sys && !strcmp(real, sys);
+	free(real);
+	free(sys);
+	return same;
+}
+
 static int cmd_check(struct cmdline *cl)
 {
 	struct loaded l;
 	size_t audit = 0;
 	int r;
 
-	r = load(cl, 0, &l);
+	r = load(cl, check_must_trust(cl->policy_file) ? APPLY_TRUSTED : APPLY_TRUST_WARN, &l);
 	if (r)
 		return r;
 	for (size_t i = 0; i < l.policy->n_guards; i++)
@@ -340,7 +369,7 @@ static const struct command commands[] = {
 		      "the launched NAME: cgroup " LAUNCH_CGROUP_PARENT "/NAME (required)",
 		      "NAME" },
 		    { "user", 'u', offsetof(struct cmdline, user),
-		      "run the command as USER (its groups, HOME, SHELL)", "USER" },
+		      "run the command as USER, with USER's environment only", "USER" },
 		    { "wait", 'w', offsetof(struct cmdline, wait),
 		      "wait up to MS for the running policy to allow NAME (default 1000)",
 		      "MS" } } },

@@ -7,14 +7,15 @@
 #   unit tests:   libcmocka-dev; memcheck: valgrind; fuzzing (libFuzzer): clang libclang-rt-14-dev
 #   integration / bench (run as root in namespaces): nftables (nft, an independent reader of the
 #     ruleset), iproute2 (ip), util-linux (unshare, setpriv), mount, coreutils (timeout),
-#     python3 (JSON and ruleset-text checks, stdlib only)
+#     python3 (JSON and ruleset-text checks, stdlib only), bsdutils (script: a controlling
+#     terminal for t_exec_isolation), procps (pgrep, ps)
 #   service test (a real systemd in a container): systemd-container (systemd-nspawn), dbus,
 #     bash-completion, man-db (systemd-analyze verify of the man pages)
 set -eu
 
 PKGS="gcc make pkg-config libc6-dev libnftnl-dev libmnl-dev libyaml-dev libcmocka-dev \
 valgrind clang libclang-rt-14-dev nftables iproute2 util-linux mount coreutils python3 \
-systemd-container dbus bash-completion man-db"
+bsdutils procps systemd-container dbus bash-completion man-db"
 
 # One dpkg-query for all; a package it does not know at all is missing too.
 # shellcheck disable=SC2086

@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Whether a policy file may say what the firewall does. Anyone who can write the file, replace
+ * it, or replace any directory on its way from / (or a symbolic link followed on the way)
+ * controls the rules, so all of them are judged, as sshd's StrictModes judges a user's
+ * authorized_keys: the path is walked from / one component at a time with O_PATH|O_NOFOLLOW,
+ * symbolic links are expanded here rather than by the kernel, and every object is judged
+ * through the fd that was opened. The file read is the file judged: no name is looked up twice
+ * except the last, and that one is compared by device and inode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "trust.h"
+
+#define TRUST_MAX_DEPTH 256 /* directories held open at once */
+#define TRUST_MAX_LINKS 40  /* symbolic links followed, as the kernel's MAXSYMLINKS */
+
+/* The walk: open directories from / down (".." pops one), the resolved path for messages. */
+struct walk {
+	int fds[TRUST_MAX_DEPTH];
+	size_t ends[TRUST_MAX_DEPTH]; /* strlen(path) at each depth */
+	size_t depth;
+	char path[PATH_MAX];
+	char why[2 * PATH_MAX + 256]; /* set only when the walk found something untrusted */
+};
+
+static const char *type_name(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFDIR:
+		return "directory";
+	case S_IFIFO:
+		return "FIFO";
+	case S_IFSOCK:
+		return "socket";
+	case S_IFCHR:
+		return "character device";
+	case S_IFBLK:
+		return "block device";
+	default:
+		return "special file";
+	}
+}
+
+/* Group-writable counts as well: the group bits also carry the mask of any POSIX ACL, so a
+ * write grant to a named user shows there. */
+static bool others_can_write(const struct stat *st)
+{
+	return st->st_mode & (S_IWGRP | S_IWOTH);
+}
+
+__attribute__((format(printf, 2, 3))) static int untrusted(struct walk *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->why, sizeof(w->why), fmt, ap);
+	va_end(ap);
+	return -EPERM;
+}
+
+/* The path of entry name in the current directory, for messages. */
+static const char *entry_path(const struct walk *w, const char *name, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s%s", w->path, w->depth > 1 ? "/" : "", name);
+	return buf;
+}
+
+static int push(struct walk *w, int fd, const char *name)
+{
+	size_t len = strlen(w->path), n = strlen(name);
+
+	if (w->depth == TRUST_MAX_DEPTH || len + 1 + n >= sizeof(w->path)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	if (w->depth > 1)
+		w->path[len++] = '/';
+	memcpy(w->path + len, name, n + 1);
+	w->fds[w->depth] = fd;
+	w->ends[w->depth] = len + n;
+	w->depth++;
+	return 0;
+}
+
+/* ".." of / is / itself, as for the kernel. */
+static void pop(struct walk *w)
+{
+	if (w->depth <= 1)
+		return;
+	close(w->fds[--w->depth]);
+	w->path[w->ends[w->depth - 1]] = '\0';
+}
+
+/*
+ * A directory others can write is acceptable only when it is sticky and root's: others can add
+ * names there but not remove or rename root's entries (a sticky directory's owner could, hence
+ * root's). The entry the path goes through must then be root's: directories and the file are
+ * required to be anyway, symbolic links are checked where they are met.
+ */
+static int judge_dir(struct walk *w, const struct stat *st)
+{
+	if (st->st_uid == 0 && (!others_can_write(st) || (st->st_mode & S_ISVTX)))
+		return 0;
+	return untrusted(w,
+			 "refusing a policy in a directory that someone other than root can change "
+			 "(%s: owner uid %u, mode %04o)",
+			 w->path, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777));
+}
+
+/* The regular file name in the current directory, judged by st: open it for reading. */
+static int open_file(struct walk *w, const char *file, const char *name, const struct stat *st,
+		     int *ret_fd)
+{
+	char where[PATH_MAX + 2];
+	struct stat now;
+	int fd;
+
+	entry_path(w, name, where, sizeof(where));
+	if (!S_ISREG(st->st_mode))
+		return untrusted(w, "refusing a policy that is not a regular file (%s is a %s)",
+				 where, type_name(st->st_mode));
+	if (st->st_uid != 0 || others_can_write(st))
+		return untrusted(
+			w,
+			"refusing a policy that someone other than root can change (%s%s"
+			"owner uid %u, mode %04o): it must be owned by root and not group- "
+			"or world-writable",
+			strcmp(where, file) ? where : "", strcmp(where, file) ? ": " : "",
+			(unsigned)st->st_uid, (unsigned)(st->st_mode & 07777));
+	/* Only root can replace the name now; still, O_NONBLOCK and the inode comparison make
+	 * sure that whatever is there is never waited for and never read unjudged. */
+	fd = openat(w->fds[w->depth - 1], name,
+		    O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino ||
+	    !S_ISREG(now.st_mode)) {
+		close(fd);
+		return untrusted(w, "refusing a policy that was replaced while being checked (%s)",
+				 where);
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Walk file's path from /; on success the file is open for reading in *ret_fd. */
+static int walk_open(struct walk *w, const char *file, int *ret_fd)
+{
+	char *todo = NULL, *p, *cwd = NULL;
+	unsigned links = 0;
+	struct stat st;
+	int fd, r;
+
+	if (file[0] == '/') {
+		todo = strdup(file);
+	} else {
+		/* Relative: the directories above the working directory count as well. */
+		cwd = getcwd(NULL, 0);
+		if (!cwd)
+			return -errno;
+		if (asprintf(&todo, "%s/%s", cwd, file) < 0)
+			todo = NULL;
+		free(cwd);
+	}
+	if (!todo)
+		return -ENOMEM;
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	w->fds[0] = fd;
+	w->ends[0] = 1;
+	w->depth = 1;
+	strcpy(w->path, "/");
+	r = fstat(fd, &st) < 0 ? -errno : judge_dir(w, &st);
+	for (p = todo; r >= 0;) {
+		char *name, *next, target[PATH_MAX], *joined;
+		bool last, trailing_slash = false;
+		ssize_t n;
+
+		while (*p == '/')
+			p++;
+		if (!*p) {
+			/* The path ends at a directory. */
+			r = fstat(w->fds[w->depth - 1], &st) < 0
+				    ? -errno
+				    : untrusted(w,
+						"refusing a policy that is not a regular file (%s "
+						"is a "
+						"directory)",
+						w->path);
+			break;
+		}
+		name = p;
+		next = strchrnul(p, '/');
+		if (*next) {
+			*next++ = '\0';
+			trailing_slash = true;
+		}
+		while (*next == '/')
+			next++;
+		last = !*next;
+		p = next;
+		if (!strcmp(name, "."))
+			continue;
+		if (!strcmp(name, "..")) {
+			pop(w);
+			continue;
+		}
+		fd = openat(w->fds[w->depth - 1], name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			r = -errno;
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			r = push(w, fd, name);
+			if (r >= 0)
+				r = judge_dir(w, &st);
+			continue;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			struct stat dir;
+			char where[PATH_MAX + 2];
+
+			/* In a sticky directory others can write, only root's link is root's to
+			 * replace (and fs.protected_symlinks would refuse to follow another's). */
+			if (fstat(w->fds[w->depth - 1], &dir) == 0 && others_can_write(&dir) &&
+			    st.st_uid != 0) {
+				close(fd);
+				r = untrusted(
+					w,
+					"refusing a policy reached through a symbolic link that "
+					"someone other than root can replace (%s: owner uid %u, "
+					"in directory %s of mode %04o)",
+					entry_path(w, name, where, sizeof(where)),
+					(unsigned)st.st_uid, w->path,
+					(unsigned)(dir.st_mode & 07777));
+				break;
+			}
+			n = readlinkat(fd, "", target, sizeof(target));
+			close(fd);
+			if (n < 0 || (size_t)n >= sizeof(target) || ++links > TRUST_MAX_LINKS) {
+				r = n < 0			  ? -errno
+				    : (size_t)n >= sizeof(target) ? -ENAMETOOLONG
+								  : -ELOOP;
+				break;
+			}
+			target[n] = '\0';
+			/* The link's target, then what followed the link (a trailing '/' would
+			 * demand a directory). */
+			if (asprintf(&joined, "%s%s%s", target, *p || trailing_slash ? "/" : "",
+				     p) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+			free(todo);
+			todo = p = joined;
+			if (target[0] == '/')
+				while (w->depth > 1)
+					pop(w);
+			continue;
+		}
+		if (!last || trailing_slash) {
+			close(fd);
+			r = -ENOTDIR;
+			break;
+		}
+		r = open_file(w, file, name, &st, ret_fd);
+		close(fd);
+		break;
+	}
+out:
+	while (w->depth > 0)
+		close(w->fds[--w->depth]);
+	free(todo);
+	return r;
+}
+
+int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret_fd)
+{
+	struct loc whole = { .file = file };
+	struct walk *w;
+	int fd = -1, r;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	r = walk_open(w, file, &fd);
+	if (r >= 0)
+		goto out;
+	if (mode == TRUST_REQUIRE) {
+		if (w->why[0])
+			diags_add(d, DIAG_ERROR, &whole, "%s", w->why);
+		else
+			diags_add(d, DIAG_ERROR, &whole, "cannot read: %s", strerror(-r));
+		goto out;
+	}
+	/* A draft of one's own: say what `apply` and `run` would say, then read it as it is
+	 * (a pipe like `check -f <(generate)` included). */
+	fd = open(file, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		diags_add(d, DIAG_ERROR, &whole, "cannot read: %s", strerror(-r));
+		goto out;
+	}
+	if (w->why[0])
+		diags_add(d, DIAG_WARNING, &whole, "`apply` and `run` would refuse it: %s",
+			  w->why + (strncmp(w->why, "refusing ", 9) ? 0 : 9));
+	else
+		diags_add(d, DIAG_WARNING, &whole,
+			  "`apply` and `run` would refuse it: cannot tell who can change it (%s)",
+			  strerror(-r));
+	r = 0;
+out:
+	free(w);
+	if (r >= 0)
+		*ret_fd = fd;
+	return r;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LOGUARD_TRUST_H
+#define LOGUARD_TRUST_H
+
+#include "diag.h"
+
+/* What trust_open() does with a file others than root could change, or with a special file. */
+enum trust_mode {
+	TRUST_REQUIRE, /* refuse it: an error, -EPERM (apply, run, reload, check as root) */
+	TRUST_WARN,    /* say so in a warning, then read it anyway (check of one's own draft) */
+	__TRUST_MODE_MAX
+};
+
+/* Open file for reading, judging the file it resolves to and every directory from / down to it
+ * (each root's and not group- or world-writable; a sticky one only with root's entry on the
+ * path; the file root's, regular, not group- or world-writable). Never blocks on a FIFO. The
+ * fd returned is the file judged. Problems go to d located at file. Returns 0 with the fd in
+ * *ret_fd, -EPERM (untrusted, TRUST_REQUIRE only) or another -errno. */
+int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret_fd);
+
+#endif
