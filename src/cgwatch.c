@@ -22,8 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -45,6 +47,20 @@ struct cgnode {
 	uint64_t id;
 	size_t *matched; /* sorted pattern indexes, as reported */
 	size_t n_matched;
+	bool listed;	/* its children are known: some pattern may match below it */
+	bool charged;	/* counted in charged_uid's directories */
+	bool polled;	/* listed but the kernel refused a watch: in w->polled[poll_idx] */
+	bool truncated; /* children left out by a limit: in w->trunc[trunc_idx] */
+	uid_t charged_uid;
+	size_t poll_idx, trunc_idx;
+	unsigned trunc_gen; /* the retry pass that last listed it again */
+};
+
+/* Directories kept per untrusted owner. */
+struct owner_count {
+	uid_t uid;
+	size_t n;
+	bool limited; /* one of theirs was left out since their last retry */
 };
 
 struct wd_slot {
@@ -58,13 +74,30 @@ struct cgwatch {
 	uid_t root_uid;
 	bool proc_fd; /* watches are added through /proc/self/fd: the inode we opened, no race */
 	bool dirty;   /* an error lost events: rescan on the next read */
+	int ep_fd, timer_fd; /* what cgwatch_fd() gives: inotify or a due rescan */
+	bool timer_armed;
 	struct cgnode *tree;
 	size_t n_dirs, n_watched;
 	struct wd_slot *wds;
 	size_t wds_cap, wds_n;
 
+	struct cgwatch_limits lim;
+	cgwatch_report_cb report;
+	struct owner_count *owners;
+	size_t n_owners, cap_owners;
+	size_t n_trusted, n_untrusted;		 /* charged directories */
+	bool untrusted_limited, trusted_limited; /* a total was hit since the last retry */
+	bool retry;				 /* a limited count went down: list again */
+	struct cgnode **polled, **trunc;	 /* see struct cgnode */
+	size_t n_polled, cap_polled, poll_cursor;
+	size_t n_trunc, cap_trunc;
+	unsigned trunc_gen;
+	bool no_watches; /* reported CGWATCH_NO_WATCHES, not yet CGWATCH_WATCHES_OK */
+	size_t skipped;
+
 	const struct cgmatch_pattern *pat;
 	size_t n_pat;
+	size_t n_unit_pats, n_user_pats, n_path_pats; /* by kind: what needs which directories */
 	const char **glob;    /* what is matched: the name, or the path without leading '/' */
 	char **user_glob;     /* CGMATCH_USER_UNIT: the "user@X.service" part */
 	size_t *by_glob_text; /* literal unit and user-unit patterns, sorted by glob[] */
@@ -198,6 +231,9 @@ static int patterns_prepare(struct cgwatch *w, const struct cgmatch_pattern *pat
 			continue;
 		}
 		w->glob[i] = g;
+		w->n_unit_pats += pat[i].kind == CGMATCH_UNIT;
+		w->n_user_pats += pat[i].kind == CGMATCH_USER_UNIT;
+		w->n_path_pats += pat[i].kind == CGMATCH_PATH;
 		if (!is_literal(g))
 			w->globs[w->n_globs++] = i;
 		else if (pat[i].kind == CGMATCH_PATH)
@@ -333,13 +369,13 @@ static int node_evaluate(struct cgwatch *w, struct cgnode *n)
 		while (o < nv && v[o] < n->matched[i])
 			o++;
 		if (o == nv || v[o] != n->matched[i])
-			w->cb(w->data, n->matched[i], n->path, n->level, n->id, false);
+			w->cb(w->data, n->matched[i], n->path, n->level, n->id, n->uid, false);
 	}
 	for (i = 0, o = 0; i < nv; i++) {
 		while (o < n->n_matched && n->matched[o] < v[i])
 			o++;
 		if (o == n->n_matched || n->matched[o] != v[i])
-			w->cb(w->data, v[i], n->path, n->level, n->id, true);
+			w->cb(w->data, v[i], n->path, n->level, n->id, n->uid, true);
 	}
 	free(n->matched);
 	n->matched = v;
@@ -347,14 +383,191 @@ static int node_evaluate(struct cgwatch *w, struct cgnode *n)
 	return 0;
 }
 
-/* Parents first: a directory's trust follows from the ones above. */
-static int subtree_evaluate(struct cgwatch *w, struct cgnode *n)
-{
-	int r = node_evaluate(w, n);
+/* --- what is worth looking into --- */
 
-	for (struct cgnode *c = n->child; c && r == 0; c = c->next)
-		r = subtree_evaluate(w, c);
+/* Do the first `level` components of path glob g match path (level components)? Only then can
+ * the glob match below it; and only if it has more components than that. */
+static bool path_prefix_matches(const char *g, const char *path, unsigned level)
+{
+	const char *end = g;
+	char *prefix;
+	bool r;
+
+	for (unsigned k = 0; k < level; k++) {
+		end = strchr(end, '/');
+		if (!end)
+			return false; /* the glob ends at or above this level */
+		end++;
+	}
+	if (!level)
+		return true;
+	prefix = strndup(g, end - g - 1);
+	if (!prefix)
+		return true; /* out of memory: look rather than miss */
+	r = !fnmatch(prefix, path, FNM_PATHNAME | FNM_NOESCAPE);
+	free(prefix);
 	return r;
+}
+
+/* Can some pattern match a directory below n? Only those are listed and watched: a user's own
+ * subtree matters only to "user@…" patterns naming that user's manager, a path pattern only
+ * below its leading components. n's delegated flag must be current. */
+static bool wants_children(const struct cgwatch *w, const struct cgnode *n)
+{
+	if (n->level >= CGMATCH_MAX_DEPTH)
+		return false;
+	/* Below a trusted directory, names are trusted: any unit may appear, so may a user@. */
+	if ((w->n_unit_pats || w->n_user_pats) && !n->delegated)
+		return true;
+	for (size_t i = 0; w->n_user_pats && i < w->n_pat; i++) {
+		if (w->pat[i].kind != CGMATCH_USER_UNIT || !w->user_glob[i])
+			continue;
+		for (const struct cgnode *a = n; a->parent; a = a->parent)
+			if (name_trusted(a) && !fnmatch(w->user_glob[i], a->base, FNM_UNIT))
+				return true;
+	}
+	for (size_t i = 0; w->n_path_pats && i < w->n_pat; i++)
+		if (w->pat[i].kind == CGMATCH_PATH && w->glob[i] &&
+		    path_prefix_matches(w->glob[i], n->path, n->level))
+			return true;
+	return false;
+}
+
+/* --- limits: directories per owner, watches the kernel refuses --- */
+
+static void report(struct cgwatch *w, enum cgwatch_event ev, long uid, size_t count)
+{
+	if (w->report)
+		w->report(w->data, ev, uid, count);
+}
+
+static struct owner_count *owner_get(struct cgwatch *w, uid_t uid, bool create)
+{
+	for (size_t i = 0; i < w->n_owners; i++)
+		if (w->owners[i].uid == uid)
+			return &w->owners[i];
+	if (!create || array_grow(&w->owners, &w->cap_owners, w->n_owners, sizeof(*w->owners)) < 0)
+		return NULL;
+	w->owners[w->n_owners] = (struct owner_count){ .uid = uid };
+	return &w->owners[w->n_owners++];
+}
+
+/* Count n for its owner; false (and the limit reported once) if the owner or its class has no
+ * room left: then n is not kept. */
+static bool owner_charge(struct cgwatch *w, struct cgnode *n)
+{
+	struct owner_count *o;
+
+	if (!n->parent)
+		return true;
+	if (trusted(w, n->uid)) {
+		if (w->n_trusted >= w->lim.max_trusted) {
+			if (!w->trusted_limited)
+				report(w, CGWATCH_TRUSTED_LIMIT, -1, w->n_trusted);
+			w->trusted_limited = true;
+			return false;
+		}
+		w->n_trusted++;
+	} else {
+		o = owner_get(w, n->uid, true);
+		if (!o)
+			return false;
+		if (o->n >= w->lim.max_per_owner) {
+			if (!o->limited)
+				report(w, CGWATCH_OWNER_LIMIT, (long)n->uid, o->n);
+			o->limited = true;
+			return false;
+		}
+		if (w->n_untrusted >= w->lim.max_untrusted) {
+			if (!w->untrusted_limited)
+				report(w, CGWATCH_UNTRUSTED_LIMIT, -1, w->n_untrusted);
+			w->untrusted_limited = true;
+			return false;
+		}
+		o->n++;
+		w->n_untrusted++;
+	}
+	n->charged = true;
+	n->charged_uid = n->uid;
+	return true;
+}
+
+static void owner_uncharge(struct cgwatch *w, struct cgnode *n)
+{
+	struct owner_count *o;
+
+	if (!n->charged)
+		return;
+	n->charged = false;
+	if (trusted(w, n->charged_uid)) {
+		w->n_trusted--;
+		w->retry |= w->trusted_limited;
+		return;
+	}
+	w->n_untrusted--;
+	w->retry |= w->untrusted_limited;
+	o = owner_get(w, n->charged_uid, false);
+	if (o) {
+		o->n--;
+		w->retry |= o->limited;
+	}
+}
+
+/* The lists of polled and truncated directories: removal by index swaps the last one in. */
+static int list_add(struct cgnode ***v, size_t *n, size_t *cap, struct cgnode *node, size_t *idx)
+{
+	if (array_grow(v, cap, *n, sizeof(**v)) < 0)
+		return -ENOMEM;
+	*idx = *n;
+	(*v)[(*n)++] = node;
+	return 0;
+}
+
+static void poll_del(struct cgwatch *w, struct cgnode *n)
+{
+	if (!n->polled)
+		return;
+	n->polled = false;
+	w->polled[n->poll_idx] = w->polled[--w->n_polled];
+	w->polled[n->poll_idx]->poll_idx = n->poll_idx;
+}
+
+static void trunc_del(struct cgwatch *w, struct cgnode *n)
+{
+	if (!n->truncated)
+		return;
+	n->truncated = false;
+	w->trunc[n->trunc_idx] = w->trunc[--w->n_trunc];
+	w->trunc[n->trunc_idx]->trunc_idx = n->trunc_idx;
+}
+
+/* How many more directories the owner of parent may have: what a user makes below their own
+ * directory is theirs (only root could make it otherwise), so a listing stops there instead of
+ * looking at each of tens of thousands of names first. */
+static size_t owner_room(struct cgwatch *w, const struct cgnode *parent)
+{
+	struct owner_count *o;
+
+	if (!parent->charged || trusted(w, parent->charged_uid))
+		return SIZE_MAX;
+	o = owner_get(w, parent->charged_uid, false);
+	if (!o)
+		return w->lim.max_per_owner;
+	if (o->n < w->lim.max_per_owner)
+		return w->lim.max_per_owner - o->n;
+	if (!o->limited)
+		report(w, CGWATCH_OWNER_LIMIT, (long)o->uid, o->n);
+	o->limited = true;
+	return 0;
+}
+
+/* A child of n was left out by a limit. */
+static void trunc_add(struct cgwatch *w, struct cgnode *n)
+{
+	w->skipped++;
+	if (!n->truncated && list_add(&w->trunc, &w->n_trunc, &w->cap_trunc, n, &n->trunc_idx) == 0)
+		n->truncated = true;
+	n->trunc_gen = w->trunc_gen;
 }
 
 /* --- the tree --- */
@@ -381,6 +594,7 @@ static struct cgnode *node_new(struct cgwatch *w, struct cgnode *parent, const c
 
 static void node_unwatch(struct cgwatch *w, struct cgnode *n)
 {
+	poll_del(w, n);
 	if (n->wd < 0)
 		return;
 	/* EINVAL when the kernel dropped it already (its IN_IGNORED is queued): nothing to do. */
@@ -409,6 +623,9 @@ static void node_free(struct cgwatch *w, struct cgnode *n)
 	}
 	if (n->parent)
 		w->n_dirs--;
+	poll_del(w, n);
+	trunc_del(w, n);
+	owner_uncharge(w, n);
 	free(n->matched);
 	free(n->path);
 	free(n);
@@ -420,7 +637,7 @@ static void subtree_remove(struct cgwatch *w, struct cgnode *n)
 	while (n->child)
 		subtree_remove(w, n->child);
 	for (size_t i = 0; i < n->n_matched; i++)
-		w->cb(w->data, n->matched[i], n->path, n->level, n->id, false);
+		w->cb(w->data, n->matched[i], n->path, n->level, n->id, n->uid, false);
 	node_unwatch(w, n);
 	node_unlink(n);
 	node_free(w, n);
@@ -486,15 +703,17 @@ static int list_dirs(int fd, char ***ret, size_t *ret_n)
 	return 0;
 }
 
-/* Watch the directory open at fd: the same inode we list, even if the name is reused since. */
+/* Watch the directory open at fd: the same inode we list, even if the name is reused since.
+ * When the kernel has no watch left for us (ENOSPC: fs.inotify.max_user_watches, counted per
+ * user and user namespace), the directory is rescanned periodically instead. */
 static int node_watch(struct cgwatch *w, struct cgnode *n, int fd)
 {
 	char proc[64], *path = NULL;
 	struct cgnode *old;
 	int wd, r;
 
-	if (w->ino_fd < 0 || n->level >= CGMATCH_MAX_DEPTH)
-		return 0; /* nothing below the deepest level is ever looked at */
+	if (w->ino_fd < 0 || n->wd >= 0)
+		return 0;
 	if (w->proc_fd) {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 		wd = inotify_add_watch(w->ino_fd, proc, WATCH_MASK);
@@ -503,6 +722,16 @@ static int node_watch(struct cgwatch *w, struct cgnode *n, int fd)
 			return -ENOMEM;
 		wd = inotify_add_watch(w->ino_fd, path, WATCH_MASK);
 		free(path);
+	}
+	if (wd < 0 && (errno == ENOSPC || errno == ENOMEM)) {
+		if (!n->polled &&
+		    list_add(&w->polled, &w->n_polled, &w->cap_polled, n, &n->poll_idx) < 0)
+			return -ENOMEM;
+		n->polled = true;
+		if (!w->no_watches)
+			report(w, CGWATCH_NO_WATCHES, -1, w->n_watched);
+		w->no_watches = true;
+		return 0;
 	}
 	if (wd < 0)
 		return -errno;
@@ -518,6 +747,7 @@ static int node_watch(struct cgwatch *w, struct cgnode *n, int fd)
 		inotify_rm_watch(w->ino_fd, wd);
 		return r;
 	}
+	poll_del(w, n);
 	n->wd = wd;
 	w->n_watched++;
 	return 0;
@@ -531,16 +761,50 @@ static void node_drop(struct cgwatch *w, struct cgnode *n)
 	node_free(w, n);
 }
 
-/*
- * Look at one directory: owner, id, watch, matches, then its children (queued, not yet looked
- * at). The watch comes before the listing, so a child made meanwhile is listed, or announced
- * by an event, or both (reconcile then finds it known).
- */
+/* Watch the directory open at fd and queue its children (not yet looked at). The watch comes
+ * before the listing, so a child made meanwhile is listed, or announced by an event, or both
+ * (reconcile then finds it known). Takes fd. */
+static int node_expand(struct cgwatch *w, struct cgnode *n, int fd, struct cgnode ***q, size_t *nq,
+		       size_t *cap)
+{
+	char **names = NULL;
+	size_t n_names = 0, room;
+	int r;
+
+	r = node_watch(w, n, fd);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	n->listed = true;
+	r = list_dirs(fd, &names, &n_names);
+	room = owner_room(w, n);
+	for (size_t i = 0; r == 0 && i < n_names; i++) {
+		struct cgnode *c;
+
+		if (i >= room) {
+			w->skipped += n_names - i - 1;
+			trunc_add(w, n);
+			break;
+		}
+		c = node_new(w, n, names[i]);
+		if (!c || array_grow(q, cap, *nq, sizeof(**q)) < 0) {
+			if (c)
+				node_drop(w, c);
+			r = -ENOMEM;
+			break;
+		}
+		(*q)[(*nq)++] = c;
+	}
+	names_free(names, n_names);
+	return r;
+}
+
+/* Look at one directory: owner, id, whether its owner has room, matches, then, if a pattern
+ * may match below it, its watch and children (queued). */
 static int node_load(struct cgwatch *w, struct cgnode *n, struct cgnode ***q, size_t *nq,
 		     size_t *cap)
 {
-	char **names = NULL;
-	size_t n_names = 0;
 	struct stat st;
 	int fd, r;
 
@@ -558,6 +822,11 @@ static int node_load(struct cgwatch *w, struct cgnode *n, struct cgnode ***q, si
 			return 0;
 		}
 		n->uid = st.st_uid;
+		if (!owner_charge(w, n)) {
+			trunc_add(w, n->parent);
+			node_drop(w, n);
+			return 0;
+		}
 		n->id = cgroup_id_at(w->root_fd, n->path, &st);
 		return node_evaluate(w, n);
 	}
@@ -567,54 +836,100 @@ static int node_load(struct cgwatch *w, struct cgnode *n, struct cgnode ***q, si
 		return r;
 	}
 	n->uid = st.st_uid;
+	if (!owner_charge(w, n)) {
+		close(fd);
+		trunc_add(w, n->parent);
+		node_drop(w, n);
+		return 0;
+	}
 	n->id = cgroup_id_at(fd, ".", &st);
-	r = node_watch(w, n, fd);
-	if (r == 0 && n->parent)
-		r = node_evaluate(w, n);
-	if (r < 0 || n->level >= CGMATCH_MAX_DEPTH) {
+	r = n->parent ? node_evaluate(w, n) : 0;
+	if (r < 0 || !wants_children(w, n)) {
 		close(fd);
 		return r;
 	}
-	r = list_dirs(fd, &names, &n_names);
-	for (size_t i = 0; r == 0 && i < n_names && w->n_dirs < CGMATCH_MAX_DIRS; i++) {
-		struct cgnode *c = node_new(w, n, names[i]);
-
-		if (!c || array_grow(q, cap, *nq, sizeof(**q)) < 0) {
-			if (c)
-				node_drop(w, c);
-			r = -ENOMEM;
-			break;
-		}
-		(*q)[(*nq)++] = c;
-	}
-	names_free(names, n_names);
-	return r;
+	return node_expand(w, n, fd, q, nq, cap);
 }
 
-/* Load n and everything below it, breadth first: the limits cut the deepest levels. */
-static int subtree_load(struct cgwatch *w, struct cgnode *n)
+/* Load the queued nodes and everything below them, breadth first: the limits cut the deepest
+ * levels. Frees q. */
+static int queue_load(struct cgwatch *w, struct cgnode **q, size_t nq, size_t cap)
 {
-	struct cgnode **q = NULL;
-	size_t nq = 0, cap = 0;
 	int r = 0;
 
-	if (array_grow(&q, &cap, nq, sizeof(*q)) < 0)
-		return -ENOMEM;
-	q[nq++] = n;
 	for (size_t head = 0; head < nq && r == 0; head++)
 		r = node_load(w, q[head], &q, &nq, &cap);
 	free(q);
 	return r;
 }
 
+static int subtree_load(struct cgwatch *w, struct cgnode *n)
+{
+	struct cgnode **q = NULL;
+	size_t nq = 0, cap = 0;
+
+	if (array_grow(&q, &cap, nq, sizeof(*q)) < 0)
+		return -ENOMEM;
+	q[nq++] = n;
+	return queue_load(w, q, nq, cap);
+}
+
 static int subtree_add(struct cgwatch *w, struct cgnode *parent, const char *name)
 {
 	struct cgnode *n;
 
-	if (parent->level >= CGMATCH_MAX_DEPTH || w->n_dirs >= CGMATCH_MAX_DIRS)
+	if (!parent->listed)
 		return 0;
+	if (!owner_room(w, parent)) {
+		trunc_add(w, parent);
+		return 0;
+	}
 	n = node_new(w, parent, name);
 	return n ? subtree_load(w, n) : -ENOMEM;
+}
+
+/* n's owner (or one above) changed: start or stop looking below it. */
+static int node_follow(struct cgwatch *w, struct cgnode *n)
+{
+	struct cgnode **q = NULL;
+	size_t nq = 0, cap = 0;
+	int fd;
+
+	if (wants_children(w, n) == n->listed)
+		return 0;
+	if (n->listed) {
+		while (n->child)
+			subtree_remove(w, n->child);
+		node_unwatch(w, n);
+		trunc_del(w, n);
+		n->listed = false;
+		return 0;
+	}
+	fd = openat(w->root_fd, n->parent ? n->path : ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0; /* gone: its removal is queued */
+	nq = 0;
+	fd = node_expand(w, n, fd, &q, &nq, &cap);
+	if (fd < 0) {
+		for (size_t i = 0; i < nq; i++)
+			node_drop(w, q[i]);
+		free(q);
+		return fd;
+	}
+	return queue_load(w, q, nq, cap);
+}
+
+/* Parents first: a directory's trust follows from the ones above; so does what is followed. */
+static int subtree_evaluate(struct cgwatch *w, struct cgnode *n)
+{
+	int r = node_evaluate(w, n);
+
+	if (r == 0)
+		r = node_follow(w, n);
+	for (struct cgnode *c = n->child; c && r == 0; c = c->next)
+		r = subtree_evaluate(w, c);
+	return r;
 }
 
 /* 1 if parent/name is a directory now (*st and *id filled), else 0. */
@@ -648,7 +963,7 @@ static int reconcile(struct cgwatch *w, struct cgnode *parent, const char *name,
 	struct stat st;
 	int r;
 
-	if (parent->level >= CGMATCH_MAX_DEPTH)
+	if (!parent->listed)
 		return 0;
 	r = entry_stat(w, parent, name, &st, &id);
 	if (r < 0)
@@ -673,16 +988,18 @@ static int cmp_node_base(const void *a, const void *b)
 	return strcmp((*(struct cgnode *const *)a)->base, (*(struct cgnode *const *)b)->base);
 }
 
-/* After a queue overflow: compare d's children with the filesystem, recursively. Matches are
- * re-evaluated by the caller, once, when every owner is known. */
-static int resync_dir(struct cgwatch *w, struct cgnode *d)
+/* Compare d's children with the filesystem (after a queue overflow, for a directory without a
+ * watch, or to take in what a limit left out), recursively if asked. Matches of known children
+ * are re-evaluated by the caller (after an overflow, once, when every owner is known) or here
+ * for those whose owner changed (not recursive). */
+static int resync_dir(struct cgwatch *w, struct cgnode *d, bool recursive)
 {
 	struct cgnode **kids = NULL;
 	size_t n_names = 0, n_kids = 0, cap = 0, i = 0, j = 0;
 	char **names = NULL;
 	int fd, r;
 
-	if (d->level >= CGMATCH_MAX_DEPTH)
+	if (!d->listed)
 		return 0;
 	fd = openat(w->root_fd, d->parent ? d->path : ".",
 		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -712,8 +1029,15 @@ static int resync_dir(struct cgwatch *w, struct cgnode *d)
 		} else {
 			r = entry_stat(w, d, names[i], &st, &id);
 			if (r > 0 && kids[j]->id == id) {
+				bool owner_changed = kids[j]->uid != st.st_uid;
+
 				kids[j]->uid = st.st_uid;
-				r = resync_dir(w, kids[j]);
+				if (recursive)
+					r = resync_dir(w, kids[j], true);
+				else if (owner_changed)
+					r = subtree_evaluate(w, kids[j]);
+				else
+					r = 0;
 			} else if (r >= 0) {
 				subtree_remove(w, kids[j]);
 				r = r ? subtree_add(w, d, names[i]) : 0;
@@ -730,11 +1054,102 @@ out:
 
 static int resync(struct cgwatch *w)
 {
-	int r = resync_dir(w, w->tree);
+	int r = resync_dir(w, w->tree, true);
 
 	for (struct cgnode *c = w->tree->child; c && r == 0; c = c->next)
 		r = subtree_evaluate(w, c);
 	return r;
+}
+
+/*
+ * Some count that hit its limit went down: list the directories that had children left out
+ * again (each once per pass; a listing may leave it truncated again, or free others), then
+ * say which owners are all followed again.
+ */
+static int retry_truncated(struct cgwatch *w)
+{
+	bool *was = calloc(w->n_owners + 1, sizeof(*was));
+	bool was_untrusted = w->untrusted_limited, was_trusted = w->trusted_limited;
+	size_t n_was = w->n_owners;
+	int r = 0;
+
+	if (!was)
+		return -ENOMEM;
+	w->retry = false;
+	for (size_t i = 0; i < n_was; i++) {
+		was[i] = w->owners[i].limited;
+		w->owners[i].limited = false;
+	}
+	w->untrusted_limited = w->trusted_limited = false;
+	w->trunc_gen++;
+	for (;;) {
+		struct cgnode *d = NULL;
+
+		for (size_t i = 0; i < w->n_trunc && !d; i++)
+			if (w->trunc[i]->trunc_gen != w->trunc_gen)
+				d = w->trunc[i];
+		if (!d || r < 0)
+			break;
+		trunc_del(w, d);
+		d->trunc_gen = w->trunc_gen;
+		r = resync_dir(w, d, false);
+	}
+	/* Owners only ever get appended, so indexes below n_was are the same owners. */
+	for (size_t i = 0; i < n_was; i++)
+		if (was[i] && !w->owners[i].limited)
+			report(w, CGWATCH_OWNER_OK, (long)w->owners[i].uid, w->owners[i].n);
+	if ((was_untrusted || was_trusted) && !w->untrusted_limited && !w->trusted_limited)
+		report(w, CGWATCH_TOTALS_OK, -1, w->n_untrusted + w->n_trusted);
+	free(was);
+	return r;
+}
+
+/* Directories without a watch: try for one again, and compare their children with the
+ * filesystem, at most poll_budget of them per period (round robin). */
+static int poll_tick(struct cgwatch *w)
+{
+	int r = 0;
+
+	for (size_t k = 0; k < w->lim.poll_budget && w->n_polled && r == 0; k++) {
+		size_t i = w->poll_cursor % w->n_polled;
+		struct cgnode *n = w->polled[i];
+		int fd;
+
+		w->poll_cursor = i + 1;
+		fd = openat(w->root_fd, n->parent ? n->path : ".",
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue; /* gone: the parent's watch or listing takes it away */
+		r = node_watch(w, n, fd);
+		close(fd);
+		if (r == 0)
+			r = resync_dir(w, n, false);
+	}
+	if (!w->n_polled && w->no_watches) {
+		w->no_watches = false;
+		report(w, CGWATCH_WATCHES_OK, -1, w->n_watched);
+	}
+	return r;
+}
+
+/* The timer runs while something waits for a rescan: directories without a watch, a failed
+ * read (events were lost), or room for what a limit left out. An idle watcher never wakes up. */
+static void timer_update(struct cgwatch *w)
+{
+	bool want = w->n_polled || w->dirty || w->retry;
+	struct itimerspec its = { 0 };
+
+	if (w->timer_fd < 0 || want == w->timer_armed)
+		return;
+	if (want) {
+		its.it_value.tv_sec = w->lim.poll_ms / 1000;
+		its.it_value.tv_nsec = (long)(w->lim.poll_ms % 1000) * 1000000L;
+		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+			its.it_value.tv_nsec = 1;
+		its.it_interval = its.it_value;
+	}
+	if (timerfd_settime(w->timer_fd, 0, &its, NULL) == 0)
+		w->timer_armed = want;
 }
 
 static int handle_event(struct cgwatch *w, const struct inotify_event *e)
@@ -770,12 +1185,17 @@ static int handle_event(struct cgwatch *w, const struct inotify_event *e)
 
 static void watcher_clear(struct cgwatch *w)
 {
+	w->report = NULL; /* nothing to say while tearing down */
 	if (w->tree)
 		node_free(w, w->tree);
 	if (w->root_fd >= 0)
 		close(w->root_fd);
 	if (w->ino_fd >= 0)
 		close(w->ino_fd);
+	if (w->timer_fd >= 0)
+		close(w->timer_fd);
+	if (w->ep_fd >= 0)
+		close(w->ep_fd);
 	for (size_t i = 0; w->user_glob && i < w->n_pat; i++)
 		free(w->user_glob[i]);
 	free(w->user_glob);
@@ -784,17 +1204,52 @@ static void watcher_clear(struct cgwatch *w)
 	free(w->by_path);
 	free(w->globs);
 	free(w->wds);
+	free(w->owners);
+	free(w->polled);
+	free(w->trunc);
 	free(w->root);
 }
 
+/* One descriptor for the caller to poll: inotify and the rescan timer behind epoll. */
+static int watcher_open_fds(struct cgwatch *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	w->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->ino_fd < 0)
+		return -errno;
+	w->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (w->timer_fd < 0)
+		return -errno;
+	w->ep_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->ep_fd < 0)
+		return -errno;
+	ev.data.fd = w->ino_fd;
+	if (epoll_ctl(w->ep_fd, EPOLL_CTL_ADD, w->ino_fd, &ev) < 0)
+		return -errno;
+	ev.data.fd = w->timer_fd;
+	if (epoll_ctl(w->ep_fd, EPOLL_CTL_ADD, w->timer_fd, &ev) < 0)
+		return -errno;
+	w->proc_fd = access("/proc/self/fd", X_OK) == 0;
+	return 0;
+}
+
 static int watcher_init(struct cgwatch *w, const char *cgroup_root,
-			const struct cgmatch_pattern *patterns, size_t n, cgmatch_cb cb, void *data,
-			bool watch)
+			const struct cgmatch_pattern *patterns, size_t n,
+			const struct cgwatch_limits *limits, cgmatch_cb cb,
+			cgwatch_report_cb report_cb, void *data, bool watch)
 {
 	struct stat st;
 	int r;
 
-	*w = (struct cgwatch){ .root_fd = -1, .ino_fd = -1, .cb = cb, .data = data };
+	*w = (struct cgwatch){ .root_fd = -1,
+			       .ino_fd = -1,
+			       .timer_fd = -1,
+			       .ep_fd = -1,
+			       .cb = cb,
+			       .report = report_cb,
+			       .data = data,
+			       .lim = limits ? *limits : CGWATCH_LIMITS_DEFAULT };
 	r = patterns_prepare(w, patterns, n);
 	if (r < 0)
 		return r;
@@ -809,12 +1264,13 @@ static int watcher_init(struct cgwatch *w, const char *cgroup_root,
 		return -errno;
 	w->root_uid = st.st_uid;
 	if (watch) {
-		w->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (w->ino_fd < 0)
-			return -errno;
-		w->proc_fd = access("/proc/self/fd", X_OK) == 0;
+		r = watcher_open_fds(w);
+		if (r < 0)
+			return r;
 	}
-	return subtree_load(w, w->tree);
+	r = subtree_load(w, w->tree);
+	timer_update(w);
+	return r;
 }
 
 struct found {
@@ -822,6 +1278,7 @@ struct found {
 	char *path;
 	unsigned level;
 	uint64_t id;
+	uid_t owner;
 };
 
 struct collect {
@@ -831,7 +1288,7 @@ struct collect {
 };
 
 static void collect_cb(void *data, size_t pattern, const char *path, unsigned level, uint64_t id,
-		       bool added)
+		       uid_t owner, bool added)
 {
 	struct collect *c = data;
 	char *p;
@@ -845,7 +1302,7 @@ static void collect_cb(void *data, size_t pattern, const char *path, unsigned le
 		c->r = -ENOMEM;
 		return;
 	}
-	c->v[c->n++] = (struct found){ pattern, p, level, id };
+	c->v[c->n++] = (struct found){ pattern, p, level, id, owner };
 }
 
 static int cmp_found(const void *a, const void *b)
@@ -870,7 +1327,7 @@ int cgmatch_scan(const char *cgroup_root, const struct cgmatch_pattern *patterns
 	struct cgwatch w;
 	int r;
 
-	r = watcher_init(&w, cgroup_root, patterns, n, collect_cb, &c, false);
+	r = watcher_init(&w, cgroup_root, patterns, n, NULL, collect_cb, NULL, &c, false);
 	watcher_clear(&w);
 	if (r == 0)
 		r = c.r;
@@ -878,7 +1335,8 @@ int cgmatch_scan(const char *cgroup_root, const struct cgmatch_pattern *patterns
 		qsort(c.v, c.n, sizeof(*c.v), cmp_found);
 	for (size_t i = 0; i < c.n; i++) {
 		if (r == 0)
-			cb(data, c.v[i].pattern, c.v[i].path, c.v[i].level, c.v[i].id, true);
+			cb(data, c.v[i].pattern, c.v[i].path, c.v[i].level, c.v[i].id, c.v[i].owner,
+			   true);
 		free(c.v[i].path);
 	}
 	free(c.v);
@@ -886,14 +1344,15 @@ int cgmatch_scan(const char *cgroup_root, const struct cgmatch_pattern *patterns
 }
 
 int cgwatch_new(const char *cgroup_root, const struct cgmatch_pattern *patterns, size_t n,
-		cgmatch_cb cb, void *data, struct cgwatch **ret)
+		const struct cgwatch_limits *limits, cgmatch_cb cb, cgwatch_report_cb report_cb,
+		void *data, struct cgwatch **ret)
 {
 	struct cgwatch *w = malloc(sizeof(*w));
 	int r;
 
 	if (!w)
 		return -ENOMEM;
-	r = watcher_init(w, cgroup_root, patterns, n, cb, data, true);
+	r = watcher_init(w, cgroup_root, patterns, n, limits, cb, report_cb, data, true);
 	if (r < 0) {
 		watcher_clear(w);
 		free(w);
@@ -905,13 +1364,14 @@ int cgwatch_new(const char *cgroup_root, const struct cgmatch_pattern *patterns,
 
 int cgwatch_fd(const struct cgwatch *w)
 {
-	return w->ino_fd;
+	return w->ep_fd;
 }
 
 int cgwatch_read(struct cgwatch *w)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool rescan = w->dirty;
+	bool rescan = w->dirty, tick = false;
+	uint64_t expirations;
 	int r = 0;
 
 	for (;;) {
@@ -936,16 +1396,33 @@ int cgwatch_read(struct cgwatch *w)
 				rescan = true;
 		}
 	}
+	if (read(w->timer_fd, &expirations, sizeof(expirations)) == sizeof(expirations))
+		tick = true;
 	if (rescan) {
 		r = resync(w);
 		w->dirty = r < 0;
 	}
+	if (r == 0 && tick)
+		r = poll_tick(w);
+	/* At most once a period: a user deleting thousands of directories must not make us list
+	 * the rest again for each event. */
+	if (r == 0 && tick && w->retry)
+		r = retry_truncated(w);
+	timer_update(w);
 	return r;
 }
 
 size_t cgwatch_n_watched(const struct cgwatch *w)
 {
 	return w->n_watched;
+}
+
+void cgwatch_get_stats(const struct cgwatch *w, struct cgwatch_stats *ret)
+{
+	*ret = (struct cgwatch_stats){ .watched = w->n_watched,
+				       .polled = w->n_polled,
+				       .truncated = w->n_trunc,
+				       .skipped = w->skipped };
 }
 
 void cgwatch_free(struct cgwatch *w)

@@ -165,6 +165,7 @@ static void take_live_stats(struct daemon *d)
 
 static void write_live_stats(struct daemon *d)
 {
+	struct live_stats ls = { 0 };
 	char tmp[PATH_MAX];
 	FILE *f;
 
@@ -185,6 +186,18 @@ static void write_live_stats(struct daemon *d)
 		(unsigned long long)d->stats.identity_skipped, (unsigned long long)d->stats.queued,
 		(unsigned long long)d->stats.queue_allowed, (unsigned long long)d->stats.receivers,
 		(unsigned long long)d->stats.cgroups);
+	/* Exhaustion of the cgroup watch and sets (live.h), after the fields readers expect. */
+	if (d->live)
+		live_get_stats(d->live, &ls);
+	fprintf(f,
+		"cgroups_waiting=%llu cgroup_dirs_watched=%llu cgroup_dirs_polled=%llu "
+		"cgroup_dirs_truncated=%llu cgroup_dirs_skipped=%llu cgroup_limit_hits=%llu "
+		"update_errors=%llu\n",
+		(unsigned long long)ls.cgroups_waiting, (unsigned long long)ls.cgroup_dirs_watched,
+		(unsigned long long)ls.cgroup_dirs_polled,
+		(unsigned long long)ls.cgroup_dirs_truncated,
+		(unsigned long long)ls.cgroup_dirs_skipped,
+		(unsigned long long)ls.cgroup_limit_hits, (unsigned long long)ls.update_errors);
 	if (fclose(f) == 0)
 		rename(tmp, d->live_path);
 	else
@@ -551,9 +564,15 @@ int daemon_run(const struct daemon_opts *opts)
 		notify_send("STOPPING=1");
 		audit_read(d.audit, on_event, &d, &d.stats); /* what is still queued */
 		emit_stats(&d);
-		if (r < 0)
+		/* A runtime error is no reason to open every guard: the table stays in force (its
+		 * sets as last updated) for a restarted daemon to take over. Only a stop asked
+		 * for removes it. */
+		if (r < 0) {
 			status = 3;
-		if (!opts->keep_rules) {
+			fprintf(stderr, "loguard: exiting on an error; table inet " LOGUARD_TABLE
+					" stays in force\n");
+		}
+		if (!opts->keep_rules && r == 0) {
 			struct diags dg = { 0 };
 
 			if (apply_ruleset(d.nl, NULL, true, 0, &dg, NULL) < 0) {

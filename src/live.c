@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,20 @@ struct cg_ref {
 	unsigned level;
 	uint64_t id;
 	unsigned count;
+	uid_t owner;	/* the directory's: whose share of the sets it takes */
+	size_t n_elems; /* set elements it has in the kernel (in_kernel) */
+	bool in_kernel; /* else waiting: over its owner's share, or the kernel refused it */
+};
+
+/* Elements of the live cgroup sets per owner (root's are not counted): one user's cgroups,
+ * however many, never take more than LIVE_OWNER_SHARE of them, so they cannot crowd out
+ * another user's or the system's. */
+#define LIVE_OWNER_SHARE (LOGUARD_LIVE_SET_SIZE / 16)
+
+struct owner_share {
+	uid_t uid;
+	size_t elems;
+	bool full; /* said so; said again after it had room */
 };
 
 /* Who made a connection the daemon refused, looked up while it was still there: the kernel
@@ -116,6 +131,11 @@ struct live {
 	long long sweep_due_ns; /* CLOCK_MONOTONIC */
 	struct cg_ref *cgs;
 	size_t n_cgs, cap_cgs;
+	size_t n_waiting;   /* cgs not in the kernel */
+	bool retry_waiting; /* room was made: try the waiting ones again */
+	struct owner_share *shares;
+	size_t n_shares, cap_shares;
+	int cg_error; /* the watcher's last error, said once */
 
 	struct record recent[RECENT_REFUSALS]; /* ring; ev.proto == 0: empty */
 	size_t recent_next;
@@ -211,9 +231,13 @@ static int cgroup_elems(const struct live *l, const struct policy_guard *g, uint
 	return 0;
 }
 
-static int cgroup_update(struct live *l, size_t guard, unsigned level, uint64_t id, bool add)
+/* Add or remove the cgroup's elements, set by set; on a failed add, none stay. ret_n: how many
+ * elements it has (added or not). */
+static int cgroup_update(struct live *l, size_t guard, unsigned level, uint64_t id, bool add,
+			 size_t *ret_n)
 {
 	const struct policy_guard *g = &l->cur->policy->guards[guard];
+	size_t total = 0;
 	int r = 0;
 
 	for (int iv = 0; iv <= 1 && r >= 0; iv++) {
@@ -226,7 +250,7 @@ static int cgroup_update(struct live *l, size_t guard, unsigned level, uint64_t 
 			 iv ? LOGUARD_RANGES_SUFFIX : "");
 		r = cgroup_elems(l, g, id, iv, &v, &n);
 		if (r < 0)
-			return r;
+			break;
 		s = ruleset_find_set(l->cur->rs, name);
 		if (!s && n && !l->level_warned) {
 			fprintf(stderr,
@@ -235,17 +259,112 @@ static int cgroup_update(struct live *l, size_t guard, unsigned level, uint64_t 
 				g->name, level, LOGUARD_LIVE_CGROUP_LEVELS);
 			l->level_warned = true;
 		}
-		if (s)
-			r = send_elems(l, s, v, n, !add);
+		if (s) {
+			r = ret_n ? 0 : send_elems(l, s, v, n, !add);
+			total += n;
+		}
 		free(v);
 		if (r == -ENOENT && !add)
 			r = 0;
+		if (r < 0 && add && iv) /* the first set's went in: take them out again */
+			cgroup_update(l, guard, level, id, false, NULL);
 	}
+	if (ret_n && r >= 0)
+		*ret_n = total;
 	return r;
 }
 
+static struct owner_share *share_of(struct live *l, uid_t uid)
+{
+	for (size_t i = 0; i < l->n_shares; i++)
+		if (l->shares[i].uid == uid)
+			return &l->shares[i];
+	if (array_grow(&l->shares, &l->cap_shares, l->n_shares, sizeof(*l->shares)) < 0)
+		return NULL;
+	l->shares[l->n_shares] = (struct owner_share){ .uid = uid };
+	return &l->shares[l->n_shares++];
+}
+
+static const char *user_name(uid_t uid, char *buf, size_t size)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	snprintf(buf, size, "%s", pw ? pw->pw_name : "?");
+	return buf;
+}
+
+/* Put a matched cgroup's elements into the kernel if its owner's share has room: 0, or
+ * -EDQUOT (no room) or the kernel's error; the ref then waits for room. */
+static int cgroup_insert(struct live *l, struct cg_ref *ref)
+{
+	const struct policy_guard *g = &l->cur->policy->guards[ref->guard];
+	struct owner_share *sh = NULL;
+	char name[64];
+	size_t n = 0;
+	int r;
+
+	r = cgroup_update(l, ref->guard, ref->level, ref->id, true, &n);
+	if (r < 0)
+		return r;
+	if (ref->owner != 0) {
+		sh = share_of(l, ref->owner);
+		if (!sh)
+			return -ENOMEM;
+		if (sh->elems + n > LIVE_OWNER_SHARE) {
+			if (!sh->full)
+				fprintf(stderr,
+					"loguard: uid %u (%s) has used its share of the allowed "
+					"cgroup sets (%u elements): its further cgroups matching "
+					"guard '%s' (cgroup id %llu, …) are not allowed until some "
+					"of its cgroups go\n",
+					(unsigned)ref->owner,
+					user_name(ref->owner, name, sizeof(name)),
+					(unsigned)LIVE_OWNER_SHARE, g->name,
+					(unsigned long long)ref->id);
+			sh->full = true;
+			return -EDQUOT;
+		}
+	}
+	r = cgroup_update(l, ref->guard, ref->level, ref->id, true, NULL);
+	if (r < 0) {
+		fprintf(stderr,
+			"loguard: cgroup id %llu of uid %u (%s), matching guard '%s', is not "
+			"allowed: %s\n",
+			(unsigned long long)ref->id, (unsigned)ref->owner,
+			user_name(ref->owner, name, sizeof(name)), g->name, strerror(-r));
+		return r;
+	}
+	if (sh)
+		sh->elems += n;
+	ref->n_elems = n;
+	ref->in_kernel = true;
+	l->stats.cgroups_added++;
+	return 0;
+}
+
+/* Room was made (a cgroup left the sets): try the waiting ones again, those whose owner has
+ * room first in line, in the order they came. */
+static void cgroups_retry(struct live *l)
+{
+	l->retry_waiting = false;
+	for (size_t i = 0; i < l->n_shares; i++)
+		if (l->shares[i].elems < LIVE_OWNER_SHARE)
+			l->shares[i].full = false;
+	for (size_t i = 0; l->n_waiting && i < l->n_cgs; i++) {
+		struct owner_share *sh;
+
+		if (l->cgs[i].in_kernel)
+			continue;
+		sh = l->cgs[i].owner ? share_of(l, l->cgs[i].owner) : NULL;
+		if (sh && sh->full)
+			continue; /* said already: its share is still used */
+		if (cgroup_insert(l, &l->cgs[i]) == 0)
+			l->n_waiting--;
+	}
+}
+
 static void on_cgroup(void *data, size_t pattern, const char *path, unsigned level, uint64_t id,
-		      bool added)
+		      uid_t owner, bool added)
 {
 	struct live *l = data;
 	size_t guard = l->pattern_guard[pattern];
@@ -262,16 +381,93 @@ static void on_cgroup(void *data, size_t pattern, const char *path, unsigned lev
 		}
 		if (array_grow(&l->cgs, &l->cap_cgs, l->n_cgs, sizeof(*l->cgs)) < 0)
 			return;
-		l->cgs[l->n_cgs++] = (struct cg_ref){ guard, level, id, 1 };
-		l->stats.cgroups_added++;
-		cgroup_update(l, guard, level, id, true);
+		ref = &l->cgs[l->n_cgs++];
+		*ref = (struct cg_ref){
+			.guard = guard, .level = level, .id = id, .count = 1, .owner = owner
+		};
+		/* Kept while waiting, so that room made later lets it in. */
+		if (cgroup_insert(l, ref) < 0)
+			l->n_waiting++;
 		return;
 	}
 	if (!ref || --ref->count)
 		return;
+	if (ref->in_kernel) {
+		struct owner_share *sh = ref->owner ? share_of(l, ref->owner) : NULL;
+
+		if (sh)
+			sh->elems -= ref->n_elems;
+		l->stats.cgroups_removed++;
+		cgroup_update(l, guard, level, id, false, NULL);
+		l->retry_waiting |= l->n_waiting > 0;
+	} else {
+		l->n_waiting--;
+	}
 	*ref = l->cgs[--l->n_cgs];
-	l->stats.cgroups_removed++;
-	cgroup_update(l, guard, level, id, false);
+}
+
+/* What the watcher says about its limits: each on stderr (the journal), once per change. */
+static void on_cgwatch_report(void *data, enum cgwatch_event ev, long uid, size_t count)
+{
+	struct live *l = data;
+	char name[64];
+
+	switch (ev) {
+	case CGWATCH_OWNER_LIMIT:
+		l->stats.cgroup_limit_hits++;
+		fprintf(stderr,
+			"loguard: uid %ld (%s) has %zu cgroup directories where the policy's "
+			"patterns look: not following more of them (limit %u per user) until "
+			"some go\n",
+			uid, user_name((uid_t)uid, name, sizeof(name)), count,
+			CGWATCH_MAX_PER_OWNER);
+		break;
+	case CGWATCH_OWNER_OK:
+		fprintf(stderr,
+			"loguard: uid %ld (%s): all its cgroup directories followed again\n", uid,
+			user_name((uid_t)uid, name, sizeof(name)));
+		break;
+	case CGWATCH_UNTRUSTED_LIMIT:
+	case CGWATCH_TRUSTED_LIMIT:
+		l->stats.cgroup_limit_hits++;
+		fprintf(stderr,
+			"loguard: %zu cgroup directories of %s followed: not following more "
+			"until some go\n",
+			count, ev == CGWATCH_TRUSTED_LIMIT ? "root" : "all users together");
+		break;
+	case CGWATCH_TOTALS_OK:
+		fprintf(stderr, "loguard: all cgroup directories followed again\n");
+		break;
+	case CGWATCH_NO_WATCHES:
+		l->stats.cgroup_limit_hits++;
+		fprintf(stderr,
+			"loguard: out of inotify watches after %zu (fs.inotify.max_user_watches): "
+			"rescanning the other cgroup directories every %u ms instead\n",
+			count, CGWATCH_POLL_MS);
+		break;
+	case CGWATCH_WATCHES_OK:
+		fprintf(stderr, "loguard: every followed cgroup directory is watched again (%zu)\n",
+			count);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The watcher's error: the daemon goes on with what it knows (the watcher retries); say it
+ * once, and again when it changes. */
+static void cgwatch_handle(struct live *l)
+{
+	int r = cgwatch_read(l->cgwatch);
+
+	if (r < 0 && r != l->cg_error) {
+		l->stats.cgroup_errors++;
+		fprintf(stderr, "loguard: following the cgroup tree: %s (retrying)\n",
+			strerror(-r));
+	}
+	l->cg_error = r < 0 ? r : 0;
+	if (l->retry_waiting)
+		cgroups_retry(l);
 }
 
 static void patterns_free(struct live *l)
@@ -853,7 +1049,7 @@ static int on_packet(const struct nfqueue_packet *p, void *data)
 	/* A cgroup made a moment ago (a unit starting) may still wait in the inotify queue:
 	 * take it into the sets now, then the repeat below lets them decide. */
 	if (l->cgwatch && (g->n_units || g->n_cgroups || g->n_launched))
-		cgwatch_read(l->cgwatch);
+		cgwatch_handle(l);
 	allow = g->owner && judge_owner(l, &p->ev);
 	if (!allow && g->n_executables)
 		allow = judge_exec(l, g, &p->ev);
@@ -915,6 +1111,9 @@ int live_apply(struct live *l, const struct loaded *cur)
 	if (!owner_set(l, 4, false) || !owner_set(l, 6, false))
 		owners_clear(l); /* the sets went with the old policy */
 	l->n_cgs = 0;
+	l->n_waiting = 0;
+	l->n_shares = 0;
+	l->retry_waiting = false;
 	cgwatch_free(l->cgwatch);
 	l->cgwatch = NULL;
 	patterns_free(l);
@@ -965,8 +1164,8 @@ int live_apply(struct live *l, const struct loaded *cur)
 
 		r = cgroup2_find_mount(&root);
 		if (r >= 0)
-			r = cgwatch_new(root, l->patterns, l->n_patterns, on_cgroup, l,
-					&l->cgwatch);
+			r = cgwatch_new(root, l->patterns, l->n_patterns, NULL, on_cgroup,
+					on_cgwatch_report, l, &l->cgwatch);
 		if (r < 0)
 			fprintf(stderr, "loguard: cannot follow the cgroup tree%s%s: %s\n",
 				root ? " at " : "", root ? root : "", strerror(-r));
@@ -1001,11 +1200,8 @@ int live_handle(struct live *l)
 		if (r < 0)
 			return r;
 	}
-	if (l->cgwatch) {
-		r = cgwatch_read(l->cgwatch);
-		if (r < 0)
-			return r;
-	}
+	if (l->cgwatch)
+		cgwatch_handle(l); /* never fatal: what is known stays enforced */
 	if (l->queue) {
 		r = nfqueue_read(l->queue, on_packet, l, QUEUE_BATCH, &l->stats.queue_enobufs);
 		if (r < 0)
@@ -1032,8 +1228,17 @@ void live_tick(struct live *l)
 
 void live_get_stats(const struct live *l, struct live_stats *ret)
 {
+	struct cgwatch_stats cs = { 0 };
+
 	*ret = l->stats;
-	ret->cgroups_followed = l->n_cgs;
+	ret->cgroups_followed = l->n_cgs - l->n_waiting;
+	ret->cgroups_waiting = l->n_waiting;
+	if (l->cgwatch)
+		cgwatch_get_stats(l->cgwatch, &cs);
+	ret->cgroup_dirs_watched = cs.watched;
+	ret->cgroup_dirs_polled = cs.polled;
+	ret->cgroup_dirs_truncated = cs.truncated;
+	ret->cgroup_dirs_skipped = cs.skipped;
 }
 
 void live_free(struct live *l)
@@ -1050,6 +1255,7 @@ void live_free(struct live *l)
 	free(l->uid_counts);
 	free(l->port_refs);
 	free(l->cgs);
+	free(l->shares);
 	for (size_t i = 0; i < RECENT_REFUSALS; i++)
 		record_clear(&l->recent[i]);
 	if (l->proc_fd >= 0)

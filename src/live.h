@@ -62,6 +62,13 @@ struct live_stats {
 	uint64_t cgroups_followed; /* matched cgroups in the kernel now */
 	uint64_t update_errors;	   /* element updates the kernel refused */
 	uint64_t queue_enobufs;
+	/* Exhaustion (see cgwatch.h): matched cgroups not in the kernel (over their owner's
+	 * share, or refused by it), directories followed by rescans (no inotify watch left),
+	 * with children left out by a limit, left out (cumulative), times a limit was hit,
+	 * and errors of the watcher (it retries). */
+	uint64_t cgroups_waiting;
+	uint64_t cgroup_dirs_watched, cgroup_dirs_polled, cgroup_dirs_truncated;
+	uint64_t cgroup_dirs_skipped, cgroup_limit_hits, cgroup_errors;
 };
 void live_get_stats(const struct live *l, struct live_stats *ret);
 

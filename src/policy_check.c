@@ -785,11 +785,12 @@ static int collect_patterns(struct check_ctx *c)
 }
 
 static void match_cb(void *data, size_t pattern, const char *path, unsigned level, uint64_t id,
-		     bool added)
+		     uid_t owner, bool added)
 {
 	struct check_ctx *c = data;
 	struct cg_match *m;
 
+	(void)owner;
 	(void)added; /* a scan only adds */
 	if (c->fatal)
 		return;
@@ -807,10 +808,11 @@ static void match_cb(void *data, size_t pattern, const char *path, unsigned leve
 }
 
 static void hint_cb(void *data, size_t pattern, const char *path, unsigned level, uint64_t id,
-		    bool added)
+		    uid_t owner, bool added)
 {
 	bool *found = data;
 
+	(void)owner;
 	(void)path;
 	(void)level;
 	(void)id;

@@ -472,6 +472,14 @@ int show_read_live(struct show_live *ret)
 		"identity_skipped=%llu queued=%llu queue_allowed=%llu receivers=%llu cgroups=%llu",
 		&l.pid, &l.received, &l.lost, &l.enobufs, &l.rate_limited, &l.unmatched,
 		&l.identity_skipped, &l.queued, &l.queue_allowed, &l.receivers, &l.cgroups);
+	l.has_limits = n == 11 &&
+		       fscanf(f,
+			      " cgroups_waiting=%llu cgroup_dirs_watched=%llu "
+			      "cgroup_dirs_polled=%llu cgroup_dirs_truncated=%llu "
+			      "cgroup_dirs_skipped=%llu cgroup_limit_hits=%llu update_errors=%llu",
+			      &l.cgroups_waiting, &l.cgroup_dirs_watched, &l.cgroup_dirs_polled,
+			      &l.cgroup_dirs_truncated, &l.cgroup_dirs_skipped,
+			      &l.cgroup_limit_hits, &l.update_errors) == 7;
 	fclose(f);
 	if (n != 11 || l.pid <= 0)
 		return -EINVAL;
@@ -516,6 +524,16 @@ int show_print_text(const struct show_table *t, FILE *f)
 			t->daemon.pid, t->daemon.received, t->daemon.lost, t->daemon.enobufs,
 			t->daemon.identity_skipped, t->daemon.queued, t->daemon.queue_allowed,
 			t->daemon.receivers, t->daemon.cgroups);
+	if (t->daemon.live && t->daemon.has_limits)
+		fprintf(f,
+			"cgroup watch: %llu directories watched, %llu rescanned without a watch, "
+			"%llu with children left out by a limit (%llu left out, %llu limits hit); "
+			"%llu matched cgroups waiting for room in the sets, %llu set updates "
+			"refused\n",
+			t->daemon.cgroup_dirs_watched, t->daemon.cgroup_dirs_polled,
+			t->daemon.cgroup_dirs_truncated, t->daemon.cgroup_dirs_skipped,
+			t->daemon.cgroup_limit_hits, t->daemon.cgroups_waiting,
+			t->daemon.update_errors);
 	if (!t->counters)
 		fputs("(no counters: the policy says counters: false)\n", f);
 	else
@@ -562,6 +580,15 @@ int show_print_json(const struct show_table *t, FILE *f)
 			t->daemon.pid, t->daemon.received, t->daemon.lost, t->daemon.enobufs,
 			t->daemon.identity_skipped, t->daemon.queued, t->daemon.queue_allowed,
 			t->daemon.receivers, t->daemon.cgroups);
+	if (t->daemon.live && t->daemon.has_limits)
+		fprintf(f,
+			",\"cgroup_watch\":{\"watched\":%llu,\"polled\":%llu,\"truncated\":%llu,"
+			"\"skipped\":%llu,\"limit_hits\":%llu,\"cgroups_waiting\":%llu,"
+			"\"update_errors\":%llu}",
+			t->daemon.cgroup_dirs_watched, t->daemon.cgroup_dirs_polled,
+			t->daemon.cgroup_dirs_truncated, t->daemon.cgroup_dirs_skipped,
+			t->daemon.cgroup_limit_hits, t->daemon.cgroups_waiting,
+			t->daemon.update_errors);
 	fputs(",\"guards\":[", f);
 	for (size_t i = 0; i < t->n_guards; i++) {
 		const struct show_guard *g = &t->guards[i];

@@ -19,6 +19,11 @@ struct show_live {
 	long pid;
 	unsigned long long received, lost, enobufs, rate_limited, unmatched, identity_skipped;
 	unsigned long long queued, queue_allowed, receivers, cgroups;
+	/* Exhaustion of the cgroup watch and sets: see struct live_stats. */
+	bool has_limits; /* the daemon wrote the fields below */
+	unsigned long long cgroups_waiting, cgroup_dirs_watched, cgroup_dirs_polled;
+	unsigned long long cgroup_dirs_truncated, cgroup_dirs_skipped, cgroup_limit_hits;
+	unsigned long long update_errors;
 };
 int show_read_live(struct show_live *ret);
 
