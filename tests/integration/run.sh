@@ -55,6 +55,13 @@ fi
 scratch=$(mktemp -d /tmp/loguard-it.XXXXXX)
 [ -n "${LG_KEEP:-}" ] || trap 'rm -rf "$scratch"' EXIT
 chmod 755 "$scratch" # test users must reach files the probes need (never write there)
+# Test users run the probe, and `loguard exec --user` runs programs as them, from copies here:
+# a checkout in root's home (mode 0700) is out of their reach.
+mkdir -m 755 "$scratch/bin"
+install -m 0755 "$LOGUARD" "$scratch/bin/loguard" || exit 1
+install -m 0755 "$LGPROBE" "$scratch/bin/lgprobe" || exit 1
+LOGUARD=$scratch/bin/loguard
+LGPROBE=$scratch/bin/lgprobe
 
 # The host's namespaces, so lib.sh can refuse to run outside private ones.
 LG_OUTER_NETNS=$(readlink /proc/self/ns/net)
