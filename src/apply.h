@@ -19,8 +19,7 @@ struct loaded {
 /* Parse, check and compile a policy file, as flags say (APPLY_*). Diagnostics go to d.
  * Returns 0, -EINVAL (the policy is invalid: d says why), -EPERM (untrusted file)
  * or another -errno. */
-#define APPLY_TRUSTED 0x1 /* refuse a file, or a directory above it, others than root can change \
-			   */
+#define APPLY_TRUSTED	 0x1 /* refuse a file others than root could change (trust.h) */
 #define APPLY_ONESHOT	 0x2 /* for `apply`: refuse what only the daemon can judge */
 #define APPLY_LIVE	 0x4 /* for `loguard run`: compile with room for live updates */
 #define APPLY_TRUST_WARN 0x8 /* without APPLY_TRUSTED: what it would refuse is a warning */
