@@ -569,7 +569,7 @@ static int compile_chains(struct compiler *c, size_t first_profile)
 	return 0;
 }
 
-static int add_dispatch_rules(struct compiler *c, struct rs_chain *ch, bool dnat)
+static int add_dispatch_rules(struct compiler *c, struct rs_chain *ch)
 {
 	int r = 0;
 
@@ -577,7 +577,6 @@ static int add_dispatch_rules(struct compiler *c, struct rs_chain *ch, bool dnat
 		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_DISPATCH,
 							  .set = c->guards[iv]->name,
 							  .interval = iv,
-							  .dnat = dnat,
 							  .comment = iv ? "guarded port ranges"
 									: "guarded ports" });
 	return r;
@@ -608,8 +607,9 @@ static int add_base_chain(struct compiler *c, const char *name, bool base, int p
  * interfaces, so a fib lookup in the local table (cheap, and only for UDP leaving by
  * another interface) tells them.
  *
- * output_nat (after NAT): a packet whose destination NAT changed and that now goes out lo (a
- * redirect to a guarded port) is judged at the port it reaches as well.
+ * No second chain after NAT judges where a redirect leads: telling a NATed packet needs
+ * conntrack (`ct status dnat`), and a ct expression would turn conntrack on for every packet
+ * of a host that runs without it. Output NAT is root's configuration.
  */
 static int compile_base_chains(struct compiler *c, size_t *ret_n)
 {
@@ -638,20 +638,12 @@ static int compile_base_chains(struct compiler *c, size_t *ret_n)
 	if (r >= 0)
 		r = chain_add_rule(ch, &rule_not_syn);
 	if (r >= 0)
-		r = add_dispatch_rules(c, ch, false);
+		r = add_dispatch_rules(c, ch);
 	if (r >= 0 && c->any_udp) {
 		r = add_base_chain(c, LOGUARD_CAST_CHAIN, false, 0, &ch);
 		if (r >= 0)
 			r = add_rules(ch, cast, ARRAY_LEN(cast));
 	}
-	if (r >= 0)
-		r = add_base_chain(c, LOGUARD_NAT_CHAIN, true, LOGUARD_NAT_PRIORITY, &ch);
-	if (r >= 0)
-		r = chain_add_rule(ch, &rule_not_lo);
-	if (r >= 0)
-		r = chain_add_rule(ch, &rule_not_syn);
-	if (r >= 0)
-		r = add_dispatch_rules(c, ch, true);
 	if (r >= 0)
 		*ret_n = c->rs->n_chains;
 	return r;

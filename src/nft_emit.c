@@ -18,7 +18,6 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
-#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/rtnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -816,18 +815,6 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		break;
 	}
 	case RS_RULE_DISPATCH:
-		if (r->dnat) {
-			struct nftnl_expr *e = expr(rc, "ct");
-			uint32_t zero = 0;
-
-			/* ct status dnat: a packet without conntrack cannot have been NATed */
-			if (e) {
-				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-			}
-			x_bitwise(rc, NFT_REG_1, IPS_DST_NAT, 4);
-			x_cmp(rc, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
-		}
 		x_proto_dport(rc, r->interval);
 		x_lookup(rc, r->set, true);
 		break;

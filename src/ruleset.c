@@ -181,8 +181,7 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 		fputs("tcp flags != syn / syn,ack accept", f);
 		break;
 	case RS_RULE_DISPATCH:
-		fprintf(f, "%smeta l4proto . th dport vmap @%s", r->dnat ? "ct status dnat " : "",
-			r->set);
+		fprintf(f, "meta l4proto . th dport vmap @%s", r->set);
 		break;
 	case RS_RULE_ALLOW_UID:
 	case RS_RULE_ALLOW_CGROUP:

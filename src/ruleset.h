@@ -12,7 +12,6 @@
 
 #define LOGUARD_TABLE		     "loguard"
 #define LOGUARD_HOOK_CHAIN	     "output"
-#define LOGUARD_NAT_CHAIN	     "output_nat"
 #define LOGUARD_CAST_CHAIN	     "udp_cast"
 #define LOGUARD_GUARD_MAP	     "guards"
 #define LOGUARD_ALLOW_UID_SET	     "allow_uid"
@@ -39,10 +38,8 @@
 /* The guard judges in the output hook before destination NAT (nat output is at -100,
  * conntrack at -200): on the address and port the client asked for, before a container
  * runtime's DNAT of 127.0.0.1:PORT reroutes the packet off lo. -110 is after mangle (-150),
- * where type route chains may reroute. The second base chain, after all output NAT, judges
- * packets that NAT sent to lo (a redirect to a guarded port). */
+ * where type route chains may reroute. */
 #define LOGUARD_HOOK_PRIORITY (-110)
-#define LOGUARD_NAT_PRIORITY  0
 
 /* Log rate meters, one token bucket per (protocol, port, uid): elements expire after this
  * long without traffic (at least; longer when the bucket takes longer to refill, see
@@ -106,7 +103,7 @@ enum rs_rule_kind {
 	RS_RULE_ACCEPT_IP_UNICAST,	/* meta nfproto ipv4 fib daddr type unicast accept */
 	RS_RULE_ACCEPT_TCP_NOT_SYN,	/* tcp flags != syn / syn,ack accept */
 	RS_RULE_ACCEPT_UDP_ESTABLISHED, /* meta l4proto udp ct state established,related accept */
-	RS_RULE_DISPATCH,		/* [ct status dnat] meta l4proto . th dport vmap @guards */
+	RS_RULE_DISPATCH,		/* meta l4proto . th dport vmap @guards */
 	RS_RULE_ALLOW_UID,		/* ... . meta skuid @set <verdict> */
 	RS_RULE_ALLOW_CGROUP,		/* ... . socket cgroupv2 level N @set <verdict> */
 	RS_RULE_LOG,			/* log prefix P group G */
@@ -132,7 +129,6 @@ enum rs_rule_kind {
 struct rs_rule {
 	enum rs_rule_kind kind;
 	const char *set;	/* ALLOW_*, DISPATCH, LOG_METERED, LOG_METER_FULL */
-	bool dnat;		/* DISPATCH: only packets whose destination NAT changed */
 	bool interval;		/* the set holds port ranges (big-endian keys) */
 	unsigned level;		/* ALLOW_CGROUP */
 	unsigned family;	/* ALLOW_OWNER, QUEUE_OWNER_UNKNOWN: 4 or 6 */

@@ -5,7 +5,7 @@
 # packet leaves by the container's veth, not lo. loguard judges before destination NAT, on the
 # address and port the client asked for. Here a second network namespace plays the container
 # (veth pair, servers inside it); a denied user is refused and logged, an allowed user reaches
-# the container. A redirect to a guarded local port is still judged at that port, after NAT.
+# the container. A local redirect away from a guarded port is judged at the guarded port too.
 . "$(dirname "$0")/lib.sh"
 lg_setup_net
 lg_setup_users
@@ -86,11 +86,11 @@ expect_records 1 'r["uid"] == 1002 and r["protocol"] == "tcp" and r["dst"] == "'
 expect_records 1 'r["uid"] == 1002 and r["protocol"] == "udp" and r["dport"] == 8080 and r["verdict"] == "deny"'
 expect_records 0 'r["uid"] == 1001'
 
-# A redirect of an unguarded port to a guarded local one: judged at the port it reaches.
-start_server tcp 127.0.0.1 7070
+# A redirect from a guarded port to an unguarded local one: judged at the port asked for.
+start_server tcp 127.0.0.1 7071
 run nft add chain ip runtime_nat redir '{ type nat hook output priority -100; policy accept; }'
-run nft add rule ip runtime_nat redir tcp dport 9090 redirect to :7070
-expect_connect alice tcp 127.0.0.1 9090
-expect_refused bob tcp 127.0.0.1 9090
+run nft add rule ip runtime_nat redir tcp dport 7070 redirect to :7071
+expect_connect alice tcp 127.0.0.1 7070
+expect_refused bob tcp 127.0.0.1 7070
 expect_records 1 'r["uid"] == 1002 and r["dport"] == 7070 and r["guard"] == "local"'
 lg_done

@@ -124,9 +124,6 @@ static const char *expected_exprs(const struct rs_rule *r, bool counters_unused)
 	case RS_RULE_ACCEPT_TCP_NOT_SYN:
 		return "meta cmp payload bitwise cmp immediate ";
 	case RS_RULE_DISPATCH:
-		if (r->dnat)
-			return r->interval ? "ct bitwise cmp meta byteorder payload lookup "
-					   : "ct bitwise cmp meta payload lookup ";
 		return r->interval ? "meta byteorder payload lookup " : "meta payload lookup ";
 	case RS_RULE_ALLOW_UID:
 		return r->interval ? "meta byteorder payload meta byteorder lookup immediate "
