@@ -358,7 +358,7 @@ static struct nftnl_set *set_new(const struct ruleset *rs, const struct rs_set *
 		nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	}
 	if (s->kind == RS_SET_LOG_RATE) {
-		/* Filled by the packet path (one limit per port), emptied by timeouts. */
+		/* Filled by the packet path (one limit per port and user), emptied by timeouts. */
 		flags |= NFT_SET_EVAL | NFT_SET_TIMEOUT;
 		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, rs_log_rate_timeout_s(rs) * 1000ULL);
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, LOGUARD_LOG_RATE_SIZE);
@@ -890,8 +890,9 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		break;
 	}
 	case RS_RULE_LOG_OVER_SOCKET: {
-		uint32_t nobody =
-			UINT32_MAX; /* never a socket's uid: matches whenever there is one */
+		/* Never a socket's uid (unmapped ids read as the overflow uid): the rule matches
+		 * whenever the packet has a socket. */
+		uint32_t nobody = UINT32_MAX;
 
 		x_meta(rc, NFT_META_SKUID, NFT_REG_1);
 		x_cmp(rc, NFT_REG_1, NFT_CMP_NEQ, &nobody, sizeof(nobody));
