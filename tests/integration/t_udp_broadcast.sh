@@ -23,7 +23,15 @@ cat >"$LG_TMP/cast.py" <<'PY'
 import errno, select, socket, sys
 
 port = int(sys.argv[2])
-if sys.argv[1] == "recv":
+if sys.argv[1] == "recv4":
+    # A user's own wildcard receiver (no packet socket: that needs root).
+    v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    v4.bind(("0.0.0.0", port))
+    print("ready", flush=True)
+    while True:
+        data = v4.recv(65535)
+        print("owner4", data.split(b"\n")[0].decode(), flush=True)
+elif sys.argv[1] == "recv":
     # Wildcard receivers, and the veth peer's packet socket: what reached "the network".
     v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     v4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -45,6 +53,8 @@ else:
     user, ifindex = sys.argv[3], int(sys.argv[4])
     targets = [("bcast", "255.255.255.255"), ("subnet", "10.77.0.255"), ("mcast4", "224.0.0.1"),
                ("mcast6", "ff02::1")]
+    if len(sys.argv) > 5:
+        targets = [t for t in targets if t[0] in sys.argv[5].split(",")]
     for kind, addr in targets:
         if ":" in addr:
             s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -66,7 +76,8 @@ chmod 644 "$LG_TMP/cast.py"
 lg_track $!
 wait_log_line "$LG_TMP/recv.out" '^ready$' 5 || die "receiver did not start: $(cat "$LG_TMP/recv.out")"
 
-send() { as_user "$1" /usr/bin/python3 "$LG_TMP/cast.py" send "$PORT" "$1" "$ifindex"; }
+# send USER [PORT [KINDS]]
+send() { as_user "$1" /usr/bin/python3 "$LG_TMP/cast.py" send "${2:-$PORT}" "$1" "$ifindex" ${3:+"$3"}; }
 # got WHERE USER KIND: did the receiver see it?
 got() { grep -q -x -F "$1 lgcast:$2:$3" "$LG_TMP/recv.out"; }
 kinds="bcast subnet mcast4 mcast6"
@@ -117,4 +128,40 @@ import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"lgcast:
 sleep 0.3
 got wire bob unicast && log "ok: bob's unicast datagram to another host went out" ||
 	fail "bob's unicast datagram to another host was stopped"
+stop_daemon TERM
+
+# Owner-only UDP ports (private-ports.yaml): a broadcast or multicast that no local socket
+# would receive still goes to the network (LAN discovery on high ports); once alice receives
+# on the port, only alice may broadcast or multicast to it.
+OPORT=17500
+p=$(policy owner <<YAML
+version: 1
+mode: enforce
+log: { rate: 0 }
+guards:
+  - name: private
+    ports: [$OPORT]
+    protocol: udp
+    allow: { owner: true }
+YAML
+)
+start_daemon "$p"
+log "bob, no receiver: $(send bob $OPORT bcast,mcast4 | tr '\n' ' ')"
+sleep 0.3
+for k in bcast mcast4; do
+	got wire bob $k && log "ok: bob's $k to an unreceived owner-only port went to the network" ||
+		fail "bob's $k to an owner-only port nobody receives did not reach the network"
+done
+as_user alice /usr/bin/python3 "$LG_TMP/cast.py" recv4 "$OPORT" >"$LG_TMP/owner.out" 2>&1 &
+lg_track $!
+wait_log_line "$LG_TMP/owner.out" '^ready$' 5 || die "alice's receiver did not start: $(cat "$LG_TMP/owner.out")"
+log "bob: $(send bob $OPORT bcast,mcast4 | tr '\n' ' ')"
+log "alice: $(send alice $OPORT bcast,mcast4 | tr '\n' ' ')"
+sleep 0.5
+for k in bcast mcast4; do
+	grep -q -x "owner4 lgcast:alice:$k" "$LG_TMP/owner.out" && log "ok: alice's own $k reached her receiver" ||
+		fail "alice's $k did not reach her own receiver: $(cat "$LG_TMP/owner.out")"
+	grep -q -x "owner4 lgcast:bob:$k" "$LG_TMP/owner.out" && fail "bob's $k reached alice's receiver" ||
+		log "ok: bob's $k did not reach alice's receiver"
+done
 lg_done
