@@ -145,6 +145,17 @@ static int chain_add_rule(struct rs_chain *c, const struct rs_rule *rule)
 	return 0;
 }
 
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static int add_rules(struct rs_chain *c, const struct rs_rule *rules, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = chain_add_rule(c, &rules[i]);
+	return r;
+}
+
 /* Compiler state: the ruleset being built plus bookkeeping arrays. */
 struct compiler {
 	const struct policy *p;
@@ -154,10 +165,11 @@ struct compiler {
 	bool any_range; /* some guard has a port range: create the *_ranges twins */
 	bool log_used[__LOG_KIND_MAX];
 	bool any_owner; /* some guard is owner-only: create the owner sets */
+	bool any_udp;	/* some guard covers UDP: judge looped-back broadcast and multicast */
 	bool live;	/* compiled for `loguard run` (compile_opts.live) */
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
-	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 2];
+	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 4];
 };
 
 /* Whether some guard's profile logs this kind of record. */
@@ -476,6 +488,37 @@ static const char *log_rate_set(const struct ruleset *rs, int kind)
 	return ruleset_find_set(rs, name)->name;
 }
 
+/*
+ * The log rate is limited per (protocol, port, uid): one user's flood spends her own budget,
+ * not the port's, so another user's denial is still logged. The meter's update runs the key's
+ * token bucket and logs what is under the rate. When it does not match, the packet was over
+ * the rate, or the update could not run: `meta skuid` cannot be read from a packet without a
+ * full socket (a kernel tunnel's datagram), and a full meter cannot add a key. Neither may
+ * mean "log without limit", so those share a bucket each. A positive lookup in the meter
+ * would run the key's bucket a second time (the kernel evaluates an element's expressions on
+ * lookup); the negated lookup only tests that the key is absent.
+ */
+static int fill_log_rate_rules(struct rs_chain *ch, const char *set, const char *prefix)
+{
+	const struct rs_rule rules[] = {
+		{ .kind = RS_RULE_LOG_METERED,
+		  .set = set,
+		  .prefix = prefix,
+		  .comment = "log, under the rate of this port and user" },
+		{ .kind = RS_RULE_LOG_METER_FULL,
+		  .set = set,
+		  .prefix = prefix,
+		  .comment = "meter full: log under a shared rate" },
+		{ .kind = RS_RULE_LOG_OVER_SOCKET, .comment = "over the log rate" },
+		{ .kind = RS_RULE_LOG_NO_SOCKET,
+		  .prefix = prefix,
+		  .comment = "no socket: log under a shared rate" },
+		{ .kind = RS_RULE_LOG_OVER, .comment = "over the log rate" },
+	};
+
+	return add_rules(ch, rules, ARRAY_LEN(rules));
+}
+
 static int compile_chains(struct compiler *c, size_t first_profile)
 {
 	struct ruleset *rs = c->rs;
@@ -514,12 +557,9 @@ static int compile_chains(struct compiler *c, size_t first_profile)
 			continue;
 		name = strdup(log_kinds[k].chain);
 		r = name ? add_chain(c, name, false, &ch) : -ENOMEM;
-		/* Over the rate: count it (the daemon reports it) and skip the log. */
 		if (r >= 0 && rs->log_rate)
-			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG_RATE_OVER,
-								  .set = log_rate_set(rs, k),
-								  .comment = "over the log rate" });
-		if (r >= 0)
+			r = fill_log_rate_rules(ch, log_rate_set(rs, k), log_kinds[k].prefix);
+		else if (r >= 0)
 			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG,
 								  .prefix = log_kinds[k].prefix,
 								  .comment = "log" });
@@ -529,27 +569,83 @@ static int compile_chains(struct compiler *c, size_t first_profile)
 	return 0;
 }
 
-static int compile_base_chain(struct compiler *c)
+static int add_dispatch_rules(struct compiler *c, struct rs_chain *ch)
 {
-	static const struct rs_rule rules[] = {
-		{ .kind = RS_RULE_ACCEPT_NOT_LO, .comment = "only locally delivered traffic" },
-		{ .kind = RS_RULE_ACCEPT_TCP_NOT_SYN, .comment = "judge new TCP connections only" },
-	};
-	struct rs_chain *ch;
-	char *name = strdup(LOGUARD_HOOK_CHAIN);
-	int r;
+	int r = 0;
 
-	if (!name)
-		return -ENOMEM;
-	r = add_chain(c, name, true, &ch);
-	for (size_t i = 0; r >= 0 && i < sizeof(rules) / sizeof(rules[0]); i++)
-		r = chain_add_rule(ch, &rules[i]);
 	for (int iv = 0; r >= 0 && iv <= c->any_range; iv++)
 		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_DISPATCH,
 							  .set = c->guards[iv]->name,
 							  .interval = iv,
 							  .comment = iv ? "guarded port ranges"
 									: "guarded ports" });
+	return r;
+}
+
+static int add_base_chain(struct compiler *c, const char *name, bool base, int priority,
+			  struct rs_chain **ret)
+{
+	char *n = strdup(name);
+	int r;
+
+	if (!n)
+		return -ENOMEM;
+	r = add_chain(c, n, base, ret);
+	if (r >= 0)
+		(*ret)->priority = priority;
+	return r;
+}
+
+/*
+ * The fixed chains every packet may see; returns how many (the profile chains follow).
+ *
+ * output (before NAT): what leaves by lo is locally delivered, whatever its address; UDP
+ * broadcast and multicast leave by the real interface and are looped back to local sockets
+ * bound to the wildcard address, so with UDP guards those are judged too: the sender's
+ * right to send to the port, the datagram dropped as a whole when denied. IPv6 has no
+ * broadcast and its multicast is a prefix; IPv4's subnet broadcasts depend on the
+ * interfaces, so a fib lookup in the local table (cheap, and only for UDP leaving by
+ * another interface) tells them.
+ *
+ * No second chain after NAT judges where a redirect leads: telling a NATed packet needs
+ * conntrack (`ct status dnat`), and a ct expression would turn conntrack on for every packet
+ * of a host that runs without it. Output NAT is root's configuration.
+ */
+static int compile_base_chains(struct compiler *c, size_t *ret_n)
+{
+	static const struct rs_rule rule_not_lo = { .kind = RS_RULE_ACCEPT_NOT_LO,
+						    .comment = "only locally delivered traffic" };
+	static const struct rs_rule rule_not_syn = { .kind = RS_RULE_ACCEPT_TCP_NOT_SYN,
+						     .comment = "judge new TCP connections only" };
+	static const struct rs_rule udp_head[] = {
+		{ .kind = RS_RULE_ACCEPT_NOT_LO_NOT_UDP,
+		  .comment = "only locally delivered traffic" },
+		{ .kind = RS_RULE_NOT_LO_JUMP,
+		  .target = LOGUARD_CAST_CHAIN,
+		  .comment = "UDP broadcast and multicast loop back" },
+	};
+	static const struct rs_rule cast[] = {
+		{ .kind = RS_RULE_ACCEPT_IP6_NOT_MCAST, .comment = "IPv6 unicast" },
+		{ .kind = RS_RULE_ACCEPT_IP_UNICAST, .comment = "IPv4 unicast" },
+	};
+	struct rs_chain *ch;
+	int r;
+
+	r = add_base_chain(c, LOGUARD_HOOK_CHAIN, true, LOGUARD_HOOK_PRIORITY, &ch);
+	if (r >= 0)
+		r = c->any_udp ? add_rules(ch, udp_head, ARRAY_LEN(udp_head))
+			       : chain_add_rule(ch, &rule_not_lo);
+	if (r >= 0)
+		r = chain_add_rule(ch, &rule_not_syn);
+	if (r >= 0)
+		r = add_dispatch_rules(c, ch);
+	if (r >= 0 && c->any_udp) {
+		r = add_base_chain(c, LOGUARD_CAST_CHAIN, false, 0, &ch);
+		if (r >= 0)
+			r = add_rules(ch, cast, ARRAY_LEN(cast));
+	}
+	if (r >= 0)
+		*ret_n = c->rs->n_chains;
 	return r;
 }
 
@@ -564,7 +660,7 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 	bool live = opts && opts->live, live_cgroups = false;
 	struct compiler c = { .p = p, .live = live };
 	struct policy_ports **ports = NULL;
-	size_t *n_ports = NULL;
+	size_t *n_ports = NULL, n_fixed = 0;
 	int r = -ENOMEM;
 
 	c.rs = calloc(1, sizeof(*c.rs));
@@ -577,6 +673,7 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 	c.rs->queue_num = p->queue_num;
 	c.rs->log_rate = p->log_rate;
 	c.rs->log_rate_unit = policy_rate_unit_name(p->log_rate_unit);
+	c.rs->log_burst = p->log_burst;
 	if (p->log_rate)
 		c.rs->rate_counter = LOGUARD_RATE_COUNTER;
 
@@ -590,6 +687,7 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 		for (size_t k = 0; k < n_ports[i]; k++)
 			c.any_range |= ports[i][k].first != ports[i][k].last;
 		c.any_owner |= g->owner;
+		c.any_udp |= (g->protocols & POLICY_PROTO_UDP) != 0;
 		/* The daemon adds cgroups that appear later, at levels known only then. */
 		live_cgroups |= live && (g->n_units || g->n_cgroups || g->n_launched);
 		for (size_t k = 0; k < g->n_cgroup_ids; k++) {
@@ -639,7 +737,7 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 		}
 	}
 	/* One meter per kind of log record, when the policy limits the log rate: the limit is
-	 * per (protocol, port), so one noisy port cannot hide the records of the others. */
+	 * per (protocol, port, uid), so one noisy user cannot hide the records of the others. */
 	for (int k = 0; r >= 0 && p->log_rate && k < __LOG_KIND_MAX; k++) {
 		char name[48];
 
@@ -662,11 +760,11 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 			c.cgroups[s->level][s->interval] = s;
 	}
 
-	r = compile_base_chain(&c);
+	r = compile_base_chains(&c, &n_fixed);
 	for (size_t i = 0; r >= 0 && i < p->n_guards; i++)
 		r = compile_guard(&c, &p->guards[i], ports[i], n_ports[i]);
 	if (r >= 0)
-		r = compile_chains(&c, 1);
+		r = compile_chains(&c, n_fixed);
 out:
 	for (size_t i = 0; ports && i < p->n_guards; i++)
 		free(ports[i]);

@@ -924,8 +924,14 @@ static bool judge_owner(struct live *l, const struct audit_event *ev)
 	struct listener ls;
 	struct owner_entry o;
 
+	/* Nobody here would receive it: refused, unless it is a reply, or a broadcast or multicast
+	 * (224/4, 255.255.255.255, ff00::/8; a subnet broadcast is not told apart here), which
+	 * the owner rule must not stop from going to the network. */
+	bool cast = ev->proto == IPPROTO_UDP &&
+		    ev->dst.s6_addr[0] >= (ev->family == AF_INET ? 224 : 0xff);
+
 	if (listeners_find(l->listeners, ev->family, ev->proto, &ev->dst, ev->dport, &ls) < 0)
-		return udp_reply(l, ev); /* else nobody would receive it: refused */
+		return cast || udp_reply(l, ev);
 	/* Another user's device-bound socket takes some senders' connections: the kernel
 	 * cannot tell which, and neither user may connect (root may, by policy). */
 	if (ls.contested)

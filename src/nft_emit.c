@@ -22,6 +22,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
+#include <linux/rtnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/xt_NFQUEUE.h>
@@ -229,9 +230,8 @@ static void put_counter_obj(struct emit_batch *b, const char *name)
 /* The hook and priority of a base chain. */
 static void chain_hook(const struct rs_chain *c, uint32_t *ret_hooknum, int32_t *ret_prio)
 {
-	(void)c;
 	*ret_hooknum = NF_INET_LOCAL_OUT;
-	*ret_prio = 0; /* NF_IP_PRI_FILTER */
+	*ret_prio = c->priority;
 }
 
 static void put_chain(struct emit_batch *b, const struct rs_chain *c)
@@ -294,6 +294,7 @@ static unsigned set_fields(const struct rs_set *s, uint8_t field_len[4], uint32_
 		return 4;
 	}
 	case RS_SET_ALLOW_UID:
+	case RS_SET_LOG_RATE:
 		field_len[2] = 4;
 		*ret_type = (type << NFT_TYPE_BITS) | NFT_TYPE_UID;
 		return 3;
@@ -349,7 +350,7 @@ size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end,
 	}
 }
 
-static struct nftnl_set *set_new(const struct rs_set *s, uint32_t id)
+static struct nftnl_set *set_new(const struct ruleset *rs, const struct rs_set *s, uint32_t id)
 {
 	struct nftnl_set *ns = nftnl_set_alloc();
 	uint8_t field_len[NFT_REG32_COUNT] = { 0 };
@@ -376,9 +377,9 @@ static struct nftnl_set *set_new(const struct rs_set *s, uint32_t id)
 		nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	}
 	if (s->kind == RS_SET_LOG_RATE) {
-		/* Filled by the packet path (one limit per port), emptied by timeouts. */
+		/* Filled by the packet path (one limit per port and user), emptied by timeouts. */
 		flags |= NFT_SET_EVAL | NFT_SET_TIMEOUT;
-		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, LOGUARD_LOG_RATE_TIMEOUT_S * 1000ULL);
+		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, rs_log_rate_timeout_s(rs) * 1000ULL);
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, LOGUARD_LOG_RATE_SIZE);
 	}
 	nftnl_set_set_u32(ns, NFTNL_SET_FLAGS, flags);
@@ -399,7 +400,7 @@ static bool set_has_counter(const struct ruleset *rs, const struct rs_set *s)
 static void put_set(struct emit_batch *b, const struct ruleset *rs, const struct rs_set *s,
 		    uint32_t id, uint16_t nlm_flags)
 {
-	struct nftnl_set *ns = set_new(s, id);
+	struct nftnl_set *ns = set_new(rs, s, id);
 	struct emit_msg *m;
 	struct nlmsghdr *nlh;
 
@@ -673,20 +674,6 @@ static void x_reject(struct rule_ctx *rc, uint32_t type, uint8_t code)
 	nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
 }
 
-static uint64_t rate_unit_seconds(const char *unit)
-{
-	switch (unit[0]) {
-	case 'm':
-		return 60;
-	case 'h':
-		return 3600;
-	case 'd':
-		return 86400;
-	default:
-		return 1;
-	}
-}
-
 /* meta l4proto . th dport into NFT_REG_1 (words 0 and 1), as nft lays out
  * concatenations; for interval sets nft adds a (one-byte, no-op) hton on the
  * protocol, which we mirror so `nft list` reads our rules back identically. */
@@ -712,6 +699,48 @@ static void x_daddr_proto_dport(struct rule_ctx *rc, unsigned family, bool uid)
 	x_payload(rc, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + words + 1);
 	if (uid)
 		x_meta(rc, NFT_META_SKUID, NFT_REG32_00 + words + 2);
+}
+
+/* meta l4proto . th dport . meta skuid into NFT_REG_1: a log meter's key. */
+static void x_proto_dport_uid(struct rule_ctx *rc)
+{
+	x_proto_dport(rc, false);
+	x_meta(rc, NFT_META_SKUID, NFT_REG32_02);
+}
+
+/* limit rate R/unit burst B packets: over the rate, the rule does not match. */
+static struct nftnl_expr *limit_new(const struct ruleset *rs)
+{
+	struct nftnl_expr *lim = nftnl_expr_alloc("limit");
+
+	if (!lim)
+		return NULL;
+	nftnl_expr_set_u64(lim, NFTNL_EXPR_LIMIT_RATE, rs->log_rate);
+	nftnl_expr_set_u64(lim, NFTNL_EXPR_LIMIT_UNIT, rs_rate_unit_seconds(rs->log_rate_unit));
+	nftnl_expr_set_u32(lim, NFTNL_EXPR_LIMIT_BURST, rs->log_burst);
+	nftnl_expr_set_u32(lim, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+	return lim;
+}
+
+/* counter name C: what the log rate limit suppressed, for the daemon's stats. */
+static void x_rate_counter(struct rule_ctx *rc, const struct ruleset *rs)
+{
+	struct nftnl_expr *e = expr(rc, "objref");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
+	nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, rs->rate_counter);
+}
+
+static void x_log(struct rule_ctx *rc, const struct ruleset *rs, const char *prefix)
+{
+	struct nftnl_expr *e = expr(rc, "log");
+
+	if (!e)
+		return;
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
+	nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, rs->log_group);
 }
 
 /* meta mark & LOGUARD_MARK_ASKED == 0: the daemon has not answered for this packet yet. */
@@ -750,11 +779,51 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 	static const uint8_t tcp = IPPROTO_TCP;
 
 	switch (r->kind) {
-	case RS_RULE_ACCEPT_NOT_LO: {
+	case RS_RULE_ACCEPT_NOT_LO:
+	case RS_RULE_ACCEPT_NOT_LO_NOT_UDP:
+	case RS_RULE_NOT_LO_JUMP: {
 		uint32_t lo = 1; /* LOOPBACK_IFINDEX: lo is ifindex 1 in every netns */
+		uint8_t udp = IPPROTO_UDP;
 
 		x_meta(rc, NFT_META_OIF, NFT_REG_1);
 		x_cmp(rc, NFT_REG_1, NFT_CMP_NEQ, &lo, sizeof(lo));
+		if (r->kind == RS_RULE_ACCEPT_NOT_LO_NOT_UDP) {
+			x_meta(rc, NFT_META_L4PROTO, NFT_REG_1);
+			x_cmp(rc, NFT_REG_1, NFT_CMP_NEQ, &udp, 1);
+		}
+		if (r->kind == RS_RULE_NOT_LO_JUMP)
+			x_verdict(rc, NFT_JUMP, r->target);
+		else
+			x_verdict(rc, NF_ACCEPT, NULL);
+		break;
+	}
+	case RS_RULE_ACCEPT_IP6_NOT_MCAST: {
+		uint8_t v6 = NFPROTO_IPV6, mcast = 0xff;
+
+		/* First byte of the destination: ff00::/8 is all of IPv6 multicast. */
+		x_meta(rc, NFT_META_NFPROTO, NFT_REG_1);
+		x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &v6, 1);
+		x_payload(rc, NFT_PAYLOAD_NETWORK_HEADER, 24, 1, NFT_REG_1);
+		x_cmp(rc, NFT_REG_1, NFT_CMP_NEQ, &mcast, 1);
+		x_verdict(rc, NF_ACCEPT, NULL);
+		break;
+	}
+	case RS_RULE_ACCEPT_IP_UNICAST: {
+		uint8_t v4 = NFPROTO_IPV4;
+		uint32_t unicast = RTN_UNICAST;
+		struct nftnl_expr *e;
+
+		/* IPv4 fib type is a lookup in the local table only: local, broadcast (the
+		 * subnets' and 255.255.255.255), multicast, or unicast for the rest. */
+		x_meta(rc, NFT_META_NFPROTO, NFT_REG_1);
+		x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &v4, 1);
+		e = expr(rc, "fib");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+		}
+		x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &unicast, sizeof(unicast));
 		x_verdict(rc, NF_ACCEPT, NULL);
 		break;
 	}
@@ -800,47 +869,67 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		else
 			x_verdict(rc, NF_ACCEPT, NULL);
 		break;
-	case RS_RULE_LOG: {
-		struct nftnl_expr *e = expr(rc, "log");
-
-		if (e) {
-			nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, r->prefix);
-			nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, rs->log_group);
-		}
+	case RS_RULE_LOG:
+		x_log(rc, rs, r->prefix);
 		break;
-	}
-	case RS_RULE_LOG_RATE_OVER: {
-		/* update @meter { l4proto . dport limit rate over R }: the element of this port
-		 * carries its own token bucket; over the rate, count it and skip the log. */
+	case RS_RULE_LOG_METERED: {
+		/* update @meter { l4proto . dport . skuid limit rate R }: the element of this port
+		 * and user carries its own token bucket; under the rate, log. */
 		struct nftnl_expr *dyn, *lim;
 
-		x_proto_dport(rc, false);
+		x_proto_dport_uid(rc);
 		dyn = expr(rc, "dynset");
-		lim = nftnl_expr_alloc("limit");
+		lim = limit_new(rs);
 		if (!dyn || !lim) {
 			nftnl_expr_free(lim);
 			rc->b->err = -ENOMEM;
 			break;
 		}
-		nftnl_expr_set_u64(lim, NFTNL_EXPR_LIMIT_RATE, rs->log_rate);
-		nftnl_expr_set_u64(lim, NFTNL_EXPR_LIMIT_UNIT,
-				   rate_unit_seconds(rs->log_rate_unit));
-		nftnl_expr_set_u32(lim, NFTNL_EXPR_LIMIT_BURST, 5);
-		nftnl_expr_set_u32(lim, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-		nftnl_expr_set_u32(lim, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
 		nftnl_expr_set_u32(dyn, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
 		nftnl_expr_set_u32(dyn, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
 		nftnl_expr_set_str(dyn, NFTNL_EXPR_DYNSET_SET_NAME, r->set);
 		nftnl_expr_add_expr(dyn, NFTNL_EXPR_DYNSET_EXPR, lim);
-		struct nftnl_expr *e = expr(rc, "objref");
-
-		if (e) {
-			nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
-			nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, rs->rate_counter);
-		}
+		x_log(rc, rs, r->prefix);
 		x_verdict(rc, NFT_RETURN, NULL);
 		break;
 	}
+	case RS_RULE_LOG_METER_FULL:
+	case RS_RULE_LOG_NO_SOCKET: {
+		struct nftnl_expr *e, *lim;
+
+		if (r->kind == RS_RULE_LOG_METER_FULL) {
+			x_proto_dport_uid(rc);
+			e = expr(rc, "lookup");
+			if (e) {
+				nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+				nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, r->set);
+				nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+			}
+		}
+		lim = limit_new(rs);
+		if (!lim) {
+			rc->b->err = -ENOMEM;
+			break;
+		}
+		nftnl_rule_add_expr(rc->r, lim);
+		x_log(rc, rs, r->prefix);
+		x_verdict(rc, NFT_RETURN, NULL);
+		break;
+	}
+	case RS_RULE_LOG_OVER_SOCKET: {
+		/* Never a socket's uid (unmapped ids read as the overflow uid): the rule matches
+		 * whenever the packet has a socket. */
+		uint32_t nobody = UINT32_MAX;
+
+		x_meta(rc, NFT_META_SKUID, NFT_REG_1);
+		x_cmp(rc, NFT_REG_1, NFT_CMP_NEQ, &nobody, sizeof(nobody));
+		x_rate_counter(rc, rs);
+		x_verdict(rc, NFT_RETURN, NULL);
+		break;
+	}
+	case RS_RULE_LOG_OVER:
+		x_rate_counter(rc, rs);
+		break;
 	case RS_RULE_JUMP:
 		x_verdict(rc, NFT_JUMP, r->target);
 		break;
@@ -1143,7 +1232,7 @@ static bool inst_has_obj(const struct installed *inst, const char *name)
 static int set_compatible(const struct ruleset *rs, const struct rs_set *s,
 			  const struct inst_set *x, bool *ret_compatible)
 {
-	struct nftnl_set *ns = set_new(s, 0);
+	struct nftnl_set *ns = set_new(rs, s, 0);
 	uint32_t flags;
 
 	if (!ns)

@@ -97,6 +97,10 @@ enum policy_rate_unit {
 	__POLICY_RATE_MAX
 };
 
+/* Log records a port and user may send at once before the rate applies: ordinary bursts (a
+ * dozen quick connections) are logged in full, floods are cut (kernel default: 5). */
+#define POLICY_LOG_BURST_DEFAULT 100
+
 /* The whole policy (AST plus resolution results). */
 struct policy {
 	char *file; /* path as given; every loc.file points here */
@@ -108,6 +112,7 @@ struct policy {
 			       install) */
 	uint32_t log_rate;
 	enum policy_rate_unit log_rate_unit;
+	uint32_t log_burst; /* records per port and user before the rate applies */
 	struct policy_guard *guards;
 	size_t n_guards;
 };

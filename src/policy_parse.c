@@ -98,9 +98,12 @@ static const struct map_spec top_spec = { "", top_keys, __TOP_MAX,
 /* Indexed by the bool value. YAML 1.1's yes/no/on/off are refused: say true or false. */
 static const char *const bool_names[] = { "false", "true" };
 
-enum { LOG_GROUP, LOG_RATE, __LOG_MAX };
-static const char *const log_keys[] = { "group", "rate" };
-static const struct map_spec log_spec = { " in 'log'", log_keys, __LOG_MAX, "group, rate" };
+enum { LOG_GROUP, LOG_RATE, LOG_BURST, __LOG_MAX };
+static const char *const log_keys[] = { "group", "rate", "burst" };
+static const struct map_spec log_spec = { " in 'log'", log_keys, __LOG_MAX, "group, rate, burst" };
+/* The kernel refuses a burst whose token count overflows 64 bits (burst * unit / rate in ns):
+ * 100000 at 1/day is 8.6e18. */
+#define LOG_BURST_MAX 100000
 
 enum { G_NAME, G_PORTS, G_PROTOCOL, G_ALLOW, G_ACTION, G_MODE, G_LOG, G_FAIL, __G_MAX };
 static const char *const guard_keys[] = { "name",   "ports", "protocol", "allow",
@@ -726,6 +729,18 @@ static void parse_log(struct parse_ctx *c)
 				      esc(b, s, len));
 			else
 				c->p->log_group = v;
+			continue;
+		}
+		if (key == LOG_BURST) {
+			if (!get_scalar(c, "'burst'", &s, &len))
+				continue;
+			r = parse_uint(s, len, LOG_BURST_MAX, &v);
+			if (r || v == 0)
+				error(c, &loc,
+				      "invalid log burst '%s' (expected a number of records 1-%u)",
+				      esc(b, s, len), LOG_BURST_MAX);
+			else
+				c->p->log_burst = v;
 			continue;
 		}
 
@@ -1390,6 +1405,7 @@ int policy_parse_buffer(const char *file, const char *buf, size_t len, struct di
 	c.p->queue_num = POLICY_DEFAULT_QUEUE;
 	c.p->log_rate = 20;
 	c.p->log_rate_unit = POLICY_RATE_SECOND;
+	c.p->log_burst = POLICY_LOG_BURST_DEFAULT;
 	c.p->counters = true;
 	whole = (struct loc){ .file = c.p->file };
 

@@ -36,6 +36,65 @@ static void print_quoted(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* A duration as nft writes one: 1d2h3m4s, zero parts left out. */
+static void print_seconds(FILE *f, uint64_t secs)
+{
+	static const struct {
+		uint64_t secs;
+		char unit;
+	} parts[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' } };
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (secs >= parts[i].secs) {
+			fprintf(f, "%llu%c", (unsigned long long)(secs / parts[i].secs),
+				parts[i].unit);
+			secs %= parts[i].secs;
+		}
+	}
+}
+
+uint64_t rs_rate_unit_seconds(const char *unit)
+{
+	switch (unit[0]) {
+	case 'm':
+		return 60;
+	case 'h':
+		return 3600;
+	case 'd':
+		return 86400;
+	default:
+		return 1;
+	}
+}
+
+uint64_t rs_log_rate_timeout_s(const struct ruleset *rs)
+{
+	uint64_t refill;
+
+	if (!rs->log_rate)
+		return LOGUARD_LOG_RATE_TIMEOUT_S;
+	/* burst <= 100000 and unit <= 86400 (policy_parse): no overflow. */
+	refill = ((uint64_t)rs->log_burst * rs_rate_unit_seconds(rs->log_rate_unit) + rs->log_rate -
+		  1) /
+		 rs->log_rate;
+	return refill > LOGUARD_LOG_RATE_TIMEOUT_S ? refill : LOGUARD_LOG_RATE_TIMEOUT_S;
+}
+
+static void print_log(FILE *f, const struct ruleset *rs, const char *prefix)
+{
+	fputs("log prefix ", f);
+	print_quoted(f, prefix);
+	fprintf(f, " group %u", rs->log_group);
+}
+
+/* nft leaves out the kernel's default burst of 5. */
+static void print_limit(FILE *f, const struct ruleset *rs)
+{
+	fprintf(f, "limit rate %u/%s", rs->log_rate, rs->log_rate_unit);
+	if (rs->log_burst != 5)
+		fprintf(f, " burst %u packets", rs->log_burst);
+}
+
 static void print_set_head(FILE *f, const struct ruleset *rs, const struct rs_set *s)
 {
 	switch (s->kind) {
@@ -56,9 +115,11 @@ static void print_set_head(FILE *f, const struct ruleset *rs, const struct rs_se
 		return;
 	case RS_SET_LOG_RATE:
 		fprintf(f,
-			"\tset %s {\n\t\ttype inet_proto . inet_service\n\t\tsize %u\n"
-			"\t\tflags dynamic,timeout\n\t\ttimeout %um\n",
-			s->name, LOGUARD_LOG_RATE_SIZE, LOGUARD_LOG_RATE_TIMEOUT_S / 60);
+			"\tset %s {\n\t\ttype inet_proto . inet_service . uid\n\t\tsize %u\n"
+			"\t\tflags dynamic,timeout\n\t\ttimeout ",
+			s->name, LOGUARD_LOG_RATE_SIZE);
+		print_seconds(f, rs_log_rate_timeout_s(rs));
+		fputc('\n', f);
 		return;
 	default:
 		abort();
@@ -104,6 +165,18 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 	case RS_RULE_ACCEPT_NOT_LO:
 		fputs("oif != \"lo\" accept", f);
 		break;
+	case RS_RULE_ACCEPT_NOT_LO_NOT_UDP:
+		fputs("oif != \"lo\" meta l4proto != udp accept", f);
+		break;
+	case RS_RULE_NOT_LO_JUMP:
+		fprintf(f, "oif != \"lo\" jump %s", r->target);
+		break;
+	case RS_RULE_ACCEPT_IP6_NOT_MCAST:
+		fputs("ip6 daddr != ff00::/8 accept", f);
+		break;
+	case RS_RULE_ACCEPT_IP_UNICAST:
+		fputs("meta nfproto ipv4 fib daddr type unicast accept", f);
+		break;
 	case RS_RULE_ACCEPT_TCP_NOT_SYN:
 		fputs("tcp flags != syn / syn,ack accept", f);
 		break;
@@ -145,17 +218,36 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 		fprintf(f, "meta mark set meta mark & 0x%08x", ~LOGUARD_MARK_ASKED);
 		break;
 	case RS_RULE_LOG:
-		fputs("log prefix ", f);
-		print_quoted(f, r->prefix);
-		fprintf(f, " group %u", rs->log_group);
+		print_log(f, rs, r->prefix);
 		break;
-	case RS_RULE_LOG_RATE_OVER:
-		fprintf(f,
-			"update @%s { meta l4proto . th dport limit rate over %u/%s } counter "
-			"name ",
-			r->set, rs->log_rate, rs->log_rate_unit);
-		print_quoted(f, rs->rate_counter);
+	case RS_RULE_LOG_METERED:
+		fprintf(f, "update @%s { meta l4proto . th dport . meta skuid ", r->set);
+		print_limit(f, rs);
+		fputs(" } ", f);
+		print_log(f, rs, r->prefix);
 		fputs(" return", f);
+		break;
+	case RS_RULE_LOG_METER_FULL:
+		fprintf(f, "meta l4proto . th dport . meta skuid != @%s ", r->set);
+		print_limit(f, rs);
+		fputc(' ', f);
+		print_log(f, rs, r->prefix);
+		fputs(" return", f);
+		break;
+	case RS_RULE_LOG_NO_SOCKET:
+		print_limit(f, rs);
+		fputc(' ', f);
+		print_log(f, rs, r->prefix);
+		fputs(" return", f);
+		break;
+	case RS_RULE_LOG_OVER_SOCKET:
+	case RS_RULE_LOG_OVER:
+		if (r->kind == RS_RULE_LOG_OVER_SOCKET)
+			fprintf(f, "meta skuid != %u ", UINT32_MAX);
+		fputs("counter name ", f);
+		print_quoted(f, rs->rate_counter);
+		if (r->kind == RS_RULE_LOG_OVER_SOCKET)
+			fputs(" return", f);
 		break;
 	case RS_RULE_JUMP:
 		fprintf(f, "jump %s", r->target);
@@ -200,7 +292,10 @@ int ruleset_print(const struct ruleset *rs, FILE *f)
 		if (i || rs->n_sets)
 			fputc('\n', f);
 		fprintf(f, "\tchain %s {\n", c->name);
-		if (c->base)
+		if (c->base && c->priority)
+			fprintf(f, "\t\ttype filter hook output priority %d; policy accept;\n",
+				c->priority);
+		else if (c->base) /* nft names priority 0 */
 			fputs("\t\ttype filter hook output priority filter; policy accept;\n", f);
 		for (size_t j = 0; j < c->n_rules; j++)
 			print_rule(f, rs, &c->rules[j]);

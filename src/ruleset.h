@@ -12,6 +12,7 @@
 
 #define LOGUARD_TABLE		     "loguard"
 #define LOGUARD_HOOK_CHAIN	     "output"
+#define LOGUARD_CAST_CHAIN	     "udp_cast"
 #define LOGUARD_GUARD_MAP	     "guards"
 #define LOGUARD_ALLOW_UID_SET	     "allow_uid"
 #define LOGUARD_ALLOW_CGROUP_SET_FMT "allow_cgroup_l%u"
@@ -34,7 +35,17 @@
  * takes the guard's deny path (log, reject or drop). Audit clears it before its accept. */
 #define LOGUARD_MARK_ASKED 0x20000000U
 
-/* Log rate meters: elements expire after this long without traffic; at most this many. */
+/* The guard judges in the output hook before destination NAT (nat output is at -100,
+ * conntrack at -200): on the address and port the client asked for, before a container
+ * runtime's DNAT of 127.0.0.1:PORT reroutes the packet off lo. -110 is after mangle (-150),
+ * where type route chains may reroute. */
+#define LOGUARD_HOOK_PRIORITY (-110)
+
+/* Log rate meters, one token bucket per (protocol, port, uid): elements expire after this
+ * long without traffic (at least; longer when the bucket takes longer to refill, see
+ * rs_log_rate_timeout_s()); at most this many. When the meter is full, the pairs it has no
+ * room for share one bucket of the same rate and burst; packets without a socket (no uid)
+ * share another. */
 #define LOGUARD_LOG_RATE_TIMEOUT_S 60
 #define LOGUARD_LOG_RATE_SIZE	   131072
 
@@ -51,7 +62,7 @@ enum rs_set_kind {
 	RS_SET_GUARDS,	     /* map l4proto . dport : verdict (goto profile chain) */
 	RS_SET_ALLOW_UID,    /* set l4proto . dport . skuid */
 	RS_SET_ALLOW_CGROUP, /* set l4proto . dport . socket cgroupv2 level N */
-	RS_SET_LOG_RATE,     /* dynamic set l4proto . dport, one log rate limit per port */
+	RS_SET_LOG_RATE,     /* dynamic set l4proto . dport . skuid, a log rate limit each */
 	RS_SET_OWNER,	     /* set ipN daddr . l4proto . dport . uid (filled by the daemon) */
 	RS_SET_OWNER_KNOWN,  /* set ipN daddr . l4proto . dport (filled by the daemon) */
 	__RS_SET_KIND_MAX
@@ -86,19 +97,27 @@ struct rs_set {
 /* The fixed vocabulary of rules the ruleset is built from; a packet sees a constant number. */
 enum rs_rule_kind {
 	RS_RULE_ACCEPT_NOT_LO,		/* meta oif != lo accept */
+	RS_RULE_ACCEPT_NOT_LO_NOT_UDP,	/* meta oif != lo meta l4proto != udp accept */
+	RS_RULE_NOT_LO_JUMP,		/* meta oif != lo jump target */
+	RS_RULE_ACCEPT_IP6_NOT_MCAST,	/* ip6 daddr != ff00::/8 accept */
+	RS_RULE_ACCEPT_IP_UNICAST,	/* meta nfproto ipv4 fib daddr type unicast accept */
 	RS_RULE_ACCEPT_TCP_NOT_SYN,	/* tcp flags != syn / syn,ack accept */
 	RS_RULE_ACCEPT_UDP_ESTABLISHED, /* meta l4proto udp ct state established,related accept */
 	RS_RULE_DISPATCH,		/* meta l4proto . th dport vmap @guards */
 	RS_RULE_ALLOW_UID,		/* ... . meta skuid @set <verdict> */
 	RS_RULE_ALLOW_CGROUP,		/* ... . socket cgroupv2 level N @set <verdict> */
 	RS_RULE_LOG,			/* log prefix P group G */
-	RS_RULE_LOG_RATE_OVER,		/* limit rate over R/unit counter name C return */
-	RS_RULE_JUMP,			/* jump target */
-	RS_RULE_REJECT_TCP,		/* meta l4proto tcp reject with tcp reset */
-	RS_RULE_REJECT,			/* reject (icmpx port-unreachable) */
-	RS_RULE_DROP,			/* drop */
-	RS_RULE_ACCEPT,			/* accept */
-	RS_RULE_ALLOW_OWNER, /* ipN daddr . l4proto . dport . meta skuid @ownerN <verdict> */
+	RS_RULE_LOG_METERED,	/* update @meter { key limit rate R } log prefix P group G return */
+	RS_RULE_LOG_METER_FULL, /* key != @meter limit rate R log prefix P group G return */
+	RS_RULE_LOG_OVER_SOCKET, /* meta skuid != 4294967295 counter name C return */
+	RS_RULE_LOG_NO_SOCKET,	 /* limit rate R log prefix P group G return */
+	RS_RULE_LOG_OVER,	 /* counter name C */
+	RS_RULE_JUMP,		 /* jump target */
+	RS_RULE_REJECT_TCP,	 /* meta l4proto tcp reject with tcp reset */
+	RS_RULE_REJECT,		 /* reject (icmpx port-unreachable) */
+	RS_RULE_DROP,		 /* drop */
+	RS_RULE_ACCEPT,		 /* accept */
+	RS_RULE_ALLOW_OWNER,	 /* ipN daddr . l4proto . dport . meta skuid @ownerN <verdict> */
 	RS_RULE_QUEUE_OWNER_UNKNOWN, /* mark ok, ipN daddr . l4proto . dport != @owner_knownN queue
 				      */
 	RS_RULE_QUEUE,		     /* mark ok, queue (the daemon judges executables) */
@@ -109,21 +128,22 @@ enum rs_rule_kind {
 /* One rule: its kind plus the operands that kind uses. */
 struct rs_rule {
 	enum rs_rule_kind kind;
-	const char *set;	/* ALLOW_*, DISPATCH */
+	const char *set;	/* ALLOW_*, DISPATCH, LOG_METERED, LOG_METER_FULL */
 	bool interval;		/* the set holds port ranges (big-endian keys) */
 	unsigned level;		/* ALLOW_CGROUP */
 	unsigned family;	/* ALLOW_OWNER, QUEUE_OWNER_UNKNOWN: 4 or 6 */
 	bool bypass;		/* QUEUE*: accept when no daemon listens (fail: open) */
 	const char *goto_chain; /* ALLOW_*: goto this chain instead of accept (to log allows) */
-	const char *prefix;	/* LOG */
-	const char *target;	/* JUMP */
+	const char *prefix;	/* LOG* */
+	const char *target;	/* JUMP, NOT_LO_JUMP */
 	const char *comment;	/* NUL-terminated rule comment */
 };
 
-/* A chain; only the hook chain is a base chain. */
+/* A chain; base chains are hooked at output with their priority. */
 struct rs_chain {
 	char *name;
-	bool base; /* type filter hook output priority filter; policy accept */
+	bool base;    /* type filter hook output priority P; policy accept */
+	int priority; /* base chains */
 	struct rs_rule *rules;
 	size_t n_rules, cap_rules;
 };
@@ -141,6 +161,7 @@ struct ruleset {
 	uint16_t log_group;
 	uint16_t queue_num;	   /* NFQUEUE of the QUEUE* rules */
 	uint32_t log_rate;	   /* 0 = unlimited */
+	uint32_t log_burst;	   /* records per key before the rate applies */
 	const char *log_rate_unit; /* "second", ... */
 	const char *rate_counter;  /* named counter: log records the rate limit suppressed */
 	struct rs_set *sets;
@@ -159,6 +180,13 @@ static inline uint32_t rs_set_size(const struct rs_set *s)
 
 	return s->live && n < LOGUARD_LIVE_SET_SIZE ? LOGUARD_LIVE_SET_SIZE : n;
 }
+
+/* Timeout of the log meters' elements: never shorter than a depleted bucket takes to refill,
+ * so an element that expires gives nobody a budget it would not have had anyway. */
+uint64_t rs_log_rate_timeout_s(const struct ruleset *rs);
+
+/* Seconds of a rate unit name ("second", "minute", "hour", "day"). */
+uint64_t rs_rate_unit_seconds(const char *unit);
 
 /* Print the table in nft syntax (the `print` command and golden-file format). */
 int ruleset_print(const struct ruleset *rs, FILE *f);

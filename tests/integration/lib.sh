@@ -320,7 +320,7 @@ def elems(m):
     return "elements = { " + ", ".join(sorted(p for p in parts if p)) + " }"
 t = re.sub(r"elements = \{\s*((?:[^{}]|\{[^{}]*\})*?)\s*\}", elems, t)
 # Log rate meters fill up from the packet path: runtime state, like counter values.
-t = re.sub(r"\nelements = \{[^{}]*limit rate over [^{}]*expires [^{}]*\}", "", t)
+t = re.sub(r"\nelements = \{[^{}]*limit rate [^{}]*expires [^{}]*\}", "", t)
 print(t)
 '
 }

@@ -114,7 +114,14 @@ static const char *expected_exprs(const struct rs_rule *r, bool counters_unused)
 	(void)counters_unused;
 	switch (r->kind) {
 	case RS_RULE_ACCEPT_NOT_LO:
+	case RS_RULE_NOT_LO_JUMP:
 		return "meta cmp immediate ";
+	case RS_RULE_ACCEPT_NOT_LO_NOT_UDP:
+		return "meta cmp meta cmp immediate ";
+	case RS_RULE_ACCEPT_IP6_NOT_MCAST:
+		return "meta cmp payload cmp immediate ";
+	case RS_RULE_ACCEPT_IP_UNICAST:
+		return "meta cmp fib cmp immediate ";
 	case RS_RULE_ACCEPT_TCP_NOT_SYN:
 		return "meta cmp payload bitwise cmp immediate ";
 	case RS_RULE_DISPATCH:
@@ -135,8 +142,16 @@ static const char *expected_exprs(const struct rs_rule *r, bool counters_unused)
 		return "immediate ";
 	case RS_RULE_LOG:
 		return "log ";
-	case RS_RULE_LOG_RATE_OVER:
-		return "meta payload dynset objref immediate ";
+	case RS_RULE_LOG_METERED:
+		return "meta payload meta dynset log immediate ";
+	case RS_RULE_LOG_METER_FULL:
+		return "meta payload meta lookup limit log immediate ";
+	case RS_RULE_LOG_OVER_SOCKET:
+		return "meta cmp objref immediate ";
+	case RS_RULE_LOG_NO_SOCKET:
+		return "limit log immediate ";
+	case RS_RULE_LOG_OVER:
+		return "objref ";
 	default:
 		return NULL;
 	}
@@ -240,9 +255,9 @@ static void check_set(struct seen *s, const struct nlmsghdr *nlh)
 	assert_int_equal(!!(flags & NFT_SET_MAP), want->kind == RS_SET_GUARDS);
 	assert_int_equal(!!(flags & NFT_SET_EVAL), want->kind == RS_SET_LOG_RATE);
 	assert_int_equal(nftnl_set_get_u32(ns, NFTNL_SET_KEY_LEN),
-			 want->kind == RS_SET_ALLOW_UID	     ? 12
-			 : want->kind == RS_SET_ALLOW_CGROUP ? 16
-							     : 8);
+			 want->kind == RS_SET_ALLOW_UID || want->kind == RS_SET_LOG_RATE ? 12
+			 : want->kind == RS_SET_ALLOW_CGROUP				 ? 16
+											 : 8);
 	nftnl_set_free(ns);
 }
 
@@ -287,9 +302,12 @@ static void walk_cb(const struct nlmsghdr *nlh, void *data)
 		assert_int_equal(nftnl_chain_nlmsg_parse(nlh, c), 0);
 		assert_string_equal(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), want->name);
 		assert_int_equal(nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM), want->base);
-		if (want->base)
+		if (want->base) {
 			assert_int_equal(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
 					 NF_INET_LOCAL_OUT);
+			assert_int_equal((int32_t)nftnl_chain_get_u32(c, NFTNL_CHAIN_PRIO),
+					 want->priority);
+		}
 		nftnl_chain_free(c);
 		break;
 	}

@@ -168,6 +168,7 @@ static void test_defaults(void **state)
 	assert_int_equal(p->log_group, POLICY_DEFAULT_LOG_GROUP);
 	assert_int_equal(p->log_rate, 20);
 	assert_int_equal(p->log_rate_unit, POLICY_RATE_SECOND);
+	assert_int_equal(p->log_burst, POLICY_LOG_BURST_DEFAULT);
 	assert_true(p->counters);
 	assert_int_equal(g->protocols, POLICY_PROTO_TCP);
 	assert_int_equal(g->action, POLICY_ACTION_REJECT);
@@ -296,6 +297,30 @@ static void test_log_rates(void **state)
 	}
 }
 
+static void test_log_burst(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		uint32_t burst;
+	} cases[] = { { "1", 1 }, { "100", 100 }, { "100000", 100000 } };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256];
+		struct policy *p;
+
+		snprintf(text, sizeof(text),
+			 "version: 1\nlog: {rate: 1/day, burst: %s}\nguards: [{name: a, ports: "
+			 "1}]\n",
+			 cases[i].text);
+		p = expect_ok(text);
+		assert_int_equal(p->log_burst, cases[i].burst);
+		assert_int_equal(p->log_rate, 1);
+		assert_int_equal(p->log_rate_unit, POLICY_RATE_DAY);
+		policy_free(p);
+	}
+}
+
 static void test_log_errors(void **state)
 {
 	(void)state;
@@ -325,6 +350,21 @@ static void test_log_errors(void **state)
 		      "guards: [{name: a, ports: 1}]\n",
 		      "policy.yaml:2:14: error: invalid log group '-1' (expected a number "
 		      "0-65535)");
+	static const char *const bad_bursts[] = { "0", "-1", "100001", "abc", "5 records", "1e3" };
+
+	for (size_t i = 0; i < sizeof(bad_bursts) / sizeof(bad_bursts[0]); i++) {
+		char text[256], want[512];
+
+		snprintf(text, sizeof(text),
+			 "version: 1\nlog: {rate: 5/second, burst: \"%s\"}\nguards: [{name: a, "
+			 "ports: 1}]\n",
+			 bad_bursts[i]);
+		snprintf(want, sizeof(want),
+			 "policy.yaml:2:30: error: invalid log burst '%s' (expected a number of "
+			 "records 1-100000)",
+			 bad_bursts[i]);
+		expect_errors(text, want);
+	}
 	expect_errors("version: 1\n"
 		      "log: [1]\n"
 		      "guards: [{name: a, ports: 1}]\n",
@@ -337,7 +377,7 @@ static void test_unknown_keys(void **state)
 	expect_errors(
 		"version: 1\n"
 		"gaurds: []\n"
-		"log: {group: 1, burst: 5}\n"
+		"log: {group: 1, brust: 5}\n"
 		"guards:\n"
 		"  - name: a\n"
 		"    port: 1\n"
@@ -345,8 +385,8 @@ static void test_unknown_keys(void **state)
 		"    allow: {users: [root], user: [x]}\n",
 		"policy.yaml:2:1: error: unknown key 'gaurds' (expected one of: version, mode, "
 		"log, counters, queue, guards)\n"
-		"policy.yaml:3:17: error: unknown key 'burst' in 'log' (expected one of: group, "
-		"rate)\n"
+		"policy.yaml:3:17: error: unknown key 'brust' in 'log' (expected one of: group, "
+		"rate, burst)\n"
 		"policy.yaml:6:5: error: unknown key 'port' in guard (expected one of: name, "
 		"ports, "
 		"protocol, allow, action, mode, log, fail)\n"
@@ -997,6 +1037,7 @@ int main(void)
 		cmocka_unit_test(test_service_errors),
 		cmocka_unit_test(test_allow_scalars),
 		cmocka_unit_test(test_log_rates),
+		cmocka_unit_test(test_log_burst),
 		cmocka_unit_test(test_log_errors),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_wrong_types),
