@@ -11,11 +11,14 @@
 #     terminal for t_exec_isolation), procps (pgrep, ps)
 #   service test (a real systemd in a container): systemd-container (systemd-nspawn), dbus,
 #     bash-completion, man-db (systemd-analyze verify of the man pages)
+#   Debian package (make deb, and its test in the container): build-essential and dpkg-dev
+#     (dpkg-buildpackage checks for both), debhelper, lintian
 set -eu
 
 PKGS="gcc make pkg-config libc6-dev libnftnl-dev libmnl-dev libyaml-dev libcmocka-dev \
 valgrind clang libclang-rt-14-dev nftables iproute2 util-linux mount coreutils python3 \
-bsdutils procps systemd-container dbus bash-completion man-db"
+bsdutils procps systemd-container dbus bash-completion man-db build-essential dpkg-dev \
+debhelper lintian"
 
 # One dpkg-query for all; a package it does not know at all is missing too.
 # shellcheck disable=SC2086

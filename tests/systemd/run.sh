@@ -9,12 +9,15 @@
 # Prints PASS, FAIL or SKIP and the log; exits 0, 1, or 77 when the container cannot run on
 # this machine (no systemd-nspawn, no overlayfs on /, no boot): a SKIP is never a PASS.
 # Environment: LGSD_VERBOSE=1 print the log of a passing run too; LGSD_KEEP=1 keep the
-# scratch directory (console log); LGSD_TIMEOUT=SECONDS (default 240).
+# scratch directory (console log); LGSD_TIMEOUT=SECONDS (default 240); LGSD_TEST=package runs
+# package.sh (the Debian package, LGSD_DEB=path/to/loguard_VERSION_ARCH.deb) instead.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 probe=${1:-$root/build/tests/lgprobe}
+test=${LGSD_TEST:-service}
+[ -f "$here/$test.sh" ] || { echo "no such systemd test: $here/$test.sh" >&2; exit 1; }
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "*******************************************************************"
@@ -56,16 +59,16 @@ start=$(date +%s%N)
 # A private mount namespace: the tmpfs and the overlay vanish with it whatever happens.
 # timeout signals the whole process group, so a hung test's background processes die too.
 timeout --kill-after=20 "${LGSD_TIMEOUT:-240}" \
-	unshare -m --propagation private bash "$here/service.sh" >"$logf" 2>&1
+	unshare -m --propagation private bash "$here/$test.sh" >"$logf" 2>&1
 rc=$?
 ms=$((($(date +%s%N) - start) / 1000000))
 secs=$(printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100)))
 case $rc in
-0) printf 'PASS  %-28s %5ss\n' systemd-service "$secs" ;;
-77) printf 'SKIP  %-28s %s\n' systemd-service "$(grep -m1 '^SKIP:' "$logf" | cut -c7-)" ;;
+0) printf 'PASS  %-28s %5ss\n' "systemd-$test" "$secs" ;;
+77) printf 'SKIP  %-28s %s\n' "systemd-$test" "$(grep -m1 '^SKIP:' "$logf" | cut -c7-)" ;;
 *)
 	[ $rc -eq 124 ] && echo "TIMEOUT after ${LGSD_TIMEOUT:-240}s" >>"$logf"
-	printf 'FAIL  %-28s %5ss (exit %d)\n' systemd-service "$secs" "$rc"
+	printf 'FAIL  %-28s %5ss (exit %d)\n' "systemd-$test" "$secs" "$rc"
 	;;
 esac
 if [ $rc -ne 0 ] || [ -n "${LGSD_VERBOSE:-}" ]; then
@@ -73,7 +76,7 @@ if [ $rc -ne 0 ] || [ -n "${LGSD_VERBOSE:-}" ]; then
 fi
 if [ $rc -eq 77 ]; then
 	echo "**********************************************************************"
-	echo "*** SKIPPED, NOT PASSED: loguard.service was not tested on this machine"
+	echo "*** SKIPPED, NOT PASSED: systemd-$test: loguard.service was not tested on this machine"
 	echo "**********************************************************************"
 fi
 [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -n "${LGSD_KEEP:-}" ] && echo "scratch kept in $scratch"

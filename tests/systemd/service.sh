@@ -87,30 +87,7 @@ chmod 0755 "$MERGED/usr/local/bin/lgt-moved-client"
 
 # ---- the container ---------------------------------------------------------------------------
 
-od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$MERGED/etc/machine-id"
-echo >>"$MERGED/etc/machine-id"
-# The host's mounts and encrypted volumes are not the container's business (and waiting for
-# their devices would stall the boot).
-: >"$MERGED/etc/fstab"
-[ -e "$MERGED/etc/crypttab" ] && : >"$MERGED/etc/crypttab"
-mkdir -p "$MERGED/etc/systemd/journald.conf.d"
-printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' >"$MERGED/etc/systemd/journald.conf.d/loguard-test.conf"
-# Boot into a target of our own: sysinit.target (where loguard is enabled, and what it must
-# come before) and D-Bus (systemd-run --wait needs it), nothing else: no getty, no timers, no
-# network management, no host services.
-cat >"$MERGED/etc/systemd/system/loguard-test.target" <<'EOF'
-[Unit]
-Description=loguard test boot: sysinit.target and D-Bus, nothing else
-Requires=sysinit.target
-Wants=dbus.socket dbus.service
-After=sysinit.target dbus.socket dbus.service
-AllowIsolate=yes
-EOF
-ct_mask systemd-timesyncd.service systemd-pstore.service systemd-firstboot.service \
-	systemd-binfmt.service proc-sys-fs-binfmt_misc.automount systemd-repart.service \
-	systemd-random-seed.service systemd-machine-id-commit.service systemd-update-utmp.service \
-	systemd-journal-catalog-update.service systemd-hwdb-update.service ldconfig.service \
-	systemd-networkd.service systemd-resolved.service
+ct_prepare
 # Test users: alice may connect, bob and carol may not (until a reload says otherwise).
 ct_users alice:2901 bob:2902 carol:2903
 systemctl --root="$MERGED" --quiet enable loguard.service || die "systemctl --root enable loguard.service"
