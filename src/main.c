@@ -52,7 +52,7 @@ struct cmdline {
 	bool diff;	      /* suggest --diff */
 	bool include_denied;  /* suggest --include-denied */
 	const char *by;	      /* suggest --by */
-	const char *group_threshold; /* suggest --group-threshold */
+	const char *grp_min;  /* suggest --group-threshold */
 };
 
 /* trusted_only: the file will be installed (apply): refuse one non-root users can change. */
@@ -302,15 +302,15 @@ static int cmd_suggest(struct cmdline *cl)
 			cl->prog, cl->by);
 		return EXIT_USAGE;
 	}
-	if (cl->group_threshold) {
+	if (cl->grp_min) {
 		errno = 0;
-		n = strtoul(cl->group_threshold, &end, 10);
-		if (!isdigit((unsigned char)cl->group_threshold[0]) || *end || errno || n < 1 ||
+		n = strtoul(cl->grp_min, &end, 10);
+		if (!isdigit((unsigned char)cl->grp_min[0]) || *end || errno || n < 1 ||
 		    n > 65535) {
 			fprintf(stderr,
-				"%s: suggest: --group-threshold takes a number of members from 1 to "
-				"65535, not '%s'\n",
-				cl->prog, cl->group_threshold);
+				"%s: suggest: --group-threshold takes 1 to 65535 members, not "
+				"'%s'\n",
+				cl->prog, cl->grp_min);
 			return EXIT_USAGE;
 		}
 	}
@@ -386,13 +386,12 @@ static const struct command commands[] = {
 	  .run = cmd_suggest,
 	  .help = "print a policy that allows what the records show was seen (audit to enforce)",
 	  .opts = { { "log-file", 'l', offsetof(struct cmdline, log_file),
-		      "records: run's JSON lines or `journalctl -o json` (default stdin)",
-		      "PATH" },
+		      "records: run's JSON lines or `journalctl -o json` (default stdin)", "PATH" },
 		    { "diff", 'd', offsetof(struct cmdline, diff),
 		      "print a unified diff from the policy file to the suggestion" },
 		    { "by", 'b', offsetof(struct cmdline, by),
 		      "name what was seen by users (default), units or executables", "KIND" },
-		    { "group-threshold", 'g', offsetof(struct cmdline, group_threshold),
+		    { "group-threshold", 'g', offsetof(struct cmdline, grp_min),
 		      "a group once N members were seen (default: all)", "N" },
 		    { "include-denied", 'i', offsetof(struct cmdline, include_denied),
 		      "also allow what enforce mode denied" } } },

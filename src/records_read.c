@@ -164,7 +164,7 @@ static int json_string(struct jp *p, char **ret)
 {
 	/* Decoded text is never longer than the escaped one. */
 	char *o = NULL;
-	size_t n = 0;
+	size_t n = 0, esc;
 	int r = -EINVAL;
 
 	p->pos++;
@@ -202,6 +202,7 @@ static int json_string(struct jp *p, char **ret)
 			p->pos += u;
 			continue;
 		}
+		esc = p->pos;
 		p->pos++;
 		c = p->pos < p->len ? (unsigned char)p->s[p->pos] : 0;
 		p->pos++;
@@ -230,8 +231,11 @@ static int json_string(struct jp *p, char **ret)
 			char tmp[4];
 
 			r = json_unicode(p, &cp);
-			if (r)
+			if (r) {
+				/* point at the escape, not at where decoding it stopped */
+				p->err_pos = esc;
 				goto out;
+			}
 			u = put_utf8(tmp, cp);
 			if (o)
 				memcpy(o + n, tmp, u);
@@ -239,7 +243,7 @@ static int json_string(struct jp *p, char **ret)
 			continue;
 		}
 		default:
-			p->pos--;
+			p->pos = esc;
 			jp_fail(p, "unknown escape in string");
 			goto out;
 		}
@@ -298,6 +302,26 @@ static int json_number(struct jp *p, char **ret)
 	return 0;
 }
 
+/* Skip blanks, then take the character c if it is next. */
+static bool jp_take(struct jp *p, char c)
+{
+	jp_ws(p);
+	if (p->pos >= p->len || p->s[p->pos] != c)
+		return false;
+	p->pos++;
+	return true;
+}
+
+/* After a member or element: 1 if a ',' announces another, 0 at close, else -EINVAL. */
+static int jp_after(struct jp *p, char close)
+{
+	if (jp_take(p, ','))
+		return 1;
+	if (jp_take(p, close))
+		return 0;
+	return jp_fail(p, close == ']' ? "',' or ']' expected" : "',' or '}' expected");
+}
+
 static bool jp_word(struct jp *p, const char *w)
 {
 	size_t n = strlen(w);
@@ -340,11 +364,8 @@ static int json_value(struct jp *p, unsigned depth, enum jtype *ret_type, char *
 		return jp_fail(p, "nested too deeply");
 	*ret_type = c == '[' ? J_ARRAY : J_OBJECT;
 	p->pos++;
-	jp_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == (c == '[' ? ']' : '}')) {
-		p->pos++;
+	if (jp_take(p, c == '[' ? ']' : '}'))
 		return 0;
-	}
 	for (;;) {
 		enum jtype t;
 
@@ -355,24 +376,14 @@ static int json_value(struct jp *p, unsigned depth, enum jtype *ret_type, char *
 			r = json_string(p, NULL);
 			if (r)
 				return r;
-			jp_ws(p);
-			if (p->pos >= p->len || p->s[p->pos] != ':')
+			if (!jp_take(p, ':'))
 				return jp_fail(p, "':' expected");
-			p->pos++;
 		}
 		r = json_value(p, depth + 1, &t, NULL);
-		if (r)
+		if (!r)
+			r = jp_after(p, c == '[' ? ']' : '}');
+		if (r <= 0)
 			return r;
-		jp_ws(p);
-		if (p->pos < p->len && p->s[p->pos] == ',') {
-			p->pos++;
-			continue;
-		}
-		if (p->pos < p->len && p->s[p->pos] == (c == '[' ? ']' : '}')) {
-			p->pos++;
-			return 0;
-		}
-		return jp_fail(p, c == '[' ? "',' or ']' expected" : "',' or '}' expected");
 	}
 }
 
@@ -389,15 +400,10 @@ static int json_object(struct jp *p)
 {
 	int r;
 
-	jp_ws(p);
-	if (p->pos >= p->len || p->s[p->pos] != '{')
+	if (!jp_take(p, '{'))
 		return jp_fail(p, "a JSON object expected");
-	p->pos++;
-	jp_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == '}') {
-		p->pos++;
+	if (jp_take(p, '}'))
 		goto end;
-	}
 	for (;;) {
 		struct jfield f = { 0 };
 		size_t key_pos;
@@ -420,23 +426,15 @@ static int json_object(struct jp *p)
 			return r;
 		}
 		p->f[p->n_f++] = f;
-		jp_ws(p);
-		if (p->pos >= p->len || p->s[p->pos] != ':')
+		if (!jp_take(p, ':'))
 			return jp_fail(p, "':' expected");
-		p->pos++;
 		r = json_value(p, 1, &p->f[p->n_f - 1].type, &p->f[p->n_f - 1].str);
-		if (r)
+		if (!r)
+			r = jp_after(p, '}');
+		if (r < 0)
 			return r;
-		jp_ws(p);
-		if (p->pos < p->len && p->s[p->pos] == ',') {
-			p->pos++;
-			continue;
-		}
-		if (p->pos < p->len && p->s[p->pos] == '}') {
-			p->pos++;
+		if (r == 0)
 			break;
-		}
-		return jp_fail(p, "',' or '}' expected");
 	}
 end:
 	jp_ws(p);
@@ -537,8 +535,8 @@ static int journal_time(const char *usec, char out[SEEN_TIME_LEN])
 	if (!gmtime_r(&sec, &tm))
 		return -EINVAL;
 	if (snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRIu64 "Z",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, us % 1000000) != SEEN_TIME_LEN - 1)
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     us % 1000000) != SEEN_TIME_LEN - 1)
 		return -EINVAL;
 	memcpy(out, tmp, SEEN_TIME_LEN);
 	return 0;
@@ -551,8 +549,8 @@ struct names {
 static const struct names json_names = { "type", "guard", "verdict", "uid",
 					 "user", "exe",	  "cgroup",  "unit" };
 static const struct names journal_names = {
-	"LOGUARD_TYPE", "LOGUARD_GUARD",  "LOGUARD_VERDICT", "LOGUARD_UID",
-	"LOGUARD_USER", "LOGUARD_EXE",	  "LOGUARD_CGROUP",  "LOGUARD_UNIT",
+	"LOGUARD_TYPE", "LOGUARD_GUARD", "LOGUARD_VERDICT", "LOGUARD_UID",
+	"LOGUARD_USER", "LOGUARD_EXE",	 "LOGUARD_CGROUP",  "LOGUARD_UNIT",
 };
 
 /* Fill rec from the members; *ret_why names what was wrong (key in *ret_key). */
@@ -582,12 +580,12 @@ static int fill(struct jp *p, bool journal, struct seen_record *rec, enum record
 		*ret_skip = RECORDS_SKIP_OTHER_TYPE;
 		return 0;
 	}
-#define TAKE(field, req)                                                                   \
-	do {                                                                               \
-		*ret_key = k->field;                                                       \
-		r = take_str(p, k->field, req, journal, &rec->field, ret_why);             \
-		if (r)                                                                     \
-			return r;                                                          \
+#define TAKE(field, req)                                                       \
+	do {                                                                   \
+		*ret_key = k->field;                                           \
+		r = take_str(p, k->field, req, journal, &rec->field, ret_why); \
+		if (r)                                                         \
+			return r;                                              \
 	} while (0)
 	TAKE(guard, true);
 	TAKE(user, false);
@@ -632,7 +630,8 @@ static int fill(struct jp *p, bool journal, struct seen_record *rec, enum record
 	} else if (f && f->type == J_STRING && valid_time(f->str)) {
 		memcpy(rec->time, f->str, SEEN_TIME_LEN);
 	} else if (f) {
-		*ret_why = journal ? "is not a string" : "is not a time (YYYY-MM-DDTHH:MM:SS.ffffffZ)";
+		*ret_why =
+			journal ? "is not a string" : "is not a time (YYYY-MM-DDTHH:MM:SS.ffffffZ)";
 		return -EINVAL;
 	}
 	*ret_skip = RECORDS_SKIP_NONE;
@@ -668,7 +667,8 @@ int records_parse_line(const char *file, unsigned lineno, const char *line, size
 		  jp_find(&p, "LOGUARD_TYPE");
 	r = fill(&p, journal, &rec, ret_skip, &key, &why);
 	if (r == -EINVAL)
-		r = diags_add(d, DIAG_WARNING, &loc, "not a record: \"%s\" %s", key, why) ?: -EINVAL;
+		r = diags_add(d, DIAG_WARNING, &loc, "not a record: \"%s\" %s", key, why)
+			    ?: -EINVAL;
 	if (r == 1) {
 		*ret = rec;
 		memset(&rec, 0, sizeof(rec));

@@ -95,37 +95,37 @@ struct pwent {
 	uint32_t uid, gid;
 };
 
-/* getpwent_r/getgrent_r with a buffer that grows on ERANGE; 0 at the end. */
+/* Double the buffer of a *ent_r call that said ERANGE. */
+static int buf_double(char **buf, size_t *size)
+{
+	char *nb = realloc(*buf, *size * 2);
+
+	if (!nb)
+		return -ENOMEM;
+	*buf = nb;
+	*size *= 2;
+	return 0;
+}
+
+/* getpwent_r/getgrent_r with a buffer that grows on ERANGE; 0 with *res NULL at the end. */
 static int pw_next(char **buf, size_t *size, struct passwd *pwd, struct passwd **res)
 {
-	for (;;) {
-		int r = getpwent_r(pwd, *buf, *size, res);
-		char *nb;
+	int r;
 
-		if (r != ERANGE)
-			return r == ENOENT ? 0 : -r;
-		nb = realloc(*buf, *size * 2);
-		if (!nb)
+	while ((r = getpwent_r(pwd, *buf, *size, res)) == ERANGE)
+		if (buf_double(buf, size))
 			return -ENOMEM;
-		*buf = nb;
-		*size *= 2;
-	}
+	return r == 0 || r == ENOENT ? 0 : -r;
 }
 
 static int gr_next(char **buf, size_t *size, struct group *grp, struct group **res)
 {
-	for (;;) {
-		int r = getgrent_r(grp, *buf, *size, res);
-		char *nb;
+	int r;
 
-		if (r != ERANGE)
-			return r == ENOENT ? 0 : -r;
-		nb = realloc(*buf, *size * 2);
-		if (!nb)
+	while ((r = getgrent_r(grp, *buf, *size, res)) == ERANGE)
+		if (buf_double(buf, size))
 			return -ENOMEM;
-		*buf = nb;
-		*size *= 2;
-	}
+	return r == 0 || r == ENOENT ? 0 : -r;
 }
 
 /* Every group with its members, as policy_check expands a group (supplementary members and
@@ -159,7 +159,7 @@ static int groups_load(struct suggest *s)
 		for (size_t i = 0; i < n_pw && !r; i++)
 			if (pw[i].gid == grp.gr_gid)
 				r = group_add_uid(&gr, pw[i].uid);
-		/* the passwd and group enumerations keep separate positions: getpwnam is safe here */
+		/* passwd and group enumerations keep separate positions: getpwnam is safe */
 		for (char **m = grp.gr_mem; m && *m && !r; m++) {
 			struct passwd *u = getpwnam(*m);
 
@@ -324,7 +324,7 @@ nomem:
 
 static bool uid_allowed(const struct policy_guard *g, uint32_t uid)
 {
-	return bsearch(&uid, g->uids, g->n_uids, sizeof(*g->uids), cmp_u32);
+	return g->n_uids && bsearch(&uid, g->uids, g->n_uids, sizeof(*g->uids), cmp_u32);
 }
 
 int suggest_add(struct suggest *s, const struct seen_record *r)
@@ -526,8 +526,7 @@ static bool in_group(const struct sgroup *gr, uint32_t uid)
 	return bsearch(&uid, gr->uids, gr->n, sizeof(*gr->uids), cmp_u32);
 }
 
-static void write_groups(FILE *f, const struct suggest *s, const struct sguard *sg,
-			 bool *covered)
+static void write_groups(FILE *f, const struct suggest *s, const struct sguard *sg, bool *covered)
 {
 	for (size_t i = 0; i < s->n_groups; i++) {
 		const struct sgroup *gr = &s->groups[i];
@@ -694,7 +693,7 @@ int suggest_write(const struct suggest *s, const char *source, char **ret)
 	comment_str(f, p->file);
 	fputs(".\n"
 	      "# Each guard keeps what the policy allowed and adds who was seen connecting in\n"
-	      "# audit mode, in enforce mode now. Review it, install it as the policy and reload.\n",
+	      "# audit mode, in enforce mode now. Review, install as the policy and reload.\n",
 	      f);
 	if (s->o.include_denied)
 		fputs("# --include-denied: what enforce mode denied is allowed too.\n", f);

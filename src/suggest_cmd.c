@@ -105,8 +105,8 @@ static int read_records(FILE *in, const char *name, struct suggest *s, struct co
 		if ((size_t)n > MAX_LINE) {
 			struct loc loc = { name, lineno, 1 };
 
-			r = diags_add(&d, DIAG_WARNING, &loc, "not a record: line longer than %u bytes",
-				      MAX_LINE);
+			r = diags_add(&d, DIAG_WARNING, &loc,
+				      "not a record: line longer than %u bytes", MAX_LINE);
 		} else {
 			r = records_parse_line(name, lineno, line, (size_t)n, &d, &rec, &why);
 		}
@@ -192,12 +192,13 @@ int suggest_cmd_run(const struct suggest_cmd_opts *o)
 			c.bad - MAX_WARNINGS);
 	if (c.skip[RECORDS_SKIP_FOREIGN])
 		fprintf(stderr,
-			"%s: ignored %" PRIu64 " journal entries not logged by " RECORDS_JOURNAL_UNIT
+			"%s: ignored %" PRIu64
+			" journal entries not logged by " RECORDS_JOURNAL_UNIT
 			" (anyone can log LOGUARD_* fields)\n",
 			name, c.skip[RECORDS_SKIP_FOREIGN]);
 	if (suggest_unknown_guard(s))
-		fprintf(stderr, "%s: ignored %" PRIu64 " records of guards %s does not have\n", name,
-			suggest_unknown_guard(s), o->policy_file);
+		fprintf(stderr, "%s: ignored %" PRIu64 " records of guards %s does not have\n",
+			name, suggest_unknown_guard(s), o->policy_file);
 	fprintf(stderr, "%s: %" PRIu64 " connection records read from %" PRIu64 " lines\n", name,
 		c.records, c.lines);
 	if (!o->diff) {

@@ -9,7 +9,7 @@
 /* What `loguard suggest` was asked to do. */
 struct suggest_cmd_opts {
 	const char *policy_file;
-	const char *input; /* records: a --log-file, a `journalctl -o json` export; NULL or "-": stdin */
+	const char *input; /* run's --log-file or `journalctl -o json`; NULL or "-": stdin */
 	bool diff;	   /* print a unified diff against policy_file instead of the policy */
 	struct suggest_opts o;
 };

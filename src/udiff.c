@@ -129,8 +129,8 @@ static void put_hunks(FILE *out, const struct op *ops, size_t n_ops, const struc
 	}
 }
 
-int udiff_write(FILE *out, const char *a_name, const char *a_text, size_t a_len,
-		const char *b_name, const char *b_text, size_t b_len, bool *ret_differ)
+int udiff_write(FILE *out, const char *a_name, const char *a_text, size_t a_len, const char *b_name,
+		const char *b_text, size_t b_len, bool *ret_differ)
 {
 	struct line *a = NULL, *b = NULL;
 	size_t na, nb, head = 0, tail = 0, n, m, ai, bi, n_ops = 0;
