@@ -623,10 +623,10 @@ static int write_guard(FILE *f, const struct suggest *s, const struct sguard *sg
 	comment_str(f, g->name);
 	for (size_t j = 0; j < sg->n; j++)
 		added += sg->e[j].count;
-	fprintf(f,
-		": %" PRIu64 " connections allowed by the policy, %" PRIu64 " added below, %" PRIu64
-		" allowed by it now\n",
-		sg->allowed, added, sg->already);
+	fprintf(f, ": %" PRIu64 " allowed, %" PRIu64 " added below", sg->allowed, added);
+	if (sg->already)
+		fprintf(f, ", %" PRIu64 " already allowed by the policy now", sg->already);
+	fputc('\n', f);
 	if (sg->denied_skipped)
 		fprintf(f,
 			"  # %" PRIu64 " denied in enforce mode: not added (--include-denied adds "
@@ -689,11 +689,11 @@ int suggest_write(const struct suggest *s, const char *source, char **ret)
 	fprintf(f, ":\n# %" PRIu64 " connection record%s", s->total, s->total == 1 ? "" : "s");
 	if (*s->first)
 		fprintf(f, ", %s to %s", s->first, s->last);
-	fputs(", based on ", f);
+	fputs(",\n# based on ", f);
 	comment_str(f, p->file);
 	fputs(".\n"
-	      "# Each guard keeps what the policy allowed and adds who was seen connecting in\n"
-	      "# audit mode, in enforce mode now. Review, install as the policy and reload.\n",
+	      "# Each guard keeps what the policy allows and adds who the records show connecting\n"
+	      "# (counts: connections). Mode enforce: review, install as the policy, reload.\n",
 	      f);
 	if (s->o.include_denied)
 		fputs("# --include-denied: what enforce mode denied is allowed too.\n", f);
