@@ -44,12 +44,20 @@ client() {
 }
 
 # ---- audit: alice and dave run client-a, carol runs client-b ------------------------------------
+# daemon_with POLICY LOG: loguard run on POLICY, records appended to LOG (read by records()).
+daemon_with() {
+	start_daemon "$1" --log-file "$2"
+	LG_DAEMON_OUT=$2
+}
+# scenario: the traffic that is audited, and must pass once the suggestion is enforced.
+scenario() {
+	client alice "$bin/client-a" connected
+	client carol "$bin/client-b" connected
+	client dave "$bin/client-a" connected
+}
 log1="$LG_TMP/audit.jsonl"
-start_daemon "$p" --log-file "$log1"
-LG_DAEMON_OUT=$log1
-client alice "$bin/client-a" connected
-client carol "$bin/client-b" connected
-client dave "$bin/client-a" connected
+daemon_with "$p" "$log1"
+scenario
 client alice "$bin/client-a" connected
 expect_records 4 'r["guard"] == "web" and r["verdict"] == "would-deny" and r["exe"] is not None'
 stop_daemon
@@ -80,11 +88,8 @@ expect_lg 0 "$s" check
 # ---- enforce the suggestion: the same traffic passes, others are refused ------------------------
 chmod 644 "$s"
 log2="$LG_TMP/enforce.jsonl"
-start_daemon "$s" --log-file "$log2"
-LG_DAEMON_OUT=$log2
-client alice "$bin/client-a" connected
-client carol "$bin/client-b" connected
-client dave "$bin/client-a" connected
+daemon_with "$s" "$log2"
+scenario
 expect_connect root tcp 127.0.0.1 8080
 expect_refused bob tcp 127.0.0.1 8080
 client erin "$bin/client-a" refused
