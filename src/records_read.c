@@ -178,7 +178,7 @@ static int json_string(struct jp *p, char **ret)
 		size_t u;
 
 		if (p->pos >= p->len) {
-			jp_fail(p, "unterminated string");
+			r = jp_fail(p, "unterminated string");
 			goto out;
 		}
 		c = (unsigned char)p->s[p->pos];
@@ -187,13 +187,13 @@ static int json_string(struct jp *p, char **ret)
 			break;
 		}
 		if (c < 0x20) {
-			jp_fail(p, c ? "control character in string" : "NUL byte in string");
+			r = jp_fail(p, c ? "control character in string" : "NUL byte in string");
 			goto out;
 		}
 		if (c != '\\') {
 			u = utf8_len((const unsigned char *)p->s + p->pos, p->len - p->pos);
 			if (!u) {
-				jp_fail(p, "invalid UTF-8 in string");
+				r = jp_fail(p, "invalid UTF-8 in string");
 				goto out;
 			}
 			if (o)
@@ -244,7 +244,7 @@ static int json_string(struct jp *p, char **ret)
 		}
 		default:
 			p->pos = esc;
-			jp_fail(p, "unknown escape in string");
+			r = jp_fail(p, "unknown escape in string");
 			goto out;
 		}
 		if (o)

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,7 +272,8 @@ static const char *record_system_unit(const struct seen_record *r)
 	return r->unit;
 }
 
-/* An executable path a policy can name: absolute, and not a deleted file. */
+/* An executable path a policy can name: absolute, shorter than PATH_MAX (as the parser
+ * wants), and not a deleted file. */
 static const char *record_exe(const struct seen_record *r)
 {
 	size_t n;
@@ -279,6 +281,8 @@ static const char *record_exe(const struct seen_record *r)
 	if (!r->exe || r->exe[0] != '/')
 		return NULL;
 	n = strlen(r->exe);
+	if (n >= PATH_MAX)
+		return NULL;
 	if (n > 10 && !strcmp(r->exe + n - 10, " (deleted)"))
 		return NULL;
 	return r->exe;

@@ -73,6 +73,9 @@ static void test_malformed(void **state)
 	BAD("{\"a\":\"\xc0\xaf\"}", W "7: warning: not a record: invalid UTF-8 in string");
 	BAD("{\"a\":\"\x01\"}", W "7: warning: not a record: control character in string");
 	BAD("{\"a\":\"x", W "8: warning: not a record: unterminated string");
+	/* an error after a good \u escape (found by tests/fuzz/fuzz_records.c) */
+	BAD("{\"\\u00e9\xff\":1}", W "9: warning: not a record: invalid UTF-8 in string");
+	BAD("{\"a\":\"\\u00e9\x01\"}", W "13: warning: not a record: control character in string");
 	BAD("{\"a\":01}", W "7: warning: not a record: ',' or '}' expected");
 	BAD("{\"a\":-}", W "7: warning: not a record: invalid number");
 	BAD("{\"a\":tru}", W "6: warning: not a record: value expected");
