@@ -323,6 +323,50 @@ static void test_yaml_round_trip(void **state)
 	policy_free(p);
 }
 
+/* --by units: a system unit by name; a unit elsewhere (a user manager's, a session) cannot be
+ * named by a plain unit name, so that connection is added by its user. */
+static void test_by_units(void **state)
+{
+	struct suggest_opts o = { .by = SUGGEST_BY_UNITS };
+	struct policy *p, *q;
+	struct suggest *s;
+	struct seen_record r;
+	char *text;
+
+	(void)state;
+	p = parse_policy("version: 1\nguards:\n  - name: db\n    ports: 5432\n"
+			 "    allow: { units: [old.service] }\n");
+	assert_int_equal(suggest_new(p, &o, &s), 0);
+	r = seen("db", RECORD_WOULD_DENY, 0, NULL);
+	r.unit = "app.service";
+	r.cgroup = "/system.slice/app.service";
+	assert_int_equal(suggest_add(s, &r), 1);
+	r.unit = "old.service"; /* listed already */
+	r.cgroup = "/system.slice/old.service/sub";
+	assert_int_equal(suggest_add(s, &r), 0);
+	r.unit = "app.service"; /* a user manager's app.service is not the system's */
+	r.cgroup = "/user.slice/user-1000.slice/user@1000.service/app.slice/app.service";
+	r.uid = 4000001;
+	assert_int_equal(suggest_add(s, &r), 1);
+	r.unit = "app.service";
+	r.cgroup = "/system.slice/app.service.d"; /* not the unit's own cgroup */
+	assert_int_equal(suggest_add(s, &r), 1);
+	assert_int_equal(suggest_write(s, "x", &text), 0);
+	q = parse_policy(text);
+	assert_int_equal(q->guards[0].n_units, 2);
+	assert_string_equal(q->guards[0].units[0].name, "old.service");
+	assert_string_equal(q->guards[0].units[1].name, "app.service");
+	assert_int_equal(q->guards[0].n_users, 1);
+	assert_string_equal(q->guards[0].users[0].name, "4000001");
+	assert_non_null(strstr(text,
+			       "\"4000001\" # seen: 2 connections, 2026-11-26T05:07:31.000005Z "
+			       "(no unit or executable to name)"));
+	policy_free(q);
+	free(text);
+	suggest_free(s);
+	policy_free(p);
+}
+
 static char *diff(const char *a, const char *b, bool *differ)
 {
 	char *out = NULL;
@@ -368,11 +412,9 @@ static void test_udiff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_records),
-		cmocka_unit_test(test_record_round_trip),
-		cmocka_unit_test(test_yaml_round_trip),
-		cmocka_unit_test(test_udiff),
+		cmocka_unit_test(test_malformed),	  cmocka_unit_test(test_records),
+		cmocka_unit_test(test_record_round_trip), cmocka_unit_test(test_yaml_round_trip),
+		cmocka_unit_test(test_by_units),	  cmocka_unit_test(test_udiff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
