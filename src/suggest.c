@@ -326,6 +326,15 @@ nomem:
 	return -ENOMEM;
 }
 
+/* The user entry of uid on this guard, if there is one yet. */
+static struct entry *user_entry(struct sguard *sg, uint32_t uid)
+{
+	for (size_t i = 0; i < sg->n; i++)
+		if (sg->e[i].kind == E_USER && sg->e[i].uid == uid)
+			return &sg->e[i];
+	return NULL;
+}
+
 static bool uid_allowed(const struct policy_guard *g, uint32_t uid)
 {
 	return g->n_uids && bsearch(&uid, g->uids, g->n_uids, sizeof(*g->uids), cmp_u32);
@@ -374,12 +383,16 @@ int suggest_add(struct suggest *s, const struct seen_record *r)
 		}
 		if (uid_allowed(sg->g, r->uid))
 			goto already;
+	}
+	e = kind == E_USER ? user_entry(sg, r->uid) : NULL;
+	if (!e && kind == E_USER) {
+		/* a name lookup (NSS: files, LDAP, ...) once per new user, not per record */
 		err = user_key(r->uid, &owned);
 		if (err)
 			return err;
 		key = owned;
 	}
-	err = entry_get(sg, kind, key, owned, &e);
+	err = e ? 0 : entry_get(sg, kind, key, owned, &e);
 	if (err)
 		return err;
 	if (kind == E_USER) {

@@ -178,6 +178,10 @@ int suggest_cmd_run(const struct suggest_cmd_opts *o)
 			goto out;
 		}
 	}
+	if (in == stdin && isatty(STDIN_FILENO))
+		fprintf(stderr,
+			"loguard: suggest: reading records from the terminal (--log-file PATH "
+			"reads a file; Ctrl-D ends)\n");
 	r = suggest_new(p, &o->o, &s);
 	if (!r)
 		r = read_records(in, name, s, &c);
