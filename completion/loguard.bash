@@ -18,7 +18,7 @@ _loguard_commands()
 {
 	local out
 	out=$(_loguard_help "$1" "" | sed -n '/^Commands:/,/^$/{s/^  \([a-z][a-z-]*\) .*/\1/p}')
-	[[ -n $out ]] || out="check print apply show run exec flush version"
+	[[ -n $out ]] || out="check print apply show run exec suggest flush version"
 	printf '%s\n' "$out"
 }
 
@@ -35,6 +35,7 @@ _loguard_options()
 		show) out+=$'\n--json -j ' ;;
 		run) out+=$'\n--keep-rules -k \n--log-file -l PATH\n--format -F json|text' ;;
 		exec) out+=$'\n--as -a NAME\n--user -u USER\n--wait -w MS' ;;
+		suggest) out+=$'\n--log-file -l PATH\n--diff -d \n--by -b users|units|executables\n--group-threshold -g N\n--include-denied -i ' ;;
 		esac
 	fi
 	printf '%s\n' "$out"

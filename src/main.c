@@ -25,6 +25,7 @@
 #include "policy.h"
 #include "ruleset.h"
 #include "show.h"
+#include "suggest_cmd.h"
 
 #ifndef LOGUARD_VERSION
 #define LOGUARD_VERSION "0.1.0"
@@ -52,6 +53,10 @@ struct cmdline {
 	const char *user;     /* exec --user */
 	const char *wait;     /* exec --wait */
 	char **argv;	      /* exec: the command and its arguments */
+	bool diff;	      /* suggest --diff */
+	bool include_denied;  /* suggest --include-denied */
+	const char *by;	      /* suggest --by */
+	const char *grp_min;  /* suggest --group-threshold */
 };
 
 /* Load the policy with APPLY_* flags (whether to judge who can change the file, and how). */
@@ -309,6 +314,39 @@ static int cmd_exec(struct cmdline *cl)
 	return launch_exec(&o);
 }
 
+static int cmd_suggest(struct cmdline *cl)
+{
+	struct suggest_cmd_opts o = { .policy_file = cl->policy_file,
+				      .input = cl->log_file,
+				      .diff = cl->diff,
+				      .o.include_denied = cl->include_denied };
+	unsigned long n = 0;
+	char *end;
+
+	for (o.o.by = 0; cl->by && o.o.by < __SUGGEST_BY_MAX; o.o.by++)
+		if (!strcmp(cl->by, suggest_by_name(o.o.by)))
+			break;
+	if (o.o.by == __SUGGEST_BY_MAX) {
+		fprintf(stderr, "%s: suggest: --by takes users, units or executables, not '%s'\n",
+			cl->prog, cl->by);
+		return EXIT_USAGE;
+	}
+	if (cl->grp_min) {
+		errno = 0;
+		n = strtoul(cl->grp_min, &end, 10);
+		if (!isdigit((unsigned char)cl->grp_min[0]) || *end || errno || n < 1 ||
+		    n > 65535) {
+			fprintf(stderr,
+				"%s: suggest: --group-threshold takes 1 to 65535 members, not "
+				"'%s'\n",
+				cl->prog, cl->grp_min);
+			return EXIT_USAGE;
+		}
+	}
+	o.o.group_threshold = (unsigned)n;
+	return suggest_cmd_run(&o);
+}
+
 static int cmd_version(struct cmdline *cl)
 {
 	(void)cl;
@@ -332,7 +370,7 @@ struct command {
 	int (*run)(struct cmdline *cl);
 	const char *help;
 	const char *args; /* what follows the options, for --help; NULL: nothing may */
-	struct command_opt opts[3];
+	struct command_opt opts[5];
 };
 
 static const struct command commands[] = {
@@ -373,6 +411,20 @@ static const struct command commands[] = {
 		    { "wait", 'w', offsetof(struct cmdline, wait),
 		      "wait up to MS for the running policy to allow NAME (default 1000)",
 		      "MS" } } },
+	{ .name = "suggest",
+	  .run = cmd_suggest,
+	  .help = "print a policy that allows what the records show was seen (audit to enforce)",
+	  .opts = { { "log-file", 'l', offsetof(struct cmdline, log_file),
+		      "records: run's JSON lines or `journalctl -o json` (default stdin)", "PATH" },
+		    { "diff", 'd', offsetof(struct cmdline, diff),
+		      "print a unified diff from the policy file to the suggestion" },
+		    { "by", 'b', offsetof(struct cmdline, by),
+		      "name what was seen by users (default), units or executables",
+		      "users|units|executables" },
+		    { "group-threshold", 'g', offsetof(struct cmdline, grp_min),
+		      "a group once N members were seen (default: all)", "N" },
+		    { "include-denied", 'i', offsetof(struct cmdline, include_denied),
+		      "also allow what enforce mode denied" } } },
 	{ .name = "flush",
 	  .run = cmd_flush,
 	  .help = "remove table inet loguard (and nothing else)" },

@@ -1,17 +1,19 @@
 # libFuzzer runs for the parsers of what others control. From the repository root:
-#   make -f tests/fuzz/fuzz.mk [FUZZ_SECONDS=60] [FUZZ_TARGETS="policy packet record"]
+#   make -f tests/fuzz/fuzz.mk [FUZZ_SECONDS=60] [FUZZ_TARGETS="policy packet record records"]
 # Targets: policy (the YAML policy parser), packet (the NFLOG packet parser: IPv4/IPv6 headers
 # as a client can craft them), record (JSON, text and journald formatting of hostile strings,
-# with output invariants). FUZZ_SECONDS is the total, split 2:1:2 between them (a policy and a
-# record have more to explore than a packet header chain).
-# Seeds in tests/fuzz/corpus (policy), tests/fuzz/corpus-packet and tests/fuzz/corpus-record are
-# copied to build/fuzz/corpus-TARGET, which also keeps what the fuzzer finds between runs;
+# with output invariants), records (`loguard suggest`: record lines in, YAML out and parsed
+# back). FUZZ_SECONDS is the total, split 2:1:2:1 between them (a policy and a record have more
+# to explore than a packet header chain or a record line).
+# Seeds in tests/fuzz/corpus (policy), tests/fuzz/corpus-packet, tests/fuzz/corpus-record and
+# tests/fuzz/records-corpus are copied to build/fuzz/corpus-TARGET, which also keeps what the
+# fuzzer finds between runs;
 # crashes land in build/fuzz/artifacts. The tree itself stays clean.
 
 CLANG ?= clang
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= policy packet record
+FUZZ_TARGETS ?= policy packet record records
 FUZZ_B := build/fuzz
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 -Werror \
@@ -43,6 +45,15 @@ record_ARGS := -max_len=8192 -dict=tests/fuzz/record.dict
 record_CORPUS := tests/fuzz/corpus-record
 record_SHARE := 2
 
+# The suggest harness: records_read, suggest and what they need, without the kernel side.
+records_SRC := tests/fuzz/fuzz_records.c src/records_read.c src/suggest.c src/record.c \
+	src/diag.c src/policy_parse.c src/launch_name.c
+records_DEPS := src/records_read.h src/suggest.h src/policy.h
+records_LIBS := $(YAML_LIBS)
+records_ARGS := -max_len=8192 -dict=tests/fuzz/records.dict
+records_CORPUS := tests/fuzz/records-corpus
+records_SHARE := 1
+
 FUZZ_SHARES := $(shell expr $(foreach t,$(FUZZ_TARGETS),$($(t)_SHARE) +) 0)
 # Seconds for target $(1): its share of the total, at least 1.
 fuzz_secs = $(shell s=$$(( $(FUZZ_SECONDS) * $($(1)_SHARE) / $(FUZZ_SHARES) )); [ $$s -ge 1 ] && echo $$s || echo 1)
@@ -67,7 +78,7 @@ $(FUZZ_B)/fuzz_$(1): $($(1)_SRC) $($(1)_DEPS) tests/fuzz/fuzz.mk
 	@mkdir -p $$(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $$@ $($(1)_SRC) $($(1)_LIBS)
 endef
-$(foreach t,policy packet record,$(eval $(call fuzz_rules,$(t))))
+$(foreach t,policy packet record records,$(eval $(call fuzz_rules,$(t))))
 
 fuzz-clean:
 	rm -rf $(FUZZ_B)

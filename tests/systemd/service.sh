@@ -519,9 +519,10 @@ complete_words() {
 		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
 		_loguard; echo "${COMPREPLY[*]}"' sh "$bashcompdir/loguard" "$@"
 }
-check "completion: commands" test "$(complete_words loguard "")" = "check print apply show run exec flush version"
+check "completion: commands" test "$(complete_words loguard "")" = "check print apply show run exec suggest flush version"
 check "completion: run's options" grep -q -- "--keep-rules" <<<"$(complete_words loguard run --)"
 check "completion: --format values" test "$(complete_words loguard run --format "")" = "json text"
+check "completion: suggest --by values" test "$(complete_words loguard suggest --by "")" = "users units executables"
 check "completion is loaded for loguard" ct bash -c ". /usr/share/bash-completion/bash_completion; _completion_loader loguard; complete -p loguard"
 
 lgsd_done
