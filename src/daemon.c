@@ -234,8 +234,8 @@ static void emit_stats(struct daemon *d)
 	else
 		record_stats_format_json(&d->stats, &now, &line);
 	write_line(d, line);
-	if (d->journal_fd >= 0 && journal_send_stats(d->journal_fd, &d->stats) < 0)
-		d->stats.journal_unsent++;
+	if (d->journal_fd >= 0)
+		journal_send_stats(d->journal_fd, &d->stats);
 	if (d->out)
 		fflush(d->out);
 	d->stats_pending = false;

@@ -60,7 +60,7 @@ struct record_stats {
 	uint64_t unmatched;    /* records whose port matches no guard of the current policy */
 	uint64_t identity_skipped; /* records written with the kernel's identity only (busy) */
 	uint64_t ports_unknown;	   /* logged packets whose ports were beyond the copied bytes */
-	uint64_t journal_unsent;   /* entries journald's socket did not take (timeout, error) */
+	uint64_t journal_unsent;   /* records journald's socket did not take (timeout, error) */
 	/* What the daemon keeps current itself (owner-only ports, executables, cgroups). */
 	uint64_t queued;	/* connections it judged through the queue */
 	uint64_t queue_allowed; /* of them, allowed by it */
@@ -92,7 +92,9 @@ int journal_send_record(int fd, const struct record *r);
 int journal_send_stats(int fd, const struct record_stats *s);
 
 /* How long a send may wait for journald to drain its queue before the entry is counted as
- * unsent: long enough for a busy journald, short enough not to stall NFQUEUE verdicts. */
-#define JOURNAL_SEND_TIMEOUT_MS 100
+ * unsent: long enough for a journald busy with a flood's backlog on a loaded machine (100 ms
+ * lost a record there), short enough that a stuck journald does not stall NFQUEUE verdicts
+ * (a SYN is retransmitted after 1 s). */
+#define JOURNAL_SEND_TIMEOUT_MS 500
 
 #endif

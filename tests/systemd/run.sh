@@ -9,7 +9,7 @@
 # Prints PASS, FAIL or SKIP and the log; exits 0, 1, or 77 when the container cannot run on
 # this machine (no systemd-nspawn, no overlayfs on /, no boot): a SKIP is never a PASS.
 # Environment: LGSD_VERBOSE=1 print the log of a passing run too; LGSD_KEEP=1 keep the
-# scratch directory (console log); LGSD_TIMEOUT=SECONDS (default 240); LGSD_TEST=package runs
+# scratch directory (console log); LGSD_TIMEOUT=SECONDS (default 360); LGSD_TEST=package runs
 # package.sh (the Debian package, LGSD_DEB=path/to/loguard_VERSION_ARCH.deb) instead.
 set -u
 
@@ -58,7 +58,7 @@ export LGSD_OUTER_MNTNS
 start=$(date +%s%N)
 # A private mount namespace: the tmpfs and the overlay vanish with it whatever happens.
 # timeout signals the whole process group, so a hung test's background processes die too.
-timeout --kill-after=20 "${LGSD_TIMEOUT:-240}" \
+timeout --kill-after=20 "${LGSD_TIMEOUT:-360}" \
 	unshare -m --propagation private bash "$here/$test.sh" >"$logf" 2>&1
 rc=$?
 ms=$((($(date +%s%N) - start) / 1000000))
@@ -67,7 +67,7 @@ case $rc in
 0) printf 'PASS  %-28s %5ss\n' "systemd-$test" "$secs" ;;
 77) printf 'SKIP  %-28s %s\n' "systemd-$test" "$(grep -m1 '^SKIP:' "$logf" | cut -c7-)" ;;
 *)
-	[ $rc -eq 124 ] && echo "TIMEOUT after ${LGSD_TIMEOUT:-240}s" >>"$logf"
+	[ $rc -eq 124 ] && echo "TIMEOUT after ${LGSD_TIMEOUT:-360}s" >>"$logf"
 	printf 'FAIL  %-28s %5ss (exit %d)\n' "systemd-$test" "$secs" "$rc"
 	;;
 esac

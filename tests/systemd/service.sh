@@ -17,6 +17,8 @@
 #  8. Each capability (and open_by_handle_at) is needed: without it, what goes missing.
 #  9. Process identity under the hardening: a unit allowed before it starts, an executable,
 #     owner-only ports.
+# 9b. A flood of refused attempts under journald's default limits and the unit's own: every
+#     one is an entry or counted, another user's attempts are all there.
 # 10. systemctl stop removes the table. Bash completion is installed and works.
 # shellcheck source=tests/systemd/lib.sh disable=SC2015 # "A && ok || fail": ok never fails
 . "$(dirname "$0")/lib.sh"
@@ -498,6 +500,76 @@ check "alice's listener is in the kernel's owner4 set" \
 	grep -q '127.0.0.1 . tcp . 8100 . 2901' <<<"$(ct nft list set inet loguard owner4)"
 write_policy p1 # what section 10 expects
 reload
+
+
+# ---- 9b. a flood under journald's default limits ---------------------------------------------
+section "9b. a flood under journald's default limits"
+
+# Issue 16.5: with journald's defaults (10,000 entries per 30 s per unit, times a factor for
+# free space) a flood of refused attempts lost two thirds of the flooder's records and one of
+# another user's, silently. The unit sets its own limit; what journald's socket does not take
+# is counted (journal_unsent). Every refused attempt is an entry or counted.
+printf '%s\n' 'version: 1' 'mode: enforce' 'log: { rate: 0 }' 'guards:' \
+	'  - name: web' '    ports: [8080]' '    protocol: tcp' '    allow:' '      users: [alice]' \
+	'    action: reject' '    log: denied' \
+	'  - name: flood' '    ports: [8095]' '    protocol: tcp' '    allow:' '      users: [carol]' \
+	'    action: reject' '    log: denied' >"$MPOLICY"
+chown 0:0 "$MPOLICY"
+chmod 0644 "$MPOLICY"
+reload
+jmark
+# count_entries USER: loguard.service's entries for USER's attempts on 8095 since the mark
+count_entries() {
+	ct journalctl -u loguard.service --after-cursor="$JMARK" -o cat --no-pager \
+		LOGUARD_DPORT=8095 LOGUARD_USER="$1" 2>/dev/null | wc -l
+}
+flood=$(ct systemd-run --quiet --wait --pipe --collect -p User=bob "$CT_LGPROBE" flood tcp \
+	127.0.0.1 8095 --seconds "${LGSD_FLOOD_SECONDS:-8}" --threads 2 </dev/null 2>/dev/null)
+log "bob's flood: $flood"
+expect refused alice 8095
+expect refused alice 8095
+# journald takes a while to write tens of thousands of entries: wait until the count settles.
+prev=-1
+for ((i = 0; i < 60; i++)); do
+	n=$(count_entries bob)
+	[ "$n" = "$prev" ] && [ "$(count_entries alice)" -ge 2 ] && break
+	prev=$n
+	sleep 1
+done
+na=$(count_entries alice)
+# Issue 16.7: any user can write entries that look like loguard's; the documented query (through
+# the unit) must not return them.
+printf '%s\n' 'MESSAGE=deny lgt-forged tcp' 'SYSLOG_IDENTIFIER=loguard' 'LOGUARD_TYPE=connection' \
+	'LOGUARD_GUARD=lgt-forged' 'LOGUARD_USER=alice' |
+	ct systemd-run --quiet --wait --pipe --collect -p User=bob logger --journald
+forged() { ct journalctl --after-cursor="$JMARK" -o cat --no-pager "$@" LOGUARD_GUARD=lgt-forged 2>/dev/null | wc -l; }
+for ((i = 0; i < 60; i++)); do # journald may still be busy with the flood
+	[ "$(forged)" -ge 1 ] && break
+	sleep 0.5
+done
+check "bob could write a forged LOGUARD_* entry (the threat is real)" test "$(forged)" -ge 1
+check "journalctl -u loguard LOGUARD_GUARD=... does not return it" test "$(forged -u loguard)" -eq 0
+# The kernel's count of refused SYNs on the guard (its element counter): the truth to match.
+denied=$(ct loguard show --json | python3 -c 'import json, sys
+print([g for g in json.load(sys.stdin)["guards"] if g["name"] == "flood"][0]["denied"])')
+ct systemctl stop loguard.service # the final stats entry
+stats=$(ct journalctl -u loguard.service --after-cursor="$JMARK" -o json --no-pager \
+	LOGUARD_TYPE=stats 2>/dev/null | tail -1)
+stat() { python3 -c 'import json, sys; print(json.loads(sys.argv[1] or "{}").get(sys.argv[2], "-1"))' "$stats" "$1"; }
+lost=$(stat LOGUARD_LOST)
+unsent=$(stat LOGUARD_JOURNAL_UNSENT)
+log "refused SYNs: ${denied:-?}; entries: $n of bob's, $na of alice's; lost $lost, journal_unsent $unsent"
+log "  (received $(stat LOGUARD_RECEIVED), enobufs $(stat LOGUARD_ENOBUFS), identity_skipped $(stat LOGUARD_IDENTITY_SKIPPED); $(ct journalctl --disk-usage 2>&1))"
+ct journalctl -b -q --no-pager -u systemd-journald.service 2>/dev/null | tail -5 | sed 's/^/      journald| /'
+[ "${denied:-0}" -gt 40000 ] ||
+	log "note: only ${denied:-0} attempts: journald's default limit might not have dropped any"
+check "both of alice's refused attempts are in the journal" test "$na" -eq 2
+check "every refused attempt is an entry or counted (lost, journal_unsent)" \
+	test "$((n + na + lost + unsent))" -eq "${denied:--1}"
+check "journald suppressed nothing of loguard.service's" \
+	bash -c "! nsenter -t $CT_PID -a journalctl -b --no-pager -q | grep -i 'suppressed.*loguard'"
+write_policy p1
+ct systemctl start loguard.service || fail "loguard does not start again after the flood"
 
 # ---- 10. stop, start, completion ------------------------------------------------------------
 section "10. stop, start, completion"

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -982,6 +983,33 @@ static void test_journal_errors(void **state)
 	record_clear(&r);
 }
 
+/* A journald that does not read (stuck, or slower than a flood): once its queue is full a send
+ * gives up after JOURNAL_SEND_TIMEOUT_MS with -EAGAIN, which the daemon counts as
+ * journal_unsent, instead of blocking the daemon's loop for good. */
+static void test_journal_stuck(void **state)
+{
+	struct fake_journal *j = *state;
+	struct timespec t0, t1;
+	struct record r;
+	int err = 0, sent = 0;
+	long ms;
+
+	record_full(&r);
+	/* the kernel queues a bounded number of datagrams (net.unix.max_dgram_qlen) */
+	while (sent < 100000 && (err = journal_send_record(j->client, &r)) == 0)
+		sent++;
+	assert_int_equal(err, -EAGAIN);
+	assert_true(sent > 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(journal_send_record(j->client, &r), -EAGAIN);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	/* it waited for journald, but not for ever (generous upper bound: a loaded machine) */
+	assert_true(ms >= JOURNAL_SEND_TIMEOUT_MS / 2);
+	assert_true(ms < 20 * JOURNAL_SEND_TIMEOUT_MS);
+	record_clear(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1006,6 +1034,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_memfd, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_stats, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_stuck, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_errors, journal_setup,
 						journal_teardown),
