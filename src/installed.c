@@ -259,8 +259,9 @@ int installed_feed(struct installed *inst, const struct nlmsghdr *nlh)
 void installed_sort(struct installed *inst)
 {
 	for (size_t i = 0; i < inst->n_sets; i++)
-		qsort(inst->sets[i].elems, inst->sets[i].n_elems, sizeof(*inst->sets[i].elems),
-		      inst_elem_cmp);
+		if (inst->sets[i].n_elems) /* an empty set has no array: qsort(NULL) is undefined */
+			qsort(inst->sets[i].elems, inst->sets[i].n_elems,
+			      sizeof(*inst->sets[i].elems), inst_elem_cmp);
 }
 
 /* Dump callbacks keep the first failure: libmnl's error path only carries errno. */

@@ -1302,7 +1302,9 @@ static int plan_elems(const struct rs_set *s, struct set_plan *plan, const struc
 		k.key_len = (uint8_t)emit_elem_key(s, e, false, k.key);
 		if (s->interval)
 			k.end_len = (uint8_t)emit_elem_key(s, e, true, k.key_end);
-		hit = bsearch(&k, x->elems, x->n_elems, sizeof(*x->elems), inst_elem_cmp);
+		hit = x->n_elems
+			      ? bsearch(&k, x->elems, x->n_elems, sizeof(*x->elems), inst_elem_cmp)
+			      : NULL;
 		if (hit && !kept[hit - x->elems] && str_same(hit->chain, e->chain) &&
 		    str_same(hit->comment, e->comment))
 			kept[hit - x->elems] = true;
