@@ -87,7 +87,7 @@ local_of() { case $1 in mcast6) echo local6 ;; *) echo local4 ;; esac; }
 log "$(send erin | tr '\n' ' ')"
 sleep 0.3
 for k in $kinds; do
-	got "$(local_of $k)" erin $k && got wire erin $k || die "setup: erin's $k datagram did not arrive locally and on the wire: $(cat "$LG_TMP/recv.out")"
+	{ got "$(local_of "$k")" erin "$k" && got wire erin "$k"; } || die "setup: erin's $k datagram did not arrive locally and on the wire: $(cat "$LG_TMP/recv.out")"
 done
 log "ok: without loguard, broadcast and multicast reach local receivers and the wire"
 
@@ -108,7 +108,7 @@ log "alice: $(send alice | tr '\n' ' ')"
 log "bob: $(send bob | tr '\n' ' ')"
 sleep 0.5
 for k in $kinds; do
-	l=$(local_of $k)
+	l=$(local_of "$k")
 	got "$l" alice $k && log "ok: alice's $k reached the local receiver" ||
 		fail "alice's $k datagram did not reach the local receiver"
 	got wire alice $k && log "ok: alice's $k reached the network" ||
