@@ -43,7 +43,7 @@ struct owner_entry {
 /* Receivers in the kernel per uid: no user may take more than OWNER_UID_MAX of the sets'
  * LOGUARD_LIVE_SET_SIZE elements, so one user's listeners (or churn) never leave others
  * without room. Past it that user's receivers are judged per connection, not refused. */
-#define OWNER_UID_MAX (LOGUARD_LIVE_SET_SIZE / 4)
+#define OWNER_UID_MAX (LOGUARD_LIVE_SET_SIZE / 8)
 struct uid_count {
 	uint32_t uid;
 	uint32_t n;
@@ -113,6 +113,7 @@ struct live {
 	size_t n_ports;		/* ports with a receiver */
 	bool ports_dirty;	/* the destroy filter lags n_ports */
 	size_t sweep_next;	/* next receiver to re-validate */
+	long long filter_due_ns; /* CLOCK_MONOTONIC: earliest next destroy filter rebuild */
 	long long sweep_due_ns; /* CLOCK_MONOTONIC */
 	struct cg_ref *cgs;
 	size_t n_cgs, cap_cgs;
@@ -478,15 +479,21 @@ static struct uid_count *uid_count_of(struct live *l, uint32_t uid, bool create)
 }
 
 /* Destroy notifications only for the ports of the receivers we keep (see listeners.h). The
- * filter is rebuilt only when a port gains its first receiver or loses its last, and not at
- * all past the filter's port limit (then it keeps every socket without a peer). */
-static void follow_ports(struct live *l)
+ * filter is rebuilt only when a port gained its first receiver or lost its last, at most every
+ * FILTER_REBUILD_MS (attaching one takes ~5 ms of wall time here, so once per receiver made
+ * learning 47,718 listeners take minutes), and not at all past the filter's port limit (then
+ * it keeps every socket without a peer). A receiver whose port is not in the filter yet is
+ * still retired by the sweep. */
+#define FILTER_REBUILD_MS 100
+static void follow_ports(struct live *l, bool now)
 {
+	long long t = mono_ns();
 	uint16_t *v;
 	size_t n = 0;
 
-	if (!l->listeners || !l->ports_dirty)
+	if (!l->listeners || !l->ports_dirty || (!now && t < l->filter_due_ns))
 		return;
+	l->filter_due_ns = t + FILTER_REBUILD_MS * 1000000LL;
 	if (l->n_ports > LISTENERS_FILTER_PORTS_MAX) {
 		if (listeners_follow_ports(l->listeners, NULL, l->n_ports) == 0)
 			l->ports_dirty = false;
@@ -561,7 +568,7 @@ static bool owner_remember(struct live *l, const struct owner_entry *o)
 	if (array_grow(&l->owners, &l->cap_owners, l->n_owners, sizeof(*l->owners)) < 0 ||
 	    owner_index_reserve(l, l->n_owners + 1) < 0 || port_ref(l, o->port, true) < 0)
 		return false;
-	follow_ports(l);
+	follow_ports(l, false);
 	owner_elem(o, &e);
 	if (send_elems(l, owner_set(l, o->family, false), &e, 1, false) < 0)
 		goto unref;
@@ -663,7 +670,7 @@ int live_owners_revalidate(struct live *l, long long budget_ns)
 		owner_forget(l, i); /* the last entry moved into i: look at it next */
 		l->sweep_next = i;
 	}
-	follow_ports(l);
+	follow_ports(l, false);
 	return (int)done;
 }
 
@@ -933,7 +940,7 @@ int live_apply(struct live *l, const struct loaded *cur)
 			return r;
 		}
 	}
-	follow_ports(l); /* none known yet */
+	follow_ports(l, true); /* none known yet */
 
 	r = patterns_build(l);
 	if (r < 0)
@@ -996,16 +1003,20 @@ int live_timeout_ms(const struct live *l)
 {
 	long long ms;
 
-	if (!l->n_owners || !l->listeners)
+	if (!l->listeners || (!l->n_owners && !l->ports_dirty))
 		return -1;
-	ms = (l->sweep_due_ns - mono_ns() + 999999) / 1000000;
+	ms = ((l->n_owners ? l->sweep_due_ns : l->filter_due_ns) - mono_ns() + 999999) / 1000000;
+	if (l->ports_dirty && l->filter_due_ns < l->sweep_due_ns)
+		ms = (l->filter_due_ns - mono_ns() + 999999) / 1000000;
 	return ms < 0 ? 0 : ms > OWNER_SWEEP_MS ? OWNER_SWEEP_MS : (int)ms;
 }
 
 void live_tick(struct live *l)
 {
-	if (l && l->listeners)
-		owners_sweep(l);
+	if (!l || !l->listeners)
+		return;
+	owners_sweep(l);
+	follow_ports(l, false);
 }
 
 void live_get_stats(const struct live *l, struct live_stats *ret)
