@@ -49,6 +49,15 @@ struct uid_count {
 	uint32_t n;
 	long long id_second; /* CLOCK_MONOTONIC second id_n counts in */
 	uint32_t id_n;	     /* refusals of this uid identified in that second */
+	uint32_t dump_n;     /* port dumps for this uid's connections in that second */
+	uint32_t order;	     /* scratch: packets of this uid in the pending batch so far */
+};
+
+/* A queued packet taken from the kernel, waiting for its turn. */
+struct pending {
+	struct nfqueue_packet p;
+	uint32_t order; /* the uid's n-th packet in the batch */
+	uint32_t seq;	/* arrival */
 };
 
 /* Who made a refused connection is looked up at once (the client may exit), which costs a
@@ -59,9 +68,17 @@ struct uid_count {
 #define REFUSAL_IDS_PER_UID	 16
 #define REFUSAL_ID_NS_PER_SECOND (20 * 1000 * 1000LL)
 
-/* Queued packets judged per live_handle(): then the loop sees signals and its other sources
- * again, even while the queue never empties. */
-#define QUEUE_BATCH 64
+/* Queued packets are taken from the kernel up to QUEUE_READ_MAX per turn (a read is ~2 us
+ * a packet), then judged in a fair order: every uid's first waiting packet, then every
+ * uid's second, and so on, for at most QUEUE_JUDGE_NS per turn; the rest wait for the next
+ * turn. So a uid flooding the queue delays other uids' connections by about one packet of
+ * its own each, not by its whole backlog, and the loop sees signals between turns. */
+#define QUEUE_READ_MAX 4096
+#define QUEUE_JUDGE_NS (5 * 1000 * 1000LL)
+
+/* The port dumps a uid's connections may cost per second when the kernel's exact lookups
+ * find nobody (only a device-bound socket could still receive): past it, nobody it is. */
+#define DUMPS_PER_UID 64
 
 /* Known receivers are looked up again, a slice per loop turn, so that one which stopped
  * listening without being destroyed (shutdown(SHUT_RD), then connect()) or was outranked
@@ -109,18 +126,20 @@ struct live {
 	size_t n_buckets;
 	struct uid_count *uid_counts;
 	size_t n_uid_counts, cap_uid_counts;
-	uint32_t *port_refs;	/* receivers per port (65536), for the destroy filter */
-	size_t n_ports;		/* ports with a receiver */
-	bool ports_dirty;	/* the destroy filter lags n_ports */
-	size_t sweep_next;	/* next receiver to re-validate */
+	uint32_t *port_refs;	 /* receivers per port (65536), for the destroy filter */
+	size_t n_ports;		 /* ports with a receiver */
+	bool ports_dirty;	 /* the destroy filter lags n_ports */
+	size_t sweep_next;	 /* next receiver to re-validate */
 	long long filter_due_ns; /* CLOCK_MONOTONIC: earliest next destroy filter rebuild */
-	long long sweep_due_ns; /* CLOCK_MONOTONIC */
+	long long sweep_due_ns;	 /* CLOCK_MONOTONIC */
 	struct cg_ref *cgs;
 	size_t n_cgs, cap_cgs;
 
 	struct record recent[RECENT_REFUSALS]; /* ring; ev.proto == 0: empty */
 	size_t recent_next;
 	long long id_second, id_ns; /* time spent identifying refusals in that second */
+	struct pending *pend;	    /* taken from the queue, not judged yet */
+	size_t n_pend, cap_pend;
 
 	struct live_stats stats;
 };
@@ -478,6 +497,20 @@ static struct uid_count *uid_count_of(struct live *l, uint32_t uid, bool create)
 	return &l->uid_counts[l->n_uid_counts++];
 }
 
+/* The uid's entry with its per-second counters current (the packet's uid; none: UINT32_MAX). */
+static struct uid_count *uid_budget(struct live *l, const struct audit_event *ev)
+{
+	long long sec = mono_ns() / 1000000000LL;
+	struct uid_count *uc = uid_count_of(l, ev->has_uid ? ev->uid : UINT32_MAX, true);
+
+	if (uc && uc->id_second != sec) {
+		uc->id_second = sec;
+		uc->id_n = 0;
+		uc->dump_n = 0;
+	}
+	return uc;
+}
+
 /* Destroy notifications only for the ports of the receivers we keep (see listeners.h). The
  * filter is rebuilt only when a port gained its first receiver or lost its last, at most every
  * FILTER_REBUILD_MS (attaching one takes ~5 ms of wall time here, so once per receiver made
@@ -644,7 +677,7 @@ static bool owner_current(struct live *l, const struct owner_entry *o)
 {
 	struct listener ls;
 	int r = listeners_find(l->listeners, o->family == 4 ? AF_INET : AF_INET6, o->proto,
-			       &o->addr, o->port, &ls);
+			       &o->addr, o->port, 0, &ls);
 
 	/* A failed lookup (not "nobody") keeps the entry for the next pass. */
 	if (r < 0 && r != -ENOENT)
@@ -720,7 +753,17 @@ static bool judge_owner(struct live *l, const struct audit_event *ev)
 	struct listener ls;
 	struct owner_entry o;
 
-	if (listeners_find(l->listeners, ev->family, ev->proto, &ev->dst, ev->dport, &ls) < 0)
+	struct uid_count *uc = uid_budget(l, ev);
+	unsigned flags = 0;
+
+	/* Within the uid's dump budget, the full answer; past it, the exact lookups' (a
+	 * flooding uid cannot make every packet walk every listener of the host). */
+	if (!uc || uc->dump_n >= DUMPS_PER_UID)
+		flags |= LISTENERS_FIND_NO_DUMP;
+	else if (ev->proto == IPPROTO_TCP)
+		uc->dump_n++; /* counted whether or not the exact lookups sufficed: simpler */
+	if (listeners_find(l->listeners, ev->family, ev->proto, &ev->dst, ev->dport, flags, &ls) <
+	    0)
 		return udp_reply(l, ev); /* else nobody would receive it: refused */
 	/* Another user's device-bound socket takes some senders' connections: the kernel
 	 * cannot tell which, and neither user may connect (root may, by policy). */
@@ -773,14 +816,8 @@ static bool refusal_id_budget(struct live *l, const struct audit_event *ev, long
 	}
 	if (l->id_ns > REFUSAL_ID_NS_PER_SECOND)
 		return false;
-	uc = uid_count_of(l, ev->has_uid ? ev->uid : UINT32_MAX, true);
-	if (!uc)
-		return false;
-	if (uc->id_second != sec) {
-		uc->id_second = sec;
-		uc->id_n = 0;
-	}
-	return uc->id_n++ < REFUSAL_IDS_PER_UID;
+	uc = uid_budget(l, ev);
+	return uc && uc->id_n++ < REFUSAL_IDS_PER_UID;
 }
 
 static void remember_refusal(struct live *l, const struct audit_event *ev)
@@ -829,17 +866,15 @@ bool live_take_identity(struct live *l, struct record *rec)
 
 /* ---- the queue ---- */
 
-static int on_packet(const struct nfqueue_packet *p, void *data)
+static void judge_packet(struct live *l, const struct nfqueue_packet *p)
 {
-	struct live *l = data;
 	const struct policy_guard *g = guard_of(l, p->ev.proto, p->ev.dport, NULL);
 	bool allow;
 
-	l->stats.queued++;
 	/* Queued by rules a reload just replaced, for a port no longer guarded. */
 	if (!g) {
 		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
-		return 0;
+		return;
 	}
 	/* A cgroup made a moment ago (a unit starting) may still wait in the inotify queue:
 	 * take it into the sets now, then the repeat below lets them decide. */
@@ -859,7 +894,7 @@ static int on_packet(const struct nfqueue_packet *p, void *data)
 			l->on_allow(l->data, &ev);
 		}
 		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
-		return 0;
+		return;
 	}
 	/* Not ours to allow: back through the hook with the mark. The sets decide again (they
 	 * may have just learned a cgroup or a receiver); what they do not allow takes the
@@ -867,7 +902,66 @@ static int on_packet(const struct nfqueue_packet *p, void *data)
 	l->stats.refused++;
 	remember_refusal(l, &p->ev);
 	nfqueue_verdict(l->queue, p->id, NF_REPEAT, true, p->mark | LOGUARD_MARK_ASKED);
+}
+
+/* Take a packet from the kernel; judged by judge_pending(). */
+static int on_packet(const struct nfqueue_packet *p, void *data)
+{
+	struct live *l = data;
+
+	l->stats.queued++;
+	if (array_grow(&l->pend, &l->cap_pend, l->n_pend, sizeof(*l->pend)) < 0) {
+		judge_packet(l, p); /* no room to wait: judged in arrival order */
+		return 0;
+	}
+	l->pend[l->n_pend++] = (struct pending){ .p = *p };
 	return 0;
+}
+
+static int cmp_pending(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_arrival(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Judge waiting packets, each uid's first before anyone's second (see QUEUE_JUDGE_NS), for
+ * at most QUEUE_JUDGE_NS; what is left waits, in the same order, for the next call. */
+static void judge_pending(struct live *l)
+{
+	long long t0 = mono_ns();
+	size_t done = 0;
+
+	if (!l->n_pend)
+		return;
+	for (size_t i = 0; i < l->n_uid_counts; i++)
+		l->uid_counts[i].order = 0;
+	for (size_t i = 0; i < l->n_pend; i++) {
+		struct uid_count *uc = uid_count_of(
+			l, l->pend[i].p.ev.has_uid ? l->pend[i].p.ev.uid : UINT32_MAX, true);
+
+		l->pend[i].order = uc ? uc->order++ : 0;
+		l->pend[i].seq = (uint32_t)i;
+	}
+	qsort(l->pend, l->n_pend, sizeof(*l->pend), cmp_pending);
+	while (done < l->n_pend) {
+		judge_packet(l, &l->pend[done++].p);
+		if ((done & 7) == 0 && mono_ns() - t0 > QUEUE_JUDGE_NS)
+			break;
+	}
+	/* Keep the rest in arrival order: their ranks are recomputed with the next batch. */
+	memmove(l->pend, l->pend + done, (l->n_pend - done) * sizeof(*l->pend));
+	l->n_pend -= done;
+	qsort(l->pend, l->n_pend, sizeof(*l->pend), cmp_arrival);
 }
 
 /* ---- lifecycle ---- */
@@ -916,6 +1010,7 @@ int live_apply(struct live *l, const struct loaded *cur)
 		need_listeners |= g->owner;
 	}
 	if (l->queue && (!need_queue || l->queue_num != p->queue_num)) {
+		l->n_pend = 0; /* their ids die with the queue: the kernel drops them */
 		nfqueue_close(l->queue);
 		l->queue = NULL;
 	}
@@ -992,9 +1087,14 @@ int live_handle(struct live *l)
 			return r;
 	}
 	if (l->queue) {
-		r = nfqueue_read(l->queue, on_packet, l, QUEUE_BATCH, &l->stats.queue_enobufs);
-		if (r < 0)
-			return r;
+		/* Take what is queued (bounded), then judge fairly (bounded). */
+		if (l->n_pend < QUEUE_READ_MAX) {
+			r = nfqueue_read(l->queue, on_packet, l, QUEUE_READ_MAX - l->n_pend,
+					 &l->stats.queue_enobufs);
+			if (r < 0)
+				return r;
+		}
+		judge_pending(l);
 	}
 	return 0;
 }
@@ -1003,6 +1103,8 @@ int live_timeout_ms(const struct live *l)
 {
 	long long ms;
 
+	if (l->n_pend)
+		return 0; /* packets wait for their turn */
 	if (!l->listeners || (!l->n_owners && !l->ports_dirty))
 		return -1;
 	ms = ((l->n_owners ? l->sweep_due_ns : l->filter_due_ns) - mono_ns() + 999999) / 1000000;
@@ -1013,7 +1115,11 @@ int live_timeout_ms(const struct live *l)
 
 void live_tick(struct live *l)
 {
-	if (!l || !l->listeners)
+	if (!l)
+		return;
+	if (l->queue)
+		judge_pending(l);
+	if (!l->listeners)
 		return;
 	owners_sweep(l);
 	follow_ports(l, false);
@@ -1033,6 +1139,7 @@ void live_free(struct live *l)
 	patterns_free(l);
 	nfqueue_close(l->queue);
 	listeners_close(l->listeners);
+	free(l->pend);
 	free(l->owners);
 	free(l->key_head);
 	free(l->cookie_head);
