@@ -18,9 +18,10 @@ LEARNER=106300
 OTHER=106301
 tmp=$(mktemp -d /tmp/loguard-bench.XXXXXX)
 chmod 755 "$tmp"
-daemon=''
+daemon='' learners=()
 cleanup() {
 	[ -z "$daemon" ] || kill "$daemon" 2>/dev/null || true
+	[ ${#learners[@]} -eq 0 ] || kill "${learners[@]}" 2>/dev/null || true
 	wait 2>/dev/null || true
 	rm -rf "$tmp"
 }
@@ -42,28 +43,43 @@ guards:
 YAML
 
 echo "loguard owner-learning benchmark: kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+base=2000 # each size on ports of its own, below the ephemeral range and the other uid's
 for n in $SIZES; do
 	"$LOGUARD" -f "$tmp/policy.yaml" run >/dev/null 2>"$tmp/daemon.err" &
 	daemon=$!
 	for _ in $(seq 250); do grep -q '^loguard: guarding' "$tmp/daemon.err" && break; sleep 0.02; done
 	t0=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat")
-	HOLD_S=5 as_u "$LEARNER" /usr/bin/python3 "$HERE/queue_flood.py" learn 2000 "$n" >"$tmp/learn.out" 2>&1 &
-	learner=$!
 	as_u "$OTHER" /usr/bin/python3 "$HERE/queue_flood.py" victim 30000 100 10 >"$tmp/victim.out" 2>&1 &
 	victim=$!
-	while ! grep -q learned "$tmp/learn.out"; do
-		kill -0 "$learner" 2>/dev/null || break
-		sleep 0.05
+	# One uid, in processes of at most 10,000 listeners each (the descriptor limit), one
+	# after another; each keeps its listeners until the end.
+	learners=() done=0 s=$(date +%s%N) learned=0
+	while [ "$done" -lt "$n" ]; do
+		k=$((n - done > 10000 ? 10000 : n - done))
+		rm -f "$tmp/learn.out"
+		HOLD_S=600 as_u "$LEARNER" /usr/bin/python3 "$HERE/queue_flood.py" learn $((base + done)) "$k" \
+			>"$tmp/learn.out" 2>&1 &
+		learners+=($!)
+		while ! grep -q learned "$tmp/learn.out" 2>/dev/null; do
+			kill -0 "${learners[-1]}" 2>/dev/null || { cat "$tmp/learn.out" >&2; exit 1; }
+			sleep 0.05
+		done
+		learned=$((learned + $(sed -n 's/learned=\([0-9]*\).*/\1/p' "$tmp/learn.out")))
+		done=$((done + k))
 	done
+	secs=$(awk -v a="$s" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
 	cpu=$(($(awk '{ print $14 + $15 }' "/proc/$daemon/stat") - t0))
+	sleep 1.1 # the stats file is rewritten every second
 	recv=$(sed -n 's/.*receivers=\([0-9]*\).*/\1/p' "$RUNTIME_DIRECTORY/stats" 2>/dev/null || echo '?')
-	wait "$victim"
-	kill "$learner" 2>/dev/null || true
-	wait "$learner" 2>/dev/null || true
+	wait "$victim" || { cat "$tmp/victim.out" >&2; exit 1; }
+	kill "${learners[@]}" 2>/dev/null || true
+	wait "${learners[@]}" 2>/dev/null || true
+	learners=()
+	base=$((base + n))
 	kill "$daemon"
 	wait "$daemon" || true
 	daemon=''
-	python3 - "$tmp/victim.out" "$n" "$(cat "$tmp/learn.out")" "$cpu" "$(getconf CLK_TCK)" "$recv" <<'PY'
+	python3 - "$tmp/victim.out" "$n" "learned $learned in $secs s" "$cpu" "$(getconf CLK_TCK)" "$recv" <<'PY'
 import json, sys
 d = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 ms = sorted(d["ms"]) or [float("nan")]

@@ -591,8 +591,11 @@ static bool owner_remember(struct live *l, const struct owner_entry *o)
 	struct rs_elem e;
 	size_t i;
 
+	if (x && x->cookie == o->cookie && x->uid == o->uid)
+		return true;
+	/* Another socket receives there now (the sweep has not come by yet): replace it. */
 	if (x)
-		return x->cookie == o->cookie && x->uid == o->uid;
+		owner_forget(l, (size_t)(x - l->owners));
 	uc = uid_count_of(l, o->uid, true);
 	if (!uc || uc->n >= OWNER_UID_MAX || l->n_owners >= 2 * (size_t)LOGUARD_LIVE_SET_SIZE) {
 		l->stats.owners_over_quota++;
