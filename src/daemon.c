@@ -464,6 +464,23 @@ static int timeout_ms(const struct daemon *d)
 	return (int)ms;
 }
 
+/* ppoll() delivers a pending signal only when it returns EINTR, that is when it would have
+ * slept: with a descriptor always ready (a flood on the queue) it returns at once, with the
+ * signals still blocked and pending. Take them here, without waiting. */
+static void take_pending_signals(void)
+{
+	const struct timespec zero = { 0, 0 };
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	while ((sig = sigtimedwait(&set, NULL, &zero)) > 0)
+		on_signal(sig);
+}
+
 static int loop(struct daemon *d, const sigset_t *unblocked)
 {
 	for (;;) {
@@ -483,6 +500,8 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		n = ppoll(pfd, n_pfd, t < 0 ? NULL : &ts, unblocked);
 		if (n < 0 && errno != EINTR)
 			return -errno;
+		if (n > 0)
+			take_pending_signals();
 		live_tick(d->live);
 		for (size_t i = 1; n > 0 && i < n_pfd; i++) {
 			int r;

@@ -362,7 +362,7 @@ static int find_exact(struct listeners *l, int family, const struct in6_addr *ds
 }
 
 int listeners_find(struct listeners *l, int family, uint8_t proto, const struct in6_addr *dst,
-		   uint16_t dport, struct listener *ret)
+		   uint16_t dport, unsigned flags, struct listener *ret)
 {
 	struct find f = { .v4 = family == AF_INET, .dst = dst, .dport = dport };
 	const struct uids *p;
@@ -378,14 +378,25 @@ int listeners_find(struct listeners *l, int family, uint8_t proto, const struct 
 
 		/* The common case in O(1): a listener bound to no device that lo-bound ones do
 		 * not outrank is every sender's receiver (see the top). Else dump the port. */
-		r = find_exact(l, family, dst, dport, 0, &any, &any_if);
-		if (r < 0 && r != -ENOENT)
-			return r;
-		if (r == 0 &&
-		    find_exact(l, family, dst, dport, LOOPBACK_IFINDEX, &lo, &lo_if) == 0 &&
-		    lo.cookie == any.cookie && !any_if) {
+		int r_any, r_lo;
+
+		r_any = find_exact(l, family, dst, dport, 0, &any, &any_if);
+		if (r_any < 0 && r_any != -ENOENT)
+			return r_any;
+		r_lo = find_exact(l, family, dst, dport, LOOPBACK_IFINDEX, &lo, &lo_if);
+		if (r_lo < 0 && r_lo != -ENOENT)
+			return r_lo;
+		if (r_any == 0 && r_lo == 0 && lo.cookie == any.cookie && !any_if) {
 			*ret = any;
 			ret->cacheable = true;
+			return 0;
+		}
+		/* A device-bound socket is involved, or nobody answered: only a dump tells. */
+		if (flags & LISTENERS_FIND_NO_DUMP) {
+			if (r_any < 0 && r_lo < 0)
+				return -ENOENT;
+			*ret = r_lo == 0 ? lo : any;
+			ret->contested = true;
 			return 0;
 		}
 	}

@@ -33,7 +33,11 @@ int listeners_open(struct listeners **ret);
  * sock_diag requests, no dump) and dumps the port only when a socket bound to a device is
  * involved. 0, -ENOENT (nobody would receive it) or -errno. */
 int listeners_find(struct listeners *l, int family, uint8_t proto, const struct in6_addr *dst,
-		   uint16_t dport, struct listener *ret);
+		   uint16_t dport, unsigned flags, struct listener *ret);
+
+/* listeners_find() flags. NO_DUMP: TCP by the exact lookups alone (bounded work): where only
+ * a dump could tell, -ENOENT when they found nobody, else a contested answer. */
+#define LISTENERS_FIND_NO_DUMP (1U << 0)
 
 /* Be told only of sockets bound to one of these ports (the receivers we cache): a connection
  * aborted with RST has no peer port any more when it is destroyed, so without this every

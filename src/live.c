@@ -44,12 +44,21 @@ struct owner_entry {
 /* Receivers in the kernel per uid: no user may take more than OWNER_UID_MAX of the sets'
  * LOGUARD_LIVE_SET_SIZE elements, so one user's listeners (or churn) never leave others
  * without room. Past it that user's receivers are judged per connection, not refused. */
-#define OWNER_UID_MAX (LOGUARD_LIVE_SET_SIZE / 4)
+#define OWNER_UID_MAX (LOGUARD_LIVE_SET_SIZE / 8)
 struct uid_count {
 	uint32_t uid;
 	uint32_t n;
 	long long id_second; /* CLOCK_MONOTONIC second id_n counts in */
 	uint32_t id_n;	     /* refusals of this uid identified in that second */
+	uint32_t dump_n;     /* port dumps for this uid's connections in that second */
+	uint32_t order;	     /* scratch: packets of this uid in the pending batch so far */
+};
+
+/* A queued packet taken from the kernel, waiting for its turn. */
+struct pending {
+	struct nfqueue_packet p;
+	uint32_t order; /* the uid's n-th packet in the batch */
+	uint32_t seq;	/* arrival */
 };
 
 /* Who made a refused connection is looked up at once (the client may exit), which costs a
@@ -60,9 +69,17 @@ struct uid_count {
 #define REFUSAL_IDS_PER_UID	 16
 #define REFUSAL_ID_NS_PER_SECOND (20 * 1000 * 1000LL)
 
-/* Queued packets judged per live_handle(): then the loop sees signals and its other sources
- * again, even while the queue never empties. */
-#define QUEUE_BATCH 64
+/* Queued packets are taken from the kernel up to QUEUE_READ_MAX per turn (a read is ~2 us
+ * a packet), then judged in a fair order: every uid's first waiting packet, then every
+ * uid's second, and so on, for at most QUEUE_JUDGE_NS per turn; the rest wait for the next
+ * turn. So a uid flooding the queue delays other uids' connections by about one packet of
+ * its own each, not by its whole backlog, and the loop sees signals between turns. */
+#define QUEUE_READ_MAX 4096
+#define QUEUE_JUDGE_NS (5 * 1000 * 1000LL)
+
+/* The port dumps a uid's connections may cost per second when the kernel's exact lookups
+ * find nobody (only a device-bound socket could still receive): past it, nobody it is. */
+#define DUMPS_PER_UID 64
 
 /* Known receivers are looked up again, a slice per loop turn, so that one which stopped
  * listening without being destroyed (shutdown(SHUT_RD), then connect()) or was outranked
@@ -124,11 +141,12 @@ struct live {
 	size_t n_buckets;
 	struct uid_count *uid_counts;
 	size_t n_uid_counts, cap_uid_counts;
-	uint32_t *port_refs;	/* receivers per port (65536), for the destroy filter */
-	size_t n_ports;		/* ports with a receiver */
-	bool ports_dirty;	/* the destroy filter lags n_ports */
-	size_t sweep_next;	/* next receiver to re-validate */
-	long long sweep_due_ns; /* CLOCK_MONOTONIC */
+	uint32_t *port_refs;	 /* receivers per port (65536), for the destroy filter */
+	size_t n_ports;		 /* ports with a receiver */
+	bool ports_dirty;	 /* the destroy filter lags n_ports */
+	size_t sweep_next;	 /* next receiver to re-validate */
+	long long filter_due_ns; /* CLOCK_MONOTONIC: earliest next destroy filter rebuild */
+	long long sweep_due_ns;	 /* CLOCK_MONOTONIC */
 	struct cg_ref *cgs;
 	size_t n_cgs, cap_cgs;
 	size_t n_waiting;   /* cgs not in the kernel */
@@ -140,6 +158,8 @@ struct live {
 	struct record recent[RECENT_REFUSALS]; /* ring; ev.proto == 0: empty */
 	size_t recent_next;
 	long long id_second, id_ns; /* time spent identifying refusals in that second */
+	struct pending *pend;	    /* taken from the queue, not judged yet */
+	size_t n_pend, cap_pend;
 
 	struct live_stats stats;
 };
@@ -673,16 +693,36 @@ static struct uid_count *uid_count_of(struct live *l, uint32_t uid, bool create)
 	return &l->uid_counts[l->n_uid_counts++];
 }
 
-/* Destroy notifications only for the ports of the receivers we keep (see listeners.h). The
- * filter is rebuilt only when a port gains its first receiver or loses its last, and not at
- * all past the filter's port limit (then it keeps every socket without a peer). */
-static void follow_ports(struct live *l)
+/* The uid's entry with its per-second counters current (the packet's uid; none: UINT32_MAX). */
+static struct uid_count *uid_budget(struct live *l, const struct audit_event *ev)
 {
+	long long sec = mono_ns() / 1000000000LL;
+	struct uid_count *uc = uid_count_of(l, ev->has_uid ? ev->uid : UINT32_MAX, true);
+
+	if (uc && uc->id_second != sec) {
+		uc->id_second = sec;
+		uc->id_n = 0;
+		uc->dump_n = 0;
+	}
+	return uc;
+}
+
+/* Destroy notifications only for the ports of the receivers we keep (see listeners.h). The
+ * filter is rebuilt only when a port gained its first receiver or lost its last, at most every
+ * FILTER_REBUILD_MS (attaching one takes ~5 ms of wall time here, so once per receiver made
+ * learning 47,718 listeners take minutes), and not at all past the filter's port limit (then
+ * it keeps every socket without a peer). A receiver whose port is not in the filter yet is
+ * still retired by the sweep. */
+#define FILTER_REBUILD_MS 100
+static void follow_ports(struct live *l, bool now)
+{
+	long long t = mono_ns();
 	uint16_t *v;
 	size_t n = 0;
 
-	if (!l->listeners || !l->ports_dirty)
+	if (!l->listeners || !l->ports_dirty || (!now && t < l->filter_due_ns))
 		return;
+	l->filter_due_ns = t + FILTER_REBUILD_MS * 1000000LL;
 	if (l->n_ports > LISTENERS_FILTER_PORTS_MAX) {
 		if (listeners_follow_ports(l->listeners, NULL, l->n_ports) == 0)
 			l->ports_dirty = false;
@@ -747,8 +787,11 @@ static bool owner_remember(struct live *l, const struct owner_entry *o)
 	struct rs_elem e;
 	size_t i;
 
+	if (x && x->cookie == o->cookie && x->uid == o->uid)
+		return true;
+	/* Another socket receives there now (the sweep has not come by yet): replace it. */
 	if (x)
-		return x->cookie == o->cookie && x->uid == o->uid;
+		owner_forget(l, (size_t)(x - l->owners));
 	uc = uid_count_of(l, o->uid, true);
 	if (!uc || uc->n >= OWNER_UID_MAX || l->n_owners >= 2 * (size_t)LOGUARD_LIVE_SET_SIZE) {
 		l->stats.owners_over_quota++;
@@ -757,7 +800,7 @@ static bool owner_remember(struct live *l, const struct owner_entry *o)
 	if (array_grow(&l->owners, &l->cap_owners, l->n_owners, sizeof(*l->owners)) < 0 ||
 	    owner_index_reserve(l, l->n_owners + 1) < 0 || port_ref(l, o->port, true) < 0)
 		return false;
-	follow_ports(l);
+	follow_ports(l, false);
 	owner_elem(o, &e);
 	if (send_elems(l, owner_set(l, o->family, false), &e, 1, false) < 0)
 		goto unref;
@@ -833,7 +876,7 @@ static bool owner_current(struct live *l, const struct owner_entry *o)
 {
 	struct listener ls;
 	int r = listeners_find(l->listeners, o->family == 4 ? AF_INET : AF_INET6, o->proto,
-			       &o->addr, o->port, &ls);
+			       &o->addr, o->port, 0, &ls);
 
 	/* A failed lookup (not "nobody") keeps the entry for the next pass. */
 	if (r < 0 && r != -ENOENT)
@@ -859,7 +902,7 @@ int live_owners_revalidate(struct live *l, long long budget_ns)
 		owner_forget(l, i); /* the last entry moved into i: look at it next */
 		l->sweep_next = i;
 	}
-	follow_ports(l);
+	follow_ports(l, false);
 	return (int)done;
 }
 
@@ -898,6 +941,7 @@ static void owners_after_reload(struct live *l)
 			owner_forget(l, i);
 	}
 	live_owners_revalidate(l, 0);
+	follow_ports(l, true); /* the destroy filter for what is kept, now */
 }
 
 /* A UDP datagram to a connected socket whose peer is exactly the sender: an answer to what
@@ -929,8 +973,17 @@ static bool judge_owner(struct live *l, const struct audit_event *ev)
 	 * the owner rule must not stop from going to the network. */
 	bool cast = ev->proto == IPPROTO_UDP &&
 		    ev->dst.s6_addr[0] >= (ev->family == AF_INET ? 224 : 0xff);
+	struct uid_count *uc = uid_budget(l, ev);
+	unsigned flags = 0;
 
-	if (listeners_find(l->listeners, ev->family, ev->proto, &ev->dst, ev->dport, &ls) < 0)
+	/* Within the uid's dump budget, the full answer; past it, the exact lookups' (a
+	 * flooding uid cannot make every packet walk every listener of the host). */
+	if (!uc || uc->dump_n >= DUMPS_PER_UID)
+		flags |= LISTENERS_FIND_NO_DUMP;
+	else if (ev->proto == IPPROTO_TCP)
+		uc->dump_n++; /* counted whether or not the exact lookups sufficed: simpler */
+	if (listeners_find(l->listeners, ev->family, ev->proto, &ev->dst, ev->dport, flags, &ls) <
+	    0)
 		return cast || udp_reply(l, ev);
 	/* Another user's device-bound socket takes some senders' connections: the kernel
 	 * cannot tell which, and neither user may connect (root may, by policy). */
@@ -983,14 +1036,8 @@ static bool refusal_id_budget(struct live *l, const struct audit_event *ev, long
 	}
 	if (l->id_ns > REFUSAL_ID_NS_PER_SECOND)
 		return false;
-	uc = uid_count_of(l, ev->has_uid ? ev->uid : UINT32_MAX, true);
-	if (!uc)
-		return false;
-	if (uc->id_second != sec) {
-		uc->id_second = sec;
-		uc->id_n = 0;
-	}
-	return uc->id_n++ < REFUSAL_IDS_PER_UID;
+	uc = uid_budget(l, ev);
+	return uc && uc->id_n++ < REFUSAL_IDS_PER_UID;
 }
 
 static void remember_refusal(struct live *l, const struct audit_event *ev)
@@ -1040,17 +1087,15 @@ bool live_take_identity(struct live *l, struct record *rec)
 
 /* ---- the queue ---- */
 
-static int on_packet(const struct nfqueue_packet *p, void *data)
+static void judge_packet(struct live *l, const struct nfqueue_packet *p)
 {
-	struct live *l = data;
 	const struct policy_guard *g = guard_of(l, p->ev.proto, p->ev.dport, NULL);
 	bool allow;
 
-	l->stats.queued++;
 	/* Queued by rules a reload just replaced, for a port no longer guarded. */
 	if (!g) {
 		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
-		return 0;
+		return;
 	}
 	/* A cgroup made a moment ago (a unit starting) may still wait in the inotify queue:
 	 * take it into the sets now, then the repeat below lets them decide. */
@@ -1070,7 +1115,7 @@ static int on_packet(const struct nfqueue_packet *p, void *data)
 			l->on_allow(l->data, &ev);
 		}
 		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
-		return 0;
+		return;
 	}
 	/* Not ours to allow: back through the hook with the mark. The sets decide again (they
 	 * may have just learned a cgroup or a receiver); what they do not allow takes the
@@ -1078,7 +1123,66 @@ static int on_packet(const struct nfqueue_packet *p, void *data)
 	l->stats.refused++;
 	remember_refusal(l, &p->ev);
 	nfqueue_verdict(l->queue, p->id, NF_REPEAT, true, p->mark | LOGUARD_MARK_ASKED);
+}
+
+/* Take a packet from the kernel; judged by judge_pending(). */
+static int on_packet(const struct nfqueue_packet *p, void *data)
+{
+	struct live *l = data;
+
+	l->stats.queued++;
+	if (array_grow(&l->pend, &l->cap_pend, l->n_pend, sizeof(*l->pend)) < 0) {
+		judge_packet(l, p); /* no room to wait: judged in arrival order */
+		return 0;
+	}
+	l->pend[l->n_pend++] = (struct pending){ .p = *p };
 	return 0;
+}
+
+static int cmp_pending(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_arrival(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Judge waiting packets, each uid's first before anyone's second (see QUEUE_JUDGE_NS), for
+ * at most QUEUE_JUDGE_NS; what is left waits, in the same order, for the next call. */
+static void judge_pending(struct live *l)
+{
+	long long t0 = mono_ns();
+	size_t done = 0;
+
+	if (!l->n_pend)
+		return;
+	for (size_t i = 0; i < l->n_uid_counts; i++)
+		l->uid_counts[i].order = 0;
+	for (size_t i = 0; i < l->n_pend; i++) {
+		struct uid_count *uc = uid_count_of(
+			l, l->pend[i].p.ev.has_uid ? l->pend[i].p.ev.uid : UINT32_MAX, true);
+
+		l->pend[i].order = uc ? uc->order++ : 0;
+		l->pend[i].seq = (uint32_t)i;
+	}
+	qsort(l->pend, l->n_pend, sizeof(*l->pend), cmp_pending);
+	while (done < l->n_pend) {
+		judge_packet(l, &l->pend[done++].p);
+		if ((done & 7) == 0 && mono_ns() - t0 > QUEUE_JUDGE_NS)
+			break;
+	}
+	/* Keep the rest in arrival order: their ranks are recomputed with the next batch. */
+	memmove(l->pend, l->pend + done, (l->n_pend - done) * sizeof(*l->pend));
+	l->n_pend -= done;
+	qsort(l->pend, l->n_pend, sizeof(*l->pend), cmp_arrival);
 }
 
 /* ---- lifecycle ---- */
@@ -1133,6 +1237,7 @@ int live_apply(struct live *l, const struct loaded *cur)
 		need_listeners |= g->owner;
 	}
 	if (l->queue && (!need_queue || l->queue_num != p->queue_num)) {
+		l->n_pend = 0; /* their ids die with the queue: the kernel drops them */
 		nfqueue_close(l->queue);
 		l->queue = NULL;
 	}
@@ -1209,9 +1314,14 @@ int live_handle(struct live *l)
 	if (l->cgwatch)
 		cgwatch_handle(l); /* never fatal: what is known stays enforced */
 	if (l->queue) {
-		r = nfqueue_read(l->queue, on_packet, l, QUEUE_BATCH, &l->stats.queue_enobufs);
-		if (r < 0)
-			return r;
+		/* Take what is queued (bounded), then judge fairly (bounded). */
+		if (l->n_pend < QUEUE_READ_MAX) {
+			r = nfqueue_read(l->queue, on_packet, l, QUEUE_READ_MAX - l->n_pend,
+					 &l->stats.queue_enobufs);
+			if (r < 0)
+				return r;
+		}
+		judge_pending(l);
 	}
 	return 0;
 }
@@ -1220,16 +1330,26 @@ int live_timeout_ms(const struct live *l)
 {
 	long long ms;
 
-	if (!l->n_owners || !l->listeners)
+	if (l->n_pend)
+		return 0; /* packets wait for their turn */
+	if (!l->listeners || (!l->n_owners && !l->ports_dirty))
 		return -1;
-	ms = (l->sweep_due_ns - mono_ns() + 999999) / 1000000;
+	ms = ((l->n_owners ? l->sweep_due_ns : l->filter_due_ns) - mono_ns() + 999999) / 1000000;
+	if (l->ports_dirty && l->filter_due_ns < l->sweep_due_ns)
+		ms = (l->filter_due_ns - mono_ns() + 999999) / 1000000;
 	return ms < 0 ? 0 : ms > OWNER_SWEEP_MS ? OWNER_SWEEP_MS : (int)ms;
 }
 
 void live_tick(struct live *l)
 {
-	if (l && l->listeners)
-		owners_sweep(l);
+	if (!l)
+		return;
+	if (l->queue)
+		judge_pending(l);
+	if (!l->listeners)
+		return;
+	owners_sweep(l);
+	follow_ports(l, false);
 }
 
 void live_get_stats(const struct live *l, struct live_stats *ret)
@@ -1255,6 +1375,7 @@ void live_free(struct live *l)
 	patterns_free(l);
 	nfqueue_close(l->queue);
 	listeners_close(l->listeners);
+	free(l->pend);
 	free(l->owners);
 	free(l->key_head);
 	free(l->cookie_head);

@@ -141,7 +141,7 @@ static int find(struct listeners *l, int family, uint8_t proto, const char *dst,
 	/* AF_INET: the 4 bytes first, as in struct audit_event. */
 	assert_int_equal(inet_pton(family, dst, &a), 1);
 	memset(ret, 0xa5, sizeof(*ret));
-	return listeners_find(l, family, proto, &a, port, ret);
+	return listeners_find(l, family, proto, &a, port, 0, ret);
 }
 
 static void connect_to(int fd, int family, const char *addr, uint16_t port)
@@ -461,6 +461,20 @@ static void test_bound_device(void **state)
 	/* Only lo's senders reach it: a per-connection answer, never cached. */
 	assert_false(r.cacheable);
 	assert_false(r.contested);
+	/* Without a dump nobody can say whether another device's socket competes. */
+	{
+		struct in6_addr a = { 0 };
+
+		assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a), 1);
+		assert_int_equal(listeners_find(l, AF_INET, IPPROTO_TCP, &a, port_of(fd),
+						LISTENERS_FIND_NO_DUMP, &r),
+				 0);
+		assert_int_equal(r.cookie, cookie_of(fd));
+		assert_true(r.contested);
+		assert_int_equal(listeners_find(l, AF_INET, IPPROTO_TCP, &a, free_port(SOCK_STREAM),
+						LISTENERS_FIND_NO_DUMP, &r),
+				 -ENOENT);
+	}
 	tcp_reaches(AF_INET, "127.0.0.1", port_of(fd), fd);
 	close(fd);
 	/* A fresh namespace has no device but lo: a dummy or a bridge, whichever the kernel
@@ -556,9 +570,9 @@ static void test_missing(void **state)
 	}
 	assert_int_equal(find(l, AF_INET, IPPROTO_TCP, "127.0.0.1", port, &r), -ENOENT);
 	close(fd);
-	assert_int_equal(listeners_find(l, AF_INET, IPPROTO_SCTP, &in6addr_any, 1, &r),
+	assert_int_equal(listeners_find(l, AF_INET, IPPROTO_SCTP, &in6addr_any, 1, 0, &r),
 			 -EPROTONOSUPPORT);
-	assert_int_equal(listeners_find(l, AF_UNIX, IPPROTO_TCP, &in6addr_any, 1, &r),
+	assert_int_equal(listeners_find(l, AF_UNIX, IPPROTO_TCP, &in6addr_any, 1, 0, &r),
 			 -EAFNOSUPPORT);
 }
 
