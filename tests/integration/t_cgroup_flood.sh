@@ -8,11 +8,8 @@
 lg_setup_net
 lg_setup_users
 
-cg2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
-[ -n "$cg2" ] || skip "no cgroup2 mount"
-top="$cg2/loguard-test-$$"
-mkdir "$top" || die "cannot create a cgroup under $cg2"
-LG_CGROUPS+=("$top")
+lg_cgroup_top
+top=$LG_CGTOP
 svc="lgt-$$-web.service"
 scope="lgt-$$-app-1.scope"
 flood="$top/user@1001.service/flood"
@@ -77,11 +74,9 @@ expect_connect "cg:$top/user@1002.service/$scope:bob" tcp 127.0.0.1 7200
 rmdir "$top/$svc" && mkdir "$top/$svc"
 expect_connect "cg:$top/$svc:bob" tcp 127.0.0.1 7100
 
-sleep 1.2 # the live counters are written at most once a second
-stats=$(cat "$RUNTIME_DIRECTORY/stats")
-hits=$(sed -n 's/.*cgroup_limit_hits=\([0-9]*\).*/\1/p' <<<"$stats")
-[ "${hits:-0}" -gt 0 ] && log "ok: stats count the limit ($stats)" ||
-	fail "stats do not show the limit: $stats"
+hits=$(live_stat cgroup_limit_hits)
+[ "${hits:-0}" -gt 0 ] && log "ok: stats count $hits limit(s) hit" ||
+	fail "stats do not show the limit: $(cat "$RUNTIME_DIRECTORY/stats")"
 lg "$p" show
 grep -q "left out by a limit" <<<"$LG_OUT" && log "ok: show says so" || fail "show does not say it: $LG_OUT"
 

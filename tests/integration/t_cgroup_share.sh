@@ -8,11 +8,8 @@
 lg_setup_net
 lg_setup_users
 
-cg2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
-[ -n "$cg2" ] || skip "no cgroup2 mount"
-top="$cg2/loguard-test-$$"
-mkdir "$top" || die "cannot create a cgroup under $cg2"
-LG_CGROUPS+=("$top")
+lg_cgroup_top
+top=$LG_CGTOP
 N=1100
 bobs="$top/user@1002.service"
 
@@ -64,12 +61,11 @@ expect_connect "cg:$bobs/lgt-$$-app-0.scope:bob" tcp 127.0.0.1 7300
 expect_refused "cg:$bobs/lgt-$$-app-$((N - 1)).scope:bob" tcp 127.0.0.1 7300
 
 # What is counted is what went in: cgroups = in the kernel, cgroups_waiting = the rest.
-sleep 1.2 # the live counters are written at most once a second
+followed=$(live_stat cgroups)
+waiting=$(live_stat cgroups_waiting)
 stats=$(cat "$RUNTIME_DIRECTORY/stats")
-followed=$(sed -n 's/.* cgroups=\([0-9]*\).*/\1/p' <<<"$stats")
-waiting=$(sed -n 's/.*cgroups_waiting=\([0-9]*\).*/\1/p' <<<"$stats")
 in_set=$(nft_list set inet loguard allow_cgroup_l3 | grep -o 'tcp \. [0-9]* \. [0-9]*' | wc -l)
-log "$(date +%T.%N) stats: followed $followed, waiting $waiting; allow_cgroup_l3 holds $in_set elements"
+log "stats: followed $followed, waiting $waiting; allow_cgroup_l3 holds $in_set elements"
 [ "$((followed + waiting))" = $((N + 1)) ] && [ "$waiting" -gt 0 ] &&
 	[ "$in_set" = $((followed * 64)) ] && log "ok: the counts are what is in the set" ||
 	fail "counts do not add up: $stats; $in_set elements in the set"
@@ -84,12 +80,7 @@ d, pfx = sys.argv[1], sys.argv[2]
 for i in range(1000):
     os.rmdir("%s/%s%d.scope" % (d, pfx, i))
 ' "$bobs" "lgt-$$-app-" || fail "bob could not remove his scopes"
-ok=
-for ((i = 0; i < 50; i++)); do
-	[ "$(probe "cg:$bobs/lgt-$$-app-$((N - 1)).scope:bob" tcp 127.0.0.1 7300 2>/dev/null)" = connected ] && { ok=1; break; }
-	sleep 0.1
-done
-[ -n "$ok" ] && log "ok: bob's waiting scope is allowed once his others went" ||
+connect_within "cg:$bobs/lgt-$$-app-$((N - 1)).scope:bob" tcp 127.0.0.1 7300 5 && log "ok: bob's waiting scope is allowed once his others went" ||
 	fail "bob's last scope is still refused after 1,000 of his went"
 expect_connect "cg:$top/user@1001.service/$ff:alice" tcp 127.0.0.1 7300
 
