@@ -783,8 +783,11 @@ static int node_expand(struct cgwatch *w, struct cgnode *n, int fd, struct cgnod
 		struct cgnode *c;
 
 		if (i >= room) {
+			/* room is a guess (a child may be root's): the next retry, listing one by
+			 * one, takes in what really fits. */
 			w->skipped += n_names - i - 1;
 			trunc_add(w, n);
+			w->retry = true;
 			break;
 		}
 		c = node_new(w, n, names[i]);

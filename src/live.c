@@ -96,9 +96,10 @@ struct cg_ref {
 	unsigned level;
 	uint64_t id;
 	unsigned count;
-	uid_t owner;	/* the directory's: whose share of the sets it takes */
-	size_t n_elems; /* set elements it has in the kernel (in_kernel) */
-	bool in_kernel; /* else waiting: over its owner's share, or the kernel refused it */
+	uid_t owner;	 /* the directory's: whose share of the sets it takes */
+	size_t n_elems;	 /* set elements it has in the kernel (in_kernel) */
+	bool in_kernel;	 /* else waiting: over its owner's share, or the kernel refused it */
+	bool over_share; /* waiting for its owner's share (counted in owner_share.waiting) */
 };
 
 /* Elements of the live cgroup sets per owner (root's are not counted): one user's cgroups,
@@ -108,8 +109,10 @@ struct cg_ref {
 
 struct owner_share {
 	uid_t uid;
-	size_t elems;
-	bool full; /* said so; said again after it had room */
+	size_t elems;	/* in the kernel */
+	size_t waiting; /* its cgroups over the share */
+	bool said;	/* that it is over: said again once none of its cgroups waits */
+	bool blocked;	/* no room in this retry pass: the rest of its cgroups need not try */
 };
 
 /* Who made a connection the daemon refused, looked up while it was still there: the kernel
@@ -331,17 +334,19 @@ static int cgroup_insert(struct live *l, struct cg_ref *ref)
 		if (!sh)
 			return -ENOMEM;
 		if (sh->elems + n > LIVE_OWNER_SHARE) {
-			if (!sh->full)
+			if (!sh->said)
 				fprintf(stderr,
 					"loguard: uid %u (%s) has used its share of the allowed "
 					"cgroup sets (%u elements): its further cgroups matching "
-					"guard '%s' (cgroup id %llu, …) are not allowed until some "
-					"of its cgroups go\n",
+					"guard '%s' (the first: cgroup id %llu) are not allowed "
+					"until some of its cgroups go\n",
 					(unsigned)ref->owner,
 					user_name(ref->owner, name, sizeof(name)),
 					(unsigned)LIVE_OWNER_SHARE, g->name,
 					(unsigned long long)ref->id);
-			sh->full = true;
+			sh->said = sh->blocked = true;
+			sh->waiting++;
+			ref->over_share = true;
 			return -EDQUOT;
 		}
 	}
@@ -351,7 +356,8 @@ static int cgroup_insert(struct live *l, struct cg_ref *ref)
 			"loguard: cgroup id %llu of uid %u (%s), matching guard '%s', is not "
 			"allowed: %s\n",
 			(unsigned long long)ref->id, (unsigned)ref->owner,
-			user_name(ref->owner, name, sizeof(name)), g->name, strerror(-r));
+			user_name(ref->owner, name, sizeof(name)), g->name,
+			r == -ENFILE ? "the set is full" : strerror(-r));
 		return r;
 	}
 	if (sh)
@@ -362,24 +368,27 @@ static int cgroup_insert(struct live *l, struct cg_ref *ref)
 	return 0;
 }
 
-/* Room was made (a cgroup left the sets): try the waiting ones again, those whose owner has
- * room first in line, in the order they came. */
+/* Room was made (a cgroup left the sets): try the waiting ones again, in the order they came;
+ * an owner without room is skipped for the rest of the pass. */
 static void cgroups_retry(struct live *l)
 {
 	l->retry_waiting = false;
 	for (size_t i = 0; i < l->n_shares; i++)
-		if (l->shares[i].elems < LIVE_OWNER_SHARE)
-			l->shares[i].full = false;
+		l->shares[i].blocked = false;
 	for (size_t i = 0; l->n_waiting && i < l->n_cgs; i++) {
-		struct owner_share *sh;
+		struct cg_ref *ref = &l->cgs[i];
+		struct owner_share *sh = ref->owner ? share_of(l, ref->owner) : NULL;
 
-		if (l->cgs[i].in_kernel)
+		if (ref->in_kernel || (sh && sh->blocked))
 			continue;
-		sh = l->cgs[i].owner ? share_of(l, l->cgs[i].owner) : NULL;
-		if (sh && sh->full)
-			continue; /* said already: its share is still used */
-		if (cgroup_insert(l, &l->cgs[i]) == 0)
+		if (ref->over_share) {
+			ref->over_share = false; /* and again if it still does not fit */
+			sh->waiting--;
+		}
+		if (cgroup_insert(l, ref) == 0)
 			l->n_waiting--;
+		if (sh && !sh->waiting)
+			sh->said = false;
 	}
 }
 
@@ -388,6 +397,7 @@ static void on_cgroup(void *data, size_t pattern, const char *path, unsigned lev
 {
 	struct live *l = data;
 	size_t guard = l->pattern_guard[pattern];
+	struct owner_share *sh;
 	struct cg_ref *ref = NULL;
 
 	(void)path;
@@ -412,9 +422,8 @@ static void on_cgroup(void *data, size_t pattern, const char *path, unsigned lev
 	}
 	if (!ref || --ref->count)
 		return;
+	sh = ref->owner ? share_of(l, ref->owner) : NULL;
 	if (ref->in_kernel) {
-		struct owner_share *sh = ref->owner ? share_of(l, ref->owner) : NULL;
-
 		if (sh)
 			sh->elems -= ref->n_elems;
 		l->stats.cgroups_removed++;
@@ -422,6 +431,8 @@ static void on_cgroup(void *data, size_t pattern, const char *path, unsigned lev
 		l->retry_waiting |= l->n_waiting > 0;
 	} else {
 		l->n_waiting--;
+		if (ref->over_share && !--sh->waiting)
+			sh->said = false;
 	}
 	*ref = l->cgs[--l->n_cgs];
 }

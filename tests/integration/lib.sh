@@ -504,3 +504,34 @@ expect_field() {
 		fail "record where $flt does not satisfy $check: $rec"
 	fi
 }
+
+# ---- cgroups and the daemon's live counters ---------------------------------------------------
+
+# lg_cgroup_top: LG_CG2 = the cgroup2 mount, LG_CGTOP = a directory of this test's own below it
+# (removed at exit, after what the test listed in LG_CGROUPS below it). Skips without cgroup2.
+LG_CGTOP=
+lg_cgroup_top() {
+	LG_CG2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+	[ -n "$LG_CG2" ] || skip "no cgroup2 mount"
+	LG_CGTOP="$LG_CG2/loguard-test-$$"
+	mkdir "$LG_CGTOP" || die "cannot create a cgroup under $LG_CG2"
+	LG_CGROUPS+=("$LG_CGTOP")
+}
+
+# live_stat NAME: a field of the running daemon's live counters ($RUNTIME_DIRECTORY/stats),
+# after waiting out the file's once-a-second rewrite.
+live_stat() {
+	sleep 1.2
+	sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" "$RUNTIME_DIRECTORY/stats"
+}
+
+# connect_within WHO PROTO ADDR PORT SECONDS: WHO's connection succeeds within SECONDS (for what
+# the daemon learns by periodic rescans).
+connect_within() {
+	local who=$1 secs=$5 i
+	for ((i = 0; i < secs * 10; i++)); do
+		[ "$(probe "$who" "$2" "$3" "$4" 2>/dev/null)" = connected ] && return 0
+		sleep 0.1
+	done
+	return 1
+}

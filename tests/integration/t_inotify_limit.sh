@@ -24,17 +24,14 @@ fi
 lg_setup_net
 lg_setup_users
 
-cg2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
-[ -n "$cg2" ] || skip "no cgroup2 mount"
 [ -w /proc/sys/user/max_inotify_watches ] || skip "user.max_inotify_watches not writable here"
-top="$cg2/loguard-test-$$"
-mkdir "$top" || die "cannot create a cgroup under $cg2"
-LG_CGROUPS+=("$top")
+lg_cgroup_top
+top=$LG_CGTOP
 svc="lgt-$$-web.service"
 
 # Room for what the daemon watches at start (the tree as it is, plus a few other tests'
 # cgroups coming and going), not for 40 more.
-n0=$(find "$cg2" -type d 2>/dev/null | wc -l)
+n0=$(find "$LG_CG2" -type d 2>/dev/null | wc -l)
 limit=$((n0 + 20))
 echo "$limit" >/proc/sys/user/max_inotify_watches || die "cannot lower user.max_inotify_watches"
 log "cgroup2 has $n0 directories; watches in this user namespace: $limit"
@@ -51,18 +48,6 @@ YAML
 start_server tcp 127.0.0.1 7100
 start_daemon "$p"
 
-# connect_within WHO SECONDS: the unit's connection succeeds within SECONDS (rescans are
-# periodic), never refused for good.
-connect_within() {
-	local who=$1 secs=$2 i got
-	for ((i = 0; i < secs * 10; i++)); do
-		got=$(probe "$who" tcp 127.0.0.1 7100 2>/dev/null)
-		[ "$got" = connected ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # Use up the watches: 40 system slices appear while it runs.
 for ((i = 0; i < 40; i++)); do
 	mkdir "$top/s$i.slice" && LG_CGROUPS+=("$top/s$i.slice")
@@ -77,14 +62,12 @@ expect_refused bob tcp 127.0.0.1 7100
 # A unit starts below a slice that could not be watched: found by a rescan.
 mkdir "$top/late.slice" && LG_CGROUPS+=("$top/late.slice")
 mkdir "$top/late.slice/$svc" && LG_CGROUPS+=("$top/late.slice/$svc")
-connect_within "cg:$top/late.slice/$svc:bob" 5 && log "ok: the unit below an unwatched slice connects" ||
+connect_within "cg:$top/late.slice/$svc:bob" tcp 127.0.0.1 7100 5 && log "ok: the unit below an unwatched slice connects" ||
 	fail "the unit below an unwatched slice was refused for 5 s"
 expect_refused "cg:$top/late.slice:bob" tcp 127.0.0.1 7100
-sleep 1.2 # the live counters are written at most once a second
-stats=$(cat "$RUNTIME_DIRECTORY/stats")
-polled=$(sed -n 's/.*cgroup_dirs_polled=\([0-9]*\).*/\1/p' <<<"$stats")
+polled=$(live_stat cgroup_dirs_polled)
 [ "${polled:-0}" -gt 0 ] && log "ok: stats say $polled directories are rescanned" ||
-	fail "stats do not show rescanned directories: $stats"
+	fail "stats do not show rescanned directories: $(cat "$RUNTIME_DIRECTORY/stats")"
 lg "$p" show
 grep -q "rescanned without a watch" <<<"$LG_OUT" && log "ok: show says so" ||
 	fail "show does not say it: $LG_OUT"
@@ -94,7 +77,7 @@ stop_daemon
 start_daemon "$p"
 kill -0 "$LG_DAEMON_PID" 2>/dev/null && log "ok: a restart over the limit runs" ||
 	fail "a restart over the limit exited: $(cat "$LG_DAEMON_ERR")"
-connect_within "cg:$top/late.slice/$svc:bob" 5 && log "ok: after the restart the unit connects" ||
+connect_within "cg:$top/late.slice/$svc:bob" tcp 127.0.0.1 7100 5 && log "ok: after the restart the unit connects" ||
 	fail "after the restart the unit was refused"
 
 # The pressure goes: every directory is watched again, and a restart is seen at once.

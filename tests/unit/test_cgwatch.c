@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <ftw.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -668,6 +669,107 @@ static void test_real_cgroupfs(void **state)
 	assert_int_equal(cgwatch_n_watched(t->w), 1);
 }
 
+/* What the watcher said about its limits, per event. */
+struct said {
+	unsigned n[__CGWATCH_EVENT_MAX];
+	long uid;
+};
+
+/* Both callbacks get one data pointer: the reports first, then what was said. */
+struct limit_tree {
+	struct reports rep; /* must stay first: record() takes data as struct reports */
+	struct said said;
+};
+
+static void said_cb(void *data, enum cgwatch_event ev, long uid, size_t count)
+{
+	struct limit_tree *lt = data;
+
+	(void)count;
+	lt->said.n[ev]++;
+	lt->said.uid = uid;
+}
+
+static void limit_read_tick(struct cgwatch *w)
+{
+	struct pollfd pfd = { .fd = cgwatch_fd(w), .events = POLLIN };
+
+	/* The retry of what a limit left out runs on the rescan timer. */
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	assert_int_equal(cgwatch_read(w), 0);
+}
+
+/*
+ * One owner's directories are capped (here at 3): the rest are left out and said once; a plain
+ * unit pattern does not even look into the owner's subtree; when the owner's count goes down,
+ * what was left out is taken in, and when all fits, that is said too.
+ */
+static void test_owner_limit(void **state)
+{
+	struct tree *t = *state;
+	static const char *const u = "user.slice/user-1000.slice/user@1000.service";
+	static const struct cgmatch_pattern pat[] = {
+		{ CGMATCH_USER_UNIT, "user@*.service/x-*.scope" },
+	};
+	static const struct cgmatch_pattern units_only[] = {
+		{ CGMATCH_UNIT, "x-*.scope" },
+	};
+	struct cgwatch_limits lim = CGWATCH_LIMITS_DEFAULT;
+	struct limit_tree lt = { 0 };
+	struct cgwatch *w = NULL;
+	char rel[128];
+
+	if (geteuid() != 0)
+		skip(); /* chown */
+	assert_int_equal(t_chown(t, u, 1234), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(rel, sizeof(rel), "%s/x-%d.scope", u, i);
+		t_mkdir(t, rel);
+		assert_int_equal(t_chown(t, rel, 1234), 0);
+	}
+	lim.max_per_owner = 3;
+	lim.poll_ms = 10;
+
+	/* user@1000.service and the first two scopes are 1234's three. The first listing
+	 * guesses its room (it counts root's app.slice too); the first retry corrects it. */
+	assert_int_equal(cgwatch_new(t->root, pat, 1, &lim, record, said_cb, &lt, &w), 0);
+	assert_true(lt.rep.n >= 1 && lt.rep.n <= 2);
+	limit_read_tick(w);
+	assert_int_equal(lt.rep.n, 2);
+	assert_int_equal(lt.said.n[CGWATCH_OWNER_LIMIT], 1);
+	assert_int_equal(lt.said.uid, 1234);
+
+	/* One goes: the next left out comes in, the rest still do not fit. */
+	t_rmdir(t, lt.rep.v[0].path);
+	lt.rep.n = 0;
+	assert_int_equal(cgwatch_read(w), 0);
+	limit_read_tick(w);
+	assert_int_equal(lt.rep.n, 2); /* one removed, one added */
+	assert_false(lt.rep.v[0].added);
+	assert_true(lt.rep.v[1].added);
+	assert_int_equal(lt.said.n[CGWATCH_OWNER_OK], 0);
+
+	/* Enough go: everything of 1234's is followed again, and said. */
+	for (int i = 0; i < 4; i++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s/x-%d.scope", t->root, u, i);
+		if (rmdir(path) < 0)
+			assert_int_equal(errno, ENOENT);
+	}
+	assert_int_equal(cgwatch_read(w), 0);
+	limit_read_tick(w);
+	assert_int_equal(lt.said.n[CGWATCH_OWNER_OK], 1);
+	cgwatch_free(w);
+
+	/* A plain unit pattern never looks below a user's directory: nothing counted, no limit. */
+	memset(&lt, 0, sizeof(lt));
+	assert_int_equal(cgwatch_new(t->root, units_only, 1, &lim, record, said_cb, &lt, &w), 0);
+	assert_int_equal(lt.rep.n, 0);
+	assert_int_equal(lt.said.n[CGWATCH_OWNER_LIMIT], 0);
+	cgwatch_free(w);
+}
+
 static void test_unit_kind(void **state)
 {
 	(void)state;
@@ -690,6 +792,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delegation_race, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_depth_limit, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_overflow, tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_owner_limit, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_real_cgroupfs, real_setup, real_teardown),
 	};
 
