@@ -31,7 +31,7 @@ ip link set lo up
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 export RUNTIME_DIRECTORY="$tmp/run"
 mkdir -p "$RUNTIME_DIRECTORY"
-as_u() { setpriv --reuid="$1" --regid="$1" --clear-groups -- "${@:2}"; }
+# (setpriv itself, not a shell function, in the background: $! is then the process to kill.)
 cat >"$tmp/policy.yaml" <<YAML
 version: 1
 mode: enforce
@@ -49,7 +49,7 @@ for n in $SIZES; do
 	daemon=$!
 	for _ in $(seq 250); do grep -q '^loguard: guarding' "$tmp/daemon.err" && break; sleep 0.02; done
 	t0=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat")
-	as_u "$OTHER" /usr/bin/python3 "$HERE/queue_flood.py" victim 30000 100 10 >"$tmp/victim.out" 2>&1 &
+	setpriv --reuid="$OTHER" --regid="$OTHER" --clear-groups -- /usr/bin/python3 "$HERE/queue_flood.py" victim 30000 100 10 >"$tmp/victim.out" 2>&1 &
 	victim=$!
 	# One uid, in processes of at most 10,000 listeners each (the descriptor limit), one
 	# after another; each keeps its listeners until the end.
@@ -57,7 +57,7 @@ for n in $SIZES; do
 	while [ "$done" -lt "$n" ]; do
 		k=$((n - done > 10000 ? 10000 : n - done))
 		rm -f "$tmp/learn.out"
-		HOLD_S=600 as_u "$LEARNER" /usr/bin/python3 "$HERE/queue_flood.py" learn $((base + done)) "$k" \
+		HOLD_S=600 setpriv --reuid="$LEARNER" --regid="$LEARNER" --clear-groups -- /usr/bin/python3 "$HERE/queue_flood.py" learn $((base + done)) "$k" \
 			>"$tmp/learn.out" 2>&1 &
 		learners+=($!)
 		while ! grep -q learned "$tmp/learn.out" 2>/dev/null; do

@@ -35,7 +35,7 @@ trap 'exit 130' INT TERM
 ip link set lo up
 export RUNTIME_DIRECTORY="$tmp/run"
 mkdir -p "$RUNTIME_DIRECTORY"
-as_u() { setpriv --reuid="$1" --regid="$1" --clear-groups -- "${@:2}"; }
+# (setpriv itself, not a shell function, in the background: $! is then the process to kill.)
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 cat >"$tmp/policy.yaml" <<YAML
@@ -54,12 +54,12 @@ for r in $(seq "$ROUNDS"); do
 	"$LOGUARD" -f "$tmp/policy.yaml" run >/dev/null 2>"$tmp/daemon.err" &
 	daemon=$!
 	for _ in $(seq 250); do grep -q '^loguard: guarding' "$tmp/daemon.err" && break; sleep 0.02; done
-	as_u "$FLOODER" /usr/bin/python3 "$HERE/queue_flood.py" flood 15000 "$INFLIGHT" 20000 20999 600 \
+	setpriv --reuid="$FLOODER" --regid="$FLOODER" --clear-groups -- /usr/bin/python3 "$HERE/queue_flood.py" flood 15000 "$INFLIGHT" 20000 20999 600 \
 		>"$tmp/flood.out" 2>&1 &
 	flood=$!
 	sleep 2
 	t0=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat")
-	as_u "$VICTIM" /usr/bin/python3 "$HERE/queue_flood.py" victim 25000 "$VICTIMS" 10 >"$tmp/victim.out" 2>&1 &
+	setpriv --reuid="$VICTIM" --regid="$VICTIM" --clear-groups -- /usr/bin/python3 "$HERE/queue_flood.py" victim 25000 "$VICTIMS" 10 >"$tmp/victim.out" 2>&1 &
 	victim=$!
 	sleep 1
 	s=$(now_ms)
