@@ -140,9 +140,18 @@ static void read_rate_limited(struct daemon *d)
 
 	if (!d->cur.rs->rate_counter || show_read_counter(d->nl, d->cur.rs->rate_counter, &v) < 0)
 		return;
-	/* A new table (reload) starts its counter at zero. */
+	/* A counter made anew (the rate was 0 before) starts at zero. */
 	d->stats.rate_limited += v >= d->rate_limited_seen ? v - d->rate_limited_seen : v;
 	d->rate_limited_seen = v;
+}
+
+/* At start: an adopted table's counter holds what earlier daemons saw; count from here. */
+static void rate_limited_baseline(struct daemon *d)
+{
+	uint64_t v;
+
+	if (d->cur.rs->rate_counter && show_read_counter(d->nl, d->cur.rs->rate_counter, &v) >= 0)
+		d->rate_limited_seen = v;
 }
 
 static long long mono_ns(void);
@@ -353,8 +362,9 @@ static int reload(struct daemon *d)
 		audit_close(d->audit);
 		d->audit = audit;
 	}
+	/* The counter object stays through an in-place update, its count going on (one made
+	 * anew starts at zero, which read_rate_limited() takes as a restart). */
 	read_rate_limited(d);
-	d->rate_limited_seen = 0;
 	apply_loaded_free(&d->cur);
 	d->cur = next;
 	/* The table was updated in place: keep what still holds of what we added. */
@@ -412,6 +422,7 @@ static int start(struct daemon *d)
 	}
 	if (live_apply(d->live, &d->cur) < 0)
 		return 3;
+	rate_limited_baseline(d);
 	open_live_stats(d);
 	return open_sinks(d) < 0 ? 3 : 0;
 }

@@ -508,8 +508,12 @@ section "9b. a flood under journald's default limits"
 # Issue 16.5: with journald's defaults (10,000 entries per 30 s per unit, times a factor for
 # free space) a flood of refused attempts lost two thirds of the flooder's records and one of
 # another user's, silently. The unit sets its own limit; what journald's socket does not take
-# is counted (journal_unsent). Every refused attempt is an entry or counted.
-printf '%s\n' 'version: 1' 'mode: enforce' 'log: { rate: 0 }' 'guards:' \
+# is counted (journal_unsent). Every refused attempt is an entry or counted. The kernel's log
+# meter is per port and user (issue 16.6): at 5,000 records a second (far above the default,
+# at what journald takes) bob's flood spends only his own budget, so alice's attempts are all
+# there; what it cuts is counted (rate_limited). Without any meter (rate: 0) a flood faster
+# than journald fills the NFLOG socket, and nothing can keep another user's records then.
+printf '%s\n' 'version: 1' 'mode: enforce' 'log: { rate: 5000/second, burst: 1000 }' 'guards:' \
 	'  - name: web' '    ports: [8080]' '    protocol: tcp' '    allow:' '      users: [alice]' \
 	'    action: reject' '    log: denied' \
 	'  - name: flood' '    ports: [8095]' '    protocol: tcp' '    allow:' '      users: [carol]' \
@@ -558,14 +562,15 @@ stats=$(ct journalctl -u loguard.service --after-cursor="$JMARK" -o json --no-pa
 stat() { python3 -c 'import json, sys; print(json.loads(sys.argv[1] or "{}").get(sys.argv[2], "-1"))' "$stats" "$1"; }
 lost=$(stat LOGUARD_LOST)
 unsent=$(stat LOGUARD_JOURNAL_UNSENT)
-log "refused SYNs: ${denied:-?}; entries: $n of bob's, $na of alice's; lost $lost, journal_unsent $unsent"
+limited=$(stat LOGUARD_RATE_LIMITED)
+log "refused SYNs: ${denied:-?}; entries: $n of bob's, $na of alice's; lost $lost, journal_unsent $unsent, rate_limited $limited"
 log "  (received $(stat LOGUARD_RECEIVED), enobufs $(stat LOGUARD_ENOBUFS), identity_skipped $(stat LOGUARD_IDENTITY_SKIPPED); $(ct journalctl --disk-usage 2>&1))"
 ct journalctl -b -q --no-pager -u systemd-journald.service 2>/dev/null | tail -5 | sed 's/^/      journald| /'
 [ "${denied:-0}" -gt 40000 ] ||
 	log "note: only ${denied:-0} attempts: journald's default limit might not have dropped any"
 check "both of alice's refused attempts are in the journal" test "$na" -eq 2
-check "every refused attempt is an entry or counted (lost, journal_unsent)" \
-	test "$((n + na + lost + unsent))" -eq "${denied:--1}"
+check "every refused attempt is an entry or counted (lost, journal_unsent, rate_limited)" \
+	test "$((n + na + lost + unsent + limited))" -eq "${denied:--1}"
 check "journald suppressed nothing of loguard.service's" \
 	bash -c "! nsenter -t $CT_PID -a journalctl -b --no-pager -q | grep -i 'suppressed.*loguard'"
 write_policy p1
