@@ -676,6 +676,7 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 	c.rs->log_burst = p->log_burst;
 	if (p->log_rate)
 		c.rs->rate_counter = LOGUARD_RATE_COUNTER;
+	c.rs->sent_counter = LOGUARD_SENT_COUNTER;
 
 	/* First pass: which sets the policy needs. */
 	for (size_t i = 0; i < p->n_guards; i++) {

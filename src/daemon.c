@@ -70,6 +70,7 @@ struct daemon {
 	uint32_t table_flags; /* OWNER|PERSIST where the kernel has it */
 	struct record_stats stats;
 	uint64_t rate_limited_seen; /* the kernel counter's value when last read */
+	uint64_t sent_seen, sent;   /* log_sent when last read; what it grew by since start */
 	bool stats_pending;	    /* something happened since the last stats record */
 	unsigned batch_events;	    /* events handled in the current read of the NFLOG socket */
 	time_t rate_second;	    /* CLOCK_MONOTONIC second the count below is for */
@@ -145,13 +146,31 @@ static void read_rate_limited(struct daemon *d)
 	d->rate_limited_seen = v;
 }
 
-/* At start: an adopted table's counter holds what earlier daemons saw; count from here. */
-static void rate_limited_baseline(struct daemon *d)
+/* At start: an adopted table's counters hold what earlier daemons saw; count from here. */
+static void counters_baseline(struct daemon *d)
 {
 	uint64_t v;
 
 	if (d->cur.rs->rate_counter && show_read_counter(d->nl, d->cur.rs->rate_counter, &v) >= 0)
 		d->rate_limited_seen = v;
+	if (show_read_counter(d->nl, LOGUARD_SENT_COUNTER, &v) >= 0)
+		d->sent_seen = v;
+}
+
+/* After a socket overflow, what the kernel handed to NFLOG and we never received is lost,
+ * also when no later record shows the sequence gap (the overflow came at a burst's end and
+ * nothing followed). The kernel counts what it handed over (counter log_sent). Called with
+ * the socket drained, so nothing is in flight but what arrived in the last microseconds. */
+static void read_sent(struct daemon *d)
+{
+	uint64_t v;
+
+	if (show_read_counter(d->nl, LOGUARD_SENT_COUNTER, &v) < 0)
+		return;
+	d->sent += v >= d->sent_seen ? v - d->sent_seen : v; /* a counter made anew starts at 0 */
+	d->sent_seen = v;
+	if (d->stats.enobufs && d->sent > d->stats.received + d->stats.lost)
+		d->stats.lost = d->sent - d->stats.received;
 }
 
 static long long mono_ns(void);
@@ -230,12 +249,18 @@ static void open_live_stats(struct daemon *d)
 	write_live_stats(d);
 }
 
+static int on_event(const struct audit_event *ev, void *data);
+
 static void emit_stats(struct daemon *d)
 {
 	struct timespec now;
 	char *line = NULL;
 
 	read_rate_limited(d);
+	if (d->stats.enobufs) {
+		audit_read(d->audit, on_event, d, &d->stats);
+		read_sent(d);
+	}
 	take_live_stats(d);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (d->opts->text)
@@ -422,7 +447,7 @@ static int start(struct daemon *d)
 	}
 	if (live_apply(d->live, &d->cur) < 0)
 		return 3;
-	rate_limited_baseline(d);
+	counters_baseline(d);
 	open_live_stats(d);
 	return open_sinks(d) < 0 ? 3 : 0;
 }

@@ -219,8 +219,11 @@ static void put_counter_obj(struct emit_batch *b, const char *name)
 	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
 	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
 	nlh = batch_put(b, NFT_MSG_NEWOBJ, NLM_F_CREATE | NLM_F_EXCL, EMIT_OBJ_CONTROL, &m);
-	if (nlh) {
-		m->what = "counter " LOGUARD_RATE_COUNTER;
+	if (nlh && asprintf(&m->text, "counter %s", name) < 0) {
+		m->text = NULL;
+		b->err = -ENOMEM;
+	} else if (nlh) {
+		m->what = m->text;
 		nftnl_obj_nlmsg_build_payload(nlh, o);
 		batch_next(b);
 	}
@@ -722,21 +725,31 @@ static struct nftnl_expr *limit_new(const struct ruleset *rs)
 	return lim;
 }
 
-/* counter name C: what the log rate limit suppressed, for the daemon's stats. */
-static void x_rate_counter(struct rule_ctx *rc, const struct ruleset *rs)
+/* counter name C: a named counter object of the table. */
+static void x_counter_ref(struct rule_ctx *rc, const char *name)
 {
 	struct nftnl_expr *e = expr(rc, "objref");
 
 	if (!e)
 		return;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
-	nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, rs->rate_counter);
+	nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
 }
 
+/* What the log rate limit suppressed, for the daemon's stats. */
+static void x_rate_counter(struct rule_ctx *rc, const struct ruleset *rs)
+{
+	x_counter_ref(rc, rs->rate_counter);
+}
+
+/* counter name "log_sent" log ...: the count of records handed to NFLOG, which the daemon
+ * compares with what it received. */
 static void x_log(struct rule_ctx *rc, const struct ruleset *rs, const char *prefix)
 {
-	struct nftnl_expr *e = expr(rc, "log");
+	struct nftnl_expr *e;
 
+	x_counter_ref(rc, rs->sent_counter);
+	e = expr(rc, "log");
 	if (!e)
 		return;
 	nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
@@ -1069,6 +1082,7 @@ int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 			  "table");
 		if (rs->rate_counter)
 			put_counter_obj(b, rs->rate_counter);
+		put_counter_obj(b, rs->sent_counter);
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
 			put_chain(b, &rs->chains[i]);
 		for (size_t i = 0; i < rs->n_sets && !b->err; i++)
@@ -1443,6 +1457,8 @@ int emit_update_build(const struct ruleset *rs, const struct installed *inst,
 		put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, opts->table_flags, "table (flags)");
 	if (rs->rate_counter && !inst_has_obj(inst, rs->rate_counter))
 		put_counter_obj(b, rs->rate_counter);
+	if (!inst_has_obj(inst, rs->sent_counter))
+		put_counter_obj(b, rs->sent_counter);
 	/* Every rule goes and comes again: a packet runs one generation's rules from its base
 	 * chain on, so old and new rules never mix; what both generations look up (elements of
 	 * kept sets) is live in both. */
@@ -1459,7 +1475,8 @@ int emit_update_build(const struct ruleset *rs, const struct installed *inst,
 			for (size_t j = 0; j < rs->chains[i].n_rules && !b->err; j++)
 				put_rule(b, rs, &rs->chains[i], &rs->chains[i].rules[j]);
 		for (size_t i = 0; i < inst->n_objs && !b->err; i++)
-			if (!rs->rate_counter || strcmp(inst->objs[i], rs->rate_counter))
+			if ((!rs->rate_counter || strcmp(inst->objs[i], rs->rate_counter)) &&
+			    strcmp(inst->objs[i], rs->sent_counter))
 				put_del(b, NFT_MSG_DELOBJ, inst->objs[i]);
 	}
 	for (size_t i = 0; i < rs->n_sets; i++)

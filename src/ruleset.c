@@ -82,7 +82,9 @@ uint64_t rs_log_rate_timeout_s(const struct ruleset *rs)
 
 static void print_log(FILE *f, const struct ruleset *rs, const char *prefix)
 {
-	fputs("log prefix ", f);
+	fputs("counter name ", f);
+	print_quoted(f, rs->sent_counter);
+	fputs(" log prefix ", f);
 	print_quoted(f, prefix);
 	fprintf(f, " group %u", rs->log_group);
 }
@@ -279,8 +281,9 @@ int ruleset_print(const struct ruleset *rs, FILE *f)
 	fputs("table inet " LOGUARD_TABLE " {\n", f);
 	/* nft lists named objects before sets. */
 	if (rs->rate_counter)
-		fprintf(f, "\tcounter %s {\n\t\tpackets 0 bytes 0\n\t}\n%s", rs->rate_counter,
-			rs->n_sets || rs->n_chains ? "\n" : "");
+		fprintf(f, "\tcounter %s {\n\t\tpackets 0 bytes 0\n\t}\n\n", rs->rate_counter);
+	fprintf(f, "\tcounter %s {\n\t\tpackets 0 bytes 0\n\t}\n%s", rs->sent_counter,
+		rs->n_sets || rs->n_chains ? "\n" : "");
 	for (size_t i = 0; i < rs->n_sets; i++) {
 		if (i)
 			fputc('\n', f);

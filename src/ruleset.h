@@ -51,6 +51,9 @@
 
 /* Named counter of log records the kernel's rate limit suppressed (read by the daemon). */
 #define LOGUARD_RATE_COUNTER "log_rate_limited"
+/* Named counter of log records the kernel handed to NFLOG: what the daemon did not receive of
+ * them was lost, even when no later record shows a sequence gap (a burst's end). */
+#define LOGUARD_SENT_COUNTER "log_sent"
 
 /* Log prefixes: the daemon reads the verdict from the prefix and the guard from the port. */
 #define LOGUARD_PREFIX_ALLOW	  "loguard allow"
@@ -164,6 +167,7 @@ struct ruleset {
 	uint32_t log_burst;	   /* records per key before the rate applies */
 	const char *log_rate_unit; /* "second", ... */
 	const char *rate_counter;  /* named counter: log records the rate limit suppressed */
+	const char *sent_counter;  /* named counter: log records handed to NFLOG */
 	struct rs_set *sets;
 	size_t n_sets;
 	struct rs_chain *chains;
