@@ -366,6 +366,7 @@ import re, sys
 out, block, dynamic, skipping = [], [], False, False
 for line in sys.stdin.read().split("\n"):
     line = re.sub(r"counter packets \d+ bytes \d+", "counter", line)
+    line = re.sub(r"^\t\tpackets \d+ bytes \d+$", "\t\tpackets N bytes N", line) # named counters
     line = re.sub(r" # progname .*$", "", line)
     if re.match(r"^\tflags( |$)", line):
         continue

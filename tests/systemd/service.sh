@@ -562,6 +562,7 @@ check "journalctl -u loguard LOGUARD_GUARD=... does not return it" test "$(forge
 # The kernel's count of refused SYNs on the guard (its element counter): the truth to match.
 denied=$(ct loguard show --json | python3 -c 'import json, sys
 print([g for g in json.load(sys.stdin)["guards"] if g["name"] == "flood"][0]["denied"])')
+kc=$(ct nft list counters table inet loguard 2>/dev/null | tr -s ' \t\n' ' ')
 ct systemctl stop loguard.service # the final stats entry
 stats=$(ct journalctl -u loguard.service --after-cursor="$JMARK" -o json --no-pager \
 	LOGUARD_TYPE=stats 2>/dev/null | tail -1)
@@ -570,6 +571,7 @@ lost=$(stat LOGUARD_LOST)
 unsent=$(stat LOGUARD_JOURNAL_UNSENT)
 limited=$(stat LOGUARD_RATE_LIMITED)
 log "refused SYNs: ${denied:-?}; entries: $n of bob's, $na of alice's; lost $lost, journal_unsent $unsent, rate_limited $limited"
+log "  kernel counters: $kc"
 log "  (received $(stat LOGUARD_RECEIVED), enobufs $(stat LOGUARD_ENOBUFS), identity_skipped $(stat LOGUARD_IDENTITY_SKIPPED); $(ct journalctl --disk-usage 2>&1))"
 ct journalctl -b -q --no-pager -u systemd-journald.service 2>/dev/null | tail -5 | sed 's/^/      journald| /'
 [ "${denied:-0}" -gt 40000 ] ||
