@@ -286,7 +286,8 @@ have_table() { nft list table "$1" "$2" >/dev/null 2>&1; }
 
 # Normalise an nft listing for comparison: only formatting, never content.
 #  - counter values (packets/bytes change with traffic): "counter packets N bytes M" -> "counter"
-#    in rules; dropped from set elements (per-element counters of a `counter` set)
+#    in rules; dropped from set elements (per-element counters of a `counter` set); the
+#    values of named counters (log_sent, log_rate_limited) made placeholders
 #  - whitespace: indentation and runs of blanks -> one space, blank lines and `#` comment lines
 #    dropped, a wrapped `elements = { ... }` list joined into one line
 #  - the elements of each list sorted (a set is unordered; nft lists interval sets its own way)
@@ -304,6 +305,8 @@ if len(lines) > 1 and lines[0].startswith("table ") and re.match(r"flags( |$)", 
     del lines[1]
 t = "\n".join(lines)
 t = re.sub(r"counter packets \d+ bytes \d+", "counter", t)
+# The body of a named counter (log_sent, log_rate_limited): its values move with traffic too.
+t = re.sub(r"(?m)^packets \d+ bytes \d+$", "packets N bytes N", t)
 def elems(m):
     body = m.group(1).replace("\n", " ")
     parts, depth, cur = [], 0, ""
