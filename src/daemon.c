@@ -135,26 +135,29 @@ static void write_line(struct daemon *d, char *line)
 	free(line);
 }
 
+/* How much the named counter `name` grew since *seen (a counter made anew, as when the rate
+ * was 0 before, starts at zero), and remember its value. 0 if it cannot be read. */
+static uint64_t counter_growth(struct daemon *d, const char *name, uint64_t *seen)
+{
+	uint64_t v, grown;
+
+	if (!name || show_read_counter(d->nl, name, &v) < 0)
+		return 0;
+	grown = v >= *seen ? v - *seen : v;
+	*seen = v;
+	return grown;
+}
+
 static void read_rate_limited(struct daemon *d)
 {
-	uint64_t v;
-
-	if (!d->cur.rs->rate_counter || show_read_counter(d->nl, d->cur.rs->rate_counter, &v) < 0)
-		return;
-	/* A counter made anew (the rate was 0 before) starts at zero. */
-	d->stats.rate_limited += v >= d->rate_limited_seen ? v - d->rate_limited_seen : v;
-	d->rate_limited_seen = v;
+	d->stats.rate_limited += counter_growth(d, d->cur.rs->rate_counter, &d->rate_limited_seen);
 }
 
 /* At start: an adopted table's counters hold what earlier daemons saw; count from here. */
 static void counters_baseline(struct daemon *d)
 {
-	uint64_t v;
-
-	if (d->cur.rs->rate_counter && show_read_counter(d->nl, d->cur.rs->rate_counter, &v) >= 0)
-		d->rate_limited_seen = v;
-	if (show_read_counter(d->nl, LOGUARD_SENT_COUNTER, &v) >= 0)
-		d->sent_seen = v;
+	counter_growth(d, d->cur.rs->rate_counter, &d->rate_limited_seen);
+	counter_growth(d, LOGUARD_SENT_COUNTER, &d->sent_seen);
 }
 
 /* After a socket overflow, what the kernel handed to NFLOG and we never received is lost,
@@ -163,12 +166,7 @@ static void counters_baseline(struct daemon *d)
  * the socket drained, so nothing is in flight but what arrived in the last microseconds. */
 static void read_sent(struct daemon *d)
 {
-	uint64_t v;
-
-	if (show_read_counter(d->nl, LOGUARD_SENT_COUNTER, &v) < 0)
-		return;
-	d->sent += v >= d->sent_seen ? v - d->sent_seen : v; /* a counter made anew starts at 0 */
-	d->sent_seen = v;
+	d->sent += counter_growth(d, LOGUARD_SENT_COUNTER, &d->sent_seen);
 	if (d->stats.enobufs && d->sent > d->stats.received + d->stats.lost)
 		d->stats.lost = d->sent - d->stats.received;
 }

@@ -226,6 +226,52 @@ static void find_consider(struct find *f, const struct nlmsghdr *nlh)
 	}
 }
 
+/* Start a sock_diag request for sockets of family and proto in states (a bit per TCP state)
+ * in l->buf, with the next seq (*ret_seq); the caller fills req->id and sends it. */
+static struct inet_diag_req_v2 *diag_request(struct listeners *l, uint16_t nlm_flags,
+					     uint8_t family, uint8_t proto, uint32_t states,
+					     uint32_t *ret_seq)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(l->buf);
+	struct inet_diag_req_v2 *req;
+
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | nlm_flags;
+	nlh->nlmsg_seq = *ret_seq = ++l->seq;
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = family;
+	req->sdiag_protocol = proto;
+	req->idiag_states = states;
+	req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	return req;
+}
+
+/* Read the next answer into l->buf (blocking: the kernel always answers). Its length or
+ * -errno (-EMSGSIZE: a message larger than the buffer). */
+static int diag_recv(struct listeners *l)
+{
+	for (;;) {
+		ssize_t n = recv(mnl_socket_get_fd(l->diag), l->buf, DUMP_BUF_SIZE, MSG_TRUNC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		return n > DUMP_BUF_SIZE ? -EMSGSIZE : (int)n;
+	}
+}
+
+/* The error an NLMSG_ERROR carries (never 0: an ACK is not an answer here). */
+static int diag_error(const struct nlmsghdr *nlh)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e))
+		return -EPROTO;
+	return e->error < 0 ? e->error : -EPROTO;
+}
+
 /* Dump the sockets of family and proto bound to f->dport into f. 0 or -errno. */
 static int find_dump(struct listeners *l, uint8_t family, uint8_t proto, struct find *f)
 {
@@ -235,22 +281,12 @@ static int find_dump(struct listeners *l, uint8_t family, uint8_t proto, struct 
 		{ .code = INET_DIAG_BC_S_EQ, .yes = sizeof(bc), .no = sizeof(bc) + 4 },
 		{ .no = f->dport },
 	};
-	int fd = mnl_socket_get_fd(l->diag);
-	struct inet_diag_req_v2 *req;
-	struct nlmsghdr *nlh;
-	uint32_t seq = ++l->seq;
+	struct nlmsghdr *nlh = (struct nlmsghdr *)l->buf;
+	uint32_t seq;
 
-	nlh = mnl_nlmsg_put_header(l->buf);
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
-	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
-	req->sdiag_family = family;
-	req->sdiag_protocol = proto;
 	/* UDP: every state, so that connected sockets on the port are seen too. */
-	req->idiag_states = proto == IPPROTO_TCP ? 1U << TCP_LISTEN : ~0U;
-	req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-	req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	diag_request(l, NLM_F_DUMP, family, proto, proto == IPPROTO_TCP ? 1U << TCP_LISTEN : ~0U,
+		     &seq);
 	mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(bc), bc);
 	if (mnl_socket_sendto(l->diag, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
@@ -258,17 +294,10 @@ static int find_dump(struct listeners *l, uint8_t family, uint8_t proto, struct 
 	/* The kernel always finishes a dump with NLMSG_DONE or an error: blocking is safe.
 	 * Messages of another seq are what is left of a dump an earlier call gave up on. */
 	for (;;) {
-		ssize_t n = recv(fd, l->buf, DUMP_BUF_SIZE, MSG_TRUNC);
-		int len;
+		int len = diag_recv(l);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n > DUMP_BUF_SIZE)
-			return -EMSGSIZE;
-		len = (int)n;
+		if (len < 0)
+			return len;
 		for (nlh = (struct nlmsghdr *)l->buf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len)) {
 			if (nlh->nlmsg_seq != seq)
@@ -280,13 +309,8 @@ static int find_dump(struct listeners *l, uint8_t family, uint8_t proto, struct 
 					return *err;
 				return f->err;
 			}
-			if (nlh->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-
-				if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e))
-					return -EPROTO;
-				return e->error < 0 ? e->error : -EPROTO;
-			}
+			if (nlh->nlmsg_type == NLMSG_ERROR)
+				return diag_error(nlh);
 			if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY)
 				find_consider(f, nlh);
 		}
@@ -298,55 +322,34 @@ static int find_dump(struct listeners *l, uint8_t family, uint8_t proto, struct 
 static int find_exact(struct listeners *l, int family, const struct in6_addr *dst, uint16_t dport,
 		      uint32_t dif, struct listener *ret, uint32_t *ret_if)
 {
-	int fd = mnl_socket_get_fd(l->diag);
 	struct inet_diag_req_v2 *req;
 	struct nlmsghdr *nlh;
-	uint32_t seq = ++l->seq;
+	uint32_t seq;
 
-	nlh = mnl_nlmsg_put_header(l->buf);
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = seq;
-	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
-	req->sdiag_family = (uint8_t)family;
-	req->sdiag_protocol = IPPROTO_TCP;
-	req->idiag_states = 1U << TCP_LISTEN;
+	req = diag_request(l, 0, (uint8_t)family, IPPROTO_TCP, 1U << TCP_LISTEN, &seq);
 	/* TCP's exact lookup takes idiag_src:idiag_sport as the local end; no peer. */
 	memcpy(req->id.idiag_src, dst, family == AF_INET ? 4 : 16);
 	req->id.idiag_sport = htons(dport);
 	req->id.idiag_if = dif;
-	req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-	req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	nlh = (struct nlmsghdr *)l->buf;
 	if (mnl_socket_sendto(l->diag, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 
 	/* The kernel answers an exact request at once, with the socket or an error; older
 	 * messages (a dump given up on) are skipped by seq. */
 	for (;;) {
-		ssize_t n = recv(fd, l->buf, DUMP_BUF_SIZE, MSG_TRUNC);
-		int len;
+		int len = diag_recv(l);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n > DUMP_BUF_SIZE)
-			return -EMSGSIZE;
-		len = (int)n;
+		if (len < 0)
+			return len;
 		for (nlh = (struct nlmsghdr *)l->buf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len)) {
 			const struct inet_diag_msg *m;
 
 			if (nlh->nlmsg_seq != seq)
 				continue;
-			if (nlh->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-
-				if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e))
-					return -EPROTO;
-				return e->error < 0 ? e->error : -EPROTO;
-			}
+			if (nlh->nlmsg_type == NLMSG_ERROR)
+				return diag_error(nlh);
 			if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
 			    mnl_nlmsg_get_payload_len(nlh) < sizeof(*m))
 				return -EPROTO;
