@@ -1,5 +1,7 @@
 # loguard — guard loopback ports with nftables.
-# Targets: all, check, install, uninstall, deb, clean, deps, run, fuzz, bench.  V=1 for verbose.
+# Targets: all (default), check (everything CI runs), unit, unit-asan, valgrind, integration,
+# systemd-test, package-test, fuzz, fuzz-smoke, bench, run, deb, install, uninstall, deps, clean.
+# V=1 prints every command.
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
@@ -18,7 +20,6 @@ ifeq ($(origin BASHCOMPDIR),undefined)
 BASHCOMPDIR := $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),/usr/share/bash-completion/completions)
 endif
 PKGS := libnftnl libmnl yaml-0.1
-CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 -Werror
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -30,6 +31,8 @@ Q :=
 else
 Q := @
 endif
+# $(call say,TAG): the one-line progress message of quiet mode ("  CC      build/x.o").
+say = @$(if $(Q),printf '  %-7s %s\n' $(1) $@)
 
 B := build
 # Every source but main.c is linked into the binary and the unit tests.
@@ -50,31 +53,31 @@ all: $(B)/loguard $(PROBE)
 
 $(B)/%.o: src/%.c
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $@")
+	$(call say,CC)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/loguard: $(LIB_OBJ) $(B)/main.o
-	@$(if $(Q),echo "  LD      $@")
+	$(call say,LD)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $@")
+	$(call say,CC)
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
 $(PROBE): tests/lgprobe.c
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $@")
+	$(call say,CC)
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
 
 $(ASAN_DIR)/%.o: src/%.c
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $@")
+	$(call say,CC)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 
 $(ASAN_DIR)/tests/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $@")
+	$(call say,CC)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
 unit: $(UNIT_BIN)
