@@ -247,6 +247,12 @@ policy() {
 	printf '%s\n' "$LG_TMP/$1.yaml"
 }
 
+# fixture NAME: a copy of tests/integration/fixtures/NAME.yaml in $LG_TMP, path printed. A copy,
+# because loguard refuses a policy in a directory others may write to, and a checkout may be one.
+fixture() {
+	policy "$1" <"$(dirname "${BASH_SOURCE[0]}")/fixtures/$1.yaml"
+}
+
 # lg POLICY ARGS...: run loguard -f POLICY ARGS..., output in $LG_OUT, status returned.
 LG_OUT=
 lg() {

@@ -5,18 +5,7 @@
 lg_setup_net
 lg_setup_users
 
-p1=$(policy p1 <<'YAML'
-version: 1
-mode: enforce
-guards:
-  - name: web
-    ports: [8080]
-    protocol: tcp
-    allow:
-      users: [alice]
-    action: reject
-YAML
-)
+p1=$(fixture web-alice)
 p2=$(policy p2 <<'YAML'
 version: 1
 mode: enforce

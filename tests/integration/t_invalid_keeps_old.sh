@@ -5,18 +5,7 @@
 lg_setup_net
 lg_setup_users
 
-good=$(policy good <<'YAML'
-version: 1
-mode: enforce
-guards:
-  - name: web
-    ports: [8080]
-    protocol: tcp
-    allow:
-      users: [alice]
-    action: reject
-YAML
-)
+good=$(fixture web-alice)
 bad_user=$(policy bad_user <<'YAML'
 version: 1
 mode: enforce
