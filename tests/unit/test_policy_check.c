@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <glob.h>
 #include <grp.h>
 #include <pwd.h>
 #include <setjmp.h>
@@ -744,32 +745,34 @@ static void test_hand_built_policy(void **state)
 	diags_free(&d);
 }
 
-/* The shipped policies resolve without errors (warnings for absent units are fine). */
+/* Every shipped policy (every .yaml in policies/; tests run from tests/) parses and resolves without
+ * errors; warnings, e.g. for units absent here, are fine. */
 static void test_shipped_policies(void **state)
 {
-	(void)state;
-	static const char *const files[] = { "../policies/example.yaml",
-					     "../policies/default.yaml" };
+	glob_t gl;
 
-	for (size_t i = 0; i < 2; i++) {
+	(void)state;
+	assert_int_equal(glob("../policies/*.yaml", 0, NULL, &gl), 0);
+	assert_true(gl.gl_pathc >= 3);
+	for (size_t i = 0; i < gl.gl_pathc; i++) {
 		struct diags d = { 0 };
 		struct policy *p = NULL;
 		char *msgs;
-		int r = policy_parse_file(files[i], &d, &p);
+		int r = policy_parse_file(gl.gl_pathv[i], &d, &p);
 
 		if (r == 0)
 			r = policy_check(p, NULL, &d);
 		msgs = join_diags(&d);
 		if (r)
-			fprintf(stderr, "%s: %s\n", files[i], msgs);
+			fprintf(stderr, "%s: %s\n", gl.gl_pathv[i], msgs);
 		assert_int_equal(r, 0);
 		assert_int_equal(d.n_errors, 0);
-		assert_int_equal(p->guards[0].n_uids >= 1, 1);
-		assert_int_equal(p->guards[0].uids[0], 0);
+		assert_true(p->n_guards > 0);
 		free(msgs);
 		policy_free(p);
 		diags_free(&d);
 	}
+	globfree(&gl);
 }
 
 int main(void)

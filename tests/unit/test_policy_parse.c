@@ -924,31 +924,6 @@ static void test_parse_file(void **state)
 	diags_free(&d);
 }
 
-/* The shipped policies are valid (tests run from tests/). */
-static void test_shipped_policies(void **state)
-{
-	(void)state;
-	static const char *const files[] = { "../policies/example.yaml",
-					     "../policies/default.yaml" };
-
-	for (size_t i = 0; i < 2; i++) {
-		struct diags d = { 0 };
-		struct policy *p = NULL;
-		char *msgs;
-		int r = policy_parse_file(files[i], &d, &p);
-
-		msgs = join_diags(&d);
-		if (r)
-			print_error("%s: %s\n", files[i], msgs);
-		assert_int_equal(r, 0);
-		assert_string_equal(msgs, "");
-		assert_true(p->n_guards > 0);
-		free(msgs);
-		policy_free(p);
-		diags_free(&d);
-	}
-}
-
 /* Process identity: owner-only ports, executables, launched names, fail, queue. */
 static void test_process_identity_syntax(void **state)
 {
@@ -1062,7 +1037,6 @@ int main(void)
 		cmocka_unit_test(test_buffer_length),
 		cmocka_unit_test(test_many_guards),
 		cmocka_unit_test(test_parse_file),
-		cmocka_unit_test(test_shipped_policies),
 		cmocka_unit_test(test_diag_format),
 	};
 
