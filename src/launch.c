@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "exit_status.h"
 #include "launch.h"
 #include "nl.h"
 #include "ruleset.h"
@@ -39,14 +40,6 @@
 /* PATH of the user's environment, as login(1) and runuser -l set it (login.defs ENV_PATH). */
 #define LAUNCH_USER_PATH "/usr/local/bin:/usr/bin:/bin"
 #define LAUNCH_ROOT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-/* Exit statuses, as main.c's and env(1)'s. */
-enum {
-	LAUNCH_EXIT_USAGE = 2,
-	LAUNCH_EXIT_SYSTEM = 3,
-	LAUNCH_EXIT_CANNOT_INVOKE = 126,
-	LAUNCH_EXIT_NOT_FOUND = 127,
-};
 
 /* The target user, copied out of getpwnam()'s static buffer before anything else runs. */
 struct launch_user {
@@ -72,10 +65,10 @@ static int resolve_user(const char *name, struct launch_user *ret)
 		if (errno && errno != ENOENT && errno != ESRCH) {
 			fprintf(stderr, PROG ": cannot look up user '%s': %s\n", name,
 				strerror(errno));
-			return LAUNCH_EXIT_SYSTEM;
+			return EXIT_SYSTEM;
 		}
 		fprintf(stderr, PROG ": no such user '%s'\n", name);
-		return LAUNCH_EXIT_USAGE;
+		return EXIT_USAGE;
 	}
 	*ret = (struct launch_user){
 		.uid = pw->pw_uid,
@@ -88,7 +81,7 @@ static int resolve_user(const char *name, struct launch_user *ret)
 	if (!ret->name || !ret->home || !ret->shell) {
 		launch_user_free(ret);
 		fprintf(stderr, PROG ": %s\n", strerror(ENOMEM));
-		return LAUNCH_EXIT_SYSTEM;
+		return EXIT_SYSTEM;
 	}
 	return 0;
 }
@@ -143,7 +136,7 @@ static int prepare_cgroup(const char *root, const char *name, struct launch_cg *
 	dirfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
 		fprintf(stderr, PROG ": %s: %s\n", root, strerror(errno));
-		return LAUNCH_EXIT_SYSTEM;
+		return EXIT_SYSTEM;
 	}
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		snprintf(cg->path + strlen(cg->path), sizeof(cg->path) - strlen(cg->path), "/%s",
@@ -153,7 +146,7 @@ static int prepare_cgroup(const char *root, const char *name, struct launch_cg *
 			fprintf(stderr, PROG ": %s: %s\n", cg->path,
 				fd == -EPERM ? "not owned by root or writable by others; refusing"
 					     : strerror(-fd));
-			r = LAUNCH_EXIT_SYSTEM;
+			r = EXIT_SYSTEM;
 			goto out;
 		}
 		if (parent >= 0)
@@ -174,7 +167,7 @@ static int prepare_cgroup(const char *root, const char *name, struct launch_cg *
 	cg->procs_fd = fd < 0 ? -1 : openat(fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
 	if (cg->procs_fd < 0) {
 		fprintf(stderr, PROG ": cannot create cgroup %s: %s\n", cg->path, strerror(errno));
-		r = LAUNCH_EXIT_SYSTEM;
+		r = EXIT_SYSTEM;
 	}
 	if (fd >= 0)
 		close(fd);
@@ -319,22 +312,22 @@ static int become_user(const struct launch_user *u)
 
 	if (initgroups(u->name, u->gid) < 0) {
 		fprintf(stderr, PROG ": initgroups %s: %s\n", u->name, strerror(errno));
-		return LAUNCH_EXIT_SYSTEM;
+		return EXIT_SYSTEM;
 	}
 	/* The group first: after setuid we could no longer change it. */
 	if (setgid(u->gid) < 0) {
 		fprintf(stderr, PROG ": setgid %u: %s\n", (unsigned)u->gid, strerror(errno));
-		return LAUNCH_EXIT_SYSTEM;
+		return EXIT_SYSTEM;
 	}
 	if (setuid(u->uid) < 0) {
 		fprintf(stderr, PROG ": setuid %u: %s\n", (unsigned)u->uid, strerror(errno));
-		return LAUNCH_EXIT_SYSTEM;
+		return EXIT_SYSTEM;
 	}
 	if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0 ||
 	    ruid != u->uid || euid != u->uid || suid != u->uid || rgid != u->gid ||
 	    egid != u->gid || sgid != u->gid) {
 		fprintf(stderr, PROG ": could not become user %s\n", u->name);
-		return LAUNCH_EXIT_SYSTEM;
+		return EXIT_SYSTEM;
 	}
 	return 0;
 }
@@ -354,7 +347,7 @@ static int reset_env(const struct launch_user *u)
 	    setenv("PATH", u->uid ? LAUNCH_USER_PATH : LAUNCH_ROOT_PATH, 1) < 0 ||
 	    (keep && setenv("TERM", keep, 1) < 0)) {
 		fprintf(stderr, PROG ": cannot set the environment: %s\n", strerror(errno));
-		r = LAUNCH_EXIT_SYSTEM;
+		r = EXIT_SYSTEM;
 	}
 	free(keep);
 	return r;
@@ -370,7 +363,7 @@ static __attribute__((noreturn)) void run_command(const struct launch_opts *opts
 	/* "0": the writer itself. Before anything of the command runs. */
 	if (write(procs_fd, "0\n", 2) != 2) {
 		fprintf(stderr, PROG ": cannot move into its cgroup: %s\n", strerror(errno));
-		_exit(LAUNCH_EXIT_SYSTEM);
+		_exit(EXIT_SYSTEM);
 	}
 	close(procs_fd);
 	if (opts->user) {
@@ -378,12 +371,12 @@ static __attribute__((noreturn)) void run_command(const struct launch_opts *opts
 		 * root's shell (TIOCSTI) or open /dev/tty. stdin/out/err still work. */
 		if (setsid() < 0) {
 			fprintf(stderr, PROG ": setsid: %s\n", strerror(errno));
-			_exit(LAUNCH_EXIT_SYSTEM);
+			_exit(EXIT_SYSTEM);
 		}
 		/* Whatever else root had open (files, sockets) stays root's. */
 		if (close_range(3, ~0U, 0) < 0) {
 			fprintf(stderr, PROG ": close_range: %s\n", strerror(errno));
-			_exit(LAUNCH_EXIT_SYSTEM);
+			_exit(EXIT_SYSTEM);
 		}
 		r = become_user(u);
 		if (!r)
@@ -394,7 +387,7 @@ static __attribute__((noreturn)) void run_command(const struct launch_opts *opts
 	execvp(opts->argv[0], opts->argv);
 	r = errno;
 	fprintf(stderr, PROG ": %s: %s\n", opts->argv[0], strerror(r));
-	_exit(r == ENOENT ? LAUNCH_EXIT_NOT_FOUND : LAUNCH_EXIT_CANNOT_INVOKE);
+	_exit(r == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_INVOKE);
 }
 
 /*
@@ -449,11 +442,11 @@ int launch_exec(const struct launch_opts *opts)
 
 	if (why) {
 		fprintf(stderr, PROG ": invalid name '%s' for --as: %s\n", opts->name, why);
-		return LAUNCH_EXIT_USAGE;
+		return EXIT_USAGE;
 	}
 	if (!opts->argv || !opts->argv[0]) {
 		fprintf(stderr, PROG ": no command given\n");
-		return LAUNCH_EXIT_USAGE;
+		return EXIT_USAGE;
 	}
 	/* Checked up front for a clear message: otherwise mkdir would say EACCES. */
 	if (geteuid() != 0) {
@@ -461,7 +454,7 @@ int launch_exec(const struct launch_opts *opts)
 			PROG ": must run as root: only root may move processes into the cgroups "
 			     "below " LAUNCH_CGROUP_PARENT " (use --user to run the command as "
 			     "another user)\n");
-		return LAUNCH_EXIT_SYSTEM;
+		return EXIT_SYSTEM;
 	}
 	/* Before touching the cgroup tree, so that a mistyped user changes nothing. */
 	if (opts->user) {
@@ -478,7 +471,7 @@ int launch_exec(const struct launch_opts *opts)
 	if (r < 0) {
 		fprintf(stderr, PROG ": %s\n",
 			r == -ENOENT ? "no cgroup2 file system is mounted" : strerror(-r));
-		r = LAUNCH_EXIT_SYSTEM;
+		r = EXIT_SYSTEM;
 		goto out;
 	}
 	r = prepare_cgroup(root, opts->name, &cg);
@@ -508,7 +501,7 @@ int launch_exec(const struct launch_opts *opts)
 	else
 		status = supervise(pid, &set, opts->user);
 	end_cgroup(&cg);
-	r = status < 0		  ? LAUNCH_EXIT_SYSTEM
+	r = status < 0		  ? EXIT_SYSTEM
 	    : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
 				  : WEXITSTATUS(status);
 	sigprocmask(SIG_SETMASK, &old, NULL);

@@ -19,6 +19,7 @@
 #include "apply.h"
 #include "compile.h"
 #include "daemon.h"
+#include "exit_status.h"
 #include "launch.h"
 #include "nft_emit.h"
 #include "nl.h"
@@ -30,15 +31,6 @@
 #ifndef LOGUARD_VERSION
 #define LOGUARD_VERSION "0.1.0"
 #endif
-
-/* Exit codes, documented in loguard(8) and README. */
-enum exit_code {
-	EXIT_OK = 0,
-	EXIT_POLICY = 1,	/* the policy is invalid */
-	EXIT_USAGE = 2,		/* bad command line */
-	EXIT_SYSTEM = 3,	/* kernel, permission or I/O error */
-	EXIT_NOT_INSTALLED = 4, /* show: no table inet loguard */
-};
 
 /* Everything a command needs from the command line. */
 struct cmdline {

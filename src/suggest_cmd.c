@@ -17,13 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "exit_status.h"
 #include "records_read.h"
 #include "suggest_cmd.h"
 #include "udiff.h"
-
-/* Same as main.c's table (README, loguard(8)). */
-#define EXIT_POLICY 1
-#define EXIT_SYSTEM 3
 
 /* Warnings printed before the rest are summarised: a huge garbage file must not flood. */
 #define MAX_WARNINGS 20
