@@ -135,9 +135,11 @@ struct policy_check_opts {
 };
 
 /* Resolve names: users → uids, groups → member uids (supplementary and primary),
- * units/cgroups → cgroup ids. Unknown users/groups and overlapping guards are
- * errors; units/cgroups that do not exist are warnings. Returns 0 or -EINVAL.
- * After success no (protocol, port) is in two port intervals, within or across guards. */
+ * units/cgroups → cgroup ids. Unknown users/groups and ambiguous overlaps (the same interval
+ * in two guards, crossing ranges, a guard overlapping itself) are errors, every one reported;
+ * units/cgroups that do not exist are warnings. Returns 0 or -EINVAL. After success any two
+ * intervals of different guards that share a (protocol, port) nest, the inner one narrower:
+ * it takes precedence there (compile.c splits the outer one around it). */
 int policy_check(struct policy *p, const struct policy_check_opts *opts, struct diags *diags);
 
 /* Free the whole graph; accepts NULL. */

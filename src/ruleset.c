@@ -356,7 +356,8 @@ const char *ruleset_guard_of(const struct ruleset *rs, uint8_t proto, uint16_t p
 {
 	size_t lo = 0, hi = rs->n_guard_index;
 
-	/* Intervals never overlap (policy_check guarantees it): find the last first <= port. */
+	/* Intervals never overlap (the compiler split wider guards around narrower ones, as the
+	 * kernel's guard map has them): find the last first <= port. */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const struct rs_guard_port *g = &rs->guard_index[mid];

@@ -317,16 +317,17 @@ static void test_overlaps(void **state)
 			       NULL, NULL, &msgs),
 			 -EINVAL);
 	/* Ordered by protocol then port; each located at the later entry, naming the earlier. */
-	expect_msgs(msgs, "policy.yaml:15:13: error: port 53/tcp overlaps guard 'dns-tcp' "
-			  "(policy.yaml:13:12)\n"
-			  "policy.yaml:18:22: error: port 150/tcp is listed twice in guard 'twice' "
-			  "(policy.yaml:18:13)\n"
-			  "policy.yaml:6:19: error: port 8888/tcp overlaps guard 'jupyter' "
-			  "(policy.yaml:4:13)\n"
-			  "policy.yaml:8:12: error: port 9000/tcp overlaps guard 'jupyter' "
-			  "(policy.yaml:4:19)\n"
-			  "policy.yaml:15:13: error: port 53/udp overlaps guard 'dns' "
-			  "(policy.yaml:10:12)");
+	expect_msgs(msgs, "policy.yaml:15:13: error: port 53/tcp is also in guard 'dns-tcp' "
+			  "(policy.yaml:13:12), as wide: neither takes precedence\n"
+			  "policy.yaml:18:22: error: port 150/tcp overlaps ports 100-200/tcp of the "
+			  "same guard 'twice' (policy.yaml:18:13)\n"
+			  "policy.yaml:6:19: error: port 8888/tcp is also in guard 'jupyter' "
+			  "(policy.yaml:4:13), as wide: neither takes precedence\n"
+			  "policy.yaml:8:12: error: ports 8950-9050/tcp cross ports 9000-9100/tcp of "
+			  "guard 'jupyter' (policy.yaml:4:19): only a range inside another takes "
+			  "precedence\n"
+			  "policy.yaml:15:13: error: port 53/udp is also in guard 'dns' "
+			  "(policy.yaml:10:12), as wide: neither takes precedence");
 	free(msgs);
 
 	/* Same port, different protocols: no overlap. Adjacent ranges: no overlap. */
@@ -339,6 +340,48 @@ static void test_overlaps(void **state)
 			       NULL, NULL, &msgs),
 			 0);
 	expect_msgs(msgs, "");
+	free(msgs);
+}
+
+/* A guard on fewer ports takes precedence over a range around it, at any depth; what stays
+ * ambiguous is reported pair by pair in one run, next to other errors. */
+static void test_precedence(void **state)
+{
+	(void)state;
+	char *msgs;
+
+	assert_int_equal(check("version: 1\n"
+			       "guards:\n"
+			       "  - { name: private, ports: 1024-65535, allow: { owner: true } }\n"
+			       "  - { name: dev, ports: 8000-8999, protocol: both }\n"
+			       "  - { name: jupyter, ports: [8888, 9999] }\n"
+			       "  - { name: first, ports: [1024, 8000] , protocol: udp }\n",
+			       NULL, NULL, &msgs),
+			 0);
+	expect_msgs(msgs, "");
+	free(msgs);
+
+	/* Three guards on 8888 are two errors, each against the first; the crossing ranges and
+	 * the unknown user do not hide each other. */
+	assert_int_equal(check("version: 1\n"
+			       "guards:\n"
+			       "  - { name: private, ports: 1024-65535 }\n"
+			       "  - { name: a, ports: 8888 }\n"
+			       "  - { name: b, ports: 8888, allow: { users: [no-such-user-x] } }\n"
+			       "  - { name: c, ports: [8888, 3000-4000] }\n"
+			       "  - { name: d, ports: 3500-4500 }\n",
+			       NULL, NULL, &msgs),
+			 -EINVAL);
+	expect_msgs(msgs, "policy.yaml:5:46: error: unknown user 'no-such-user-x'\n"
+			  "policy.yaml:7:23: error: ports 3500-4500/tcp cross ports 3000-4000/tcp of "
+			  "guard 'c' (policy.yaml:6:30): only a range inside another takes "
+			  "precedence\n"
+			  "policy.yaml:5:23: error: port 8888/tcp is also in guard 'a' "
+			  "(policy.yaml:4:23), as wide: neither takes precedence\n"
+			  "policy.yaml:6:24: error: port 8888/tcp is also in guard 'a' "
+			  "(policy.yaml:4:23), as wide: neither takes precedence\n"
+			  "policy.yaml:6:24: error: port 8888/tcp is also in guard 'b' "
+			  "(policy.yaml:5:23), as wide: neither takes precedence");
 	free(msgs);
 }
 
@@ -782,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_groups),
 		cmocka_unit_test(test_empty_group_warning),
 		cmocka_unit_test(test_overlaps),
+		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_error_limit),
 		cmocka_unit_test(test_large_policy),
 		cmocka_unit_test_setup_teardown(test_cgroups, tree_setup, tree_teardown),
