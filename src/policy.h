@@ -55,7 +55,8 @@ struct policy_file_id {
 /* One guard: a set of ports and who may connect to them. */
 struct policy_guard {
 	char *name;
-	struct loc loc;
+	struct loc loc; /* loc.file: the file it was written in (the main file or a drop-in) */
+	struct loc name_loc;
 	struct policy_ports *ports;
 	size_t n_ports;
 	unsigned protocols; /* POLICY_PROTO_* */
@@ -103,7 +104,9 @@ enum policy_rate_unit {
 
 /* The whole policy (AST plus resolution results). */
 struct policy {
-	char *file; /* path as given; every loc.file points here */
+	char *file;	 /* path as given; the main file's locs point here */
+	char **dropins;	 /* drop-in files merged in (policy_merge), in order; their locs */
+	size_t n_dropins; /* point into these */
 	unsigned version;
 	enum policy_mode mode;
 	uint16_t log_group;
@@ -125,6 +128,18 @@ int policy_parse_buffer(const char *file, const char *buf, size_t len, struct di
 
 /* Read and parse a policy from an open file descriptor; file names it in diagnostics. */
 int policy_parse_fd(const char *file, int fd, struct diags *diags, struct policy **ret_policy);
+
+/* How a drop-in (policy.d/NAME.yaml) is parsed: guards only, their mode defaulting to the
+ * main file's. */
+struct policy_parse_opts {
+	const char *main_file; /* named in messages about keys only the main file may set */
+	enum policy_mode mode; /* the main file's default mode */
+};
+
+/* policy_parse_fd(), as a drop-in when opts is not NULL: 'version' optional, global keys
+ * ('mode', 'log', 'counters', 'queue') errors. */
+int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opts *opts,
+			 struct diags *diags, struct policy **ret_policy);
 
 /* Read and parse a policy file; a read failure is a located error too. */
 int policy_parse_file(const char *file, struct diags *diags, struct policy **ret_policy);

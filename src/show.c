@@ -489,16 +489,36 @@ int show_read_live(struct show_live *ret)
 	return 0;
 }
 
+int show_label_files(struct show_table *t, const struct policy *p)
+{
+	for (size_t i = 0; p && i < p->n_guards; i++) {
+		const struct policy_guard *pg = &p->guards[i];
+		struct show_guard *g = bsearch(pg->name, t->guards, t->n_guards, sizeof(*t->guards),
+					       cmp_guard_name);
+
+		if (!g || g->file)
+			continue;
+		g->file = strdup(pg->loc.file);
+		if (!g->file)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int show_print_text(const struct show_table *t, FILE *f)
 {
+	bool files = false;
+
 	if (!t->installed) {
 		fputs("table inet " LOGUARD_TABLE ": not installed\n", f);
 		return 0;
 	}
 	fprintf(f, "table inet " LOGUARD_TABLE ": %zu guards (ruleset generation %u)\n",
 		t->n_guards, t->genid);
-	fprintf(f, "%-24s %-8s %-7s %12s %12s %12s  %s\n", "GUARD", "MODE", "ACTION", "CONNECTIONS",
-		"ALLOWED", "DENIED", "PORTS");
+	for (size_t i = 0; i < t->n_guards; i++)
+		files |= t->guards[i].file != NULL;
+	fprintf(f, "%-24s %-8s %-7s %12s %12s %12s  %s%s\n", "GUARD", "MODE", "ACTION", "CONNECTIONS",
+		"ALLOWED", "DENIED", "PORTS", files ? "  FILE" : "");
 	for (size_t i = 0; i < t->n_guards; i++) {
 		const struct show_guard *g = &t->guards[i];
 		uint64_t denied = g->connections > g->allowed ? g->connections - g->allowed : 0;
@@ -511,6 +531,8 @@ int show_print_text(const struct show_table *t, FILE *f)
 		else
 			fprintf(f, "%12s %12s %12s  ", "-", "-", "-");
 		print_ports_list(g, f);
+		if (files)
+			fprintf(f, "  %s", g->file ? g->file : "-");
 		fputc('\n', f);
 	}
 	if (t->has_rate_limit)
@@ -606,6 +628,11 @@ int show_print_json(const struct show_table *t, FILE *f)
 				g->ports[k].proto == IPPROTO_TCP ? "tcp" : "udp", g->ports[k].first,
 				g->ports[k].last);
 		fprintf(f, "],\"allow_entries\":%zu,", g->n_allow);
+		if (g->file) {
+			fputs("\"file\":", f);
+			json_string(g->file, f);
+			fputc(',', f);
+		}
 		if (t->counters)
 			fprintf(f, "\"connections\":%llu,\"allowed\":%llu,\"%s\":%llu}",
 				(unsigned long long)g->connections, (unsigned long long)g->allowed,
@@ -626,6 +653,7 @@ void show_table_free(struct show_table *t)
 	for (size_t i = 0; i < t->n_guards; i++) {
 		free(t->guards[i].name);
 		free(t->guards[i].ports);
+		free(t->guards[i].file);
 	}
 	free(t->guards);
 	free(t);

@@ -54,7 +54,7 @@ for f in "${installed[@]}"; do
 	check "make install created $f" test -f "$stage$f"
 done
 check "installed unit runs \$(SBINDIR)/loguard" \
-	grep -q -x 'ExecStart=/opt/lg/sbin/loguard -f /etc/loguard/policy.yaml run' "$stage$sysunitdir/loguard.service"
+	grep -q -x 'ExecStart=/opt/lg/sbin/loguard run' "$stage$sysunitdir/loguard.service"
 check "no /usr/sbin/loguard left in the unit's commands" \
 	bash -c "! grep '^Exec.*/usr/sbin/loguard' '$stage$sysunitdir/loguard.service'"
 check "policy installed from policies/default.yaml" cmp "$LGSD_ROOT/policies/default.yaml" "$stage/etc/loguard/policy.yaml"
