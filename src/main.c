@@ -27,6 +27,7 @@
 #include "ruleset.h"
 #include "show.h"
 #include "suggest_cmd.h"
+#include "why.h"
 
 #ifndef LOGUARD_VERSION
 #define LOGUARD_VERSION "0.1.0"
@@ -52,7 +53,9 @@ struct cmdline {
 	const char *log_file; /* run --log-file */
 	const char *format;   /* run --format */
 	const char *as;	      /* exec --as */
-	const char *user;     /* exec --user */
+	const char *user;     /* exec --user, why --user */
+	const char *exe;      /* why --exe */
+	bool udp;	      /* why --udp */
 	const char *wait;     /* exec --wait */
 	char **argv;	      /* exec: the command and its arguments */
 	bool diff;	      /* suggest --diff */
@@ -419,6 +422,30 @@ static int cmd_suggest(struct cmdline *cl)
 	return suggest_cmd_run(&o);
 }
 
+static int cmd_why(struct cmdline *cl)
+{
+	struct why_opts o = { .user = cl->user, .exe = cl->exe, .udp = cl->udp };
+	struct loaded l;
+	int r;
+
+	if (!cl->argv || !cl->argv[0] || cl->argv[1]) {
+		fprintf(stderr, "%s: why: expected one PORT (why PORT [--user USER] [--exe PATH] "
+				"[--udp])\n",
+			cl->prog);
+		return EXIT_USAGE;
+	}
+	o.port = cl->argv[0];
+	/* No trust check: why reads, it installs nothing, and anyone may ask. */
+	r = load(cl, 0, &l);
+	if (r)
+		return r;
+	r = why_explain(&l, &o, stdout, stderr);
+	apply_loaded_free(&l);
+	if (fflush(stdout))
+		return EXIT_SYSTEM;
+	return r == -EINVAL ? EXIT_USAGE : r < 0 ? EXIT_SYSTEM : EXIT_OK;
+}
+
 static int cmd_version(struct cmdline *cl)
 {
 	(void)cl;
@@ -497,6 +524,15 @@ static const struct command commands[] = {
 		      "a group once N members were seen (default: all)", "N" },
 		    { "include-denied", 'i', offsetof(struct cmdline, include_denied),
 		      "also allow what enforce mode denied" } } },
+	{ .name = "why",
+	  .run = cmd_why,
+	  .help = "say which guard covers PORT, who it allows, whether USER would pass, who listens",
+	  .args = "PORT",
+	  .opts = { { "user", 'u', offsetof(struct cmdline, user),
+		      "the user asking (default: you)", "USER" },
+		    { "exe", 'e', offsetof(struct cmdline, exe),
+		      "the connecting program, for guards with executables", "PATH" },
+		    { "udp", 'U', offsetof(struct cmdline, udp), "UDP instead of TCP" } } },
 	{ .name = "flush",
 	  .run = cmd_flush,
 	  .help = "remove table inet loguard (and nothing else)" },
@@ -569,6 +605,8 @@ static int parse_command_args(struct cmdline *cl, const struct command *cmd, int
 		{ "help", no_argument, NULL, 'h' },
 		{ "dir", required_argument, NULL, OPT_DIR },
 	};
+	/* '+' stops at the first argument only where it starts a command line of its own
+	 * (exec's "-- CMD"): `why PORT --user bob` takes options after PORT too. */
 	char shorts[12 + 2 * N_CMD_OPTS] = "+f:h";
 	size_t n = 3;
 	int c;
@@ -576,6 +614,8 @@ static int parse_command_args(struct cmdline *cl, const struct command *cmd, int
 	/* -d is --dir where the command has no -d of its own (suggest's is --diff). */
 	if (!command_has_short(cmd, 'd'))
 		strcat(shorts, "d:");
+	if (cmd->args && strncmp(cmd->args, "--", 2))
+		memmove(shorts, shorts + 1, strlen(shorts));
 	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++, n++) {
 		bool arg = cmd->opts[i].arg;
 

@@ -8,11 +8,8 @@
 lg_setup_net
 lg_setup_users
 
-etc="$LG_TMP/etc"
-dir="$etc/policy.d"
-main="$etc/policy.yaml"
-install -d -m 0755 "$etc" "$dir"
-install -m 0644 "$LG_ROOT/policies/private-ports.yaml" "$main"
+lg_private_ports_etc
+dir=$LG_DROPINS main=$LG_MAIN
 cat >"$dir/50-devs.yaml" <<'YAML'
 # Port 8888: the notebook's owner and the developers (this guard replaces 'private' there,
 # so it says owner: true again).
