@@ -433,7 +433,9 @@ static int start(struct daemon *d)
 	if (r < 0) {
 		fprintf(stderr, "loguard: cannot open netlink (NFLOG group %u): %s%s\n",
 			d->cur.rs->log_group, strerror(-r),
-			r == -EBUSY ? " (another process reads that group)" : "");
+			r == -EBUSY			  ? " (another process reads that group)"
+			: r == -EPERM || r == -EACCES ? " (CAP_NET_ADMIN needed: run as root)"
+						      : "");
 		return 3;
 	}
 	/* Owned (no other process may change it while we live) and persistent (it stays in

@@ -240,7 +240,7 @@ static int send_table(const struct cmdline *cl, struct nl *nl, const struct rule
 	diags_print(&d, stderr);
 	diags_free(&d);
 	if ((r == -EPERM || r == -EACCES) && !explained)
-		return kernel_error(cl, "applying", r);
+		return kernel_error(cl, rs ? "applying" : "removing table inet " LOGUARD_TABLE, r);
 	if (r < 0) {
 		fprintf(stderr,
 			"%s: the kernel refused the change (%s); the previous ruleset "
@@ -282,6 +282,12 @@ static int cmd_apply(struct cmdline *cl)
 		       cl->dry_run ? "validated (nothing changed)" : "applied", source(cl).file,
 		       l.policy->n_guards, st.n_rules, st.n_elems, st.n_elems_deleted, st.n_msgs,
 		       st.bytes, ms_since(&t0));
+	/* Nobody owns the table once apply exits: any `nft flush ruleset` removes it. */
+	if (r == EXIT_OK && !cl->dry_run)
+		fprintf(stderr, "%s: note: nothing keeps this table: `nft flush ruleset` (as "
+				"`nft -f /etc/nftables.conf` runs it) removes it; loguard.service "
+				"keeps its rules against other tools\n",
+			cl->prog);
 	nl_close(nl);
 	apply_loaded_free(&l);
 	return r;
@@ -290,13 +296,21 @@ static int cmd_apply(struct cmdline *cl)
 static int cmd_flush(struct cmdline *cl)
 {
 	struct nl *nl = NULL;
+	bool exists = false;
 	int r;
 
 	if (open_nl(cl, &nl) < 0)
 		return EXIT_SYSTEM;
+	/* Say what happened: "removed" only when there was something to remove. */
+	r = show_table_info(nl, &exists, NULL, NULL);
+	if (r < 0) {
+		nl_close(nl);
+		return kernel_error(cl, "reading table inet " LOGUARD_TABLE, r);
+	}
 	r = send_table(cl, nl, NULL, true, NULL);
 	if (r == EXIT_OK)
-		printf("removed table inet " LOGUARD_TABLE "\n");
+		printf(exists ? "removed table inet " LOGUARD_TABLE "\n"
+			      : "no table inet " LOGUARD_TABLE ": nothing to remove\n");
 	nl_close(nl);
 	return r;
 }

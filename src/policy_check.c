@@ -13,7 +13,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1148,6 +1150,64 @@ static int guard_launched(struct check_ctx *c, struct policy_guard *g)
 	return cgroups_unique(g);
 }
 
+/* Debian's postgresql-common links its clients (psql, pg_dump, ...) to the Perl script
+ * pg_wrapper, which execs /usr/lib/postgresql/VERSION/bin/NAME: those are what connect. */
+static void name_pg_wrapper_targets(const char *link_name, char *buf, size_t size)
+{
+	const char *base = strrchr(link_name, '/');
+	char pattern[PATH_MAX];
+	glob_t gl;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	snprintf(pattern, sizeof(pattern), "/usr/lib/postgresql/*/bin/%s", base ? base + 1 : link_name);
+	if (glob(pattern, 0, NULL, &gl) != 0)
+		return;
+	for (size_t i = 0; i < gl.gl_pathc && o + 1 < size; i++)
+		o += snprintf(buf + o, size - o, "%s%s", i ? ", " : "", gl.gl_pathv[i]);
+	globfree(&gl);
+}
+
+/* A script (#!) is never what runs: the kernel runs its interpreter, so the connecting process's
+ * executable is the interpreter (or whatever the script execs), and a device and inode match
+ * on the script finds nothing. Say so, naming what runs when we can tell. */
+static void warn_script(struct check_ctx *c, const struct policy_ref *ref)
+{
+	char line[256] = "", real[PATH_MAX], runs[1024] = "", b[ESC_BUF], b2[ESC_BUF];
+	const char *base, *how;
+	struct stat lst;
+	char *interp;
+	FILE *f;
+
+	if (lstat(ref->name, &lst) < 0 || !realpath(ref->name, real))
+		return;
+	f = fopen(real, "re");
+	if (!f)
+		return;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	if (strncmp(line, "#!", 2))
+		return;
+	line[strcspn(line, "\n")] = '\0';
+	interp = line + 2 + strspn(line + 2, " \t"); /* the interpreter: the first word */
+	interp[strcspn(interp, " \t")] = '\0';
+	base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+	if (!strcmp(base, "pg_wrapper"))
+		name_pg_wrapper_targets(ref->name, runs, sizeof(runs));
+	how = S_ISLNK(lst.st_mode) ? "a symbolic link to the script" : "the script";
+	if (runs[0])
+		report(c, DIAG_WARNING, &ref->loc,
+		       "executable '%s' is %s '%s' (%s), which never connects itself: Debian's "
+		       "pg_wrapper runs %s; list that instead",
+		       esc(b, ref->name), how, esc(b2, real), interp, runs);
+	else
+		report(c, DIAG_WARNING, &ref->loc,
+		       "executable '%s' is %s '%s': what connects is its interpreter %s (or a "
+		       "program the script runs), never the script; list that program instead",
+		       esc(b, ref->name), how, esc(b2, real), interp);
+}
+
 /* Executables are the files at their paths now, by device and inode: a copy elsewhere or
  * another file renamed to the same name is a different file. */
 static int guard_executables(struct check_ctx *c, struct policy_guard *g)
@@ -1185,6 +1245,7 @@ static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 			       "executable '%s' can be changed by others than root, who could then "
 			       "connect as it",
 			       esc(b, ref->name));
+		warn_script(c, ref);
 		g->exe_ids[g->n_exe_ids++] = (struct policy_file_id){ st.st_dev, st.st_ino };
 	}
 	return 0;
@@ -1232,6 +1293,16 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < p->n_guards && !c.fatal; i++) {
+		const struct policy_guard *g = &p->guards[i];
+
+		/* Legal (a port nobody may use), but usually a forgotten key. */
+		if (g->mode == POLICY_MODE_ENFORCE && !g->owner && !g->n_users && !g->n_groups &&
+		    !g->n_units && !g->n_cgroups && !g->n_launched && !g->n_executables)
+			report(&c, DIAG_WARNING, &g->loc,
+			       "guard '%s' allows nobody: in enforce mode it refuses every connection "
+			       "to its ports, root's included (add 'allow', or 'mode: audit' to see "
+			       "who connects first)",
+			       g->name ? g->name : "?");
 		r = guard_uids(&c, &p->guards[i]);
 		if (r < 0)
 			goto out;
