@@ -166,9 +166,11 @@ struct compiler {
 	bool log_used[__LOG_KIND_MAX];
 	bool any_owner; /* some guard is owner-only: create the owner sets */
 	bool any_udp;	/* some guard covers UDP: judge looped-back broadcast and multicast */
+	bool any_queue; /* some guard's profile asks the daemon: create the counting sets */
 	bool live;	/* compiled for `loguard run` (compile_opts.live) */
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
+	struct rs_set *asked[2], *denied[2]; /* counting sets, when any_queue */
 	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 4];
 };
 
@@ -437,6 +439,13 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g,
 			if (r < 0)
 				goto out;
 			e.chain = NULL;
+			if (c->any_queue && profile_queues(&pr)) {
+				r = set_add_elem(c->asked[iv], &e);
+				if (r >= 0)
+					r = set_add_elem(c->denied[iv], &e);
+				if (r < 0)
+					goto out;
+			}
 			for (size_t u = 0; u < g->n_uids; u++) {
 				e.id = g->uids[u];
 				r = set_add_elem(c->uids[iv], &e);
@@ -515,8 +524,17 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 
 	const char *allow_goto = profile_logs_allowed(&pr) ? CHAIN_ALLOW_LOG : NULL;
 
-	/* One lookup per allow set: uids first, then each cgroup level. */
+	/* The daemon's repeats pass the guard map twice: count them, for `show`. */
 	r = 0;
+	for (size_t i = 0; r >= 0 && profile_queues(&pr) && i < rs->n_sets; i++)
+		if (rs->sets[i].kind == RS_SET_ASKED)
+			r = chain_add_rule(ch, &(struct rs_rule){
+						       .kind = RS_RULE_COUNT_ASKED,
+						       .set = rs->sets[i].name,
+						       .interval = rs->sets[i].interval,
+						       .comment = "count loguard run's repeats" });
+
+	/* One lookup per allow set: uids first, then each cgroup level. */
 	for (size_t i = 0; r >= 0 && i < rs->n_sets; i++) {
 		const struct rs_set *s = &rs->sets[i];
 		bool uid = s->kind == RS_SET_ALLOW_UID;
@@ -536,6 +554,14 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 	if (r < 0)
 		return r;
 	r = fill_queue_rules(c, ch, &pr, allow_goto);
+	/* What gets here is denied (audit: would be): counted per guard, as no allow set saw
+	 * what the daemon accepted. */
+	for (size_t i = 0; r >= 0 && profile_queues(&pr) && i < rs->n_sets; i++)
+		if (rs->sets[i].kind == RS_SET_DENIED)
+			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_COUNT,
+								  .set = rs->sets[i].name,
+								  .interval = rs->sets[i].interval,
+								  .comment = "count denied" });
 	if (r < 0)
 		return r;
 	if (audit) {
@@ -782,11 +808,13 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 	/* First pass: which sets the policy needs. */
 	for (size_t i = 0; i < p->n_guards; i++) {
 		const struct policy_guard *g = &p->guards[i];
+		const struct profile gp = guard_profile(g, live);
 
 		r = merged_ports(g, &ports[i], &n_ports[i]);
 		if (r < 0)
 			goto out;
 		c.any_owner |= g->owner;
+		c.any_queue |= p->counters && profile_queues(&gp);
 		c.any_udp |= (g->protocols & POLICY_PROTO_UDP) != 0;
 		/* The daemon adds cgroups that appear later, at levels known only then. */
 		live_cgroups |= live && (g->n_units || g->n_cgroups || g->n_launched);
@@ -831,6 +859,10 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 		for (size_t k = c.rs->n_sets - 1 - c.any_range; r >= 0 && k < c.rs->n_sets; k++)
 			c.rs->sets[k].live = live_cgroups;
 	}
+	if (r >= 0 && c.any_queue)
+		r = add_sets(&c, RS_SET_ASKED, 0, LOGUARD_ASKED_SET);
+	if (r >= 0 && c.any_queue)
+		r = add_sets(&c, RS_SET_DENIED, 0, LOGUARD_DENIED_SET);
 	for (unsigned fam = 4; r >= 0 && c.any_owner && fam <= 6; fam += 2) {
 		for (int k = 0; r >= 0 && k < 2; k++) {
 			char name[32];
@@ -868,6 +900,10 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 			c.uids[s->interval] = s;
 		else if (s->kind == RS_SET_ALLOW_CGROUP)
 			c.cgroups[s->level][s->interval] = s;
+		else if (s->kind == RS_SET_ASKED)
+			c.asked[s->interval] = s;
+		else if (s->kind == RS_SET_DENIED)
+			c.denied[s->interval] = s;
 	}
 
 	r = compile_base_chains(&c, &n_fixed);

@@ -44,6 +44,10 @@ struct show_guard {
 	uint64_t connections; /* new connections / datagrams that reached the guard */
 	uint64_t allowed;     /* of those, matched an allow entry */
 	size_t n_allow;	      /* allow entries (uid or cgroup elements) */
+	/* Guards loguard run judges (owner, executables, live units) count their denials and the
+	 * daemon's repeats in sets of their own (LOGUARD_DENIED_SET, LOGUARD_ASKED_SET). */
+	bool judged;
+	uint64_t asked, denied;
 	char *file;	      /* the policy file that has a guard of this name now; NULL: none */
 };
 
