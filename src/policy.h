@@ -136,6 +136,11 @@ struct policy_parse_opts {
 	enum policy_mode mode; /* the main file's default mode */
 };
 
+/* policy_parse_buffer(), as a drop-in when opts is not NULL (see below). */
+int policy_parse_buffer_opts(const char *file, const char *buf, size_t len,
+			     const struct policy_parse_opts *opts, struct diags *diags,
+			     struct policy **ret_policy);
+
 /* policy_parse_fd(), as a drop-in when opts is not NULL: 'version' optional, global keys
  * ('mode', 'log', 'counters', 'queue') errors. */
 int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opts *opts,

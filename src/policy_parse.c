@@ -1491,6 +1491,13 @@ int policy_parse_buffer(const char *file, const char *buf, size_t len, struct di
 	return parse_buffer(file, buf, len, NULL, diags, ret_policy);
 }
 
+int policy_parse_buffer_opts(const char *file, const char *buf, size_t len,
+			     const struct policy_parse_opts *opts, struct diags *diags,
+			     struct policy **ret_policy)
+{
+	return parse_buffer(file, buf, len, opts, diags, ret_policy);
+}
+
 int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opts *opts,
 			 struct diags *diags, struct policy **ret_policy)
 {
