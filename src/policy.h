@@ -129,20 +129,25 @@ int policy_parse_buffer(const char *file, const char *buf, size_t len, struct di
 /* Read and parse a policy from an open file descriptor; file names it in diagnostics. */
 int policy_parse_fd(const char *file, int fd, struct diags *diags, struct policy **ret_policy);
 
-/* How a drop-in (policy.d/NAME.yaml) is parsed: guards only, their mode defaulting to the
- * main file's. */
+/* How a file is parsed: as a drop-in (policy.d/NAME.yaml: guards only, their mode defaulting
+ * to the main file's) when main_file is set; and whether to keep what parsed of an invalid one. */
 struct policy_parse_opts {
-	const char *main_file; /* named in messages about keys only the main file may set */
+	const char *main_file; /* a drop-in of this main file, named in messages about keys only
+				  it may set; NULL: a main policy file */
 	enum policy_mode mode; /* the main file's default mode */
+	/* When not NULL and the file is invalid (-EINVAL), receives the guards that parsed (those
+	 * with a name; only the ports that parsed), for the checks after parsing to report what
+	 * the parse errors would hide until fixed. Never installed. Freed by the caller. */
+	struct policy **ret_partial;
 };
 
-/* policy_parse_buffer(), as a drop-in when opts is not NULL (see below). */
+/* policy_parse_buffer() with opts (NULL: a main file). */
 int policy_parse_buffer_opts(const char *file, const char *buf, size_t len,
 			     const struct policy_parse_opts *opts, struct diags *diags,
 			     struct policy **ret_policy);
 
-/* policy_parse_fd(), as a drop-in when opts is not NULL: 'version' optional, global keys
- * ('mode', 'log', 'counters', 'queue') errors. */
+/* policy_parse_fd() with opts (NULL: a main file). In a drop-in 'version' is optional and the
+ * global keys ('mode', 'log', 'counters', 'queue') are errors. */
 int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opts *opts,
 			 struct diags *diags, struct policy **ret_policy);
 

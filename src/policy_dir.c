@@ -175,19 +175,24 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 			       struct diags *d, struct policy **ret_policy,
 			       struct policy **ret_partial)
 {
-	struct policy *p = NULL;
+	struct policy *p = NULL, *partial = NULL;
+	const struct policy_parse_opts mo = { .ret_partial = ret_partial ? &partial : NULL };
 	char **files = NULL;
 	size_t n_files = 0;
 	int fd, r, bad = 0;
 
 	r = open_policy_file(src->file, how, d, &fd);
 	if (r >= 0) {
-		r = policy_parse_fd(src->file, fd, d, &p);
+		r = policy_parse_fd_opts(src->file, fd, &mo, d, &p);
 		close(fd);
 	}
 	if (r < 0 && r != -EINVAL && r != -EPERM)
 		return r;
 	bad = r;
+	if (partial) { /* what parsed of an invalid main file: checked, never installed */
+		p = partial;
+		partial = NULL;
+	}
 
 	if (src->dir) {
 		r = how == POLICY_OPEN_PLAIN ? 0
@@ -219,7 +224,8 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 	 * reports its own errors. Its guards default to the main file's mode. */
 	for (size_t i = 0; i < n_files; i++) {
 		struct policy_parse_opts o = { .main_file = src->file,
-					       .mode = p ? p->mode : POLICY_MODE_ENFORCE };
+					       .mode = p ? p->mode : POLICY_MODE_ENFORCE,
+					       .ret_partial = mo.ret_partial };
 		struct policy *sub = NULL;
 
 		r = open_policy_file(files[i], how, d, &fd);
@@ -229,10 +235,14 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 		}
 		if (r < 0 && r != -EINVAL && r != -EPERM && r != -ENOENT)
 			goto out;
-		if (r < 0) {
-			bad = bad ? bad : r;
-			continue;
+		if (partial) {
+			sub = partial;
+			partial = NULL;
 		}
+		if (r < 0)
+			bad = bad ? bad : r;
+		if (!sub)
+			continue;
 		r = p ? policy_merge(p, sub) : (policy_free(sub), 0);
 		if (r < 0)
 			goto out;

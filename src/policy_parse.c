@@ -1309,6 +1309,11 @@ out:
 	free(first);
 }
 
+static bool is_dropin(const struct parse_ctx *c)
+{
+	return c->opts && c->opts->main_file;
+}
+
 static void parse_top(struct parse_ctx *c)
 {
 	struct loc seen[__TOP_MAX] = { 0 }, key_loc, loc = ev_loc(c);
@@ -1324,7 +1329,7 @@ static void parse_top(struct parse_ctx *c)
 	while (map_next_key(c, &top_spec, seen, &key, &key_loc) > 0) {
 		/* One table has one mode default, log group, rate and queue: a drop-in adds
 		 * guards to it and says nothing about the rest. */
-		if (c->opts && key != TOP_VERSION && key != TOP_GUARDS) {
+		if (is_dropin(c) && key != TOP_VERSION && key != TOP_GUARDS) {
 			error(c, &key_loc,
 			      "'%s' is a global key: set it in the main policy file %s, not in a "
 			      "drop-in (expected version, guards)",
@@ -1359,7 +1364,7 @@ static void parse_top(struct parse_ctx *c)
 	}
 	if (c->fatal)
 		return;
-	if (!seen[TOP_VERSION].line && !c->opts)
+	if (!seen[TOP_VERSION].line && !is_dropin(c))
 		error(c, &loc, "missing required key 'version'");
 	if (!seen[TOP_GUARDS].line)
 		error(c, &loc, "missing required key 'guards'");
@@ -1388,30 +1393,56 @@ static void parse_stream(struct parse_ctx *c)
 	}
 }
 
+static void guard_free_contents(struct policy_guard *g)
+{
+	struct policy_ref *refs[] = { g->users,	  g->groups,	  g->units,
+				      g->cgroups, g->executables, g->launched };
+	size_t ns[] = { g->n_users,   g->n_groups,	g->n_units,
+			g->n_cgroups, g->n_executables, g->n_launched };
+
+	free(g->name);
+	free(g->ports);
+	free(g->exe_ids);
+	for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+		for (size_t j = 0; j < ns[k]; j++)
+			free(refs[k][j].name);
+		free(refs[k]);
+	}
+	free(g->uids);
+	for (size_t j = 0; j < g->n_cgroup_ids; j++)
+		free(g->cgroup_ids[j].path);
+	free(g->cgroup_ids);
+}
+
+/* What an invalid file still says for the later checks: guards with a name, ports that parsed
+ * (a service name that did not resolve is port 0 here). */
+static void keep_parsed(struct policy *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_guards; i++) {
+		struct policy_guard *g = &p->guards[i];
+		size_t k = 0;
+
+		if (!g->name) {
+			guard_free_contents(g);
+			continue;
+		}
+		for (size_t j = 0; j < g->n_ports; j++)
+			if (g->ports[j].first)
+				g->ports[k++] = g->ports[j];
+		g->n_ports = k;
+		p->guards[n++] = *g;
+	}
+	p->n_guards = n;
+}
+
 void policy_free(struct policy *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->n_guards; i++) {
-		struct policy_guard *g = &p->guards[i];
-		struct policy_ref *refs[] = { g->users,	  g->groups,	  g->units,
-					      g->cgroups, g->executables, g->launched };
-		size_t ns[] = { g->n_users,   g->n_groups,	g->n_units,
-				g->n_cgroups, g->n_executables, g->n_launched };
-
-		free(g->name);
-		free(g->ports);
-		free(g->exe_ids);
-		for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
-			for (size_t j = 0; j < ns[k]; j++)
-				free(refs[k][j].name);
-			free(refs[k]);
-		}
-		free(g->uids);
-		for (size_t j = 0; j < g->n_cgroup_ids; j++)
-			free(g->cgroup_ids[j].path);
-		free(g->cgroup_ids);
-	}
+	for (size_t i = 0; i < p->n_guards; i++)
+		guard_free_contents(&p->guards[i]);
 	free(p->guards);
 	free(p->file);
 	for (size_t i = 0; i < p->n_dropins; i++)
@@ -1439,7 +1470,7 @@ static int parse_buffer(const char *file, const char *buf, size_t len,
 		r = -ENOMEM;
 		goto out;
 	}
-	c.p->mode = opts ? opts->mode : POLICY_MODE_ENFORCE;
+	c.p->mode = is_dropin(&c) ? opts->mode : POLICY_MODE_ENFORCE;
 	c.p->log_group = POLICY_DEFAULT_LOG_GROUP;
 	c.p->queue_num = POLICY_DEFAULT_QUEUE;
 	c.p->log_rate = 20;
@@ -1474,6 +1505,10 @@ static int parse_buffer(const char *file, const char *buf, size_t len,
 		r = -EINVAL;
 	if (!r) {
 		*ret_policy = c.p;
+		c.p = NULL;
+	} else if (r == -EINVAL && opts && opts->ret_partial) {
+		keep_parsed(c.p);
+		*opts->ret_partial = c.p;
 		c.p = NULL;
 	}
 out:

@@ -66,11 +66,25 @@ static void check_policy(const struct policy *p, bool dropin)
 /* The same input as a main policy file and as a drop-in (policy.d): the same promises. */
 static void parse_one(const uint8_t *data, size_t size, bool dropin)
 {
-	const struct policy_parse_opts o = { .main_file = "main.yaml", .mode = POLICY_MODE_AUDIT };
+	struct policy *p = NULL, *partial = NULL;
+	const struct policy_parse_opts o = { .main_file = dropin ? "main.yaml" : NULL,
+					     .mode = POLICY_MODE_AUDIT,
+					     .ret_partial = &partial };
 	struct diags d = { 0 };
-	struct policy *p = NULL;
-	int r = policy_parse_buffer_opts("fuzz.yaml", (const char *)data, size, dropin ? &o : NULL,
-					 &d, &p);
+	int r = policy_parse_buffer_opts("fuzz.yaml", (const char *)data, size, &o, &d, &p);
+
+	/* What an invalid file hands on for checking: named guards, parsed ports only. */
+	if (partial && (r != -22 || p))
+		abort();
+	for (size_t i = 0; partial && i < partial->n_guards; i++) {
+		if (!partial->guards[i].name)
+			abort();
+		for (size_t j = 0; j < partial->guards[i].n_ports; j++)
+			if (!partial->guards[i].ports[j].first ||
+			    partial->guards[i].ports[j].first > partial->guards[i].ports[j].last)
+				abort();
+	}
+	policy_free(partial);
 
 	if (r == 0) {
 		if (!p || d.n_errors)

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "apply.h"
 #include "compile.h"
 #include "policy_dir.h"
 #include "ruleset.h"
@@ -184,6 +185,45 @@ static void test_errors_each_in_its_file(void **state)
 	free(msgs);
 }
 
+/* Parse errors hide nothing: the guards that did parse, in the invalid file and in the others,
+ * are still checked, so overlaps and unknown users come out in the same run. */
+static void test_all_errors_one_run(void **state)
+{
+	struct tmp *t = *state;
+	char file[128], dir[128], *msgs;
+	struct policy_source src = { .file = file, .dir = dir };
+	struct diags d = { 0 };
+	struct loaded l = { 0 };
+
+	snprintf(file, sizeof(file), "%s/policy.yaml", t->root);
+	snprintf(dir, sizeof(dir), "%s/policy.d", t->root);
+	put(t, "policy.yaml", "version: 1\nmode: audit\nguards:\n"
+			      "  - { name: a, ports: [8888, x/y], bogus: 1 }\n"
+			      "  - { ports: [1] }\n");
+	put(t, "policy.d/b.yaml", "guards:\n  - { name: b, ports: 8888, mode: x }\n");
+	put(t, "policy.d/c.yaml", "guards:\n  - { name: c, ports: 8888, allow: { users: [no-such-q] } }\n");
+	assert_int_equal(apply_load_source(&src, 0, &d, &l), -EINVAL);
+	msgs = join_diags(&d);
+	expect_msgs(t, msgs,
+		    "R/policy.yaml:4:30: error: invalid port 'x/y' (expected a number 1-65535, a "
+		    "range A-B or a service name)\n"
+		    "R/policy.yaml:4:36: error: unknown key 'bogus' in guard (expected one of: name, "
+		    "ports, protocol, allow, action, mode, log, fail)\n"
+		    "R/policy.yaml:5:5: error: missing required key 'name' in guard\n"
+		    "R/policy.d/b.yaml:2:35: error: invalid mode 'x' (expected one of: enforce, "
+		    "audit)\n"
+		    "R/policy.d/c.yaml:2:46: error: unknown user 'no-such-q'\n"
+		    "R/policy.d/b.yaml:2:23: error: port 8888/tcp is also in guard 'a' "
+		    "(R/policy.yaml:4:24), as wide: neither takes precedence\n"
+		    "R/policy.d/c.yaml:2:23: error: port 8888/tcp is also in guard 'a' "
+		    "(R/policy.yaml:4:24), as wide: neither takes precedence\n"
+		    "R/policy.d/c.yaml:2:23: error: port 8888/tcp is also in guard 'b' "
+		    "(R/policy.d/b.yaml:2:23), as wide: neither takes precedence");
+	assert_null(l.policy);
+	free(msgs);
+	diags_free(&d);
+}
+
 static void test_missing_dir(void **state)
 {
 	struct tmp *t = *state;
@@ -244,6 +284,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_order_and_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_each_in_its_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_errors_one_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_ports_dropin, setup, teardown),
 	};
