@@ -4,7 +4,8 @@
 # Commands and options come from the binary's own --help (`loguard --help`,
 # `loguard COMMAND --help`), so new ones complete without touching this file; the lists below
 # are only a fallback for when the binary cannot be run. An option whose help names its
-# value as "a|b|c" completes to those words; POLICY and PATH complete to file names.
+# value as "a|b|c" completes to those words; POLICY and PATH complete to file names, DIR to
+# directories, USER to user names.
 
 _loguard_help()
 {
@@ -18,7 +19,7 @@ _loguard_commands()
 {
 	local out
 	out=$(_loguard_help "$1" "" | sed -n '/^Commands:/,/^$/{s/^  \([a-z][a-z-]*\) .*/\1/p}')
-	[[ -n $out ]] || out="check print apply show run exec suggest flush version"
+	[[ -n $out ]] || out="check print apply show run exec suggest why flush version"
 	printf '%s\n' "$out"
 }
 
@@ -29,12 +30,13 @@ _loguard_options()
 	out=$(_loguard_help "$1" "$2" |
 		sed -n 's/^  \(-[A-Za-z]\), \(--[a-z][a-z-]*\)\( \([^ ]*\)\)\{0,1\} .*/\2 \1 \4/p')
 	if [[ -z $out ]]; then
-		out="--file -f POLICY"
+		out=$'--file -f POLICY\n--dir -d DIR'
 		case $2 in
 		apply) out+=$'\n--dry-run -n ' ;;
 		show) out+=$'\n--json -j ' ;;
 		run) out+=$'\n--keep-rules -k \n--log-file -l PATH\n--format -F json|text' ;;
 		exec) out+=$'\n--as -a NAME\n--user -u USER\n--wait -w MS' ;;
+		why) out+=$'\n--user -u USER\n--exe -e PATH\n--udp -U ' ;;
 		suggest) out+=$'\n--log-file -l PATH\n--diff -d \n--by -b users|units|executables\n--group-threshold -g N\n--include-denied -i ' ;;
 		esac
 	fi
@@ -51,7 +53,7 @@ _loguard()
 	for ((i = 1; i < cword; i++)); do
 		w=${words[i]}
 		case $w in
-		-f | --file) ((i++)) ;;
+		-f | --file | -d | --dir) ((i++)) ;;
 		-*) ;;
 		*)
 			cmd=$w
@@ -71,6 +73,7 @@ _loguard()
 		done <<<"$opts"
 		case $prev in
 		-f | --file) arg=POLICY ;;
+		--dir) arg=DIR ;; # suggest lists it without -d (its -d is --diff)
 		esac
 		case $arg in
 		POLICY)
@@ -79,6 +82,14 @@ _loguard()
 			;;
 		PATH | FILE)
 			_filedir
+			return
+			;;
+		DIR)
+			_filedir -d
+			return
+			;;
+		USER)
+			COMPREPLY=($(compgen -u -- "$cur"))
 			return
 			;;
 		*"|"*)

@@ -12,6 +12,7 @@
 #include "apply.h"
 #include "compile.h"
 #include "installed.h"
+#include "policy_dir.h"
 #include "trust.h"
 
 #include <linux/netfilter/nf_tables.h>
@@ -51,26 +52,29 @@ static int check_oneshot(const struct policy *p, struct diags *d)
 
 int apply_load(const char *file, unsigned flags, struct diags *d, struct loaded *ret)
 {
-	struct loc whole = { .file = file };
-	struct loaded l = { 0 };
-	int fd, r;
+	return apply_load_source(&(struct policy_source){ .file = file }, flags, d, ret);
+}
 
-	/* Anyone who can write the policy, or replace it or a directory above it, controls the
-	 * firewall: the file judged is the file read (trust.c). */
-	if (flags & (APPLY_TRUSTED | APPLY_TRUST_WARN)) {
-		r = trust_open(file, flags & APPLY_TRUSTED ? TRUST_REQUIRE : TRUST_WARN, d, &fd);
-		if (r < 0)
-			return r;
-	} else {
-		fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0) {
-			r = -errno;
-			diags_add(d, DIAG_ERROR, &whole, "cannot read: %s", strerror(errno));
-			return r;
-		}
+int apply_load_source(const struct policy_source *src, unsigned flags, struct diags *d,
+		      struct loaded *ret)
+{
+	struct policy *partial = NULL;
+	struct loaded l = { 0 };
+	int r;
+
+	/* Anyone who can write a policy file, or replace it or a directory above it, controls
+	 * the firewall: the file judged is the file read (trust.c), for each file. */
+	r = policy_source_load_partial(src,
+				       flags & APPLY_TRUSTED	  ? POLICY_OPEN_TRUSTED
+				       : flags & APPLY_TRUST_WARN ? POLICY_OPEN_WARN
+								  : POLICY_OPEN_PLAIN,
+				       d, &l.policy, &partial);
+	/* A drop-in that does not parse must not hide the overlaps and unknown names of the
+	 * files that do: check those too, then fail. */
+	if (partial) {
+		policy_check(partial, &(struct policy_check_opts){ 0 }, d);
+		policy_free(partial);
 	}
-	r = policy_parse_fd(file, fd, d, &l.policy);
-	close(fd);
 	if (r >= 0)
 		r = policy_check(l.policy, &(struct policy_check_opts){ 0 }, d);
 	if (r >= 0 && (flags & APPLY_ONESHOT))

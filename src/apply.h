@@ -25,6 +25,11 @@ struct loaded {
 #define APPLY_TRUST_WARN 0x8 /* without APPLY_TRUSTED: what it would refuse is a warning */
 int apply_load(const char *file, unsigned flags, struct diags *d, struct loaded *ret);
 
+struct policy_source;
+/* apply_load() of a main file and its drop-ins (policy_dir.h), one policy from all of them. */
+int apply_load_source(const struct policy_source *src, unsigned flags, struct diags *d,
+		      struct loaded *ret);
+
 /* Free both; accepts a zeroed struct. */
 void apply_loaded_free(struct loaded *l);
 

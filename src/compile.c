@@ -166,9 +166,11 @@ struct compiler {
 	bool log_used[__LOG_KIND_MAX];
 	bool any_owner; /* some guard is owner-only: create the owner sets */
 	bool any_udp;	/* some guard covers UDP: judge looped-back broadcast and multicast */
+	bool any_queue; /* some guard's profile asks the daemon: create the counting sets */
 	bool live;	/* compiled for `loguard run` (compile_opts.live) */
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
+	struct rs_set *asked[2], *denied[2]; /* counting sets, when any_queue */
 	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 4];
 };
 
@@ -278,6 +280,102 @@ static int merged_ports(const struct policy_guard *g, struct policy_ports **ret,
 	return 0;
 }
 
+/* One guard's merged interval for one protocol, while splitting around narrower guards. */
+struct span {
+	uint16_t first, last;
+	uint32_t next; /* first port of this span not yet given to a guard */
+	size_t guard;
+	const struct loc *loc;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	if (x->last != y->last)
+		return x->last > y->last ? -1 : 1; /* the wider first: it contains the other */
+	return x->guard < y->guard ? -1 : x->guard > y->guard;
+}
+
+static int piece_add(struct policy_ports **v, size_t *n, size_t *cap, uint32_t first,
+		     uint32_t last, const struct loc *loc)
+{
+	if (first > last)
+		return 0;
+	if (array_grow(v, cap, *n, sizeof(**v)) < 0)
+		return -ENOMEM;
+	(*v)[(*n)++] = (struct policy_ports){ .first = first, .last = last, .loc = *loc };
+	return 0;
+}
+
+/*
+ * Precedence: each port belongs to the narrowest interval that contains it. policy_check()
+ * leaves only intervals that are disjoint or nest, so one sweep over them sorted wider-first,
+ * with a stack of the ranges open around the current one, cuts every range into the pieces no
+ * narrower interval covers. The kernel's guard map then has one element per piece: a packet
+ * still costs one lookup, however the policy nests (and ruleset_guard_of() finds the same
+ * guard from the same elements).
+ *
+ * merged[g] holds guard g's sorted, merged intervals; guards without protocol bit `proto` are
+ * skipped. out[g] receives its pieces for that protocol, sorted.
+ */
+static int split_nested(const struct policy *p, unsigned proto, struct policy_ports **merged,
+			const size_t *n_merged, struct policy_ports **out, size_t *n_out)
+{
+	struct span *v = NULL, **stack = NULL;
+	size_t n = 0, cap = 0, depth = 0, *cap_out = NULL;
+	int r = -ENOMEM;
+
+	for (size_t g = 0; g < p->n_guards; g++) {
+		if (!(p->guards[g].protocols & proto))
+			continue;
+		for (size_t k = 0; k < n_merged[g]; k++) {
+			if (array_grow(&v, &cap, n, sizeof(*v)) < 0)
+				goto out;
+			v[n++] = (struct span){ merged[g][k].first, merged[g][k].last,
+						merged[g][k].first, g, &merged[g][k].loc };
+		}
+	}
+	stack = calloc(n + 1, sizeof(*stack));
+	cap_out = calloc(p->n_guards + 1, sizeof(*cap_out));
+	if (!stack || !cap_out)
+		goto out;
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_span);
+	r = 0;
+	for (size_t i = 0; i <= n && r >= 0; i++) {
+		struct span *cur = i < n ? &v[i] : NULL;
+
+		/* Close the ranges that end before cur: what is left of them is theirs. */
+		while (depth && r >= 0 && (!cur || stack[depth - 1]->last < cur->first)) {
+			struct span *s = stack[--depth];
+
+			r = piece_add(&out[s->guard], &n_out[s->guard], &cap_out[s->guard], s->next,
+				      s->last, s->loc);
+		}
+		if (!cur || r < 0)
+			break;
+		if (depth) { /* cur nests in the top: the top keeps what precedes cur */
+			struct span *s = stack[depth - 1];
+
+			r = piece_add(&out[s->guard], &n_out[s->guard], &cap_out[s->guard], s->next,
+				      (uint32_t)cur->first - 1, s->loc);
+			s->next = (uint32_t)cur->last + 1;
+		}
+		stack[depth++] = cur;
+	}
+	for (size_t g = 0; r >= 0 && g < p->n_guards; g++)
+		if (n_out[g] > 1)
+			qsort(out[g], n_out[g], sizeof(*out[g]), cmp_ports);
+out:
+	free(cap_out);
+	free(stack);
+	free(v);
+	return r;
+}
+
 static int cmp_cgroup_ref(const void *a, const void *b)
 {
 	const struct policy_cgroup *const *x = a, *const *y = b;
@@ -288,7 +386,7 @@ static int cmp_cgroup_ref(const void *a, const void *b)
 }
 
 static int compile_guard(struct compiler *c, const struct policy_guard *g,
-			 const struct policy_ports *ports, size_t n_ports)
+			 struct policy_ports *const ports[2], const size_t n_ports[2])
 {
 	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
 	static const unsigned proto_bits[] = { POLICY_PROTO_TCP, POLICY_PROTO_UDP };
@@ -326,12 +424,12 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g,
 	for (size_t pi = 0; pi < 2; pi++) {
 		if (!(g->protocols & proto_bits[pi]))
 			continue;
-		for (size_t i = 0; i < n_ports; i++) {
-			int iv = ports[i].first != ports[i].last;
+		for (size_t i = 0; i < n_ports[pi]; i++) {
+			int iv = ports[pi][i].first != ports[pi][i].last;
 			struct rs_elem e = {
 				.proto = protos[pi],
-				.port_first = ports[i].first,
-				.port_last = ports[i].last,
+				.port_first = ports[pi][i].first,
+				.port_last = ports[pi][i].last,
 				.chain = chain->name,
 				.comment = g->name,
 				.loc = &g->loc,
@@ -341,6 +439,13 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g,
 			if (r < 0)
 				goto out;
 			e.chain = NULL;
+			if (c->any_queue && profile_queues(&pr)) {
+				r = set_add_elem(c->asked[iv], &e);
+				if (r >= 0)
+					r = set_add_elem(c->denied[iv], &e);
+				if (r < 0)
+					goto out;
+			}
 			for (size_t u = 0; u < g->n_uids; u++) {
 				e.id = g->uids[u];
 				r = set_add_elem(c->uids[iv], &e);
@@ -419,8 +524,17 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 
 	const char *allow_goto = profile_logs_allowed(&pr) ? CHAIN_ALLOW_LOG : NULL;
 
-	/* One lookup per allow set: uids first, then each cgroup level. */
+	/* The daemon's repeats pass the guard map twice: count them, for `show`. */
 	r = 0;
+	for (size_t i = 0; r >= 0 && profile_queues(&pr) && i < rs->n_sets; i++)
+		if (rs->sets[i].kind == RS_SET_ASKED)
+			r = chain_add_rule(ch, &(struct rs_rule){
+						       .kind = RS_RULE_COUNT_ASKED,
+						       .set = rs->sets[i].name,
+						       .interval = rs->sets[i].interval,
+						       .comment = "count loguard run's repeats" });
+
+	/* One lookup per allow set: uids first, then each cgroup level. */
 	for (size_t i = 0; r >= 0 && i < rs->n_sets; i++) {
 		const struct rs_set *s = &rs->sets[i];
 		bool uid = s->kind == RS_SET_ALLOW_UID;
@@ -440,6 +554,14 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 	if (r < 0)
 		return r;
 	r = fill_queue_rules(c, ch, &pr, allow_goto);
+	/* What gets here is denied (audit: would be): counted per guard, as no allow set saw
+	 * what the daemon accepted. */
+	for (size_t i = 0; r >= 0 && profile_queues(&pr) && i < rs->n_sets; i++)
+		if (rs->sets[i].kind == RS_SET_DENIED)
+			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_COUNT,
+								  .set = rs->sets[i].name,
+								  .interval = rs->sets[i].interval,
+								  .comment = "count denied" });
 	if (r < 0)
 		return r;
 	if (audit) {
@@ -659,14 +781,19 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 {
 	bool live = opts && opts->live, live_cgroups = false;
 	struct compiler c = { .p = p, .live = live };
-	struct policy_ports **ports = NULL;
-	size_t *n_ports = NULL, n_fixed = 0;
+	static const unsigned proto_bits[] = { POLICY_PROTO_TCP, POLICY_PROTO_UDP };
+	struct policy_ports **ports = NULL, **pieces[2] = { NULL, NULL };
+	size_t *n_ports = NULL, *n_pieces[2] = { NULL, NULL }, n_fixed = 0;
 	int r = -ENOMEM;
 
 	c.rs = calloc(1, sizeof(*c.rs));
 	ports = calloc(p->n_guards + 1, sizeof(*ports));
 	n_ports = calloc(p->n_guards + 1, sizeof(*n_ports));
-	if (!c.rs || !ports || !n_ports)
+	for (int pi = 0; pi < 2; pi++) {
+		pieces[pi] = calloc(p->n_guards + 1, sizeof(*pieces[pi]));
+		n_pieces[pi] = calloc(p->n_guards + 1, sizeof(*n_pieces[pi]));
+	}
+	if (!c.rs || !ports || !n_ports || !pieces[0] || !pieces[1] || !n_pieces[0] || !n_pieces[1])
 		goto out;
 	c.rs->counters = p->counters;
 	c.rs->log_group = p->log_group;
@@ -681,13 +808,13 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 	/* First pass: which sets the policy needs. */
 	for (size_t i = 0; i < p->n_guards; i++) {
 		const struct policy_guard *g = &p->guards[i];
+		const struct profile gp = guard_profile(g, live);
 
 		r = merged_ports(g, &ports[i], &n_ports[i]);
 		if (r < 0)
 			goto out;
-		for (size_t k = 0; k < n_ports[i]; k++)
-			c.any_range |= ports[i][k].first != ports[i][k].last;
 		c.any_owner |= g->owner;
+		c.any_queue |= p->counters && profile_queues(&gp);
 		c.any_udp |= (g->protocols & POLICY_PROTO_UDP) != 0;
 		/* The daemon adds cgroups that appear later, at levels known only then. */
 		live_cgroups |= live && (g->n_units || g->n_cgroups || g->n_launched);
@@ -708,6 +835,16 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 	for (unsigned l = 1; live_cgroups && l <= LOGUARD_LIVE_CGROUP_LEVELS; l++)
 		c.level_used[l] = true;
 
+	/* Narrower guards take their ports out of the wider ranges around them. */
+	for (int pi = 0; pi < 2; pi++) {
+		r = split_nested(p, proto_bits[pi], ports, n_ports, pieces[pi], n_pieces[pi]);
+		if (r < 0)
+			goto out;
+		for (size_t i = 0; i < p->n_guards; i++)
+			for (size_t k = 0; k < n_pieces[pi][i]; k++)
+				c.any_range |= pieces[pi][i][k].first != pieces[pi][i][k].last;
+	}
+
 	/* Sets in a fixed order, so the printed text is stable. */
 	r = add_sets(&c, RS_SET_GUARDS, 0, LOGUARD_GUARD_MAP);
 	if (r >= 0)
@@ -722,6 +859,10 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 		for (size_t k = c.rs->n_sets - 1 - c.any_range; r >= 0 && k < c.rs->n_sets; k++)
 			c.rs->sets[k].live = live_cgroups;
 	}
+	if (r >= 0 && c.any_queue)
+		r = add_sets(&c, RS_SET_ASKED, 0, LOGUARD_ASKED_SET);
+	if (r >= 0 && c.any_queue)
+		r = add_sets(&c, RS_SET_DENIED, 0, LOGUARD_DENIED_SET);
 	for (unsigned fam = 4; r >= 0 && c.any_owner && fam <= 6; fam += 2) {
 		for (int k = 0; r >= 0 && k < 2; k++) {
 			char name[32];
@@ -759,11 +900,17 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 			c.uids[s->interval] = s;
 		else if (s->kind == RS_SET_ALLOW_CGROUP)
 			c.cgroups[s->level][s->interval] = s;
+		else if (s->kind == RS_SET_ASKED)
+			c.asked[s->interval] = s;
+		else if (s->kind == RS_SET_DENIED)
+			c.denied[s->interval] = s;
 	}
 
 	r = compile_base_chains(&c, &n_fixed);
 	for (size_t i = 0; r >= 0 && i < p->n_guards; i++)
-		r = compile_guard(&c, &p->guards[i], ports[i], n_ports[i]);
+		r = compile_guard(&c, &p->guards[i],
+				  (struct policy_ports *const[2]){ pieces[0][i], pieces[1][i] },
+				  (const size_t[2]){ n_pieces[0][i], n_pieces[1][i] });
 	if (r >= 0)
 		r = compile_chains(&c, n_fixed);
 out:
@@ -771,6 +918,12 @@ out:
 		free(ports[i]);
 	free(ports);
 	free(n_ports);
+	for (int pi = 0; pi < 2; pi++) {
+		for (size_t i = 0; pieces[pi] && i < p->n_guards; i++)
+			free(pieces[pi][i]);
+		free(pieces[pi]);
+		free(n_pieces[pi]);
+	}
 	if (r < 0) {
 		ruleset_free(c.rs);
 		return r;

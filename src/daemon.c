@@ -24,6 +24,7 @@
 #include "enrich.h"
 #include "live.h"
 #include "notify.h"
+#include "policy_dir.h"
 #include "record.h"
 #include "show.h"
 
@@ -347,6 +348,15 @@ static void notify_status(const struct daemon *d, const char *what)
 		     d->cur.rs->n_guard_index, d->cur.rs->log_group);
 }
 
+static int load_policy(struct daemon *d, struct diags *dg, struct loaded *ret)
+{
+	const struct policy_source src = { .file = d->opts->policy_file,
+					   .dir = d->opts->policy_dir,
+					   .dir_optional = d->opts->policy_dir_optional };
+
+	return apply_load_source(&src, APPLY_TRUSTED | APPLY_LIVE, dg, ret);
+}
+
 /* Load and apply; on any error keep what is installed and say why. */
 static int reload(struct daemon *d)
 {
@@ -358,7 +368,9 @@ static int reload(struct daemon *d)
 	int r;
 
 	notify_reloading();
-	r = apply_load(d->opts->policy_file, APPLY_TRUSTED | APPLY_LIVE, &dg, &next);
+	/* The main file and every drop-in, judged and parsed again: one invalid or untrusted
+	 * file keeps the whole previous policy. */
+	r = load_policy(d, &dg, &next);
 	if (r >= 0 && next.rs->log_group != d->cur.rs->log_group) {
 		r = audit_open(next.rs->log_group, &audit);
 		if (r < 0)
@@ -371,8 +383,9 @@ static int reload(struct daemon *d)
 	diags_free(&dg);
 	if (r < 0) {
 		fprintf(stderr,
-			"loguard: reload of %s failed; the previous policy stays in force\n",
-			d->opts->policy_file);
+			"loguard: reload of %s%s%s failed; the previous policy stays in force\n",
+			d->opts->policy_file, d->opts->policy_dir ? " and " : "",
+			d->opts->policy_dir ? d->opts->policy_dir : "");
 		audit_close(audit);
 		apply_loaded_free(&next);
 		notify_sendf("READY=1\nSTATUS=reload failed; still guarding with the previous "
@@ -405,7 +418,7 @@ static int start(struct daemon *d)
 	unsigned dg_errors;
 	int r;
 
-	r = apply_load(d->opts->policy_file, APPLY_TRUSTED | APPLY_LIVE, &dg, &d->cur);
+	r = load_policy(d, &dg, &d->cur);
 	dg_errors = dg.n_errors;
 	diags_print(&dg, stderr);
 	diags_free(&dg);
@@ -420,7 +433,9 @@ static int start(struct daemon *d)
 	if (r < 0) {
 		fprintf(stderr, "loguard: cannot open netlink (NFLOG group %u): %s%s\n",
 			d->cur.rs->log_group, strerror(-r),
-			r == -EBUSY ? " (another process reads that group)" : "");
+			r == -EBUSY			  ? " (another process reads that group)"
+			: r == -EPERM || r == -EACCES ? " (CAP_NET_ADMIN needed: run as root)"
+						      : "");
 		return 3;
 	}
 	/* Owned (no other process may change it while we live) and persistent (it stays in

@@ -7,6 +7,8 @@
 /* How `loguard run` was asked to behave. */
 struct daemon_opts {
 	const char *policy_file;
+	const char *policy_dir;	  /* drop-ins (policy_dir.h); NULL: none */
+	bool policy_dir_optional; /* a missing policy_dir means none (the default pair) */
 	bool keep_rules;	 /* leave the table installed on SIGTERM/SIGINT */
 	const char *log_file;	 /* append records here instead of stdout; NULL = stdout */
 	bool text;		 /* records for people instead of JSON lines */

@@ -24,9 +24,11 @@
 #include "nft_emit.h"
 #include "nl.h"
 #include "policy.h"
+#include "policy_dir.h"
 #include "ruleset.h"
 #include "show.h"
 #include "suggest_cmd.h"
+#include "why.h"
 
 #ifndef LOGUARD_VERSION
 #define LOGUARD_VERSION "0.1.0"
@@ -34,7 +36,8 @@
 
 /* Everything a command needs from the command line. */
 struct cmdline {
-	const char *policy_file;
+	const char *policy_file;  /* NULL: the default pair, POLICY_DEFAULT_PATH and _DIR */
+	const char *policy_dir;	  /* -d: drop-ins; NULL: none (or the default with the default file) */
 	const char *prog;
 	bool dry_run;	      /* apply --dry-run */
 	bool json;	      /* show --json */
@@ -42,7 +45,9 @@ struct cmdline {
 	const char *log_file; /* run --log-file */
 	const char *format;   /* run --format */
 	const char *as;	      /* exec --as */
-	const char *user;     /* exec --user */
+	const char *user;     /* exec --user, why --user */
+	const char *exe;      /* why --exe */
+	bool udp;	      /* why --udp */
 	const char *wait;     /* exec --wait */
 	char **argv;	      /* exec: the command and its arguments */
 	bool diff;	      /* suggest --diff */
@@ -51,18 +56,32 @@ struct cmdline {
 	const char *grp_min;  /* suggest --group-threshold */
 };
 
+/* The files the command line names: without -f the default pair (a missing policy.d is no
+ * drop-ins); -f FILE alone is that file; -d DIR adds DIR's drop-ins, which must exist. */
+static struct policy_source source(const struct cmdline *cl)
+{
+	if (!cl->policy_file)
+		return (struct policy_source){ .file = POLICY_DEFAULT_PATH,
+					       .dir = cl->policy_dir ? cl->policy_dir
+								     : POLICY_DEFAULT_DIR,
+					       .dir_optional = !cl->policy_dir };
+	return (struct policy_source){ .file = cl->policy_file, .dir = cl->policy_dir };
+}
+
 /* Load the policy with APPLY_* flags (whether to judge who can change the file, and how). */
 static int load(const struct cmdline *cl, unsigned flags, struct loaded *ret)
 {
+	const struct policy_source src = source(cl);
 	struct diags d = { 0 };
-	int r = apply_load(cl->policy_file, flags, &d, ret);
+	int r = apply_load_source(&src, flags, &d, ret);
 
 	diags_print(&d, stderr);
 	if (r < 0 && d.n_errors == 0)
-		fprintf(stderr, "%s: %s: %s\n", cl->prog, cl->policy_file, strerror(-r));
+		fprintf(stderr, "%s: %s: %s\n", cl->prog, src.file, strerror(-r));
 	if (r < 0 && d.n_errors)
-		fprintf(stderr, "%s: %u error%s; nothing was changed\n", cl->policy_file,
-			d.n_errors, d.n_errors == 1 ? "" : "s");
+		fprintf(stderr, "%s%s%s: %u error%s; nothing was changed\n", src.file,
+			src.dir ? " + " : "", src.dir ? src.dir : "", d.n_errors,
+			d.n_errors == 1 ? "" : "s");
 	diags_free(&d);
 	if (r < 0)
 		return r == -ENOMEM ? EXIT_SYSTEM : EXIT_POLICY;
@@ -110,24 +129,53 @@ static size_t count_rules(const struct ruleset *rs)
  * it is the system policy. Then a file the daemon would refuse fails the check, so `systemctl
  * reload` fails instead of reporting success while the daemon keeps the old rules. A user
  * linting a draft of their own gets the same findings as a warning. */
-static bool check_must_trust(const char *file)
+static bool is_system_path(const char *path, const char *sys_path)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = { 0 };
 	char *real = NULL, *sys = NULL;
 	bool same;
 
-	if (geteuid() == 0 || !strcmp(file, POLICY_DEFAULT_PATH))
+	if (!strcmp(path, sys_path))
 		return true;
-	if (syscall(SYS_capget, &h, caps) == 0 &&
-	    (caps[CAP_TO_INDEX(CAP_NET_ADMIN)].effective & CAP_TO_MASK(CAP_NET_ADMIN)))
-		return true;
-	real = realpath(file, NULL);
-	sys = realpath(POLICY_DEFAULT_PATH, NULL);
+	real = realpath(path, NULL);
+	sys = realpath(sys_path, NULL);
 	same = real && sys && !strcmp(real, sys);
 	free(real);
 	free(sys);
 	return same;
+}
+
+static bool check_must_trust(const struct policy_source *src)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = { 0 };
+
+	if (geteuid() == 0)
+		return true;
+	if (syscall(SYS_capget, &h, caps) == 0 &&
+	    (caps[CAP_TO_INDEX(CAP_NET_ADMIN)].effective & CAP_TO_MASK(CAP_NET_ADMIN)))
+		return true;
+	return is_system_path(src->file, POLICY_DEFAULT_PATH) ||
+	       (src->dir && is_system_path(src->dir, POLICY_DEFAULT_DIR));
+}
+
+/* With drop-ins, which file each guard came from (policy order: the main file first), one line
+ * per file, each line after prefix. */
+static void print_files(const struct policy *p, const char *prefix)
+{
+	const char *file = NULL;
+
+	if (!p->n_dropins)
+		return;
+	for (size_t i = 0; i < p->n_guards; i++) {
+		const struct policy_guard *g = &p->guards[i];
+
+		if (g->loc.file != file) {
+			file = g->loc.file;
+			printf("%s%s%s:", i ? "\n" : "", prefix, file);
+		}
+		printf(" %s", g->name);
+	}
+	putchar('\n');
 }
 
 static int cmd_check(struct cmdline *cl)
@@ -136,17 +184,20 @@ static int cmd_check(struct cmdline *cl)
 	size_t audit = 0;
 	int r;
 
-	r = load(cl, check_must_trust(cl->policy_file) ? APPLY_TRUSTED : APPLY_TRUST_WARN, &l);
+	const struct policy_source src = source(cl);
+
+	r = load(cl, check_must_trust(&src) ? APPLY_TRUSTED : APPLY_TRUST_WARN, &l);
 	if (r)
 		return r;
 	for (size_t i = 0; i < l.policy->n_guards; i++)
 		audit += l.policy->guards[i].mode == POLICY_MODE_AUDIT;
-	printf("%s: ok: %zu guard%s (%zu enforce, %zu audit); %zu port entries, "
+	printf("%s%s: ok: %zu guard%s (%zu enforce, %zu audit); %zu port entries, "
 	       "%zu user and %zu cgroup allow entries, %zu rules\n",
-	       cl->policy_file, l.policy->n_guards, l.policy->n_guards == 1 ? "" : "s",
+	       src.file, l.policy->n_dropins ? " and its drop-ins" : "", l.policy->n_guards, l.policy->n_guards == 1 ? "" : "s",
 	       l.policy->n_guards - audit, audit, count_elems(l.rs, RS_SET_GUARDS),
 	       count_elems(l.rs, RS_SET_ALLOW_UID), count_elems(l.rs, RS_SET_ALLOW_CGROUP),
 	       count_rules(l.rs));
+	print_files(l.policy, "");
 	apply_loaded_free(&l);
 	return EXIT_OK;
 }
@@ -159,6 +210,8 @@ static int cmd_print(struct cmdline *cl)
 	r = load(cl, 0, &l);
 	if (r)
 		return r;
+	/* nft syntax: '#' comments, so the output still loads with nft -f. */
+	print_files(l.policy, "# guards from ");
 	r = ruleset_print(l.rs, stdout);
 	apply_loaded_free(&l);
 	if (fflush(stdout) || r < 0)
@@ -179,7 +232,7 @@ static int send_table(const struct cmdline *cl, struct nl *nl, const struct rule
 	diags_print(&d, stderr);
 	diags_free(&d);
 	if ((r == -EPERM || r == -EACCES) && !explained)
-		return kernel_error(cl, "applying", r);
+		return kernel_error(cl, rs ? "applying" : "removing table inet " LOGUARD_TABLE, r);
 	if (r < 0) {
 		fprintf(stderr,
 			"%s: the kernel refused the change (%s); the previous ruleset "
@@ -218,9 +271,15 @@ static int cmd_apply(struct cmdline *cl)
 	if (r == EXIT_OK)
 		printf("%s %s: %zu guards, %zu rules, %zu elements added and %zu removed in %zu "
 		       "messages (%zu bytes), %.1f ms\n",
-		       cl->dry_run ? "validated (nothing changed)" : "applied", cl->policy_file,
+		       cl->dry_run ? "validated (nothing changed)" : "applied", source(cl).file,
 		       l.policy->n_guards, st.n_rules, st.n_elems, st.n_elems_deleted, st.n_msgs,
 		       st.bytes, ms_since(&t0));
+	/* Nobody owns the table once apply exits: any `nft flush ruleset` removes it. */
+	if (r == EXIT_OK && !cl->dry_run)
+		fprintf(stderr, "%s: note: nothing keeps this table: `nft flush ruleset` (as "
+				"`nft -f /etc/nftables.conf` runs it) removes it; loguard.service "
+				"keeps its rules against other tools\n",
+			cl->prog);
 	nl_close(nl);
 	apply_loaded_free(&l);
 	return r;
@@ -229,15 +288,37 @@ static int cmd_apply(struct cmdline *cl)
 static int cmd_flush(struct cmdline *cl)
 {
 	struct nl *nl = NULL;
+	bool exists = false;
 	int r;
 
 	if (open_nl(cl, &nl) < 0)
 		return EXIT_SYSTEM;
+	/* Say what happened: "removed" only when there was something to remove. */
+	r = show_table_info(nl, &exists, NULL, NULL);
+	if (r < 0) {
+		nl_close(nl);
+		return kernel_error(cl, "reading table inet " LOGUARD_TABLE, r);
+	}
 	r = send_table(cl, nl, NULL, true, NULL);
 	if (r == EXIT_OK)
-		printf("removed table inet " LOGUARD_TABLE "\n");
+		printf(exists ? "removed table inet " LOGUARD_TABLE "\n"
+			      : "no table inet " LOGUARD_TABLE ": nothing to remove\n");
 	nl_close(nl);
 	return r;
+}
+
+/* The kernel keeps guard names, not files: name each guard's file from the policy files as
+ * they are now. Best effort and quiet: a policy that does not parse names no files. */
+static void label_files(const struct cmdline *cl, struct show_table *t)
+{
+	const struct policy_source src = source(cl);
+	struct policy *p = NULL;
+	struct diags d = { 0 };
+
+	if (t->installed && policy_source_load(&src, POLICY_OPEN_PLAIN, &d, &p) == 0)
+		show_label_files(t, p);
+	policy_free(p);
+	diags_free(&d);
 }
 
 static int cmd_show(struct cmdline *cl)
@@ -252,6 +333,7 @@ static int cmd_show(struct cmdline *cl)
 	nl_close(nl);
 	if (r < 0)
 		return kernel_error(cl, "reading table inet " LOGUARD_TABLE, r);
+	label_files(cl, t);
 	r = cl->json ? show_print_json(t, stdout) : show_print_text(t, stdout);
 	r = r < 0 || fflush(stdout) ? EXIT_SYSTEM : t->installed ? EXIT_OK : EXIT_NOT_INSTALLED;
 	show_table_free(t);
@@ -261,7 +343,9 @@ static int cmd_show(struct cmdline *cl)
 static int cmd_run(struct cmdline *cl)
 {
 	struct daemon_opts o = {
-		.policy_file = cl->policy_file,
+		.policy_file = source(cl).file,
+		.policy_dir = source(cl).dir,
+		.policy_dir_optional = source(cl).dir_optional,
 		.keep_rules = cl->keep_rules,
 		.log_file = cl->log_file,
 		.stats_interval = 60,
@@ -308,13 +392,18 @@ static int cmd_exec(struct cmdline *cl)
 
 static int cmd_suggest(struct cmdline *cl)
 {
-	struct suggest_cmd_opts o = { .policy_file = cl->policy_file,
+	struct suggest_cmd_opts o = { .policy_file = source(cl).file,
 				      .input = cl->log_file,
 				      .diff = cl->diff,
 				      .o.include_denied = cl->include_denied };
 	unsigned long n = 0;
 	char *end;
 
+	if (cl->policy_dir) {
+		fprintf(stderr, "%s: suggest: --dir: suggest compares with one file (-f POLICY)\n",
+			cl->prog);
+		return EXIT_USAGE;
+	}
 	for (o.o.by = 0; cl->by && o.o.by < __SUGGEST_BY_MAX; o.o.by++)
 		if (!strcmp(cl->by, suggest_by_name(o.o.by)))
 			break;
@@ -337,6 +426,30 @@ static int cmd_suggest(struct cmdline *cl)
 	}
 	o.o.group_threshold = (unsigned)n;
 	return suggest_cmd_run(&o);
+}
+
+static int cmd_why(struct cmdline *cl)
+{
+	struct why_opts o = { .user = cl->user, .exe = cl->exe, .udp = cl->udp };
+	struct loaded l;
+	int r;
+
+	if (!cl->argv || !cl->argv[0] || cl->argv[1]) {
+		fprintf(stderr, "%s: why: expected one PORT (why PORT [--user USER] [--exe PATH] "
+				"[--udp])\n",
+			cl->prog);
+		return EXIT_USAGE;
+	}
+	o.port = cl->argv[0];
+	/* No trust check: why reads, it installs nothing, and anyone may ask. */
+	r = load(cl, 0, &l);
+	if (r)
+		return r;
+	r = why_explain(&l, &o, stdout, stderr);
+	apply_loaded_free(&l);
+	if (fflush(stdout))
+		return EXIT_SYSTEM;
+	return r == -EINVAL ? EXIT_USAGE : r < 0 ? EXIT_SYSTEM : EXIT_OK;
 }
 
 static int cmd_version(struct cmdline *cl)
@@ -417,6 +530,15 @@ static const struct command commands[] = {
 		      "a group once N members were seen (default: all)", "N" },
 		    { "include-denied", 'i', offsetof(struct cmdline, include_denied),
 		      "also allow what enforce mode denied" } } },
+	{ .name = "why",
+	  .run = cmd_why,
+	  .help = "say which guard covers PORT, who it allows, whether USER would pass, who listens",
+	  .args = "PORT",
+	  .opts = { { "user", 'u', offsetof(struct cmdline, user),
+		      "the user asking (default: you)", "USER" },
+		    { "exe", 'e', offsetof(struct cmdline, exe),
+		      "the connecting program, for guards with executables", "PATH" },
+		    { "udp", 'U', offsetof(struct cmdline, udp), "UDP instead of TCP" } } },
 	{ .name = "flush",
 	  .run = cmd_flush,
 	  .help = "remove table inet loguard (and nothing else)" },
@@ -426,10 +548,21 @@ static const struct command commands[] = {
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 #define N_CMD_OPTS (sizeof(commands[0].opts) / sizeof(commands[0].opts[0]))
 
+/* Long-only options' values, above any short option character. */
+#define OPT_DIR 0x100
+
+static bool command_has_short(const struct command *cmd, char c)
+{
+	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++)
+		if (cmd->opts[i].short_name == c)
+			return true;
+	return false;
+}
+
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s [-f POLICY] COMMAND [OPTIONS]\n"
+		"Usage: %s [-f POLICY] [-d DIR] COMMAND [OPTIONS]\n"
 		"Guard loopback TCP/UDP ports: only the users, groups and units a policy names\n"
 		"may connect to them.\n\n"
 		"Commands:\n",
@@ -439,6 +572,8 @@ static void usage(FILE *f, const char *prog)
 	fprintf(f,
 		"\nOptions:\n"
 		"  -f, --file POLICY   policy file (default " POLICY_DEFAULT_PATH ")\n"
+		"  -d, --dir DIR       drop-ins DIR/*.yaml, guards only, read after POLICY in\n"
+		"                      lexical order (default without -f: " POLICY_DEFAULT_DIR ")\n"
 		"  -h, --help          this help; COMMAND --help for a command's options\n"
 		"\nExit status: 0 ok, 1 invalid policy, 2 usage error, 3 system or kernel error,\n"
 		"4 show: table not installed; exec: the command's own, 126/127 if it could not\n"
@@ -447,7 +582,7 @@ static void usage(FILE *f, const char *prog)
 
 static void command_usage(const struct command *cmd, const char *prog)
 {
-	printf("Usage: %s [-f POLICY] %s", prog, cmd->name);
+	printf("Usage: %s [-f POLICY] [-d DIR] %s", prog, cmd->name);
 	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++)
 		printf(cmd->opts[i].arg ? " [--%s %s]" : " [--%s]", cmd->opts[i].name,
 		       cmd->opts[i].arg);
@@ -455,6 +590,9 @@ static void command_usage(const struct command *cmd, const char *prog)
 		printf(" %s", cmd->args);
 	printf("\n%c%s.\n", toupper((unsigned char)cmd->help[0]), cmd->help + 1);
 	printf("  -f, --file POLICY   policy file (default " POLICY_DEFAULT_PATH ")\n");
+	printf("  %s--dir DIR       drop-ins DIR/*.yaml (default without -f: " POLICY_DEFAULT_DIR
+	       ")\n",
+	       command_has_short(cmd, 'd') ? "    " : "-d, ");
 	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++) {
 		char name[32];
 
@@ -468,14 +606,22 @@ static void command_usage(const struct command *cmd, const char *prog)
  * Returns -1 to go on, else the exit code. */
 static int parse_command_args(struct cmdline *cl, const struct command *cmd, int argc, char **argv)
 {
-	struct option opts[N_CMD_OPTS + 3] = {
+	struct option opts[N_CMD_OPTS + 4] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "dir", required_argument, NULL, OPT_DIR },
 	};
-	char shorts[8 + 2 * N_CMD_OPTS] = "+f:h";
-	size_t n = 2;
+	/* '+' stops at the first argument only where it starts a command line of its own
+	 * (exec's "-- CMD"): `why PORT --user bob` takes options after PORT too. */
+	char shorts[12 + 2 * N_CMD_OPTS] = "+f:h";
+	size_t n = 3;
 	int c;
 
+	/* -d is --dir where the command has no -d of its own (suggest's is --diff). */
+	if (!command_has_short(cmd, 'd'))
+		strcat(shorts, "d:");
+	if (cmd->args && strncmp(cmd->args, "--", 2))
+		memmove(shorts, shorts + 1, strlen(shorts));
 	for (size_t i = 0; i < N_CMD_OPTS && cmd->opts[i].name; i++, n++) {
 		bool arg = cmd->opts[i].arg;
 
@@ -489,6 +635,10 @@ static int parse_command_args(struct cmdline *cl, const struct command *cmd, int
 	while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
 		if (c == 'f') {
 			cl->policy_file = optarg;
+			continue;
+		}
+		if (c == OPT_DIR || (c == 'd' && !command_has_short(cmd, 'd'))) {
+			cl->policy_dir = optarg;
 			continue;
 		}
 		if (c == 'h') {
@@ -525,19 +675,23 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
+		{ "dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	struct cmdline cl = { .policy_file = POLICY_DEFAULT_PATH, .prog = "loguard" };
+	struct cmdline cl = { .prog = "loguard" };
 	const struct command *cmd = NULL;
 	int c, r;
 
 	/* '+': stop at the command name; the command parses the rest. */
-	while ((c = getopt_long(argc, argv, "+f:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+f:d:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			cl.policy_file = optarg;
+			break;
+		case 'd':
+			cl.policy_dir = optarg;
 			break;
 		case 'h':
 			usage(stdout, cl.prog);

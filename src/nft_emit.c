@@ -986,6 +986,18 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		x_not_asked(rc);
 		x_queue(rc, rs->queue_num, r->bypass);
 		break;
+	case RS_RULE_COUNT_ASKED: {
+		uint32_t asked = LOGUARD_MARK_ASKED;
+
+		x_meta(rc, NFT_META_MARK, NFT_REG_1);
+		x_bitwise(rc, NFT_REG_1, LOGUARD_MARK_ASKED, 4);
+		x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &asked, 4);
+	}
+		/* fall through */
+	case RS_RULE_COUNT: /* a lookup that only counts: the element's counter */
+		x_proto_dport(rc, r->interval);
+		x_lookup(rc, r->set, false);
+		break;
 	case RS_RULE_CLEAR_MARK: {
 		struct nftnl_expr *e;
 

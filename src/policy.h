@@ -55,7 +55,8 @@ struct policy_file_id {
 /* One guard: a set of ports and who may connect to them. */
 struct policy_guard {
 	char *name;
-	struct loc loc;
+	struct loc loc; /* loc.file: the file it was written in (the main file or a drop-in) */
+	struct loc name_loc;
 	struct policy_ports *ports;
 	size_t n_ports;
 	unsigned protocols; /* POLICY_PROTO_* */
@@ -103,7 +104,9 @@ enum policy_rate_unit {
 
 /* The whole policy (AST plus resolution results). */
 struct policy {
-	char *file; /* path as given; every loc.file points here */
+	char *file;	 /* path as given; the main file's locs point here */
+	char **dropins;	 /* drop-in files merged in (policy_merge), in order; their locs */
+	size_t n_dropins; /* point into these */
 	unsigned version;
 	enum policy_mode mode;
 	uint16_t log_group;
@@ -126,6 +129,28 @@ int policy_parse_buffer(const char *file, const char *buf, size_t len, struct di
 /* Read and parse a policy from an open file descriptor; file names it in diagnostics. */
 int policy_parse_fd(const char *file, int fd, struct diags *diags, struct policy **ret_policy);
 
+/* How a file is parsed: as a drop-in (policy.d/NAME.yaml: guards only, their mode defaulting
+ * to the main file's) when main_file is set; and whether to keep what parsed of an invalid one. */
+struct policy_parse_opts {
+	const char *main_file; /* a drop-in of this main file, named in messages about keys only
+				  it may set; NULL: a main policy file */
+	enum policy_mode mode; /* the main file's default mode */
+	/* When not NULL and the file is invalid (-EINVAL), receives the guards that parsed (those
+	 * with a name; only the ports that parsed), for the checks after parsing to report what
+	 * the parse errors would hide until fixed. Never installed. Freed by the caller. */
+	struct policy **ret_partial;
+};
+
+/* policy_parse_buffer() with opts (NULL: a main file). */
+int policy_parse_buffer_opts(const char *file, const char *buf, size_t len,
+			     const struct policy_parse_opts *opts, struct diags *diags,
+			     struct policy **ret_policy);
+
+/* policy_parse_fd() with opts (NULL: a main file). In a drop-in 'version' is optional and the
+ * global keys ('mode', 'log', 'counters', 'queue') are errors. */
+int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opts *opts,
+			 struct diags *diags, struct policy **ret_policy);
+
 /* Read and parse a policy file; a read failure is a located error too. */
 int policy_parse_file(const char *file, struct diags *diags, struct policy **ret_policy);
 
@@ -135,9 +160,11 @@ struct policy_check_opts {
 };
 
 /* Resolve names: users → uids, groups → member uids (supplementary and primary),
- * units/cgroups → cgroup ids. Unknown users/groups and overlapping guards are
- * errors; units/cgroups that do not exist are warnings. Returns 0 or -EINVAL.
- * After success no (protocol, port) is in two port intervals, within or across guards. */
+ * units/cgroups → cgroup ids. Unknown users/groups and ambiguous overlaps (the same interval
+ * in two guards, crossing ranges, a guard overlapping itself) are errors, every one reported;
+ * units/cgroups that do not exist are warnings. Returns 0 or -EINVAL. After success any two
+ * intervals of different guards that share a (protocol, port) nest, the inner one narrower:
+ * it takes precedence there (compile.c splits the outer one around it). */
 int policy_check(struct policy *p, const struct policy_check_opts *opts, struct diags *diags);
 
 /* Free the whole graph; accepts NULL. */

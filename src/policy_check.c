@@ -13,7 +13,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -75,7 +77,6 @@ struct interval {
 	unsigned proto;
 	uint16_t first, last;
 	size_t guard, port; /* document order: (guard, port) */
-	bool reported;
 };
 
 /* State of one policy_check() call. */
@@ -625,6 +626,7 @@ nomem:
 	return -ENOMEM;
 }
 
+/* By protocol, then start, then the wider first: a range comes before the ranges it contains. */
 static int cmp_interval(const void *a, const void *b)
 {
 	const struct interval *x = a, *y = b;
@@ -633,6 +635,8 @@ static int cmp_interval(const void *a, const void *b)
 		return x->proto < y->proto ? -1 : 1;
 	if (x->first != y->first)
 		return x->first < y->first ? -1 : 1;
+	if (x->last != y->last)
+		return x->last > y->last ? -1 : 1;
 	if (x->guard != y->guard)
 		return x->guard < y->guard ? -1 : 1;
 	return x->port < y->port ? -1 : x->port > y->port;
@@ -643,17 +647,66 @@ static bool interval_before(const struct interval *x, const struct interval *y)
 	return x->guard < y->guard || (x->guard == y->guard && x->port < y->port);
 }
 
+static void interval_text(char *buf, size_t size, const struct interval *v)
+{
+	const char *proto = v->proto == POLICY_PROTO_TCP ? "tcp" : "udp";
+
+	if (v->first == v->last)
+		snprintf(buf, size, "port %u/%s", v->first, proto);
+	else
+		snprintf(buf, size, "ports %u-%u/%s", v->first, v->last, proto);
+}
+
+/* Report the overlap of a and b, located at the one written later, naming the other. */
+static void report_overlap(struct check_ctx *c, const struct interval *a, const struct interval *b,
+			   bool crossing)
+{
+	const struct interval *later = interval_before(a, b) ? b : a;
+	const struct interval *earlier = later == a ? b : a;
+	const struct policy_guard *lg = &c->p->guards[later->guard];
+	const struct policy_guard *eg = &c->p->guards[earlier->guard];
+	const struct loc *el = &eg->ports[earlier->port].loc;
+	char b1[ESC_BUF], lt[32], et[32];
+
+	interval_text(lt, sizeof(lt), later);
+	interval_text(et, sizeof(et), earlier);
+	if (later->guard == earlier->guard && later->first == earlier->first &&
+	    later->last == earlier->last)
+		report(c, DIAG_ERROR, &lg->ports[later->port].loc,
+		       "%s is listed twice in guard '%s' (%s:%u:%u)", lt,
+		       esc(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+	else if (later->guard == earlier->guard)
+		report(c, DIAG_ERROR, &lg->ports[later->port].loc,
+		       "%s overlap%s %s of the same guard '%s' (%s:%u:%u)", lt,
+		       later->first == later->last ? "s" : "", et,
+		       esc(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+	else if (crossing)
+		/* "ports A-B cross ports C-D", "port P crosses" cannot happen: one port nests. */
+		report(c, DIAG_ERROR, &lg->ports[later->port].loc,
+		       "%s cross%s %s of guard '%s' (%s:%u:%u): only a range inside another "
+		       "takes precedence",
+		       lt, later->first == later->last ? "es" : "", et, esc(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+	else
+		report(c, DIAG_ERROR, &lg->ports[later->port].loc,
+		       "%s is also in guard '%s' (%s:%u:%u), as wide: neither takes "
+		       "precedence",
+		       lt, esc(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+}
+
 /*
- * No (protocol, port) may belong to two intervals: the compiler turns them into one interval
- * map, where overlaps are ambiguous and the kernel rejects them. Sort by start and sweep,
- * comparing each interval with the one reaching furthest so far.
+ * The compiler gives a port to the narrowest guard interval containing it (compile.c splits the
+ * wider one around it): a single port overrides a range, a range the ranges containing it. That
+ * is unambiguous only when every two overlapping intervals nest and differ in width: the same
+ * interval twice, two ranges that cross, or a guard overlapping itself are errors. Sorted so a
+ * range precedes what it contains, each interval is compared with the intervals still open at
+ * its start (for a valid policy: the chain of ranges around it), and every overlapping pair of
+ * guards is reported in the one run.
  */
 static int check_overlaps(struct check_ctx *c)
 {
 	struct policy *p = c->p;
-	struct interval *v = NULL, *reach;
-	size_t n = 0, cap = 0;
-	char b[ESC_BUF];
+	struct interval *v = NULL;
+	size_t n = 0, cap = 0, *open = NULL, n_open = 0;
 
 	for (size_t i = 0; i < p->n_guards; i++) {
 		const struct policy_guard *g = &p->guards[i];
@@ -675,46 +728,41 @@ static int check_overlaps(struct check_ctx *c)
 			}
 		}
 	}
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_interval);
-
-	reach = n ? &v[0] : NULL;
-	for (size_t i = 1; i < n && !c->fatal; i++) {
-		struct interval *cur = &v[i], *later, *earlier;
-		const struct policy_guard *lg, *eg;
-		const struct loc *el;
-
-		if (cur->proto != reach->proto || cur->first > reach->last) {
-			reach = cur;
-			continue;
-		}
-		if (interval_before(cur, reach)) {
-			earlier = cur;
-			later = reach;
-		} else {
-			earlier = reach;
-			later = cur;
-		}
-		if (cur->last > reach->last)
-			reach = cur;
-		if (later->reported)
-			continue;
-		later->reported = true;
-
-		lg = &p->guards[later->guard];
-		eg = &p->guards[earlier->guard];
-		el = &eg->ports[earlier->port].loc;
-		if (later->guard == earlier->guard)
-			report(c, DIAG_ERROR, &lg->ports[later->port].loc,
-			       "port %u/%s is listed twice in guard '%s' (%s:%u:%u)", cur->first,
-			       cur->proto == POLICY_PROTO_TCP ? "tcp" : "udp",
-			       esc(b, eg->name ? eg->name : "?"), el->file, el->line, el->col);
-		else
-			report(c, DIAG_ERROR, &lg->ports[later->port].loc,
-			       "port %u/%s overlaps guard '%s' (%s:%u:%u)", cur->first,
-			       cur->proto == POLICY_PROTO_TCP ? "tcp" : "udp",
-			       esc(b, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_interval);
+	open = calloc(n, sizeof(*open));
+	if (!open) {
+		free(v);
+		return -ENOMEM;
 	}
+
+	for (size_t i = 0; i < n && !c->fatal; i++) {
+		struct interval *cur = &v[i];
+		size_t keep = 0, last_reported = SIZE_MAX;
+
+		for (size_t k = 0; k < n_open && !c->fatal; k++) {
+			const struct interval *o = &v[open[k]];
+			bool crossing, same;
+
+			if (o->proto != cur->proto || o->last < cur->first)
+				continue; /* closed: drop it */
+			open[keep++] = open[k];
+			same = o->first == cur->first && o->last == cur->last;
+			crossing = o->last < cur->last;
+			/* Nested in a wider interval of another guard: precedence. */
+			if (!same && !crossing && o->guard != cur->guard)
+				continue;
+			/* One message per pair of guards for this interval. */
+			if (last_reported == o->guard)
+				continue;
+			last_reported = o->guard;
+			report_overlap(c, o, cur, crossing);
+		}
+		n_open = keep;
+		open[n_open++] = i;
+	}
+	free(open);
 	free(v);
 	return 0;
 }
@@ -1102,6 +1150,64 @@ static int guard_launched(struct check_ctx *c, struct policy_guard *g)
 	return cgroups_unique(g);
 }
 
+/* Debian's postgresql-common links its clients (psql, pg_dump, ...) to the Perl script
+ * pg_wrapper, which execs /usr/lib/postgresql/VERSION/bin/NAME: those are what connect. */
+static void name_pg_wrapper_targets(const char *link_name, char *buf, size_t size)
+{
+	const char *base = strrchr(link_name, '/');
+	char pattern[PATH_MAX];
+	glob_t gl;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	snprintf(pattern, sizeof(pattern), "/usr/lib/postgresql/*/bin/%s", base ? base + 1 : link_name);
+	if (glob(pattern, 0, NULL, &gl) != 0)
+		return;
+	for (size_t i = 0; i < gl.gl_pathc && o + 1 < size; i++)
+		o += snprintf(buf + o, size - o, "%s%s", i ? ", " : "", gl.gl_pathv[i]);
+	globfree(&gl);
+}
+
+/* A script (#!) is never what runs: the kernel runs its interpreter, so the connecting process's
+ * executable is the interpreter (or whatever the script execs), and a device and inode match
+ * on the script finds nothing. Say so, naming what runs when we can tell. */
+static void warn_script(struct check_ctx *c, const struct policy_ref *ref)
+{
+	char line[256] = "", real[PATH_MAX], runs[1024] = "", b[ESC_BUF], b2[ESC_BUF];
+	const char *base, *how;
+	struct stat lst;
+	char *interp;
+	FILE *f;
+
+	if (lstat(ref->name, &lst) < 0 || !realpath(ref->name, real))
+		return;
+	f = fopen(real, "re");
+	if (!f)
+		return;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	if (strncmp(line, "#!", 2))
+		return;
+	line[strcspn(line, "\n")] = '\0';
+	interp = line + 2 + strspn(line + 2, " \t"); /* the interpreter: the first word */
+	interp[strcspn(interp, " \t")] = '\0';
+	base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+	if (!strcmp(base, "pg_wrapper"))
+		name_pg_wrapper_targets(ref->name, runs, sizeof(runs));
+	how = S_ISLNK(lst.st_mode) ? "a symbolic link to the script" : "the script";
+	if (runs[0])
+		report(c, DIAG_WARNING, &ref->loc,
+		       "executable '%s' is %s '%s' (%s), which never connects itself: Debian's "
+		       "pg_wrapper runs %s; list that instead",
+		       esc(b, ref->name), how, esc(b2, real), interp, runs);
+	else
+		report(c, DIAG_WARNING, &ref->loc,
+		       "executable '%s' is %s '%s': what connects is its interpreter %s (or a "
+		       "program the script runs), never the script; list that program instead",
+		       esc(b, ref->name), how, esc(b2, real), interp);
+}
+
 /* Executables are the files at their paths now, by device and inode: a copy elsewhere or
  * another file renamed to the same name is a different file. */
 static int guard_executables(struct check_ctx *c, struct policy_guard *g)
@@ -1139,6 +1245,7 @@ static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 			       "executable '%s' can be changed by others than root, who could then "
 			       "connect as it",
 			       esc(b, ref->name));
+		warn_script(c, ref);
 		g->exe_ids[g->n_exe_ids++] = (struct policy_file_id){ st.st_dev, st.st_ino };
 	}
 	return 0;
@@ -1186,6 +1293,16 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < p->n_guards && !c.fatal; i++) {
+		const struct policy_guard *g = &p->guards[i];
+
+		/* Legal (a port nobody may use), but usually a forgotten key. */
+		if (g->mode == POLICY_MODE_ENFORCE && !g->owner && !g->n_users && !g->n_groups &&
+		    !g->n_units && !g->n_cgroups && !g->n_launched && !g->n_executables)
+			report(&c, DIAG_WARNING, &g->loc,
+			       "guard '%s' allows nobody: in enforce mode it refuses every connection "
+			       "to its ports, root's included (add 'allow', or 'mode: audit' to see "
+			       "who connects first)",
+			       g->name ? g->name : "?");
 		r = guard_uids(&c, &p->guards[i]);
 		if (r < 0)
 			goto out;

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -80,6 +81,7 @@ struct parse_ctx {
 	bool *mode_set;	       /* parallel to p->guards: mode given explicitly */
 	struct svc_cache_entry svc[SVC_CACHE_MAX];
 	size_t n_svc;
+	const struct policy_parse_opts *opts; /* a drop-in: of which main file, its mode */
 };
 
 /* Keys of one kind of mapping and how to name them in messages. */
@@ -375,6 +377,15 @@ __attribute__((format(printf, 3, 4))) static int error(struct parse_ctx *c, cons
 	return 0;
 }
 
+/* Whether the parser stopped at a tab of the input (a string: policy_parse_buffer). */
+static bool at_tab(const yaml_parser_t *y)
+{
+	const unsigned char *start = y->input.string.start, *end = y->input.string.end;
+
+	return start && y->problem_mark.index < (size_t)(end - start) &&
+	       start[y->problem_mark.index] == '\t';
+}
+
 static void syntax_error(struct parse_ctx *c)
 {
 	const yaml_parser_t *y = &c->parser;
@@ -389,6 +400,9 @@ static void syntax_error(struct parse_ctx *c)
 	if (y->error == YAML_READER_ERROR) {
 		loc.line = loc.col = 0;
 		error(c, &loc, "invalid YAML: %s at byte %zu", problem, y->problem_offset);
+	} else if (at_tab(y)) {
+		/* libyaml's words for a tab say nothing about tabs. */
+		error(c, &loc, "invalid YAML: %s: a tab (YAML indents with spaces only)", problem);
 	} else if (y->context) {
 		error(c, &loc, "invalid YAML: %s (%s at %zu:%zu)", problem, y->context,
 		      y->context_mark.line + 1, y->context_mark.column + 1);
@@ -860,9 +874,18 @@ static void parse_port(struct parse_ctx *c, struct guard_state *gs)
 	pp->loc = loc;
 	return;
 invalid:
-	error(c, &loc,
-	      "invalid port '%s' (expected a number 1-65535, a range A-B or a service name)",
-	      esc(b, s, len));
+	/* "80/tcp", as services(5) and ufw write it: the protocol is the guard's own key. */
+	if ((dash = memchr(s, '/', len)) && dash > s && len - (dash - s) == 4 &&
+	    (!strncasecmp(dash, "/tcp", 4) || !strncasecmp(dash, "/udp", 4)))
+		error(c, &loc,
+		      "invalid port '%s' (expected a number 1-65535, a range A-B or a service "
+		      "name; the protocol goes in the guard's 'protocol: %s')",
+		      esc(b, s, len), strncasecmp(dash, "/tcp", 4) ? "udp" : "tcp");
+	else
+		error(c, &loc,
+		      "invalid port '%s' (expected a number 1-65535, a range A-B or a service "
+		      "name)",
+		      esc(b, s, len));
 }
 
 static void parse_ports(struct parse_ctx *c, struct guard_state *gs)
@@ -1169,6 +1192,7 @@ static void parse_guard(struct parse_ctx *c)
 			if (!gs.g->name)
 				fail(c, -ENOMEM);
 			c->name_locs[gs.idx] = vloc;
+			gs.g->name_loc = vloc;
 			break;
 		case G_PORTS:
 			parse_ports(c, &gs);
@@ -1285,6 +1309,11 @@ out:
 	free(first);
 }
 
+static bool is_dropin(const struct parse_ctx *c)
+{
+	return c->opts && c->opts->main_file;
+}
+
 static void parse_top(struct parse_ctx *c)
 {
 	struct loc seen[__TOP_MAX] = { 0 }, key_loc, loc = ev_loc(c);
@@ -1298,6 +1327,17 @@ static void parse_top(struct parse_ctx *c)
 	if (!expect(c, NODE_MAPPING, "the policy"))
 		return;
 	while (map_next_key(c, &top_spec, seen, &key, &key_loc) > 0) {
+		/* One table has one mode default, log group, rate and queue: a drop-in adds
+		 * guards to it and says nothing about the rest. */
+		if (is_dropin(c) && key != TOP_VERSION && key != TOP_GUARDS) {
+			error(c, &key_loc,
+			      "'%s' is a global key: set it in the main policy file %s, not in a "
+			      "drop-in (expected version, guards)",
+			      top_keys[key], c->opts->main_file);
+			if (skip_node(c))
+				return;
+			continue;
+		}
 		switch (key) {
 		case TOP_VERSION:
 			parse_version(c);
@@ -1324,7 +1364,7 @@ static void parse_top(struct parse_ctx *c)
 	}
 	if (c->fatal)
 		return;
-	if (!seen[TOP_VERSION].line)
+	if (!seen[TOP_VERSION].line && !is_dropin(c))
 		error(c, &loc, "missing required key 'version'");
 	if (!seen[TOP_GUARDS].line)
 		error(c, &loc, "missing required key 'guards'");
@@ -1353,39 +1393,69 @@ static void parse_stream(struct parse_ctx *c)
 	}
 }
 
+static void guard_free_contents(struct policy_guard *g)
+{
+	struct policy_ref *refs[] = { g->users,	  g->groups,	  g->units,
+				      g->cgroups, g->executables, g->launched };
+	size_t ns[] = { g->n_users,   g->n_groups,	g->n_units,
+			g->n_cgroups, g->n_executables, g->n_launched };
+
+	free(g->name);
+	free(g->ports);
+	free(g->exe_ids);
+	for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+		for (size_t j = 0; j < ns[k]; j++)
+			free(refs[k][j].name);
+		free(refs[k]);
+	}
+	free(g->uids);
+	for (size_t j = 0; j < g->n_cgroup_ids; j++)
+		free(g->cgroup_ids[j].path);
+	free(g->cgroup_ids);
+}
+
+/* What an invalid file still says for the later checks: guards with a name, ports that parsed
+ * (a service name that did not resolve is port 0 here). */
+static void keep_parsed(struct policy *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_guards; i++) {
+		struct policy_guard *g = &p->guards[i];
+		size_t k = 0;
+
+		if (!g->name) {
+			guard_free_contents(g);
+			continue;
+		}
+		for (size_t j = 0; j < g->n_ports; j++)
+			if (g->ports[j].first)
+				g->ports[k++] = g->ports[j];
+		g->n_ports = k;
+		p->guards[n++] = *g;
+	}
+	p->n_guards = n;
+}
+
 void policy_free(struct policy *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->n_guards; i++) {
-		struct policy_guard *g = &p->guards[i];
-		struct policy_ref *refs[] = { g->users,	  g->groups,	  g->units,
-					      g->cgroups, g->executables, g->launched };
-		size_t ns[] = { g->n_users,   g->n_groups,	g->n_units,
-				g->n_cgroups, g->n_executables, g->n_launched };
-
-		free(g->name);
-		free(g->ports);
-		free(g->exe_ids);
-		for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
-			for (size_t j = 0; j < ns[k]; j++)
-				free(refs[k][j].name);
-			free(refs[k]);
-		}
-		free(g->uids);
-		for (size_t j = 0; j < g->n_cgroup_ids; j++)
-			free(g->cgroup_ids[j].path);
-		free(g->cgroup_ids);
-	}
+	for (size_t i = 0; i < p->n_guards; i++)
+		guard_free_contents(&p->guards[i]);
 	free(p->guards);
 	free(p->file);
+	for (size_t i = 0; i < p->n_dropins; i++)
+		free(p->dropins[i]);
+	free(p->dropins);
 	free(p);
 }
 
-int policy_parse_buffer(const char *file, const char *buf, size_t len, struct diags *diags,
+static int parse_buffer(const char *file, const char *buf, size_t len,
+			const struct policy_parse_opts *opts, struct diags *diags,
 			struct policy **ret_policy)
 {
-	struct parse_ctx c = { .diags = diags };
+	struct parse_ctx c = { .diags = diags, .opts = opts };
 	struct loc whole;
 	int r;
 
@@ -1400,7 +1470,7 @@ int policy_parse_buffer(const char *file, const char *buf, size_t len, struct di
 		r = -ENOMEM;
 		goto out;
 	}
-	c.p->mode = POLICY_MODE_ENFORCE;
+	c.p->mode = is_dropin(&c) ? opts->mode : POLICY_MODE_ENFORCE;
 	c.p->log_group = POLICY_DEFAULT_LOG_GROUP;
 	c.p->queue_num = POLICY_DEFAULT_QUEUE;
 	c.p->log_rate = 20;
@@ -1436,6 +1506,10 @@ int policy_parse_buffer(const char *file, const char *buf, size_t len, struct di
 	if (!r) {
 		*ret_policy = c.p;
 		c.p = NULL;
+	} else if (r == -EINVAL && opts && opts->ret_partial) {
+		keep_parsed(c.p);
+		*opts->ret_partial = c.p;
+		c.p = NULL;
 	}
 out:
 	for (size_t i = 0; i < c.n_svc; i++)
@@ -1446,7 +1520,21 @@ out:
 	return r;
 }
 
-int policy_parse_fd(const char *file, int fd, struct diags *diags, struct policy **ret_policy)
+int policy_parse_buffer(const char *file, const char *buf, size_t len, struct diags *diags,
+			struct policy **ret_policy)
+{
+	return parse_buffer(file, buf, len, NULL, diags, ret_policy);
+}
+
+int policy_parse_buffer_opts(const char *file, const char *buf, size_t len,
+			     const struct policy_parse_opts *opts, struct diags *diags,
+			     struct policy **ret_policy)
+{
+	return parse_buffer(file, buf, len, opts, diags, ret_policy);
+}
+
+int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opts *opts,
+			 struct diags *diags, struct policy **ret_policy)
 {
 	struct loc whole = { .file = file };
 	size_t len = 0, cap = 0;
@@ -1487,7 +1575,7 @@ int policy_parse_fd(const char *file, int fd, struct diags *diags, struct policy
 			break;
 		len += n;
 	}
-	r = policy_parse_buffer(file, buf, len, diags, ret_policy);
+	r = parse_buffer(file, buf, len, opts, diags, ret_policy);
 	goto out;
 
 read_error : {
@@ -1499,6 +1587,11 @@ read_error : {
 out:
 	free(buf);
 	return r;
+}
+
+int policy_parse_fd(const char *file, int fd, struct diags *diags, struct policy **ret_policy)
+{
+	return policy_parse_fd_opts(file, fd, NULL, diags, ret_policy);
 }
 
 int policy_parse_file(const char *file, struct diags *diags, struct policy **ret_policy)

@@ -106,6 +106,10 @@ static void print_set_head(FILE *f, const struct ruleset *rs, const struct rs_se
 	case RS_SET_ALLOW_UID:
 		fprintf(f, "\tset %s {\n\t\ttype inet_proto . inet_service . uid\n", s->name);
 		break;
+	case RS_SET_ASKED:
+	case RS_SET_DENIED:
+		fprintf(f, "\tset %s {\n\t\ttype inet_proto . inet_service\n", s->name);
+		break;
 	case RS_SET_ALLOW_CGROUP:
 		fprintf(f, "\tset %s {\n\t\ttype inet_proto . inet_service . cgroupsv2\n", s->name);
 		break;
@@ -146,7 +150,8 @@ static void print_set(FILE *f, const struct ruleset *rs, const struct rs_set *s)
 				fputs(",\n\t\t\t     ", f);
 			fprintf(f, "%s . ", proto_name(e->proto));
 			print_ports(f, e);
-			if (s->kind != RS_SET_GUARDS)
+			if (s->kind != RS_SET_GUARDS && s->kind != RS_SET_ASKED &&
+			    s->kind != RS_SET_DENIED)
 				fprintf(f, " . %llu", (unsigned long long)e->id);
 			if (e->comment) {
 				fputs(" comment ", f);
@@ -218,6 +223,12 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 		break;
 	case RS_RULE_CLEAR_MARK:
 		fprintf(f, "meta mark set meta mark & 0x%08x", ~LOGUARD_MARK_ASKED);
+		break;
+	case RS_RULE_COUNT_ASKED:
+		fprintf(f, "meta mark & 0x%08x == 0x%08x ", LOGUARD_MARK_ASKED, LOGUARD_MARK_ASKED);
+		/* fall through */
+	case RS_RULE_COUNT:
+		fprintf(f, "meta l4proto . th dport @%s", r->set);
 		break;
 	case RS_RULE_LOG:
 		print_log(f, rs, r->prefix);
@@ -356,7 +367,8 @@ const char *ruleset_guard_of(const struct ruleset *rs, uint8_t proto, uint16_t p
 {
 	size_t lo = 0, hi = rs->n_guard_index;
 
-	/* Intervals never overlap (policy_check guarantees it): find the last first <= port. */
+	/* Intervals never overlap (the compiler split wider guards around narrower ones, as the
+	 * kernel's guard map has them): find the last first <= port. */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const struct rs_guard_port *g = &rs->guard_index[mid];

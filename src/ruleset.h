@@ -16,6 +16,11 @@
 #define LOGUARD_GUARD_MAP	     "guards"
 #define LOGUARD_ALLOW_UID_SET	     "allow_uid"
 #define LOGUARD_ALLOW_CGROUP_SET_FMT "allow_cgroup_l%u"
+/* Counting sets of the guards the daemon judges: a connection the daemon sends back through
+ * the hook (NF_REPEAT) passes the guard map twice, and one it accepts never reaches an allow
+ * set, so `show` counts their denials and repeats where they happen. */
+#define LOGUARD_ASKED_SET  "asked"
+#define LOGUARD_DENIED_SET "denied"
 /* Port ranges live in a twin set with this suffix: see struct rs_set. */
 #define LOGUARD_RANGES_SUFFIX "_ranges"
 
@@ -68,6 +73,8 @@ enum rs_set_kind {
 	RS_SET_LOG_RATE,     /* dynamic set l4proto . dport . skuid, a log rate limit each */
 	RS_SET_OWNER,	     /* set ipN daddr . l4proto . dport . uid (filled by the daemon) */
 	RS_SET_OWNER_KNOWN,  /* set ipN daddr . l4proto . dport (filled by the daemon) */
+	RS_SET_ASKED,	     /* set l4proto . dport, counters: packets the daemon sent back */
+	RS_SET_DENIED,	     /* set l4proto . dport, counters: denied (audit: would-deny) */
 	__RS_SET_KIND_MAX
 };
 
@@ -125,6 +132,8 @@ enum rs_rule_kind {
 				      */
 	RS_RULE_QUEUE,		     /* mark ok, queue (the daemon judges executables) */
 	RS_RULE_CLEAR_MARK,	     /* meta mark set meta mark & ~LOGUARD_MARK_ASKED */
+	RS_RULE_COUNT_ASKED, /* meta mark & ASKED == ASKED meta l4proto . th dport @set (counts) */
+	RS_RULE_COUNT,	     /* meta l4proto . th dport @set (counts its element) */
 	__RS_RULE_KIND_MAX
 };
 

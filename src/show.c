@@ -378,6 +378,54 @@ static int build_guards(struct show_table *t, struct raw_elems *map)
 	return 0;
 }
 
+/* The counting sets of the guards the daemon judges (no such sets: none of those). */
+static int read_judged(struct nl *nl, struct show_table *t)
+{
+	static const char *const sets[] = { LOGUARD_ASKED_SET, LOGUARD_ASKED_SET LOGUARD_RANGES_SUFFIX,
+					    LOGUARD_DENIED_SET,
+					    LOGUARD_DENIED_SET LOGUARD_RANGES_SUFFIX };
+	int r = 0;
+
+	for (size_t k = 0; r >= 0 && k < sizeof(sets) / sizeof(sets[0]); k++) {
+		struct raw_elems re = { 0 };
+
+		r = dump_elems(nl, sets[k], &re);
+		for (size_t i = 0; r >= 0 && i < re.n; i++) {
+			struct show_guard *g = bsearch(re.v[i].comment, t->guards, t->n_guards,
+						       sizeof(*t->guards), cmp_guard_name);
+
+			if (!g)
+				continue;
+			g->judged = true;
+			*(k < 2 ? &g->asked : &g->denied) += re.v[i].packets;
+		}
+		raw_free(&re);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	return r;
+}
+
+/* Connections, allowed and denied of g: a guard the daemon judges has its denials counted
+ * where they happen and passes the map twice for each repeat; the others are denied what no
+ * allow set took. */
+static void guard_counts(const struct show_guard *g, uint64_t *ret_conn, uint64_t *ret_allowed,
+			 uint64_t *ret_denied)
+{
+	uint64_t conn = g->connections, denied;
+
+	if (g->judged) {
+		conn = conn > g->asked ? conn - g->asked : 0;
+		denied = g->denied < conn ? g->denied : conn;
+		*ret_allowed = conn - denied;
+	} else {
+		denied = conn > g->allowed ? conn - g->allowed : 0;
+		*ret_allowed = g->allowed;
+	}
+	*ret_conn = conn;
+	*ret_denied = denied;
+}
+
 int show_read(struct nl *nl, struct show_table **ret_table)
 {
 	struct show_table *t = calloc(1, sizeof(*t));
@@ -422,6 +470,8 @@ int show_read(struct nl *nl, struct show_table **ret_table)
 			g->n_allow++;
 		}
 	}
+	if (r >= 0)
+		r = read_judged(nl, t);
 out:
 	raw_free(&map);
 	raw_free(&allow);
@@ -489,28 +539,51 @@ int show_read_live(struct show_live *ret)
 	return 0;
 }
 
+int show_label_files(struct show_table *t, const struct policy *p)
+{
+	for (size_t i = 0; p && i < p->n_guards; i++) {
+		const struct policy_guard *pg = &p->guards[i];
+		struct show_guard *g = bsearch(pg->name, t->guards, t->n_guards, sizeof(*t->guards),
+					       cmp_guard_name);
+
+		if (!g || g->file)
+			continue;
+		g->file = strdup(pg->loc.file);
+		if (!g->file)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int show_print_text(const struct show_table *t, FILE *f)
 {
+	bool files = false;
+
 	if (!t->installed) {
 		fputs("table inet " LOGUARD_TABLE ": not installed\n", f);
 		return 0;
 	}
 	fprintf(f, "table inet " LOGUARD_TABLE ": %zu guards (ruleset generation %u)\n",
 		t->n_guards, t->genid);
-	fprintf(f, "%-24s %-8s %-7s %12s %12s %12s  %s\n", "GUARD", "MODE", "ACTION", "CONNECTIONS",
-		"ALLOWED", "DENIED", "PORTS");
+	for (size_t i = 0; i < t->n_guards; i++)
+		files |= t->guards[i].file != NULL;
+	fprintf(f, "%-24s %-8s %-7s %12s %12s %12s  %s%s\n", "GUARD", "MODE", "ACTION", "CONNECTIONS",
+		"ALLOWED", "DENIED", "PORTS", files ? "  FILE" : "");
 	for (size_t i = 0; i < t->n_guards; i++) {
 		const struct show_guard *g = &t->guards[i];
-		uint64_t denied = g->connections > g->allowed ? g->connections - g->allowed : 0;
+		uint64_t conn, allowed, denied;
 
+		guard_counts(g, &conn, &allowed, &denied);
 		fprintf(f, "%-24s %-8s %-7s ", g->name, guard_mode(g),
 			g->mode == POLICY_MODE_ENFORCE ? policy_action_name(g->action) : "-");
 		if (t->counters)
-			fprintf(f, "%12llu %12llu %12llu  ", (unsigned long long)g->connections,
-				(unsigned long long)g->allowed, (unsigned long long)denied);
+			fprintf(f, "%12llu %12llu %12llu  ", (unsigned long long)conn,
+				(unsigned long long)allowed, (unsigned long long)denied);
 		else
 			fprintf(f, "%12s %12s %12s  ", "-", "-", "-");
 		print_ports_list(g, f);
+		if (files)
+			fprintf(f, "  %s", g->file ? g->file : "-");
 		fputc('\n', f);
 	}
 	if (t->has_rate_limit)
@@ -592,8 +665,9 @@ int show_print_json(const struct show_table *t, FILE *f)
 	fputs(",\"guards\":[", f);
 	for (size_t i = 0; i < t->n_guards; i++) {
 		const struct show_guard *g = &t->guards[i];
-		uint64_t denied = g->connections > g->allowed ? g->connections - g->allowed : 0;
+		uint64_t conn, allowed, denied;
 
+		guard_counts(g, &conn, &allowed, &denied);
 		fputs(i ? ",{\"name\":" : "{\"name\":", f);
 		json_string(g->name, f);
 		fprintf(f, ",\"mode\":\"%s\"", guard_mode(g));
@@ -606,9 +680,14 @@ int show_print_json(const struct show_table *t, FILE *f)
 				g->ports[k].proto == IPPROTO_TCP ? "tcp" : "udp", g->ports[k].first,
 				g->ports[k].last);
 		fprintf(f, "],\"allow_entries\":%zu,", g->n_allow);
+		if (g->file) {
+			fputs("\"file\":", f);
+			json_string(g->file, f);
+			fputc(',', f);
+		}
 		if (t->counters)
 			fprintf(f, "\"connections\":%llu,\"allowed\":%llu,\"%s\":%llu}",
-				(unsigned long long)g->connections, (unsigned long long)g->allowed,
+				(unsigned long long)conn, (unsigned long long)allowed,
 				g->mode == POLICY_MODE_AUDIT ? "would_deny" : "denied",
 				(unsigned long long)denied);
 		else /* unknown, not zero */
@@ -626,6 +705,7 @@ void show_table_free(struct show_table *t)
 	for (size_t i = 0; i < t->n_guards; i++) {
 		free(t->guards[i].name);
 		free(t->guards[i].ports);
+		free(t->guards[i].file);
 	}
 	free(t->guards);
 	free(t);

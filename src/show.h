@@ -44,6 +44,11 @@ struct show_guard {
 	uint64_t connections; /* new connections / datagrams that reached the guard */
 	uint64_t allowed;     /* of those, matched an allow entry */
 	size_t n_allow;	      /* allow entries (uid or cgroup elements) */
+	/* Guards loguard run judges (owner, executables, live units) count their denials and the
+	 * daemon's repeats in sets of their own (LOGUARD_DENIED_SET, LOGUARD_ASKED_SET). */
+	bool judged;
+	uint64_t asked, denied;
+	char *file;	      /* the policy file that has a guard of this name now; NULL: none */
 };
 
 /* The installed table as `show` reports it. */
@@ -71,6 +76,10 @@ int show_read_counter(struct nl *nl, const char *name, uint64_t *ret_packets);
 /* Whether set allow_cgroup_lLEVEL or its _ranges twin has an element for cgroup id (any
  * protocol and port). No table or set: false. 0 or -errno. */
 int show_cgroup_allowed(struct nl *nl, unsigned level, uint64_t id, bool *ret_allowed);
+
+/* Name each guard's file from the policy files as they are now (p, main file and drop-ins):
+ * the kernel keeps guard names, not files. Returns 0 or -ENOMEM. */
+int show_label_files(struct show_table *t, const struct policy *p);
 
 /* Human-readable table, one guard per line. */
 int show_print_text(const struct show_table *t, FILE *f);

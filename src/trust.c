@@ -153,8 +153,20 @@ static int open_file(struct walk *w, const char *file, const char *name, const s
 	return 0;
 }
 
-/* Walk file's path from /; on success the file is open for reading in *ret_fd. */
-static int walk_open(struct walk *w, const char *file, int *ret_fd)
+/* The directory the walk is in, judged already: open it for reading (its entries). */
+static int open_dir(struct walk *w, int *ret_fd)
+{
+	int fd = openat(w->fds[w->depth - 1], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Walk file's path from /; on success the file (want_dir: the directory) is open for reading
+ * in *ret_fd. */
+static int walk_open(struct walk *w, const char *file, bool want_dir, int *ret_fd)
 {
 	char *todo = NULL, *p, *cwd = NULL;
 	unsigned links = 0;
@@ -193,6 +205,10 @@ static int walk_open(struct walk *w, const char *file, int *ret_fd)
 			p++;
 		if (!*p) {
 			/* The path ends at a directory. */
+			if (want_dir) {
+				r = open_dir(w, ret_fd);
+				break;
+			}
 			r = fstat(w->fds[w->depth - 1], &st) < 0
 				    ? -errno
 				    : untrusted(w,
@@ -229,6 +245,10 @@ static int walk_open(struct walk *w, const char *file, int *ret_fd)
 			r = push(w, fd, name);
 			if (r >= 0)
 				r = judge_dir(w, &st);
+			if (r >= 0 && want_dir && last) {
+				r = open_dir(w, ret_fd);
+				break;
+			}
 			continue;
 		}
 		if (S_ISLNK(st.st_mode)) {
@@ -273,7 +293,7 @@ static int walk_open(struct walk *w, const char *file, int *ret_fd)
 					pop(w);
 			continue;
 		}
-		if (!last || trailing_slash) {
+		if (!last || trailing_slash || want_dir) {
 			close(fd);
 			r = -ENOTDIR;
 			break;
@@ -289,32 +309,27 @@ out:
 	return r;
 }
 
-int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret_fd)
+/* After a walk that failed with r: the error (TRUST_REQUIRE), or for a draft of one's own what
+ * `apply` and `run` would say as a warning, then path opened as it is with open_flags (a pipe
+ * like `check -f <(generate)` included). Returns 0 with *ret_fd or -errno. */
+static int walk_failed(const struct walk *w, const char *path, int r, enum trust_mode mode,
+		       int open_flags, const char *cannot, struct diags *d, int *ret_fd)
 {
-	struct loc whole = { .file = file };
-	struct walk *w;
-	int fd = -1, r;
+	struct loc whole = { .file = path };
+	int fd;
 
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	r = walk_open(w, file, &fd);
-	if (r >= 0)
-		goto out;
 	if (mode == TRUST_REQUIRE) {
 		if (w->why[0])
 			diags_add(d, DIAG_ERROR, &whole, "%s", w->why);
 		else
-			diags_add(d, DIAG_ERROR, &whole, "cannot read: %s", strerror(-r));
-		goto out;
+			diags_add(d, DIAG_ERROR, &whole, "%s: %s", cannot, strerror(-r));
+		return r;
 	}
-	/* A draft of one's own: say what `apply` and `run` would say, then read it as it is
-	 * (a pipe like `check -f <(generate)` included). */
-	fd = open(file, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	fd = open(path, open_flags | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		diags_add(d, DIAG_ERROR, &whole, "cannot read: %s", strerror(-r));
-		goto out;
+		diags_add(d, DIAG_ERROR, &whole, "%s: %s", cannot, strerror(-r));
+		return r;
 	}
 	if (w->why[0])
 		diags_add(d, DIAG_WARNING, &whole, "`apply` and `run` would refuse it: %s",
@@ -323,8 +338,50 @@ int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret
 		diags_add(d, DIAG_WARNING, &whole,
 			  "`apply` and `run` would refuse it: cannot tell who can change it (%s)",
 			  strerror(-r));
-	r = 0;
-out:
+	*ret_fd = fd;
+	return 0;
+}
+
+int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret_fd)
+{
+	struct walk *w;
+	int fd = -1, r;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	r = walk_open(w, file, false, &fd);
+	if (r < 0)
+		r = walk_failed(w, file, r, mode, O_RDONLY | O_NOCTTY, "cannot read", d, &fd);
+	free(w);
+	if (r >= 0)
+		*ret_fd = fd;
+	return r;
+}
+
+int trust_open_dir(const char *dir, enum trust_mode mode, struct diags *d, int *ret_fd)
+{
+	struct stat st;
+	struct walk *w;
+	int fd = -1, r;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	r = walk_open(w, dir, true, &fd);
+	/* judge_dir() lets a sticky directory of root's pass on the way (others cannot replace
+	 * root's entries there); in the drop-in directory itself, others could add a file. */
+	if (r >= 0 && (fstat(fd, &st) < 0 || others_can_write(&st))) {
+		r = untrusted(w,
+			      "refusing a drop-in directory that someone other than root can add "
+			      "files to (%s: owner uid %u, mode %04o)",
+			      w->path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		close(fd);
+		fd = -1;
+	}
+	if (r < 0 && r != -ENOENT)
+		r = walk_failed(w, dir, r, mode, O_RDONLY | O_DIRECTORY, "cannot read directory", d,
+				&fd);
 	free(w);
 	if (r >= 0)
 		*ret_fd = fd;

@@ -18,4 +18,10 @@ enum trust_mode {
  * *ret_fd, -EPERM (untrusted, TRUST_REQUIRE only) or another -errno. */
 int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret_fd);
 
+/* trust_open() for a directory of drop-ins: the same walk, ending at a directory, which must be
+ * root's and not group- or world-writable (sticky or not: others could add a drop-in), opened
+ * for reading its entries. -ENOENT (no such directory) is returned without a message, for the
+ * caller to judge. */
+int trust_open_dir(const char *dir, enum trust_mode mode, struct diags *d, int *ret_fd);
+
 #endif

@@ -4,6 +4,7 @@
  * leak or sanitizer report), and the documented invariants must hold either way.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,10 @@ static void check_loc(const struct policy *p, const struct loc *l)
 }
 
 /* What a successful parse promises to the later stages. */
-static void check_policy(const struct policy *p)
+static void check_policy(const struct policy *p, bool dropin)
 {
-	if (p->version != 1 || (unsigned)p->mode >= __POLICY_MODE_MAX || p->n_guards == 0 ||
+	/* A drop-in may leave out 'version'; its global keys stay the defaults. */
+	if (p->version != 1 - (dropin && !p->version) || (unsigned)p->mode >= __POLICY_MODE_MAX || p->n_guards == 0 ||
 	    (unsigned)p->log_rate_unit >= __POLICY_RATE_MAX)
 		abort();
 	for (size_t i = 0; i < p->n_guards; i++) {
@@ -61,16 +63,33 @@ static void check_policy(const struct policy *p)
 				abort();
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The same input as a main policy file and as a drop-in (policy.d): the same promises. */
+static void parse_one(const uint8_t *data, size_t size, bool dropin)
 {
+	struct policy *p = NULL, *partial = NULL;
+	const struct policy_parse_opts o = { .main_file = dropin ? "main.yaml" : NULL,
+					     .mode = POLICY_MODE_AUDIT,
+					     .ret_partial = &partial };
 	struct diags d = { 0 };
-	struct policy *p = NULL;
-	int r = policy_parse_buffer("fuzz.yaml", (const char *)data, size, &d, &p);
+	int r = policy_parse_buffer_opts("fuzz.yaml", (const char *)data, size, &o, &d, &p);
+
+	/* What an invalid file hands on for checking: named guards, parsed ports only. */
+	if (partial && (r != -22 || p))
+		abort();
+	for (size_t i = 0; partial && i < partial->n_guards; i++) {
+		if (!partial->guards[i].name)
+			abort();
+		for (size_t j = 0; j < partial->guards[i].n_ports; j++)
+			if (!partial->guards[i].ports[j].first ||
+			    partial->guards[i].ports[j].first > partial->guards[i].ports[j].last)
+				abort();
+	}
+	policy_free(partial);
 
 	if (r == 0) {
 		if (!p || d.n_errors)
 			abort();
-		check_policy(p);
+		check_policy(p, dropin);
 	} else if (p || (r == -22 && d.n_errors == 0)) {
 		abort();
 	}
@@ -83,5 +102,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	policy_free(p);
 	diags_free(&d);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	parse_one(data, size, false);
+	parse_one(data, size, true);
 	return 0;
 }

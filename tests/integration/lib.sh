@@ -450,6 +450,16 @@ start_daemon() {
 	die "loguard run did not start: $(lg_quote "$LOGUARD" -f "$p" run "$@")"
 }
 
+# lg_private_ports_etc: an /etc/loguard of the test's own, as an admin composes it: $LG_MAIN a
+# copy of the shipped policies/private-ports.yaml, $LG_DROPINS its empty policy.d; root's and
+# not writable by others, as loguard requires of both.
+lg_private_ports_etc() {
+	LG_DROPINS="$LG_TMP/etc/policy.d"
+	LG_MAIN="$LG_TMP/etc/policy.yaml"
+	install -d -m 0755 "$LG_TMP/etc" "$LG_DROPINS" || die "mkdir $LG_DROPINS"
+	install -m 0644 "$LG_ROOT/policies/private-ports.yaml" "$LG_MAIN" || die "install $LG_MAIN"
+}
+
 # wait_log_line FILE REGEX [SECONDS]: wait until a line of FILE matches.
 wait_log_line() {
 	local file=$1 re=$2 secs=${3:-5} i

@@ -54,7 +54,7 @@ for f in "${installed[@]}"; do
 	check "make install created $f" test -f "$stage$f"
 done
 check "installed unit runs \$(SBINDIR)/loguard" \
-	grep -q -x 'ExecStart=/opt/lg/sbin/loguard -f /etc/loguard/policy.yaml run' "$stage$sysunitdir/loguard.service"
+	grep -q -x 'ExecStart=/opt/lg/sbin/loguard run' "$stage$sysunitdir/loguard.service"
 check "no /usr/sbin/loguard left in the unit's commands" \
 	bash -c "! grep '^Exec.*/usr/sbin/loguard' '$stage$sysunitdir/loguard.service'"
 check "policy installed from policies/default.yaml" cmp "$LGSD_ROOT/policies/default.yaml" "$stage/etc/loguard/policy.yaml"
@@ -611,7 +611,9 @@ complete_words() {
 		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
 		_loguard; echo "${COMPREPLY[*]}"' sh "$bashcompdir/loguard" "$@"
 }
-check "completion: commands" test "$(complete_words loguard "")" = "check print apply show run exec suggest flush version"
+check "completion: commands" test "$(complete_words loguard "")" = "check print apply show run exec suggest why flush version"
+check "completion: why --user completes user names" grep -q -w root <<<"$(complete_words loguard why --user "")"
+check "completion: the command after -d DIR" grep -q -- "--udp" <<<"$(complete_words loguard -d /etc why --)"
 check "completion: run's options" grep -q -- "--keep-rules" <<<"$(complete_words loguard run --)"
 check "completion: --format values" test "$(complete_words loguard run --format "")" = "json text"
 check "completion: suggest --by values" test "$(complete_words loguard suggest --by "")" = "users units executables"

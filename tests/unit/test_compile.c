@@ -93,6 +93,48 @@ static void test_golden(void **state)
 	assert_true(n >= 4);
 }
 
+/* The record's guard (ruleset_guard_of, from the guard maps) is the guard precedence gave the
+ * port: the narrowest, at every depth and on both sides of a split. */
+static void test_precedence_lookup(void **state)
+{
+	static const struct {
+		uint8_t proto;
+		uint16_t port;
+		const char *guard;
+	} want[] = {
+		{ IPPROTO_TCP, 1999, NULL },	   { IPPROTO_TCP, 2000, "api" },
+		{ IPPROTO_TCP, 2001, "wide" },	   { IPPROTO_TCP, 7999, "wide" },
+		{ IPPROTO_TCP, 8000, "dev" },	   { IPPROTO_TCP, 8099, "dev" },
+		{ IPPROTO_TCP, 8100, "api" },	   { IPPROTO_TCP, 8101, "dev" },
+		{ IPPROTO_TCP, 8199, "dev" },	   { IPPROTO_TCP, 8200, "wide" },
+		{ IPPROTO_TCP, 8887, "wide" },	   { IPPROTO_TCP, 8888, "jupyter" },
+		{ IPPROTO_TCP, 8889, "wide" },	   { IPPROTO_TCP, 9000, "wide" },
+		{ IPPROTO_TCP, 9001, NULL },	   { IPPROTO_UDP, 2000, "wide" },
+		{ IPPROTO_UDP, 8888, "wide" },	   { IPPROTO_UDP, 9001, NULL },
+	};
+	struct diags d = { 0 };
+	struct policy *p = NULL;
+	struct ruleset *rs = NULL;
+
+	(void)state;
+	assert_int_equal(policy_parse_file("golden/precedence.yaml", &d, &p), 0);
+	assert_int_equal(policy_check(p, &(struct policy_check_opts){ 0 }, &d), 0);
+	assert_int_equal(compile_policy(p, &d, &rs), 0);
+	assert_int_equal(ruleset_index_guards(rs), 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *g = ruleset_guard_of(rs, want[i].proto, want[i].port);
+
+		if (!want[i].guard && g)
+			fail_msg("port %u: guard %s, want none", want[i].port, g);
+		if (want[i].guard && (!g || strcmp(g, want[i].guard)))
+			fail_msg("port %u/%u: guard %s, want %s", want[i].port, want[i].proto,
+				 g ? g : "none", want[i].guard);
+	}
+	ruleset_free(rs);
+	policy_free(p);
+	diags_free(&d);
+}
+
 /* For `loguard run`: a guard with units gets a set per cgroup level the daemon may fill (with
  * room to grow) and a queue rule, so a unit's first connection waits for its cgroup; `apply`
  * (static) gets neither. Owner-only guards get their daemon-filled sets in both. */
@@ -232,6 +274,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_precedence_lookup),
 		cmocka_unit_test(test_live_compile),
 		cmocka_unit_test(test_rule_count_constant),
 		cmocka_unit_test(test_ports_merge),

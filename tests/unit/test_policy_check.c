@@ -86,7 +86,8 @@ static void test_users(void **state)
 			       "    ports: 1\n"
 			       "    allow: {users: [1001, root, 0, 5, 1001, 4294967294]}\n"
 			       "  - name: b\n"
-			       "    ports: 2\n",
+			       "    ports: 2\n"
+			       "    mode: audit\n",
 			       NULL, &p, &msgs),
 			 0);
 	expect_msgs(msgs, "");
@@ -314,20 +315,22 @@ static void test_overlaps(void **state)
 			       "    ports: [53, 9999]\n"
 			       "    protocol: both\n"
 			       "  - name: twice\n"
-			       "    ports: [100-200, 150]\n",
+			       "    ports: [100-200, 150]\n"
+			       "mode: audit\n", /* no allow: no warning in audit mode */
 			       NULL, NULL, &msgs),
 			 -EINVAL);
 	/* Ordered by protocol then port; each located at the later entry, naming the earlier. */
-	expect_msgs(msgs, "policy.yaml:15:13: error: port 53/tcp overlaps guard 'dns-tcp' "
-			  "(policy.yaml:13:12)\n"
-			  "policy.yaml:18:22: error: port 150/tcp is listed twice in guard 'twice' "
-			  "(policy.yaml:18:13)\n"
-			  "policy.yaml:6:19: error: port 8888/tcp overlaps guard 'jupyter' "
-			  "(policy.yaml:4:13)\n"
-			  "policy.yaml:8:12: error: port 9000/tcp overlaps guard 'jupyter' "
-			  "(policy.yaml:4:19)\n"
-			  "policy.yaml:15:13: error: port 53/udp overlaps guard 'dns' "
-			  "(policy.yaml:10:12)");
+	expect_msgs(msgs, "policy.yaml:15:13: error: port 53/tcp is also in guard 'dns-tcp' "
+			  "(policy.yaml:13:12), as wide: neither takes precedence\n"
+			  "policy.yaml:18:22: error: port 150/tcp overlaps ports 100-200/tcp of the "
+			  "same guard 'twice' (policy.yaml:18:13)\n"
+			  "policy.yaml:6:19: error: port 8888/tcp is also in guard 'jupyter' "
+			  "(policy.yaml:4:13), as wide: neither takes precedence\n"
+			  "policy.yaml:8:12: error: ports 8950-9050/tcp cross ports 9000-9100/tcp of "
+			  "guard 'jupyter' (policy.yaml:4:19): only a range inside another takes "
+			  "precedence\n"
+			  "policy.yaml:15:13: error: port 53/udp is also in guard 'dns' "
+			  "(policy.yaml:10:12), as wide: neither takes precedence");
 	free(msgs);
 
 	/* Same port, different protocols: no overlap. Adjacent ranges: no overlap. */
@@ -336,11 +339,131 @@ static void test_overlaps(void **state)
 			       "  - { name: a, ports: 53, protocol: udp }\n"
 			       "  - { name: b, ports: 53, protocol: tcp }\n"
 			       "  - { name: c, ports: [1-52, 54-100] }\n"
-			       "  - { name: d, ports: [101, 65535] }\n",
+			       "  - { name: d, ports: [101, 65535] }\n"
+			       "mode: audit\n",
 			       NULL, NULL, &msgs),
 			 0);
 	expect_msgs(msgs, "");
 	free(msgs);
+}
+
+/* A guard on fewer ports takes precedence over a range around it, at any depth; what stays
+ * ambiguous is reported pair by pair in one run, next to other errors. */
+static void test_precedence(void **state)
+{
+	(void)state;
+	char *msgs;
+
+	assert_int_equal(check("version: 1\n"
+			       "guards:\n"
+			       "  - { name: private, ports: 1024-65535, allow: { owner: true } }\n"
+			       "  - { name: dev, ports: 8000-8999, protocol: both }\n"
+			       "  - { name: jupyter, ports: [8888, 9999] }\n"
+			       "  - { name: first, ports: [1024, 8000] , protocol: udp }\n"
+			       "mode: audit\n",
+			       NULL, NULL, &msgs),
+			 0);
+	expect_msgs(msgs, "");
+	free(msgs);
+
+	/* Three guards on 8888 are two errors, each against the first; the crossing ranges and
+	 * the unknown user do not hide each other. */
+	assert_int_equal(check("version: 1\n"
+			       "guards:\n"
+			       "  - { name: private, ports: 1024-65535 }\n"
+			       "  - { name: a, ports: 8888 }\n"
+			       "  - { name: b, ports: 8888, allow: { users: [no-such-user-x] } }\n"
+			       "  - { name: c, ports: [8888, 3000-4000] }\n"
+			       "  - { name: d, ports: 3500-4500 }\n"
+			       "mode: audit\n",
+			       NULL, NULL, &msgs),
+			 -EINVAL);
+	expect_msgs(msgs, "policy.yaml:5:46: error: unknown user 'no-such-user-x'\n"
+			  "policy.yaml:7:23: error: ports 3500-4500/tcp cross ports 3000-4000/tcp of "
+			  "guard 'c' (policy.yaml:6:30): only a range inside another takes "
+			  "precedence\n"
+			  "policy.yaml:5:23: error: port 8888/tcp is also in guard 'a' "
+			  "(policy.yaml:4:23), as wide: neither takes precedence\n"
+			  "policy.yaml:6:24: error: port 8888/tcp is also in guard 'a' "
+			  "(policy.yaml:4:23), as wide: neither takes precedence\n"
+			  "policy.yaml:6:24: error: port 8888/tcp is also in guard 'b' "
+			  "(policy.yaml:5:23), as wide: neither takes precedence");
+	free(msgs);
+}
+
+/* Legal but almost always a mistake: an enforce guard that allows nobody, root included. */
+static void test_no_allow(void **state)
+{
+	(void)state;
+	char *msgs;
+
+	assert_int_equal(check("version: 1\n"
+			       "guards:\n"
+			       "  - { name: closed, ports: 1 }\n"
+			       "  - { name: empty, ports: 2, allow: {} }\n"
+			       "  - { name: watched, ports: 3, mode: audit }\n"
+			       "  - { name: owner, ports: 4, allow: { owner: true } }\n"
+			       "  - { name: root, ports: 5, allow: { users: [root] } }\n",
+			       NULL, NULL, &msgs),
+			 0);
+	expect_msgs(msgs, "policy.yaml:3:5: warning: guard 'closed' allows nobody: in enforce mode it "
+			  "refuses every connection to its ports, root's included (add 'allow', "
+			  "or 'mode: audit' to see who connects first)\n"
+			  "policy.yaml:4:5: warning: guard 'empty' allows nobody: in enforce mode it "
+			  "refuses every connection to its ports, root's included (add 'allow', "
+			  "or 'mode: audit' to see who connects first)");
+	free(msgs);
+}
+
+/* A script never connects (its interpreter does): a listed script, or a symbolic link to one as
+ * Debian's /usr/bin/psql is to pg_wrapper, is a warning naming the interpreter. A binary and a
+ * link to one are fine. */
+static void test_script_executables(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/loguard-exe-XXXXXX", path[4][96], *text, *msgs, *want;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path[0], sizeof(path[0]), "%s/wrapper", dir);
+	snprintf(path[1], sizeof(path[1]), "%s/client", dir);
+	snprintf(path[2], sizeof(path[2]), "%s/binary", dir);
+	snprintf(path[3], sizeof(path[3]), "%s/tool", dir);
+	f = fopen(path[0], "w");
+	assert_non_null(f);
+	fputs("#! /usr/bin/perl -w\nexec 'x';\n", f);
+	fclose(f);
+	assert_int_equal(symlink(path[0], path[1]), 0);
+	f = fopen(path[2], "w");
+	assert_non_null(f);
+	fputs("\177ELF", f);
+	fclose(f);
+	assert_int_equal(symlink(path[2], path[3]), 0);
+	assert_true(asprintf(&text,
+			     "version: 1\nguards:\n  - name: a\n    ports: 1\n    allow:\n"
+			     "      executables:\n        - %s\n        - %s\n        - %s\n"
+			     "        - %s\n",
+			     path[0], path[1], path[2], path[3]) > 0);
+	assert_int_equal(check(text, NULL, NULL, &msgs), 0);
+	/* (check runs as whoever runs the tests: only script warnings may be new here.) */
+	assert_true(asprintf(&want,
+			     "policy.yaml:7:11: warning: executable '%s' is the script '%s': what "
+			     "connects is its interpreter /usr/bin/perl (or a program the script "
+			     "runs), never the script; list that program instead\n"
+			     "policy.yaml:8:11: warning: executable '%s' is a symbolic link to the "
+			     "script '%s': what connects is its interpreter /usr/bin/perl (or a program "
+			     "the script runs), never the script; list that program instead",
+			     path[0], path[0], path[1], path[0]) > 0);
+	if (geteuid() == 0)
+		expect_msgs(msgs, want);
+	else
+		assert_non_null(strstr(msgs, want + strlen("policy.yaml:7:11: warning: ")));
+	free(want);
+	free(msgs);
+	free(text);
+	for (int i = 3; i >= 0; i--)
+		unlink(path[i]);
+	rmdir(dir);
 }
 
 /* Each repeated port is an error, but a hostile policy cannot make millions of messages. */
@@ -356,7 +479,7 @@ static void test_error_limit(void **state)
 	len += sprintf(text, "version: 1\nguards:\n  - name: a\n    ports: [");
 	for (int i = 0; i < 100000; i++)
 		len += sprintf(text + len, "7, ");
-	sprintf(text + len, "7]\n");
+	sprintf(text + len, "7]\nmode: audit\n");
 	p = parse_ok(text);
 	assert_int_equal(policy_check(p, NULL, &d), -EINVAL);
 	assert_int_equal(d.n, 101);
@@ -785,6 +908,9 @@ int main(void)
 		cmocka_unit_test(test_unknown_groups),
 		cmocka_unit_test(test_empty_group_warning),
 		cmocka_unit_test(test_overlaps),
+		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_no_allow),
+		cmocka_unit_test(test_script_executables),
 		cmocka_unit_test(test_error_limit),
 		cmocka_unit_test(test_large_policy),
 		cmocka_unit_test_setup_teardown(test_cgroups, tree_setup, tree_teardown),

@@ -532,6 +532,19 @@ static void test_bad_ports(void **state)
 		      "  - name: a\n"
 		      "    ports: []\n",
 		      "policy.yaml:4:12: error: expected at least one port in 'ports'");
+	/* services(5) and ufw write 80/tcp: say where the protocol goes. */
+	expect_errors("version: 1\n"
+		      "guards:\n"
+		      "  - name: a\n"
+		      "    ports: [80/tcp, 53/UDP, 7/x]\n",
+		      "policy.yaml:4:13: error: invalid port '80/tcp' (expected a number 1-65535, a "
+		      "range A-B or a service name; the protocol goes in the guard's 'protocol: "
+		      "tcp')\n"
+		      "policy.yaml:4:21: error: invalid port '53/UDP' (expected a number 1-65535, a "
+		      "range A-B or a service name; the protocol goes in the guard's 'protocol: "
+		      "udp')\n"
+		      "policy.yaml:4:29: error: invalid port '7/x' (expected a number 1-65535, a "
+		      "range A-B or a service name)");
 }
 
 static void test_guard_names(void **state)
@@ -605,6 +618,12 @@ static void test_yaml_syntax(void **state)
 		      "policy.yaml:3:1: error: invalid YAML: did not find expected ',' or ']' "
 		      "(while "
 		      "parsing a flow sequence at 2:9)");
+	/* A tab where YAML wants indentation: libyaml's words, and what they mean. */
+	expect_errors("version: 1\n"
+		      "guards:\n"
+		      "\t- name: a\n",
+		      "policy.yaml:3:1: error: invalid YAML: found character that cannot start any "
+		      "token: a tab (YAML indents with spaces only)");
 	/* An encoding error has no line, only a byte offset. */
 	expect_errors("version: 1\nguards: \xff\n",
 		      "policy.yaml: error: invalid YAML: invalid leading UTF-8 octet at byte 19");

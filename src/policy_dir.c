@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The policy as files: /etc/loguard/policy.yaml, then /etc/loguard/policy.d/ *.yaml in lexical
+ * order, as sudoers.d and nftables includes let packages and configuration management ship one
+ * guard per file. The main file alone sets the global keys; a drop-in only adds guards. Each
+ * file is judged (trust.c) and parsed on its own, so every message names the file it is about,
+ * and the result is one policy: checked, compiled and installed in one transaction like a
+ * single file, so a reload takes all of the files or none.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy_dir.h"
+
+/* Drop-ins are NAME.yaml; hidden files, editor and package manager leftovers (foo.yaml~,
+ * foo.yaml.dpkg-old, .foo.yaml.swp) are not. */
+static bool is_dropin_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] != '.' && n > 5 && !strcmp(name + n - 5, ".yaml");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The drop-in names of the directory open at fd (consumed), sorted. */
+static int list_dropins(int fd, const char *dir, struct diags *d, char ***ret_v, size_t *ret_n)
+{
+	struct loc whole = { .file = dir };
+	char **v = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	DIR *dp;
+	int r = 0;
+
+	dp = fdopendir(fd);
+	if (!dp) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	v = calloc(POLICY_DIR_MAX_FILES, sizeof(*v));
+	if (!v) {
+		closedir(dp);
+		return -ENOMEM;
+	}
+	while (r == 0 && (errno = 0, de = readdir(dp))) {
+		if (!is_dropin_name(de->d_name))
+			continue;
+		if (n == POLICY_DIR_MAX_FILES) {
+			diags_add(d, DIAG_ERROR, &whole, "more than %u drop-ins (*.yaml)",
+				  POLICY_DIR_MAX_FILES);
+			r = -EINVAL;
+			break;
+		}
+		if (asprintf(&v[n], "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+			     de->d_name) < 0) {
+			v[n] = NULL;
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	if (r == 0 && errno) {
+		r = -errno;
+		diags_add(d, DIAG_ERROR, &whole, "cannot read directory: %s", strerror(-r));
+	}
+	closedir(dp);
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return r;
+	}
+	/* Lexical order is byte order (strcmp), whatever the locale: 10-a.yaml before 9-b.yaml,
+	 * as run-parts and systemd's drop-ins sort. */
+	qsort(v, n, sizeof(*v), cmp_str);
+	*ret_v = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* Open one file as how says; the error, located at the file, is in d. */
+static int open_policy_file(const char *file, enum policy_open how, struct diags *d, int *ret_fd)
+{
+	struct loc whole = { .file = file };
+	int fd, r;
+
+	if (how != POLICY_OPEN_PLAIN)
+		return trust_open(file, how == POLICY_OPEN_TRUSTED ? TRUST_REQUIRE : TRUST_WARN, d,
+				  ret_fd);
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		diags_add(d, DIAG_ERROR, &whole, "cannot read: %s", strerror(-r));
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int policy_merge(struct policy *p, struct policy *dropin)
+{
+	struct policy_guard *g;
+	char **files;
+
+	g = reallocarray(p->guards, p->n_guards + dropin->n_guards + 1, sizeof(*g));
+	if (!g) {
+		policy_free(dropin);
+		return -ENOMEM;
+	}
+	p->guards = g;
+	files = reallocarray(p->dropins, p->n_dropins + 1, sizeof(*files));
+	if (!files) {
+		policy_free(dropin);
+		return -ENOMEM;
+	}
+	p->dropins = files;
+	memcpy(p->guards + p->n_guards, dropin->guards, dropin->n_guards * sizeof(*g));
+	p->n_guards += dropin->n_guards;
+	p->dropins[p->n_dropins++] = dropin->file;
+	free(dropin->guards);
+	free(dropin);
+	return 0;
+}
+
+static int cmp_guard_idx(const void *a, const void *b, void *arg)
+{
+	const struct policy_guard *gv = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int r = strcmp(gv[i].name, gv[j].name);
+
+	return r ? r : (i < j ? -1 : i > j);
+}
+
+/* A name used in two files: the later one is the error. Duplicates within a file the parser
+ * reported already. */
+static int check_names_across(const struct policy *p, struct diags *d)
+{
+	size_t *idx = calloc(p->n_guards + 1, sizeof(*idx)), n = 0;
+	int r = 0;
+
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_guards; i++)
+		if (p->guards[i].name)
+			idx[n++] = i;
+	qsort_r(idx, n, sizeof(*idx), cmp_guard_idx, p->guards);
+	for (size_t i = 1, first = 0; i < n; i++) {
+		const struct policy_guard *f = &p->guards[idx[first]], *g = &p->guards[idx[i]];
+
+		if (strcmp(f->name, g->name)) {
+			first = i;
+			continue;
+		}
+		if (f->loc.file == g->loc.file)
+			continue;
+		diags_add(d, DIAG_ERROR, &g->name_loc, "duplicate guard name '%s' (first at %s:%u:%u)",
+			  g->name, f->name_loc.file, f->name_loc.line, f->name_loc.col);
+		r = -EINVAL;
+	}
+	free(idx);
+	return r;
+}
+
+int policy_source_load_partial(const struct policy_source *src, enum policy_open how,
+			       struct diags *d, struct policy **ret_policy,
+			       struct policy **ret_partial)
+{
+	struct policy *p = NULL, *partial = NULL;
+	const struct policy_parse_opts mo = { .ret_partial = ret_partial ? &partial : NULL };
+	char **files = NULL;
+	size_t n_files = 0;
+	int fd, r, bad = 0;
+
+	r = open_policy_file(src->file, how, d, &fd);
+	if (r >= 0) {
+		r = policy_parse_fd_opts(src->file, fd, &mo, d, &p);
+		close(fd);
+	}
+	if (r < 0 && r != -EINVAL && r != -EPERM)
+		return r;
+	bad = r;
+	if (partial) { /* what parsed of an invalid main file: checked, never installed */
+		p = partial;
+		partial = NULL;
+	}
+
+	if (src->dir) {
+		r = how == POLICY_OPEN_PLAIN ? 0
+					     : trust_open_dir(src->dir,
+							      how == POLICY_OPEN_TRUSTED ? TRUST_REQUIRE
+											 : TRUST_WARN,
+							      d, &fd);
+		if (how == POLICY_OPEN_PLAIN) {
+			fd = open(src->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			r = fd < 0 ? -errno : 0;
+			if (r < 0 && r != -ENOENT)
+				diags_add(d, DIAG_ERROR, &(struct loc){ .file = src->dir },
+					  "cannot read directory: %s", strerror(-r));
+		}
+		if (r == -ENOENT && !src->dir_optional)
+			diags_add(d, DIAG_ERROR, &(struct loc){ .file = src->dir },
+				  "cannot read directory: %s", strerror(ENOENT));
+		if (r >= 0)
+			r = list_dropins(fd, src->dir, d, &files, &n_files);
+		if (r == -ENOENT && src->dir_optional)
+			r = 0;
+		if (r < 0 && r != -EINVAL && r != -EPERM && r != -ENOENT)
+			goto out;
+		if (r < 0)
+			bad = bad ? bad : r;
+	}
+
+	/* Every drop-in is parsed even when the main file or another drop-in failed: each
+	 * reports its own errors. Its guards default to the main file's mode. */
+	for (size_t i = 0; i < n_files; i++) {
+		struct policy_parse_opts o = { .main_file = src->file,
+					       .mode = p ? p->mode : POLICY_MODE_ENFORCE,
+					       .ret_partial = mo.ret_partial };
+		struct policy *sub = NULL;
+
+		r = open_policy_file(files[i], how, d, &fd);
+		if (r >= 0) {
+			r = policy_parse_fd_opts(files[i], fd, &o, d, &sub);
+			close(fd);
+		}
+		if (r < 0 && r != -EINVAL && r != -EPERM && r != -ENOENT)
+			goto out;
+		if (partial) {
+			sub = partial;
+			partial = NULL;
+		}
+		if (r < 0)
+			bad = bad ? bad : r;
+		if (!sub)
+			continue;
+		r = p ? policy_merge(p, sub) : (policy_free(sub), 0);
+		if (r < 0)
+			goto out;
+	}
+	r = p ? check_names_across(p, d) : 0;
+	if (r < 0 && r != -EINVAL)
+		goto out;
+	if (r < 0 || bad < 0)
+		r = bad < 0 ? bad : r;
+out:
+	for (size_t i = 0; i < n_files; i++)
+		free(files[i]);
+	free(files);
+	if (r < 0 && !(r == -EINVAL && p && ret_partial)) {
+		policy_free(p);
+		return r;
+	}
+	/* With ret_partial, an invalid set still yields the files that parsed, for the
+	 * checks that come after parsing to report their errors in the same run. */
+	if (r < 0)
+		*ret_partial = p;
+	else
+		*ret_policy = p;
+	return r;
+}
+
+int policy_source_load(const struct policy_source *src, enum policy_open how, struct diags *d,
+		       struct policy **ret_policy)
+{
+	return policy_source_load_partial(src, how, d, ret_policy, NULL);
+}

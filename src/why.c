@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * `loguard why PORT`: a refused client sees "Connection refused" or a hang and cannot tell a
+ * guard from a dead server. This answers from the same pipeline the kernel's rules come from
+ * (the compiled ruleset's guard lookup, so precedence is the rules' own) and from the
+ * listening sockets (a sock_diag dump, which needs no privileges). Nothing here changes
+ * anything.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+
+#include "why.h"
+
+/* Listening sockets shown; a port with more is a curiosity, not a policy question. */
+#define WHY_MAX_LISTENERS 16
+
+/* One socket that would receive on the port. */
+struct why_listener {
+	int family;
+	char addr[INET6_ADDRSTRLEN];
+	uint32_t uid;
+	uint32_t inode;
+};
+
+const char *why_refusal_seen(bool udp, bool drop)
+{
+	if (!udp && !drop)
+		return "\"Connection refused\" at once (a TCP reset, as from a port nobody "
+		       "listens on)";
+	if (!udp)
+		return "nothing: connect() hangs until it times out (SYNs dropped; about 2 "
+		       "minutes by default, the client's own timeout if shorter)";
+	if (!drop)
+		return "datagrams lost; an ICMP port unreachable makes the next send or recv "
+		       "on a connected socket fail with \"Connection refused\"";
+	return "nothing: datagrams are silently lost";
+}
+
+/* Dump family/proto sockets bound to port (TCP: listening; UDP: not connected). */
+static int dump_port(struct mnl_socket *nl, uint8_t family, uint8_t proto, uint16_t port,
+		     struct why_listener *v, size_t *n)
+{
+	/* "Own port == port", as ss(8) builds it: accept past the end, reject 4 bytes beyond. */
+	const struct inet_diag_bc_op bc[2] = {
+		{ .code = INET_DIAG_BC_S_EQ, .yes = sizeof(bc), .no = sizeof(bc) + 4 },
+		{ .no = port },
+	};
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct inet_diag_req_v2 *req;
+	unsigned seq = 1;
+
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = family;
+	req->sdiag_protocol = proto;
+	req->idiag_states = proto == IPPROTO_TCP ? 1U << TCP_LISTEN : 1U << TCP_CLOSE;
+	mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(bc), bc);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		int len = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
+
+		if (len < 0)
+			return -errno;
+		for (nlh = (struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
+			const struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
+
+			if (nlh->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (nlh->nlmsg_type == NLMSG_ERROR)
+				return -EPROTO;
+			if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    mnl_nlmsg_get_payload_len(nlh) < sizeof(*m) || *n == WHY_MAX_LISTENERS)
+				continue;
+			v[*n] = (struct why_listener){ .family = family,
+						       .uid = m->idiag_uid,
+						       .inode = m->idiag_inode };
+			inet_ntop(family, m->id.idiag_src, v[*n].addr, sizeof(v[*n].addr));
+			(*n)++;
+		}
+	}
+}
+
+/* The first process (if we may look: our own, or any as root) holding socket inode. */
+static bool socket_holder(uint32_t inode, long *ret_pid, char *comm, size_t size)
+{
+	char want[32], path[64], link[64];
+	struct dirent *de;
+	bool found = false;
+	DIR *proc = opendir("/proc");
+
+	if (!proc)
+		return false;
+	snprintf(want, sizeof(want), "socket:[%u]", inode);
+	while (!found && (de = readdir(proc))) {
+		long pid = strtol(de->d_name, NULL, 10);
+		struct dirent *fe;
+		DIR *fds;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+		fds = opendir(path);
+		if (!fds)
+			continue;
+		while (!found && (fe = readdir(fds))) {
+			ssize_t k;
+
+			snprintf(path, sizeof(path), "/proc/%ld/fd/%.20s", pid, fe->d_name);
+			k = readlink(path, link, sizeof(link) - 1);
+			if (k <= 0)
+				continue;
+			link[k] = '\0';
+			found = !strcmp(link, want);
+		}
+		closedir(fds);
+		if (found) {
+			FILE *f;
+
+			snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+			f = fopen(path, "re");
+			comm[0] = '\0';
+			if (f) {
+				if (fgets(comm, (int)size, f))
+					comm[strcspn(comm, "\n")] = '\0';
+				/* The process names itself: nothing but printable ASCII reaches
+				 * the terminal. */
+				for (char *c = comm; *c; c++)
+					if (*c < 0x20 || *c > 0x7e)
+						*c = '?';
+				fclose(f);
+			}
+			*ret_pid = pid;
+		}
+	}
+	closedir(proc);
+	return found;
+}
+
+static const char *user_name(uid_t uid, char *buf, size_t size)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw)
+		snprintf(buf, size, "%s (%u)", pw->pw_name, (unsigned)uid);
+	else
+		snprintf(buf, size, "uid %u", (unsigned)uid);
+	return buf;
+}
+
+static void print_loc(FILE *f, const struct loc *loc)
+{
+	fprintf(f, "%s:%u:%u", loc->file, loc->line, loc->col);
+}
+
+/* A port argument: a number or a services(5) name for the protocol. 0: not a port. */
+static uint16_t parse_port(const char *s, bool udp)
+{
+	char *end;
+	unsigned long v;
+	struct servent *se;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (s[0] >= '0' && s[0] <= '9' && !*end && !errno)
+		return v >= 1 && v <= 65535 ? (uint16_t)v : 0;
+	se = getservbyname(s, udp ? "udp" : "tcp");
+	return se ? ntohs((uint16_t)se->s_port) : 0;
+}
+
+/* Why uid would be let through by g's users and groups: the first entry that names it. */
+static const struct policy_ref *allowing_ref(const struct policy_guard *g, const struct passwd *pw,
+					     bool *ret_group)
+{
+	for (size_t i = 0; i < g->n_users; i++) {
+		const struct passwd *u = getpwnam(g->users[i].name);
+		char *end;
+		unsigned long id = strtoul(g->users[i].name, &end, 10);
+
+		if ((u && u->pw_uid == pw->pw_uid) || (!*end && id == pw->pw_uid)) {
+			*ret_group = false;
+			return &g->users[i];
+		}
+	}
+	for (size_t i = 0; i < g->n_groups; i++) {
+		const struct group *gr = getgrnam(g->groups[i].name);
+
+		if (!gr)
+			continue;
+		if (gr->gr_gid == pw->pw_gid) {
+			*ret_group = true;
+			return &g->groups[i];
+		}
+		for (char **m = gr->gr_mem; m && *m; m++)
+			if (!strcmp(*m, pw->pw_name)) {
+				*ret_group = true;
+				return &g->groups[i];
+			}
+	}
+	return NULL;
+}
+
+static void print_refs(FILE *f, const char *what, const struct policy_ref *v, size_t n)
+{
+	if (!n)
+		return;
+	fprintf(f, "  %s:", what);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s %s", i ? "," : "", v[i].name);
+	fputc('\n', f);
+}
+
+/* Other guards whose intervals hold the port too: the narrower guard took it from them. */
+static void print_overridden(FILE *f, const struct policy *p, const struct policy_guard *owner,
+			     unsigned proto, uint16_t port)
+{
+	for (size_t i = 0; i < p->n_guards; i++) {
+		const struct policy_guard *g = &p->guards[i];
+
+		if (g == owner || !(g->protocols & proto))
+			continue;
+		for (size_t k = 0; k < g->n_ports; k++) {
+			if (g->ports[k].first > port || g->ports[k].last < port)
+				continue;
+			fprintf(f, "  it takes the port from guard '%s' (%u-%u, ", g->name,
+				g->ports[k].first, g->ports[k].last);
+			print_loc(f, &g->ports[k].loc);
+			fputs("): a narrower guard takes precedence\n", f);
+			break;
+		}
+	}
+}
+
+int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE *err)
+{
+	const unsigned proto = o->udp ? POLICY_PROTO_UDP : POLICY_PROTO_TCP;
+	const char *pname = o->udp ? "udp" : "tcp";
+	struct why_listener ls[WHY_MAX_LISTENERS];
+	const struct policy_guard *g = NULL;
+	struct mnl_socket *nl = NULL;
+	char who[64], lw[64];
+	const char *gname;
+	struct passwd pwbuf, *pw;
+	bool any_owner = true, listeners_ok = false, by_group = false, exe_ok = false;
+	uint32_t owner_uid = 0;
+	size_t n = 0;
+	uint16_t port;
+	int r = 0;
+
+	port = parse_port(o->port, o->udp);
+	if (!port) {
+		fprintf(err, "loguard: why: '%s' is not a port (1-65535 or a %s service name)\n",
+			o->port, pname);
+		return -EINVAL;
+	}
+	if (o->user) {
+		char *end;
+		unsigned long id = strtoul(o->user, &end, 10);
+
+		pw = getpwnam(o->user);
+		if (!pw && o->user[0] && !*end)
+			pw = getpwuid((uid_t)id);
+	} else {
+		pw = getpwuid(getuid());
+	}
+	if (!pw) {
+		fprintf(err, "loguard: why: no such user '%s'\n", o->user ? o->user : "(caller)");
+		return -EINVAL;
+	}
+	pwbuf = *pw;
+	pwbuf.pw_name = strdupa(pw->pw_name);
+	pw = &pwbuf;
+
+	/* Who listens: a dump of the port's sockets, v4 and v6. */
+	nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
+	if (nl && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == 0) {
+		r = dump_port(nl, AF_INET, o->udp ? IPPROTO_UDP : IPPROTO_TCP, port, ls, &n);
+		if (r == 0)
+			r = dump_port(nl, AF_INET6, o->udp ? IPPROTO_UDP : IPPROTO_TCP, port, ls,
+				      &n);
+		listeners_ok = r == 0;
+	}
+	if (nl)
+		mnl_socket_close(nl);
+	for (size_t i = 0; i < n; i++) {
+		if (i && ls[i].uid != owner_uid)
+			any_owner = false;
+		owner_uid = ls[i].uid;
+	}
+
+	gname = ruleset_guard_of(l->rs, o->udp ? IPPROTO_UDP : IPPROTO_TCP, port);
+	for (size_t i = 0; gname && i < l->policy->n_guards; i++)
+		if (!strcmp(l->policy->guards[i].name, gname))
+			g = &l->policy->guards[i];
+
+	if (!g) {
+		fprintf(f, "port %u/%s: no guard; every local user and process may connect\n", port,
+			pname);
+	} else {
+		fprintf(f, "port %u/%s: guard '%s' (", port, pname, g->name);
+		print_loc(f, &g->loc);
+		fprintf(f, "), %s", policy_mode_name(g->mode));
+		if (g->mode == POLICY_MODE_ENFORCE)
+			fprintf(f, ", action %s", policy_action_name(g->action));
+		fputc('\n', f);
+		print_overridden(f, l->policy, g, proto, port);
+
+		fputs("allowed:\n", f);
+		if (g->owner)
+			fputs("  the user whose socket listens on the port (owner: true)\n", f);
+		print_refs(f, "users", g->users, g->n_users);
+		print_refs(f, "groups (every member)", g->groups, g->n_groups);
+		print_refs(f, "units (any user in them)", g->units, g->n_units);
+		print_refs(f, "cgroups (any user in them)", g->cgroups, g->n_cgroups);
+		print_refs(f, "launched with loguard exec --as", g->launched, g->n_launched);
+		print_refs(f, "executables (judged by loguard run)", g->executables,
+			   g->n_executables);
+		if (!g->owner && !g->n_users && !g->n_groups && !g->n_units && !g->n_cgroups &&
+		    !g->n_launched && !g->n_executables)
+			fputs("  nobody (the guard has no 'allow'), root included\n", f);
+
+		user_name(pw->pw_uid, who, sizeof(who));
+		if (o->exe) {
+			struct stat st;
+
+			if (stat(o->exe, &st) < 0) {
+				fprintf(err, "loguard: why: --exe %s: %s\n", o->exe, strerror(errno));
+				return -EINVAL;
+			}
+			for (size_t i = 0; i < g->n_exe_ids; i++)
+				exe_ok |= g->exe_ids[i].dev == st.st_dev &&
+					  g->exe_ids[i].ino == st.st_ino;
+		}
+		const struct policy_ref *ref = allowing_ref(g, pw, &by_group);
+
+		if (ref) {
+			fprintf(f, "%s: allowed, %s '%s' (", who,
+				by_group ? "a member of group" : "listed as", ref->name);
+			print_loc(f, &ref->loc);
+			fputs(")\n", f);
+		} else if (g->owner && n && any_owner && owner_uid == pw->pw_uid) {
+			fprintf(f, "%s: allowed, the owner of the listening socket\n", who);
+		} else if (exe_ok) {
+			fprintf(f, "%s: allowed when the connecting program is %s (loguard run must "
+				   "be running)\n",
+				who, o->exe);
+		} else {
+			fprintf(f, "%s: %s", who,
+				g->mode == POLICY_MODE_AUDIT ? "not allowed, but audit mode blocks "
+							       "nothing (logged as would-deny)"
+							     : "refused");
+			if (g->owner && !n)
+				fputs("; nobody listens, so no owner yet", f);
+			else if (g->owner && !any_owner)
+				fputs("; sockets of several users share the port: judged per "
+				      "connection",
+				      f);
+			else if (g->owner)
+				fprintf(f, "; the listener's owner is %s",
+					user_name(owner_uid, lw, sizeof(lw)));
+			if (g->n_users || g->n_groups)
+				fputs("; not in its users or groups", f);
+			if (g->n_executables && !o->exe)
+				fputs("; unless the program is one of its executables (--exe)", f);
+			else if (g->n_executables)
+				fprintf(f, "; %s is not one of its executables", o->exe);
+			if (g->n_units || g->n_cgroups || g->n_launched)
+				fputs("; unless the client runs in one of its units, cgroups or "
+				      "launched commands",
+				      f);
+			fputc('\n', f);
+			if (g->mode == POLICY_MODE_ENFORCE)
+				fprintf(f, "  a refused %s client sees %s\n", pname,
+					why_refusal_seen(o->udp, g->action == POLICY_ACTION_DROP));
+		}
+	}
+
+	if (!listeners_ok) {
+		fputs("listening: unknown (sock_diag failed)\n", f);
+	} else if (!n) {
+		fprintf(f, "listening: nobody on port %u/%s (a client gets \"Connection refused\" "
+			   "from the kernel, guard or not)\n",
+			port, pname);
+	}
+	for (size_t i = 0; listeners_ok && i < n; i++) {
+		long pid;
+		char comm[32];
+
+		fprintf(f, "listening: %s%s%s:%u %s, user %s", ls[i].family == AF_INET6 ? "[" : "",
+			ls[i].addr, ls[i].family == AF_INET6 ? "]" : "", port, pname,
+			user_name(ls[i].uid, lw, sizeof(lw)));
+		if (socket_holder(ls[i].inode, &pid, comm, sizeof(comm)))
+			fprintf(f, ", pid %ld (%s)", pid, comm);
+		fputc('\n', f);
+	}
+	return ferror(f) ? -EIO : 0;
+}
