@@ -375,7 +375,7 @@ static struct nftnl_set *set_new(const struct ruleset *rs, const struct rs_set *
 		nftnl_set_set_data(ns, NFTNL_SET_DESC_CONCAT, field_len, n);
 	else if (s->kind != RS_SET_LOG_RATE) /* a size: a fixed hash, not a resizing one */
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, rs_set_size(s));
-	if (s->kind == RS_SET_GUARDS) {
+	if (s->kind == RS_SET_GUARDS || s->kind == RS_SET_ALLOW_UID) {
 		flags |= NFT_SET_MAP;
 		nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	}
@@ -435,8 +435,9 @@ static size_t elem_size_bound(const struct rs_elem *e)
 {
 	size_t n = 4 + 2 * (4 + 4 + EMIT_KEY_MAX); /* nest, key, key end */
 
+	n += 4 + 4 + 8; /* a verdict, in maps */
 	if (e->chain)
-		n += 4 + 8 + 4 + 4 + strlen(e->chain) + 1 + 3;
+		n += 4 + strlen(e->chain) + 1 + 3;
 	if (e->comment)
 		n += 4 + 2 + strlen(e->comment) + 1 + 3;
 	return n;
@@ -484,11 +485,13 @@ static struct nlattr *put_elem(struct nlmsghdr *nlh, const struct rs_set *s,
 		emit_elem_key(s, e, true, key);
 		put_elem_key(nlh, NFTA_SET_ELEM_KEY_END, key, len);
 	}
-	if (e->chain) {
+	if (e->chain || s->kind == RS_SET_ALLOW_UID) {
 		data = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
 		verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
-		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)NFT_GOTO));
-		mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, e->chain);
+		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE,
+				 htonl((uint32_t)(e->chain ? NFT_GOTO : NF_ACCEPT)));
+		if (e->chain)
+			mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, e->chain);
 		mnl_attr_nest_end(nlh, verdict);
 		mnl_attr_nest_end(nlh, data);
 	}
@@ -856,30 +859,32 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		x_proto_dport(rc, r->interval);
 		x_lookup(rc, r->set, true);
 		break;
-	case RS_RULE_ALLOW_UID:
-	case RS_RULE_ALLOW_CGROUP:
+	case RS_RULE_ALLOW_UID_MAP:
 		x_proto_dport(rc, r->interval);
-		if (r->kind == RS_RULE_ALLOW_UID) {
-			x_meta(rc, NFT_META_SKUID, NFT_REG32_02);
-			if (r->interval)
-				x_hton(rc, NFT_REG32_02, 4, 4);
-		} else {
-			struct nftnl_expr *e = expr(rc, "socket");
+		x_meta(rc, NFT_META_SKUID, NFT_REG32_02);
+		if (r->interval)
+			x_hton(rc, NFT_REG32_02, 4, 4);
+		x_lookup(rc, r->set, true);
+		break;
+	case RS_RULE_ALLOW_CGROUP: {
+		struct nftnl_expr *e;
 
-			if (e) {
-				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_CGROUPV2);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG32_02);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, r->level);
-			}
-			if (r->interval)
-				x_hton(rc, NFT_REG32_02, 8, 8);
+		x_proto_dport(rc, r->interval);
+		e = expr(rc, "socket");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_CGROUPV2);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG32_02);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, r->level);
 		}
+		if (r->interval)
+			x_hton(rc, NFT_REG32_02, 8, 8);
 		x_lookup(rc, r->set, false);
 		if (r->goto_chain)
 			x_verdict(rc, NFT_GOTO, r->goto_chain);
 		else
 			x_verdict(rc, NF_ACCEPT, NULL);
 		break;
+	}
 	case RS_RULE_LOG:
 		x_log(rc, rs, r->prefix);
 		break;
