@@ -12,8 +12,12 @@
 #   (n) loguard, the same policy with `counters: false`
 # Before measuring, each table must refuse another uid on PORT. Reported: medians, min-max,
 # ratios to (a) and the ratio of loguard to the hand-written sets, of the medians and the
-# median of per-round ratios; the client's CPU per datagram. Prints `udp_ratio_l_h=R` last for
-# bench/all.sh.
+# median of per-round ratios; the client's CPU per datagram. On a shared machine rates swing
+# by 2x between rounds, so when perf is installed the script also samples the sender once per
+# table and reports the share of its CPU spent in the nftables hook (nft_do_chain_inet and
+# below, including lookups and counters): with the rest of the path the same, (1 - share)
+# compares the tables' cost per datagram without the other load's noise. Prints
+# `udp_ratio_l_h=R ...` last for bench/all.sh.
 #
 # Environment: BENCH_SECONDS (2), BENCH_ROUNDS (5), BENCH_THREADS (1: one sender per CPU
 # leaves none for the receiver on a small machine), BENCH_GUARDS (10).
@@ -125,10 +129,29 @@ for c in $CONFIGS; do
 		"$(ratio "${med[$c]}" "${med[a]}") / $(printf '%.3f' "$(median ${per_round[$c]})")" \
 		"${cmed[$c]}" "$(ratio "${cmed[a]}" "${cmed[$c]}")"
 done
+declare -A share
+if command -v perf >/dev/null; then
+	for c in h l n; do
+		setup "$c"
+		perf record -q -F 5000 -g -o "$tmp/perf.data" setpriv --reuid="$UID_OK" --regid="$UID_OK" \
+			--clear-groups "$LGPROBE" flood udp 127.0.0.1 "$PORT" --seconds "$SECONDS_PER" \
+			>/dev/null 2>&1 || true
+		share[$c]=$(perf report -i "$tmp/perf.data" --stdio --children --sort sym -g none 2>/dev/null |
+			awk '/ nft_do_chain_inet$/ { sub("%", "", $1); print $1 / 100; exit }')
+	done
+	"$LOGUARD" flush >/dev/null
+	echo
+	echo "sender CPU in the nftables hook (perf, one sample run per table): hand-written" \
+		"${share[h]:-?}, loguard ${share[l]:-?}, counters: false ${share[n]:-?}"
+	hs=$(awk -v h="${share[h]:-0}" -v l="${share[l]:-0}" 'BEGIN { printf "%.3f", (1 - l) / (1 - h) }')
+	hsn=$(awk -v h="${share[h]:-0}" -v l="${share[n]:-0}" 'BEGIN { printf "%.3f", (1 - l) / (1 - h) }')
+	echo "cost model (1 - share) / (1 - share of hand-written): loguard $hs, counters: false $hsn"
+fi
 # shellcheck disable=SC2086
 lh=$(ratio "${med[l]}" "${med[h]}") lh_r=$(printf '%.3f' "$(median ${per_round[lh]})")
 # shellcheck disable=SC2086
 nh=$(ratio "${med[n]}" "${med[h]}") nh_r=$(printf '%.3f' "$(median ${per_round[nh]})")
 echo "loguard / hand-written: $lh of medians, $lh_r per round (target >= 0.95);" \
 	"counters: false: $nh / $nh_r"
-echo "udp_ratio_l_h=$lh_r udp_ratio_l_a=$(ratio "${med[l]}" "${med[a]}") udp_ratio_h_a=$(ratio "${med[h]}" "${med[a]}")"
+echo "udp_ratio_l_h=$lh_r udp_ratio_l_a=$(ratio "${med[l]}" "${med[a]}")" \
+	"udp_ratio_h_a=$(ratio "${med[h]}" "${med[a]}") udp_model_l_h=${hs:-n/a}"
