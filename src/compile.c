@@ -45,6 +45,12 @@ static bool profile_queues(const struct profile *pr)
 	return pr->owner || pr->ask;
 }
 
+static bool profile_same(const struct profile *a, const struct profile *b)
+{
+	return a->mode == b->mode && a->action == b->action && a->log == b->log &&
+	       a->owner == b->owner && a->ask == b->ask && a->fail_open == b->fail_open;
+}
+
 static bool profile_logs_allowed(const struct profile *pr)
 {
 	return pr->mode == POLICY_MODE_AUDIT || pr->log == POLICY_LOG_ALL;
@@ -135,6 +141,20 @@ static int set_add_elem(struct rs_set *s, const struct rs_elem *e)
 	return 0;
 }
 
+static int set_reserve(struct rs_set *s, size_t n)
+{
+	struct rs_elem *v;
+
+	if (n <= s->cap_elems)
+		return 0;
+	v = reallocarray(s->elems, n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->elems = v;
+	s->cap_elems = n;
+	return 0;
+}
+
 static int chain_add_rule(struct rs_chain *c, const struct rs_rule *rule)
 {
 	int r = array_grow(&c->rules, &c->cap_rules, c->n_rules, sizeof(*rule));
@@ -171,6 +191,7 @@ struct compiler {
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
 	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 4];
+	bool is_profile[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 4];
 };
 
 /* Whether some guard's profile logs this kind of record. */
@@ -221,14 +242,6 @@ static int add_sets(struct compiler *c, enum rs_set_kind kind, unsigned level, c
 		rs->n_sets++;
 	}
 	return 0;
-}
-
-static struct rs_chain *find_chain(const struct ruleset *rs, const char *name)
-{
-	for (size_t i = 0; i < rs->n_chains; i++)
-		if (!strcmp(rs->chains[i].name, name))
-			return &rs->chains[i];
-	return NULL;
 }
 
 /* Takes ownership of name. */
@@ -298,20 +311,22 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g,
 	struct rs_chain *chain;
 	size_t n_cgs = 0;
 	char *chain_name;
-	int r;
+	int r = 0;
 
-	r = profile_chain_name(&pr, &chain_name);
-	if (r < 0)
-		return r;
 	c->any_logs_allowed |= profile_logs_allowed(&pr);
-	chain = find_chain(c->rs, chain_name);
+	/* A few profiles serve thousands of guards: find the chain without naming it. */
+	chain = NULL;
+	for (size_t i = 0; !chain && i < c->rs->n_chains; i++)
+		if (c->is_profile[i] && profile_same(&c->profiles[i], &pr))
+			chain = &c->rs->chains[i];
 	if (!chain) {
-		r = add_chain(c, chain_name, false, &chain);
+		r = profile_chain_name(&pr, &chain_name);
+		if (r >= 0)
+			r = add_chain(c, chain_name, false, &chain);
 		if (r < 0)
 			return r;
 		c->profiles[c->rs->n_chains - 1] = pr;
-	} else {
-		free(chain_name);
+		c->is_profile[c->rs->n_chains - 1] = true;
 	}
 
 	/* Two units may resolve to one cgroup: duplicates would be EEXIST in the kernel. */
@@ -669,6 +684,7 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 	struct compiler c = { .p = p, .live = live };
 	struct policy_ports **ports = NULL;
 	size_t *n_ports = NULL, n_fixed = 0;
+	size_t n_elems[2][2] = { { 0 } }; /* [interval][guard map, uid map] */
 	int r = -ENOMEM;
 
 	c.rs = calloc(1, sizeof(*c.rs));
@@ -693,8 +709,15 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 		r = merged_ports(g, &ports[i], &n_ports[i]);
 		if (r < 0)
 			goto out;
-		for (size_t k = 0; k < n_ports[i]; k++)
-			c.any_range |= ports[i][k].first != ports[i][k].last;
+		for (size_t k = 0; k < n_ports[i]; k++) {
+			int iv = ports[i][k].first != ports[i][k].last;
+			size_t n_protos = __builtin_popcount(g->protocols &
+							     (POLICY_PROTO_TCP | POLICY_PROTO_UDP));
+
+			c.any_range |= iv;
+			n_elems[iv][0] += n_protos;
+			n_elems[iv][1] += n_protos * g->n_uids;
+		}
 		c.any_owner |= g->owner;
 		c.any_udp |= (g->protocols & POLICY_PROTO_UDP) != 0;
 		/* The daemon adds cgroups that appear later, at levels known only then. */
@@ -767,6 +790,15 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 			c.uids[s->interval] = s;
 		else if (s->kind == RS_SET_ALLOW_CGROUP)
 			c.cgroups[s->level][s->interval] = s;
+	}
+	/* Room for every guard and uid element at once: doubling a 10,000-guard policy's 20,000
+	 * elements copied them to fresh pages six times over. */
+	for (int iv = 0; iv <= c.any_range; iv++) {
+		r = set_reserve(c.guards[iv], n_elems[iv][0]);
+		if (r >= 0)
+			r = set_reserve(c.uids[iv], n_elems[iv][1]);
+		if (r < 0)
+			goto out;
 	}
 
 	r = compile_base_chains(&c, &n_fixed);
