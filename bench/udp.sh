@@ -105,6 +105,7 @@ echo "udp: $N guards, $ROUNDS rounds x $SECONDS_PER s, $THREADS sender thread(s)
 flood 1 >/dev/null
 for r in $(seq "$ROUNDS"); do
 	order=$CONFIGS
+	# shellcheck disable=SC2086 # the list splits on purpose
 	[ $((r % 2)) -eq 0 ] && order=$(printf '%s\n' $CONFIGS | tac | tr '\n' ' ')
 	for c in $order; do
 		setup "$c"
