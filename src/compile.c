@@ -187,7 +187,7 @@ struct compiler {
 	bool any_owner; /* some guard is owner-only: create the owner sets */
 	bool any_udp;	/* some guard covers UDP: judge looped-back broadcast and multicast */
 	bool any_logs_allowed; /* some profile logs what it allows: make the allow_log chain */
-	bool live;	/* compiled for `loguard run` (compile_opts.live) */
+	bool live;	       /* compiled for `loguard run` (compile_opts.live) */
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
 	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 4];

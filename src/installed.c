@@ -151,8 +151,10 @@ static const struct nlattr *elem_key(const struct nlattr *nest)
 	const struct nlattr *a;
 
 	mnl_attr_for_each_nested(a, nest)
+	{
 		if (mnl_attr_get_type(a) == NFTA_DATA_VALUE)
 			return a;
+	}
 	return NULL;
 }
 
@@ -161,13 +163,16 @@ static const char *elem_chain(const struct nlattr *data)
 {
 	const struct nlattr *v, *a;
 
-	mnl_attr_for_each_nested(v, data) {
+	mnl_attr_for_each_nested(v, data)
+	{
 		if (mnl_attr_get_type(v) != NFTA_DATA_VERDICT)
 			continue;
 		mnl_attr_for_each_nested(a, v)
+		{
 			if (mnl_attr_get_type(a) == NFTA_VERDICT_CHAIN &&
 			    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
 				return mnl_attr_get_str(a);
+		}
 	}
 	return NULL;
 }
@@ -183,7 +188,8 @@ static int elem_add(struct inst_set *set, const struct nlattr *elem)
 	const char *comment = NULL, *chain = NULL;
 	struct inst_elem *x;
 
-	mnl_attr_for_each_nested(a, elem) {
+	mnl_attr_for_each_nested(a, elem)
+	{
 		switch (mnl_attr_get_type(a)) {
 		case NFTA_SET_ELEM_KEY:
 			key = elem_key(a);
@@ -230,7 +236,8 @@ static int feed_elems(struct installed *inst, const struct nlmsghdr *nlh)
 	struct inst_set *set = NULL;
 	int r = 0;
 
-	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+	{
 		if (mnl_attr_get_type(a) == NFTA_SET_ELEM_LIST_SET &&
 		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
 			name = a;
@@ -243,7 +250,8 @@ static int feed_elems(struct installed *inst, const struct nlmsghdr *nlh)
 	if (!set || !list)
 		return 0;
 	/* Entries are NFTA_LIST_ELEM in a dump, numbered in a batch libnftnl built. */
-	mnl_attr_for_each_nested(elem, list) {
+	mnl_attr_for_each_nested(elem, list)
+	{
 		r = elem_add(set, elem);
 		if (r < 0)
 			break;

@@ -76,7 +76,7 @@ struct parse_ctx {
 	unsigned n_errors;
 	int fatal; /* < 0: stop parsing, this is the return value */
 	size_t cap_guards;
-	size_t len; /* of the text: sizes the guards array */
+	size_t len;	       /* of the text: sizes the guards array */
 	struct loc *name_locs; /* parallel to p->guards: where each name was written */
 	bool *mode_set;	       /* parallel to p->guards: mode given explicitly */
 	struct svc_cache_entry svc[SVC_CACHE_MAX];
