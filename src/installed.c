@@ -249,7 +249,7 @@ static int feed_elems(struct installed *inst, const struct nlmsghdr *nlh)
 			set = &inst->sets[i];
 	if (!set || !list)
 		return 0;
-	/* Entries are NFTA_LIST_ELEM in a dump, numbered in a batch libnftnl built. */
+	/* Entries are NFTA_LIST_ELEM in a dump, numbered 1..n in a batch (put_elem, libnftnl). */
 	mnl_attr_for_each_nested(elem, list)
 	{
 		r = elem_add(set, elem);
