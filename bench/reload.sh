@@ -32,6 +32,7 @@ trap cleanup EXIT
 ip link set lo up
 
 printf '%-8s %16s %18s %16s %8s\n' guards "reload (ms)" "elements +/-" "nft -f (ms)" ratio
+figures=""
 for n in $SIZES; do
 	"$HERE/gen_policy.sh" "$n" >"$tmp/a.yaml"
 	# The same policy with guard 0's allowed uid changed.
@@ -76,6 +77,8 @@ for n in $SIZES; do
 	rl=$(median "${times[@]}")
 	nf=$(median "${nft_times[@]}")
 	printf '%-8s %16s %18s %16s %8s\n' "$n" "$rl" "$changes" "$nf" "$(ratio "$rl" "$nf")"
+	figures+="reload_ms_$n=$rl nft_ms_$n=$nf "
 done
 echo "(reload: median of $ROUNDS SIGHUPs, one guard changed each time, as the daemon reports it;"
 echo " nft -f: median of $ROUNDS replacements of the same table; ratio = reload / nft -f)"
+echo "figures: $figures" # one line for bench/all.sh

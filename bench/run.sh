@@ -63,6 +63,19 @@ flood() { # SECONDS → prints "RATE CPU_US_PER_CONN"; aborts the bench on any f
 	printf '%s\n' "$out" | sed -n 's/.*rate=\([0-9.]*\) cpu_us_per_conn=\([0-9.]*\).*/\1 \2/p'
 }
 
+# The big policy as iptables owner rules, the way it is written without sets: per guard, accept
+# its uid's packets to lo, reset the other SYNs (IPv4 only: ip6tables would double it).
+IPT_RESTORE=$(command -v iptables-nft-restore || true)
+if [ -n "$IPT_RESTORE" ]; then
+	awk -v n="$NBIG" 'BEGIN {
+		print "*filter\n:OUTPUT ACCEPT [0:0]"
+		for (i = 0; i < n; i++) {
+			printf "-A OUTPUT -o lo -p tcp --dport %d -m owner --uid-owner %d -j ACCEPT\n", 10000 + i, 100000 + i
+			printf "-A OUTPUT -o lo -p tcp --dport %d --syn -j REJECT --reject-with tcp-reset\n", 10000 + i
+		}
+		print "COMMIT"
+	}' >"$tmp/pbig.ipt"
+fi
 "$HERE/gen_policy.sh" 10 "$PORT" "$UID_OK" >"$tmp/p10.yaml"
 "$HERE/gen_policy.sh" "$NBIG" 10000 100000 >"$tmp/pbig.yaml"
 COUNTERS=false "$HERE/gen_policy.sh" "$NBIG" 10000 100000 >"$tmp/pbig-nocounters.yaml"
@@ -108,7 +121,7 @@ done
 # ---- apply time ---------------------------------------------------------------------------------
 echo "apply time: $NBIG guards, $REPS repetitions each, table flushed before each"
 "$LOGUARD" -f "$tmp/pbig.yaml" print >"$tmp/pbig.nft"
-lg_ms=() nft_ms=() chk_ms=() nc_ms=()
+lg_ms=() nft_ms=() chk_ms=() nc_ms=() ipt_ms=()
 for r in $(seq "$REPS"); do
 	t0=$(ms_now)
 	"$LOGUARD" -f "$tmp/pbig.yaml" check >/dev/null
@@ -125,8 +138,16 @@ for r in $(seq "$REPS"); do
 	t0=$(ms_now)
 	"$LOGUARD" -f "$tmp/pbig-nocounters.yaml" apply >/dev/null
 	nc_ms+=($(($(ms_now) - t0)))
-	printf '  rep %d  loguard apply %5d ms   nft -f %6d ms   (check %4d ms, apply counters:false %4d ms)\n' \
-		"$r" "${lg_ms[-1]}" "${nft_ms[-1]}" "${chk_ms[-1]}" "${nc_ms[-1]}"
+	"$LOGUARD" flush >/dev/null
+	if [ -n "$IPT_RESTORE" ]; then
+		nft delete table ip filter 2>/dev/null || true
+		t0=$(ms_now)
+		"$IPT_RESTORE" <"$tmp/pbig.ipt"
+		ipt_ms+=($(($(ms_now) - t0)))
+		nft delete table ip filter
+	fi
+	printf '  rep %d  loguard apply %5d ms   nft -f %6d ms   iptables-nft-restore %6s ms   (check %4d ms, apply counters:false %4d ms)\n' \
+		"$r" "${lg_ms[-1]}" "${nft_ms[-1]}" "${ipt_ms[-1]:-n/a}" "${chk_ms[-1]}" "${nc_ms[-1]}"
 done
 "$LOGUARD" flush >/dev/null
 
@@ -168,7 +189,16 @@ printf '%-40s %9s\n' "nft -f <loguard print output>" "$mnft"
 printf '%-40s %8sx   target >= 8x: %s\n' "nft time / loguard time" "$speedup" "$(mark "$speedup" 8 ">=")"
 printf '%-40s %9s   (no per-element counters; loguard show then has no counts)\n' \
 	"loguard apply, policy with counters: false" "$mnc"
+mipt=n/a
+if [ ${#ipt_ms[@]} -gt 0 ]; then
+	mipt=$(median "${ipt_ms[@]}")
+	printf '%-40s %9s   (%s owner rules, IPv4 only)\n' "iptables-nft-restore" "$mipt" "$((2 * NBIG))"
+	printf '%-40s %8sx\n' "iptables-nft-restore time / loguard time" "$(ratio "$mipt" "$mlg")"
+fi
 echo "================================================================================"
+# One line for bench/all.sh.
+echo "figures: tcp_b_a=$mrb tcp_c_a=$mrc apply_ms=$mlg check_ms=$mchk nft_ms=$mnft ipt_ms=$mipt" \
+	"apply_nocounters_ms=$mnc"
 awk -v l="$load0" -v n="$(nproc)" 'BEGIN { exit !(l > n / 4) }' &&
 	echo "note: 1-minute load average was $load0 on $(nproc) CPUs before the benchmark started —" \
 		"other work was competing; rates are noisy"

@@ -123,6 +123,13 @@ static bool flags_refused(int r, const struct installed *inst, uint32_t table_fl
 int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t table_flags,
 		  struct diags *d, struct emit_stats *ret_stats)
 {
+	return apply_ruleset_since(nl, rs, NULL, commit, table_flags, d, ret_stats);
+}
+
+int apply_ruleset_since(struct nl *nl, const struct ruleset *rs, const struct ruleset *prev,
+			bool commit, uint32_t table_flags, struct diags *d,
+			struct emit_stats *ret_stats)
+{
 	struct diags tries = { 0 };
 	bool replace = false;
 	int r = 0;
@@ -138,8 +145,9 @@ int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t
 		diags_free(&tries);
 		/* Generation first: if the table changes after this, the batch is refused. */
 		r = nl_get_genid(nl, &opts.genid);
+		/* After a refused batch, nothing is known: read everything. */
 		if (r >= 0)
-			r = installed_read(nl, &inst);
+			r = installed_read_since(nl, attempt ? NULL : prev, &inst);
 		if (r < 0)
 			break;
 		opts.table_exists = inst->exists;

@@ -44,6 +44,13 @@ void apply_loaded_free(struct loaded *l);
 int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t table_flags,
 		  struct diags *d, struct emit_stats *ret_stats);
 
+/* apply_ruleset() by the owner of the table who installed prev with its last update (the
+ * daemon reloading): the elements prev put in the sets only our updates change are not read
+ * back while our socket owns the table (installed_read_since). */
+int apply_ruleset_since(struct nl *nl, const struct ruleset *rs, const struct ruleset *prev,
+			bool commit, uint32_t table_flags, struct diags *d,
+			struct emit_stats *ret_stats);
+
 /* apply_ruleset() with the table owned and persistent (NFT_TABLE_F_OWNER |
  * EMIT_TABLE_F_PERSIST: no other process changes it while we run, it stays when we exit, the
  * next loguard adopts it in place), or unowned where the kernel has no PERSIST (< 6.9).

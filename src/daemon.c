@@ -378,7 +378,7 @@ static int reload(struct daemon *d)
 				  next.rs->log_group, strerror(-r));
 	}
 	if (r >= 0)
-		r = apply_ruleset(d->nl, next.rs, true, d->table_flags, &dg, &st);
+		r = apply_ruleset_since(d->nl, next.rs, d->cur.rs, true, d->table_flags, &dg, &st);
 	diags_print(&dg, stderr);
 	diags_free(&dg);
 	if (r < 0) {

@@ -69,6 +69,13 @@ void installed_sort(struct installed *inst);
 /* Read table inet loguard: table, chains, sets with all elements, objects. 0 or -errno. */
 int installed_read(struct nl *nl, struct installed **ret_inst);
 
+/* installed_read() after our last update installed known: while our socket owns the table
+ * (NFT_TABLE_F_OWNER), the elements of the sets only our updates change (the guard and uid
+ * maps; not the live sets the daemon fills, nor those packets fill) are taken from known
+ * instead of dumped. Read the generation first, as for installed_read(). 0 or -errno. */
+struct ruleset;
+int installed_read_since(struct nl *nl, const struct ruleset *known, struct installed **ret_inst);
+
 /* Free the whole graph; accepts NULL. */
 void installed_free(struct installed *inst);
 

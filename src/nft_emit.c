@@ -375,7 +375,7 @@ static struct nftnl_set *set_new(const struct ruleset *rs, const struct rs_set *
 		nftnl_set_set_data(ns, NFTNL_SET_DESC_CONCAT, field_len, n);
 	else if (s->kind != RS_SET_LOG_RATE) /* a size: a fixed hash, not a resizing one */
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, rs_set_size(s));
-	if (s->kind == RS_SET_GUARDS) {
+	if (s->kind == RS_SET_GUARDS || s->kind == RS_SET_ALLOW_UID) {
 		flags |= NFT_SET_MAP;
 		nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	}
@@ -435,92 +435,81 @@ static size_t elem_size_bound(const struct rs_elem *e)
 {
 	size_t n = 4 + 2 * (4 + 4 + EMIT_KEY_MAX); /* nest, key, key end */
 
+	n += 4 + 4 + 8; /* a verdict, in maps */
 	if (e->chain)
-		n += 4 + 8 + 4 + 4 + strlen(e->chain) + 1 + 3;
+		n += 4 + strlen(e->chain) + 1 + 3;
 	if (e->comment)
 		n += 4 + 2 + strlen(e->comment) + 1 + 3;
 	return n;
 }
 
-static struct nftnl_set_elem *elem_new(const struct rs_set *s, const struct rs_elem *e)
+/*
+ * Elements are written straight into the message, with the attributes
+ * nftnl_set_elems_nlmsg_build_payload() would write: a libnftnl element object costs an
+ * allocation and a 256-byte comment buffer each, and a 10,000-guard policy has 20,000
+ * elements (the whole element emit took 6.5 ms of a cold apply; measured with perf).
+ */
+static void put_elem_key(struct nlmsghdr *nlh, uint16_t type, const void *key, size_t len)
 {
-	struct nftnl_set_elem *ne = nftnl_set_elem_alloc();
-	uint8_t key[EMIT_KEY_MAX];
-	size_t len;
+	struct nlattr *nest = mnl_attr_nest_start(nlh, type);
 
-	if (!ne)
-		return NULL;
-	len = emit_elem_key(s, e, false, key);
-	nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY, key, len);
-	if (s->interval) {
-		emit_elem_key(s, e, true, key);
-		nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY_END, key, len);
-	}
-	if (e->chain) {
-		nftnl_set_elem_set_u32(ne, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
-		nftnl_set_elem_set_str(ne, NFTNL_SET_ELEM_CHAIN, e->chain);
-	}
-	if (e->comment) {
-		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
-
-		if (!ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_ELEM_COMMENT, e->comment)) {
-			nftnl_udata_buf_free(ud);
-			nftnl_set_elem_free(ne);
-			return NULL;
-		}
-		nftnl_set_elem_set(ne, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(ud),
-				   nftnl_udata_buf_len(ud));
-		nftnl_udata_buf_free(ud);
-	}
-	return ne;
+	mnl_attr_put(nlh, NFTA_DATA_VALUE, len, key);
+	mnl_attr_nest_end(nlh, nest);
 }
 
-/* Record where each element's nest starts so an extended ACK offset names it. */
-static int record_elem_offsets(const struct nlmsghdr *nlh, struct emit_msg *m)
+/* The comment as libnftnl's user data TLV (type, length, NUL-terminated value). */
+static int put_elem_comment(struct nlmsghdr *nlh, const char *comment)
 {
-	const struct nlattr *list, *a;
-	size_t i = 0;
+	size_t n = strlen(comment) + 1;
+	uint8_t ud[NFT_USERDATA_MAXLEN];
 
-	m->elem_offsets = calloc(m->n_elems, sizeof(*m->elem_offsets));
-	if (!m->elem_offsets)
-		return -ENOMEM;
-	mnl_attr_for_each(list, nlh, sizeof(struct nfgenmsg))
-	{
-		if (mnl_attr_get_type(list) != NFTA_SET_ELEM_LIST_ELEMENTS)
-			continue;
-		mnl_attr_for_each_nested(a, list)
-		{
-			if (i < m->n_elems)
-				m->elem_offsets[i++] = (const char *)a - (const char *)nlh;
-		}
-	}
+	if (n + 2 > sizeof(ud) || n > UINT8_MAX)
+		return -ENAMETOOLONG;
+	ud[0] = NFTNL_UDATA_SET_ELEM_COMMENT;
+	ud[1] = n;
+	memcpy(ud + 2, comment, n);
+	mnl_attr_put(nlh, NFTA_SET_ELEM_USERDATA, n + 2, ud);
 	return 0;
+}
+
+/* Element number i (from 1) of a NFTA_SET_ELEM_LIST_ELEMENTS nest; returns its nest. */
+static struct nlattr *put_elem(struct nlmsghdr *nlh, const struct rs_set *s,
+			       const struct rs_elem *e, uint16_t i, int *err)
+{
+	struct nlattr *nest = mnl_attr_nest_start(nlh, i), *data, *verdict;
+	uint8_t key[EMIT_KEY_MAX];
+	size_t len = emit_elem_key(s, e, false, key);
+
+	put_elem_key(nlh, NFTA_SET_ELEM_KEY, key, len);
+	if (s->interval) {
+		emit_elem_key(s, e, true, key);
+		put_elem_key(nlh, NFTA_SET_ELEM_KEY_END, key, len);
+	}
+	if (e->chain || s->kind == RS_SET_ALLOW_UID) {
+		data = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
+		verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
+		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE,
+				 htonl((uint32_t)(e->chain ? NFT_GOTO : NF_ACCEPT)));
+		if (e->chain)
+			mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, e->chain);
+		mnl_attr_nest_end(nlh, verdict);
+		mnl_attr_nest_end(nlh, data);
+	}
+	if (e->comment && !*err)
+		*err = put_elem_comment(nlh, e->comment);
+	mnl_attr_nest_end(nlh, nest);
+	return nest;
 }
 
 static void put_elems_chunk(struct emit_batch *b, const struct rs_set *s,
 			    const struct rs_elem *elems, size_t first, size_t n, bool del,
 			    bool excl)
 {
-	struct nftnl_set *ns = nftnl_set_alloc();
 	struct emit_msg *m;
 	struct nlmsghdr *nlh;
+	struct nlattr *list;
+	int err = 0;
 
-	if (!ns) {
-		b->err = -ENOMEM;
-		return;
-	}
-	nftnl_set_set_str(ns, NFTNL_SET_TABLE, LOGUARD_TABLE);
-	nftnl_set_set_str(ns, NFTNL_SET_NAME, s->name);
-	nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, NFPROTO_INET);
-	for (size_t i = first; i < first + n; i++) {
-		struct nftnl_set_elem *ne = elem_new(s, &elems[i]);
-
-		if (!ne) {
-			b->err = -ENOMEM;
-			goto out;
-		}
-		nftnl_set_elem_add(ns, ne);
-	}
 	/* Live updates are idempotent: adding what is there or deleting what is not is no error
 	 * (a delete of a missing element still is, so deletes go in their own batch). */
 	if (del)
@@ -529,19 +518,31 @@ static void put_elems_chunk(struct emit_batch *b, const struct rs_set *s,
 		nlh = batch_put(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | (excl ? NLM_F_EXCL : 0),
 				EMIT_OBJ_ELEMS, &m);
 	if (!nlh)
-		goto out;
+		return;
 	m->set = s;
 	m->elems = elems;
 	m->first_elem = first;
 	m->n_elems = n;
-	nftnl_set_elems_nlmsg_build_payload(nlh, ns);
-	if (record_elem_offsets(nlh, m) < 0)
+	/* Where each element's nest starts, so an extended ACK offset names it. */
+	m->elem_offsets = calloc(n, sizeof(*m->elem_offsets));
+	if (!m->elem_offsets) {
 		b->err = -ENOMEM;
+		return;
+	}
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, s->name);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, LOGUARD_TABLE);
+	list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+	for (size_t i = 0; i < n; i++) {
+		const struct nlattr *a = put_elem(nlh, s, &elems[first + i], i + 1, &err);
+
+		m->elem_offsets[i] = (const char *)a - (const char *)nlh;
+	}
+	mnl_attr_nest_end(nlh, list);
+	if (err && !b->err)
+		b->err = err;
 	b->stats.n_elem_msgs++;
 	b->stats.n_elems += n;
 	batch_next(b);
-out:
-	nftnl_set_free(ns);
 }
 
 /* excl: the elements are new (an installed twin is an error), as in a whole table. */
@@ -858,30 +859,32 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		x_proto_dport(rc, r->interval);
 		x_lookup(rc, r->set, true);
 		break;
-	case RS_RULE_ALLOW_UID:
-	case RS_RULE_ALLOW_CGROUP:
+	case RS_RULE_ALLOW_UID_MAP:
 		x_proto_dport(rc, r->interval);
-		if (r->kind == RS_RULE_ALLOW_UID) {
-			x_meta(rc, NFT_META_SKUID, NFT_REG32_02);
-			if (r->interval)
-				x_hton(rc, NFT_REG32_02, 4, 4);
-		} else {
-			struct nftnl_expr *e = expr(rc, "socket");
+		x_meta(rc, NFT_META_SKUID, NFT_REG32_02);
+		if (r->interval)
+			x_hton(rc, NFT_REG32_02, 4, 4);
+		x_lookup(rc, r->set, true);
+		break;
+	case RS_RULE_ALLOW_CGROUP: {
+		struct nftnl_expr *e;
 
-			if (e) {
-				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_CGROUPV2);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG32_02);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, r->level);
-			}
-			if (r->interval)
-				x_hton(rc, NFT_REG32_02, 8, 8);
+		x_proto_dport(rc, r->interval);
+		e = expr(rc, "socket");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_CGROUPV2);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG32_02);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, r->level);
 		}
+		if (r->interval)
+			x_hton(rc, NFT_REG32_02, 8, 8);
 		x_lookup(rc, r->set, false);
 		if (r->goto_chain)
 			x_verdict(rc, NFT_GOTO, r->goto_chain);
 		else
 			x_verdict(rc, NF_ACCEPT, NULL);
 		break;
+	}
 	case RS_RULE_LOG:
 		x_log(rc, rs, r->prefix);
 		break;

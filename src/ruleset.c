@@ -104,7 +104,8 @@ static void print_set_head(FILE *f, const struct ruleset *rs, const struct rs_se
 		fprintf(f, "\tmap %s {\n\t\ttype inet_proto . inet_service : verdict\n", s->name);
 		break;
 	case RS_SET_ALLOW_UID:
-		fprintf(f, "\tset %s {\n\t\ttype inet_proto . inet_service . uid\n", s->name);
+		fprintf(f, "\tmap %s {\n\t\ttype inet_proto . inet_service . uid : verdict\n",
+			s->name);
 		break;
 	case RS_SET_ASKED:
 	case RS_SET_DENIED:
@@ -157,8 +158,10 @@ static void print_set(FILE *f, const struct ruleset *rs, const struct rs_set *s)
 				fputs(" comment ", f);
 				print_quoted(f, e->comment);
 			}
-			if (s->kind == RS_SET_GUARDS)
+			if (s->kind == RS_SET_GUARDS || (s->kind == RS_SET_ALLOW_UID && e->chain))
 				fprintf(f, " : goto %s", e->chain);
+			else if (s->kind == RS_SET_ALLOW_UID)
+				fputs(" : accept", f);
 		}
 		fputs(" }\n", f);
 	}
@@ -190,14 +193,12 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 	case RS_RULE_DISPATCH:
 		fprintf(f, "meta l4proto . th dport vmap @%s", r->set);
 		break;
-	case RS_RULE_ALLOW_UID:
+	case RS_RULE_ALLOW_UID_MAP:
+		fprintf(f, "meta l4proto . th dport . meta skuid vmap @%s", r->set);
+		break;
 	case RS_RULE_ALLOW_CGROUP:
-		fputs("meta l4proto . th dport . ", f);
-		if (r->kind == RS_RULE_ALLOW_UID)
-			fputs("meta skuid", f);
-		else
-			fprintf(f, "socket cgroupv2 level %u", r->level);
-		fprintf(f, " @%s", r->set);
+		fprintf(f, "meta l4proto . th dport . socket cgroupv2 level %u @%s", r->level,
+			r->set);
 		if (r->goto_chain)
 			fprintf(f, " goto %s", r->goto_chain);
 		else

@@ -68,7 +68,7 @@
 /* Kinds of set the compiler produces; the key layout follows from the kind. */
 enum rs_set_kind {
 	RS_SET_GUARDS,	     /* map l4proto . dport : verdict (goto profile chain) */
-	RS_SET_ALLOW_UID,    /* set l4proto . dport . skuid */
+	RS_SET_ALLOW_UID,    /* map l4proto . dport . skuid : verdict (accept, or goto allow_log) */
 	RS_SET_ALLOW_CGROUP, /* set l4proto . dport . socket cgroupv2 level N */
 	RS_SET_LOG_RATE,     /* dynamic set l4proto . dport . skuid, a log rate limit each */
 	RS_SET_OWNER,	     /* set ipN daddr . l4proto . dport . uid (filled by the daemon) */
@@ -84,7 +84,7 @@ struct rs_elem {
 	uint8_t proto;	      /* IPPROTO_TCP or IPPROTO_UDP */
 	uint16_t port_first, port_last;
 	uint64_t id;
-	const char *chain;     /* RS_SET_GUARDS: verdict goto target */
+	const char *chain;     /* verdict maps: goto target (RS_SET_ALLOW_UID: NULL is accept) */
 	const char *comment;   /* guard name, or cgroup path; may be NULL */
 	const struct loc *loc; /* policy node this element came from, for kernel errors */
 };
@@ -114,7 +114,7 @@ enum rs_rule_kind {
 	RS_RULE_ACCEPT_TCP_NOT_SYN,	/* tcp flags != syn / syn,ack accept */
 	RS_RULE_ACCEPT_UDP_ESTABLISHED, /* meta l4proto udp ct state established,related accept */
 	RS_RULE_DISPATCH,		/* meta l4proto . th dport vmap @guards */
-	RS_RULE_ALLOW_UID,		/* ... . meta skuid @set <verdict> */
+	RS_RULE_ALLOW_UID_MAP,		/* meta l4proto . th dport . meta skuid vmap @set */
 	RS_RULE_ALLOW_CGROUP,		/* ... . socket cgroupv2 level N @set <verdict> */
 	RS_RULE_LOG,			/* log prefix P group G */
 	RS_RULE_LOG_METERED,	/* update @meter { key limit rate R } log prefix P group G return */

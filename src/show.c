@@ -3,7 +3,8 @@
  * Read the installed table back: the guard map's elements name the guards
  * (element comments) and their profile chains; per-element counters on the
  * guard map and the allow sets give per-guard connection and allow counts
- * without a rule per guard.
+ * without a rule per guard. The uid map decides before the guard map: a guard's
+ * connections are its guard map hits plus its uid map hits.
  */
 #include <endian.h>
 #include <errno.h>
@@ -36,6 +37,9 @@ struct raw_elem {
 	uint64_t
 		key_id; /* cgroup sets: key bytes 8..15 as stored (byte order of the set), else 0 */
 	uint64_t packets;
+	/* An element of a verdict map among the allow sets: the uid map, looked up before the
+	 * guard map, so what it counts never reached the guard map's counters. */
+	bool verdict;
 };
 
 struct raw_elems {
@@ -214,6 +218,7 @@ static int raw_add(struct raw_elems *re, struct nftnl_set_elem *e)
 		.last = (uint16_t)(end[4] << 8 | end[5]),
 		.comment = strdup(comment ? comment : "?"),
 		.chain = chain ? strdup(chain) : NULL,
+		.verdict = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT),
 	};
 	if (len >= 16)
 		memcpy(&x->key_id, key + 8, sizeof(x->key_id));
@@ -466,6 +471,8 @@ int show_read(struct nl *nl, struct show_table **ret_table)
 					       sizeof(*t->guards), cmp_guard_name);
 
 		if (g) {
+			if (allow.v[i].verdict)
+				g->connections += allow.v[i].packets;
 			g->allowed += allow.v[i].packets;
 			g->n_allow++;
 		}

@@ -31,8 +31,9 @@
  *	(or an echo did not come back within the timeout), 3 if the connect failed (the
  *	verdict word — refused, timeout, error — is printed instead of "connected").
  *
- *   lgprobe sink tcp ADDR PORT [--threads N]
- *	Benchmark server: accept and close at once, from N threads; prints "ready".
+ *   lgprobe sink tcp|udp ADDR PORT [--threads N]
+ *	Benchmark server: accept and close at once (udp: receive and discard), from N threads;
+ *	prints "ready".
  *
  *   lgprobe flood tcp ADDR PORT --seconds S [--threads N] [--src FIRST-LAST] [--timeout-ms N]
  *	Benchmark client: N threads each loop { connect; wait for the server's FIN; close with
@@ -45,6 +46,13 @@
  *	C tracks the per-connection cost and is less disturbed by other load than R) and exits 0
  *	only if no attempt failed: a refused flood is not a fast flood. SIGTERM ends it early
  *	(the report is still printed), for a flood that runs as long as something else does.
+ *
+ *   lgprobe flood udp ADDR PORT --seconds S [--threads N]
+ *	The same for datagrams: N threads each send 32-byte datagrams on a connected socket for
+ *	S seconds; every one is judged by the ruleset (UDP has no handshake to skip). "conns" are
+ *	datagrams sent; a failed send (EPERM from a drop, ECONNREFUSED after a reject) is an
+ *	error. The sink may drop what it cannot read in time: that costs the receiver, after the
+ *	output hook, alike in every configuration.
  *
  * Everything is numeric (no DNS) and single-shot, so tests see deterministic verdicts.
  */
@@ -126,8 +134,8 @@ static void __attribute__((noreturn)) usage(void)
 	      "       lgprobe connect tcp|udp ADDR PORT [--timeout-ms N] [--v6only-mapped]\n"
 	      "                       [--rthdr N] [--hopopts BYTES] [--dstopts BYTES]\n"
 	      "       lgprobe hold    tcp ADDR PORT [--timeout-ms N]\n"
-	      "       lgprobe sink    tcp ADDR PORT [--threads N]\n"
-	      "       lgprobe flood   tcp ADDR PORT --seconds S [--threads N] [--src A-B]"
+	      "       lgprobe sink    tcp|udp ADDR PORT [--threads N]\n"
+	      "       lgprobe flood   tcp|udp ADDR PORT --seconds S [--threads N] [--src A-B]"
 	      " [--timeout-ms N]\n",
 	      stderr);
 	exit(V_ERROR);
@@ -768,28 +776,37 @@ static void *sink_thread(void *arg)
 	return NULL;
 }
 
+static void *sink_udp_thread(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[64];
+
+	while (recv(fd, buf, sizeof(buf), 0) >= 0 || errno == EINTR)
+		;
+	return NULL;
+}
+
 static int run_sink(const struct opts *o)
 {
+	void *(*fn)(void *) = o->socktype == SOCK_STREAM ? sink_thread : sink_udp_thread;
 	unsigned i;
 	int fd;
 
-	if (o->socktype != SOCK_STREAM)
-		usage();
 	fd = open_listener(o, 4096);
 	if (fd < 0)
 		return V_ERROR;
 	for (i = 1; i < o->threads; i++) {
 		pthread_t t;
 
-		if (pthread_create(&t, NULL, sink_thread, (void *)(intptr_t)fd)) {
+		if (pthread_create(&t, NULL, fn, (void *)(intptr_t)fd)) {
 			warnx("pthread_create failed");
 			return V_ERROR;
 		}
 	}
 	printf("ready\n");
 	fflush(stdout);
-	sink_thread((void *)(intptr_t)fd);
-	warnx("accept: %s", strerror(errno));
+	fn((void *)(intptr_t)fd);
+	warnx("%s: %s", o->socktype == SOCK_STREAM ? "accept" : "recv", strerror(errno));
 	return V_ERROR;
 }
 
@@ -890,6 +907,37 @@ static void *flood_thread(void *arg)
 	return NULL;
 }
 
+/* Datagrams on one connected socket: the route and the destination are looked up once, so
+ * what a datagram costs beyond that is the stack and the ruleset. */
+static void *flood_udp_thread(void *arg)
+{
+	static const char payload[32];
+	struct flood_worker *w = arg;
+	unsigned n = 0;
+	int fd;
+
+	fd = socket(w->dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&w->dst, w->dst_len) < 0) {
+		w->errors++;
+		w->first_error = V_ERROR;
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	for (;;) {
+		if (flood_stop || ((n++ & 255) == 0 && now_s() >= w->stop_at))
+			break;
+		if (send(fd, payload, sizeof(payload), 0) == (ssize_t)sizeof(payload)) {
+			w->conns++;
+		} else if (errno != EINTR) {
+			if (!w->errors++)
+				w->first_error = (int)errno_verdict(errno);
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
 static double rusage_cpu_s(void)
 {
 	struct rusage ru;
@@ -908,7 +956,7 @@ static int run_flood(const struct opts *o)
 	double t0, t1, cpu0, cpu1;
 	unsigned i;
 
-	if (o->socktype != SOCK_STREAM || !(o->seconds > 0))
+	if (!(o->seconds > 0) || (o->socktype != SOCK_STREAM && o->have_src))
 		usage();
 	w = calloc(o->threads, sizeof(*w));
 	if (!w)
@@ -927,7 +975,9 @@ static int run_flood(const struct opts *o)
 			warnx("--src needs an IPv4 destination");
 			return V_ERROR;
 		}
-		if (pthread_create(&w[i].thread, NULL, flood_thread, &w[i])) {
+		if (pthread_create(&w[i].thread, NULL,
+				   o->socktype == SOCK_STREAM ? flood_thread : flood_udp_thread,
+				   &w[i])) {
 			warnx("pthread_create failed");
 			return V_ERROR;
 		}

@@ -26,11 +26,13 @@ expect_refused root tcp 127.0.0.1 19999
 expect_connect 105001 tcp 127.0.0.1 20000
 
 # all 10,000 uids made it into the kernel
-cnt=$(nft -j list set inet loguard allow_uid | python3 -c '
+# (allow_uid is a verdict map: each element is a [key, verdict] pair)
+cnt=$(nft -j list map inet loguard allow_uid | python3 -c '
 import json, sys
 n = 0
 for obj in json.load(sys.stdin)["nftables"]:
-    for e in obj.get("set", {}).get("elem", []):
+    for e in obj.get("map", {}).get("elem", []):
+        e = e[0] if isinstance(e, list) else e
         e = e.get("elem", {}).get("val", e) if isinstance(e, dict) and "elem" in e else e
         key = e.get("concat", []) if isinstance(e, dict) else []
         uid = key[-1] if key else None
@@ -41,7 +43,7 @@ for obj in json.load(sys.stdin)["nftables"]:
 print(n)')
 if [ "$cnt" != "$n" ]; then
 	fail "allow_uid holds $cnt elements with uids 100000-109999, expected $n"
-	nft list set inet loguard allow_uid | head -20 | sed 's/^/      /'
+	nft list map inet loguard allow_uid | head -20 | sed 's/^/      /'
 else
 	log "ok: allow_uid holds $cnt elements"
 fi

@@ -126,9 +126,9 @@ static const char *expected_exprs(const struct rs_rule *r, bool counters_unused)
 		return "meta cmp payload bitwise cmp immediate ";
 	case RS_RULE_DISPATCH:
 		return r->interval ? "meta byteorder payload lookup " : "meta payload lookup ";
-	case RS_RULE_ALLOW_UID:
-		return r->interval ? "meta byteorder payload meta byteorder lookup immediate "
-				   : "meta payload meta lookup immediate ";
+	case RS_RULE_ALLOW_UID_MAP:
+		return r->interval ? "meta byteorder payload meta byteorder lookup "
+				   : "meta payload meta lookup ";
 	case RS_RULE_ALLOW_CGROUP:
 		return r->interval ? "meta byteorder payload socket byteorder lookup immediate "
 				   : "meta payload socket lookup immediate ";
@@ -231,11 +231,15 @@ static void check_elems(struct seen *s, const struct nlmsghdr *nlh)
 			got = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &len);
 			assert_int_equal(got[4] << 8 | got[5], want->port_last);
 		}
-		if (set->kind == RS_SET_GUARDS) {
+		if (set->kind == RS_SET_GUARDS || (set->kind == RS_SET_ALLOW_UID && want->chain)) {
 			assert_int_equal(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT),
 					 (uint32_t)NFT_GOTO);
 			assert_string_equal(nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN),
 					    want->chain);
+		} else if (set->kind == RS_SET_ALLOW_UID) {
+			assert_int_equal(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT),
+					 (uint32_t)NF_ACCEPT);
+			assert_false(nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN));
 		}
 	}
 	nftnl_set_elems_iter_destroy(it);
@@ -252,7 +256,8 @@ static void check_set(struct seen *s, const struct nlmsghdr *nlh)
 	assert_string_equal(nftnl_set_get_str(ns, NFTNL_SET_NAME), want->name);
 	flags = nftnl_set_get_u32(ns, NFTNL_SET_FLAGS);
 	assert_int_equal(!!(flags & NFT_SET_INTERVAL), want->interval);
-	assert_int_equal(!!(flags & NFT_SET_MAP), want->kind == RS_SET_GUARDS);
+	assert_int_equal(!!(flags & NFT_SET_MAP),
+			 want->kind == RS_SET_GUARDS || want->kind == RS_SET_ALLOW_UID);
 	assert_int_equal(!!(flags & NFT_SET_EVAL), want->kind == RS_SET_LOG_RATE);
 	assert_int_equal(nftnl_set_get_u32(ns, NFTNL_SET_KEY_LEN),
 			 want->kind == RS_SET_ALLOW_UID || want->kind == RS_SET_LOG_RATE ? 12
