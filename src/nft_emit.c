@@ -278,7 +278,8 @@ static unsigned set_fields(const struct rs_set *s, uint8_t field_len[4], uint32_
 	field_len[1] = 2;
 	switch (s->kind) {
 	case RS_SET_OWNER:
-	case RS_SET_OWNER_KNOWN: {
+	case RS_SET_OWNER_KNOWN:
+	case RS_SET_GRANT: {
 		bool v4 = s->family == 4;
 
 		field_len[0] = v4 ? 4 : 16;
@@ -319,7 +320,7 @@ size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end,
 	/* Hash sets hold register contents (ids in host order); interval
 	 * concatenations are compared bytewise, so there every field is big endian. */
 	memset(key, 0, EMIT_KEY_MAX);
-	if (s->kind == RS_SET_OWNER || s->kind == RS_SET_OWNER_KNOWN) {
+	if (s->kind == RS_SET_OWNER || s->kind == RS_SET_OWNER_KNOWN || s->kind == RS_SET_GRANT) {
 		size_t a = s->family == 4 ? 4 : 16;
 		uint32_t uid = (uint32_t)e->id;
 
@@ -385,6 +386,8 @@ static struct nftnl_set *set_new(const struct ruleset *rs, const struct rs_set *
 		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, rs_log_rate_timeout_s(rs) * 1000ULL);
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, LOGUARD_LOG_RATE_SIZE);
 	}
+	if (s->kind == RS_SET_GRANT)
+		flags |= NFT_SET_TIMEOUT; /* per element: a grant's --for, expired by the kernel */
 	nftnl_set_set_u32(ns, NFTNL_SET_FLAGS, flags);
 	return ns;
 }
@@ -395,7 +398,7 @@ static struct nftnl_set *set_new(const struct ruleset *rs, const struct rs_set *
 static bool set_has_counter(const struct ruleset *rs, const struct rs_set *s)
 {
 	return rs->counters && s->kind != RS_SET_LOG_RATE && s->kind != RS_SET_OWNER &&
-	       s->kind != RS_SET_OWNER_KNOWN;
+	       s->kind != RS_SET_OWNER_KNOWN && s->kind != RS_SET_GRANT;
 }
 
 /* nlm_flags: NLM_F_CREATE | NLM_F_EXCL for a new set; NLM_F_CREATE alone updates the size of
@@ -433,7 +436,7 @@ static void put_set(struct emit_batch *b, const struct ruleset *rs, const struct
 
 static size_t elem_size_bound(const struct rs_elem *e)
 {
-	size_t n = 4 + 2 * (4 + 4 + EMIT_KEY_MAX); /* nest, key, key end */
+	size_t n = 4 + 2 * (4 + 4 + EMIT_KEY_MAX) + 12; /* nest, key, key end, timeout */
 
 	if (e->chain)
 		n += 4 + 8 + 4 + 4 + strlen(e->chain) + 1 + 3;
@@ -456,6 +459,8 @@ static struct nftnl_set_elem *elem_new(const struct rs_set *s, const struct rs_e
 		emit_elem_key(s, e, true, key);
 		nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY_END, key, len);
 	}
+	if (e->timeout_ms)
+		nftnl_set_elem_set_u64(ne, NFTNL_SET_ELEM_TIMEOUT, e->timeout_ms);
 	if (e->chain) {
 		nftnl_set_elem_set_u32(ne, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
 		nftnl_set_elem_set_str(ne, NFTNL_SET_ELEM_CHAIN, e->chain);
@@ -1275,7 +1280,7 @@ static bool set_resized(const struct rs_set *s, const struct inst_set *x)
 static bool set_elems_managed(const struct rs_set *s)
 {
 	return s->kind == RS_SET_OWNER || s->kind == RS_SET_OWNER_KNOWN ||
-	       s->kind == RS_SET_LOG_RATE;
+	       s->kind == RS_SET_GRANT || s->kind == RS_SET_LOG_RATE;
 }
 
 static bool str_same(const char *a, const char *b)

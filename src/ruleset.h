@@ -23,6 +23,11 @@
  * port) has a known receiving socket, and that socket's uid. */
 #define LOGUARD_OWNER_SET_FMT	    "owner%u"	    /* owner4, owner6 */
 #define LOGUARD_OWNER_KNOWN_SET_FMT "owner_known%u" /* owner_known4, owner_known6 */
+/* Shared ports (`share: true`, `loguard share`): the daemon puts in, per address family,
+ * (destination address, protocol, port, client uid) for each grant of the port's current
+ * receiver, only while that receiver's owner4/6 element is in (see share.h); each element
+ * carries the kernel's timeout when the grant has a duration. */
+#define LOGUARD_GRANT_SET_FMT "grant%u" /* grant4, grant6 */
 /* Declared size of the sets the daemon fills while it runs. */
 #define LOGUARD_LIVE_SET_SIZE 65536
 
@@ -68,6 +73,7 @@ enum rs_set_kind {
 	RS_SET_LOG_RATE,     /* dynamic set l4proto . dport . skuid, a log rate limit each */
 	RS_SET_OWNER,	     /* set ipN daddr . l4proto . dport . uid (filled by the daemon) */
 	RS_SET_OWNER_KNOWN,  /* set ipN daddr . l4proto . dport (filled by the daemon) */
+	RS_SET_GRANT,	     /* set ipN daddr . l4proto . dport . uid, flags timeout (daemon) */
 	__RS_SET_KIND_MAX
 };
 
@@ -80,6 +86,7 @@ struct rs_elem {
 	const char *chain;     /* RS_SET_GUARDS: verdict goto target */
 	const char *comment;   /* guard name, or cgroup path; may be NULL */
 	const struct loc *loc; /* policy node this element came from, for kernel errors */
+	uint64_t timeout_ms;   /* RS_SET_GRANT: the kernel removes it after this long; 0 never */
 };
 
 /* A named set or verdict map with its elements. Single ports go to hash sets

@@ -1,0 +1,205 @@
+#!/bin/bash
+# Self-service sharing, as users drive it: alice lets bob into her server on a private port for
+# a while (`loguard share`); nobody else gets in, nobody else can share her port, a port's new
+# owner never inherits her grants, grants survive a daemon restart until they expire, and one
+# user's flood of requests does not hold the others up.
+. "$(dirname "$0")/lib.sh"
+lg_setup_net
+lg_setup_users
+
+p=$(policy share <<'EOF'
+version: 1
+mode: enforce
+guards:
+  - name: private
+    ports: ["8000-8999"]
+    allow: { owner: true, users: [root] }
+    share: true
+    log: all
+  - name: unshared
+    ports: [7000]
+    allow: { owner: true }
+EOF
+)
+
+# share USER ARGS...: `loguard share ARGS` as USER; output in SH_OUT, status returned.
+SH_OUT=
+as_lg() {
+	local user=$1
+	shift
+	if [ "$user" = root ]; then
+		SH_OUT=$("$LOGUARD" "$@" 2>&1)
+	else
+		SH_OUT=$(as_user "$user" "$LOGUARD" "$@" 2>&1)
+	fi
+}
+expect_as() {
+	local want=$1 user=$2 rc
+	shift 2
+	as_lg "$user" "$@"
+	rc=$?
+	if [ "$rc" = "$want" ]; then
+		log "ok: $user: loguard $* -> $rc ($SH_OUT)"
+	else
+		fail "$user: loguard $*: expected exit $want, got $rc: $SH_OUT"
+	fi
+}
+
+start_server_as alice tcp 127.0.0.1 8888
+alice_srv=$LG_SERVER_PID
+start_daemon "$p"
+[ -S "$RUNTIME_DIRECTORY/control" ] && log "ok: control socket" || fail "no $RUNTIME_DIRECTORY/control"
+mode=$(stat -c %a "$RUNTIME_DIRECTORY/control")
+[ "$mode" = 666 ] && log "ok: control socket mode 666" || fail "control socket mode $mode"
+
+expect_refused bob tcp 127.0.0.1 8888
+
+# ---- alice shares 8888 with bob for 2 s: bob in, carol out, then bob out again ----
+t0=$(date +%s%N)
+expect_as 0 alice share 8888 --with bob --for 2s
+t1=$(date +%s%N)
+expect_connect bob tcp 127.0.0.1 8888
+t2=$(date +%s%N)
+log "grant latency: share request $(((t1 - t0) / 1000000)) ms, then bob's first connection $(((t2 - t1) / 1000000)) ms"
+expect_connect bob tcp 127.0.0.1 8888 # the kernel's set now, not the queue
+expect_refused carol tcp 127.0.0.1 8888
+expect_connect alice tcp 127.0.0.1 8888
+grep -q 'grant[46]' <(nft list set inet loguard grant4) && log "ok: grant4 listed" || fail "no grant4"
+nft list set inet loguard grant4 | grep -q -E '127.0.0.1 . tcp . 8888 . 1002 timeout (2s|1s[0-9]+ms)' &&
+	log "ok: the kernel holds bob's element with a 2 s timeout" ||
+	fail "grant4: $(nft list set inet loguard grant4 | tr '\n' ' ')"
+expect_records 2 'r["uid"] == 1002 and r["dport"] == 8888 and r["verdict"] == "allow" and r.get("granted_by") == "alice" and r.get("granted_by_uid") == 1001'
+sleep 2.2
+expect_refused bob tcp 127.0.0.1 8888 # expired in the kernel, no daemon needed
+expect_as 0 alice shares
+grep -q '^0 grant(s)$' <<<"$SH_OUT" && log "ok: expired grant gone" || fail "after expiry: $SH_OUT"
+
+# ---- who may share what ----
+expect_as 1 bob share 8888 --with carol # alice's port
+grep -q 'you do not listen on tcp port 8888' <<<"$SH_OUT" || fail "bob's refusal says: $SH_OUT"
+expect_refused carol tcp 127.0.0.1 8888
+expect_as 1 alice share 8777 --with bob # nobody listens there
+start_server_as alice tcp 127.0.0.1 7000
+expect_as 1 alice share 7000 --with bob # guard without share: true
+grep -q "not in a guard with 'share: true'" <<<"$SH_OUT" || fail "7000 refusal says: $SH_OUT"
+expect_as 1 alice share 8888 --with nosuchuser
+expect_as 2 alice share 8888 --with bob --for 0s
+expect_as 2 alice share 8888 --with 'bo b'
+expect_as 1 alice share 8888 --with alice # herself: nothing to do
+
+# ---- a group: its members, as the policy resolves groups (carol listed, dave by primary gid) --
+expect_as 0 alice share 8888 --with @developers --for 1h
+expect_connect carol tcp 127.0.0.1 8888
+expect_connect dave tcp 127.0.0.1 8888
+expect_refused bob tcp 127.0.0.1 8888
+expect_as 0 alice unshare 8888 --with @developers
+expect_refused carol tcp 127.0.0.1 8888
+expect_refused dave tcp 127.0.0.1 8888
+
+# ---- the port changes hands: alice's grant never reaches erin's server ----
+expect_as 0 alice share 8888 --with bob --for 1h
+expect_connect bob tcp 127.0.0.1 8888
+expect_as 0 alice shares
+grep -q 'tcp 8888 alice -> bob, 1h0m left, in force' <<<"$SH_OUT" && log "ok: alice's shares" || fail "alice's shares: $SH_OUT"
+expect_as 0 bob shares
+grep -q 'tcp 8888 alice -> bob' <<<"$SH_OUT" && log "ok: bob sees the grant he got" || fail "bob's shares: $SH_OUT"
+expect_as 0 carol shares
+grep -q '^0 grant(s)$' <<<"$SH_OUT" && log "ok: carol sees none" || fail "carol's shares: $SH_OUT"
+show=$("$LOGUARD" -f "$p" show 2>&1)
+grep -q 'tcp 8888 alice -> bob' <<<"$show" && log "ok: show lists the grant" || fail "show: $show"
+kill "$alice_srv"
+wait "$alice_srv" 2>/dev/null
+start_server_as erin tcp 127.0.0.1 8888
+erin_srv=$LG_SERVER_PID
+expect_connect erin tcp 127.0.0.1 8888
+expect_refused bob tcp 127.0.0.1 8888
+expect_refused alice tcp 127.0.0.1 8888
+expect_as 0 alice shares
+grep -q 'tcp 8888 alice -> bob, .* left$' <<<"$SH_OUT" && log "ok: alice's grant kept, inert" || fail "inert grant: $SH_OUT"
+# erin cannot revoke alice's grant; alice's comes back with alice's server.
+expect_as 1 erin unshare 8888 --with bob
+kill "$erin_srv"
+wait "$erin_srv" 2>/dev/null
+start_server_as alice tcp 127.0.0.1 8888
+alice_srv=$LG_SERVER_PID
+expect_connect bob tcp 127.0.0.1 8888
+# Root revokes anyone's grant.
+expect_as 0 root unshare 8888
+expect_refused bob tcp 127.0.0.1 8888
+
+# ---- untimed: until alice's server stops ----
+expect_as 0 alice share 8888 --with bob
+expect_connect bob tcp 127.0.0.1 8888
+kill "$alice_srv"
+wait "$alice_srv" 2>/dev/null
+sleep 0.3
+start_server_as alice tcp 127.0.0.1 8888
+expect_refused bob tcp 127.0.0.1 8888
+expect_as 0 alice shares
+grep -q '^0 grant(s)$' <<<"$SH_OUT" && log "ok: untimed grant ended with its server" || fail "untimed: $SH_OUT"
+
+# ---- the daemon restarts: the grant holds until it expires ----
+expect_as 0 alice share 8888 --with bob --for 4s
+expect_connect bob tcp 127.0.0.1 8888
+stop_daemon
+[ "$LG_DAEMON_RC" = 0 ] || fail "daemon exit $LG_DAEMON_RC"
+[ -f "$RUNTIME_DIRECTORY/grants" ] && [ "$(stat -c %a "$RUNTIME_DIRECTORY/grants")" = 600 ] &&
+	log "ok: grants file kept, mode 600" || fail "grants file: $(ls -l "$RUNTIME_DIRECTORY")"
+start_daemon "$p"
+expect_connect bob tcp 127.0.0.1 8888
+expect_refused carol tcp 127.0.0.1 8888
+sleep 4
+expect_refused bob tcp 127.0.0.1 8888
+
+# ---- a reload keeps grants ----
+expect_as 0 alice share 8888 --with bob --for 1h
+expect_connect bob tcp 127.0.0.1 8888
+kill -HUP "$LG_DAEMON_PID"
+wait_log_line "$LG_DAEMON_ERR" 'reloaded' || fail "no reload"
+expect_connect bob tcp 127.0.0.1 8888
+
+# ---- hostile requests: oversized, forged, garbage: refused, the daemon stays ----
+python3 - "$RUNTIME_DIRECTORY/control" <<'PY' && log "ok: malformed requests refused" || fail "malformed requests"
+import socket, sys, struct
+path = sys.argv[1]
+def ask(msg):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    s.send(msg)
+    r = s.recv(600)
+    s.close()
+    return r
+good = b"LG\x01\x01\x06\x00\x03\x00" + struct.pack(">HHI", 8888, 0, 60) + b"bob"
+for bad in [b"x", good[:-1], good + b"x", b"LG\x01\x01\x06\x00\x03\x00" + struct.pack(">HHI", 8888, 0, 60) + b"b/b", good + b"\0" * 4096, b"LG\x02" + good[3:], good[:6] + b"\x40" + good[7:],
+            b"LG\x01\x09" + good[4:], good[:4] + b"\x11" + good[5:]]:
+    r = ask(bad) if bad else b"!"
+    assert r.startswith(b"!"), (bad[:20], r)
+PY
+kill -0 "$LG_DAEMON_PID" && log "ok: daemon still running" || fail "daemon died"
+
+# ---- a flood of requests from erin does not hold carol's up ----
+start_server_as carol tcp 127.0.0.1 8890
+flood() { for ((i = 0; i < 400; i++)); do "$LOGUARD" shares >/dev/null 2>&1; done; }
+base=$(as_user carol bash -c 's=$(date +%s%N); for i in 1 2 3 4 5 6 7 8 9 10; do '"$LOGUARD"' shares >/dev/null || exit 1; done; echo $((($(date +%s%N) - s) / 10000))')
+flooders=()
+for k in 1 2 3 4; do
+	as_user erin bash -c "$(declare -f flood); LOGUARD=$LOGUARD; flood" &
+	lg_track $!
+	flooders+=($!)
+done
+sleep 0.3
+busy=$(as_user carol bash -c 's=$(date +%s%N); for i in 1 2 3 4 5 6 7 8 9 10; do '"$LOGUARD"' share 8890 --with bob --for 1h >/dev/null || exit 1; done; echo $((($(date +%s%N) - s) / 10000))')
+rc=$?
+[ $rc = 0 ] && log "ok: carol's 10 requests all answered during erin's flood" || fail "carol refused during flood"
+log "carol's request: $((base / 100)).$((base % 100)) ms alone, $((busy / 100)).$((busy % 100)) ms during erin's flood (4 loops)"
+sleep 1.2
+limited=$(sed -n 's/.*share_rate_limited=\([0-9]*\).*/\1/p' "$RUNTIME_DIRECTORY/stats")
+[ "${limited:-0}" -gt 0 ] && log "ok: erin was rate-limited ($limited requests turned away)" ||
+	fail "no rate limiting seen: $(cat "$RUNTIME_DIRECTORY/stats")"
+wait "${flooders[@]}"
+expect_connect bob tcp 127.0.0.1 8890
+
+stop_daemon
+[ "$LG_DAEMON_RC" = 0 ] && log "ok: loguard run exits 0" || fail "exit status $LG_DAEMON_RC"
+[ ! -e "$RUNTIME_DIRECTORY/control" ] && log "ok: control socket removed" || fail "control socket left"
+lg_done
