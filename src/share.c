@@ -915,7 +915,7 @@ static void serve(struct share *s, int fd, uint32_t uid, const uint8_t *buf, siz
 	if (share_request_parse(buf, len, &q) < 0) {
 		say(fd, '!', "malformed request");
 	} else {
-		if (q.op != SHARE_OP_LIST && prune(s))
+		if (prune(s))
 			state_save(s);
 		switch (q.op) {
 		case SHARE_OP_SHARE:
