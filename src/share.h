@@ -43,6 +43,10 @@ struct share_request {
 	char name[SHARE_NAME_MAX + 1];
 };
 
+/* A user or group name as the protocol takes it: 1..SHARE_NAME_MAX of [A-Za-z0-9._-], not
+ * starting with '-' (never an option, never a path). */
+bool share_name_ok(const char *s, size_t n);
+
 /* Decode and check a request: exact length, known version, op, flags and protocol, no reserved
  * bits, a name of [A-Za-z0-9._-] not starting with '-', present exactly where the op needs it.
  * 0 or -EINVAL (*ret untouched). Never reads past len. */
