@@ -52,6 +52,13 @@ start_daemon "$p"
 mode=$(stat -c %a "$RUNTIME_DIRECTORY/control")
 [ "$mode" = 666 ] && log "ok: control socket mode 666" || fail "control socket mode $mode"
 
+# What `loguard print` says is what the kernel has, grant sets and rules included. (nft 1.0.6
+# lists the queue rules' xtables target as nothing, and an owned table with its owner's name.)
+want=$("$LOGUARD" -f "$p" print | sed 's/ queue to [0-9]* / /' | nft_normalize)
+got=$(nft_list table inet loguard | sed 's/ # progname loguard$//' | nft_normalize)
+nft_same "$want" "$got" && log "ok: print matches the kernel's table" ||
+	{ fail "print differs from the kernel's table:"; nft_diff "$want" "$got"; }
+
 expect_refused bob tcp 127.0.0.1 8888
 
 # ---- alice shares 8888 with bob for 2 s: bob in, carol out, then bob out again ----
