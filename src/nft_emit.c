@@ -1505,6 +1505,34 @@ int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t
 	return batch_finish(b, opts, ret_batch);
 }
 
+int emit_set_flush_build(const char *set, const struct emit_opts *opts,
+			 struct emit_batch **ret_batch)
+{
+	struct emit_batch *b = batch_new(ELEM_MSG_BUDGET, ELEM_BATCH_OVERRUN);
+	struct nftnl_set *ns = nftnl_set_alloc();
+	struct emit_msg *m;
+	struct nlmsghdr *nlh;
+
+	if (!b || !ns) {
+		nftnl_set_free(ns);
+		emit_batch_free(b);
+		return -ENOMEM;
+	}
+	batch_begin(b, opts);
+	nftnl_set_set_str(ns, NFTNL_SET_TABLE, LOGUARD_TABLE);
+	nftnl_set_set_str(ns, NFTNL_SET_NAME, set);
+	nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, NFPROTO_INET);
+	/* DELSETELEM without an element list: every element (nft's `flush set`). */
+	nlh = batch_put(b, NFT_MSG_DELSETELEM, 0, EMIT_OBJ_CONTROL, &m);
+	if (nlh) {
+		m->what = "flush set";
+		nftnl_set_elems_nlmsg_build_payload(nlh, ns);
+		batch_next(b);
+	}
+	nftnl_set_free(ns);
+	return batch_finish(b, opts, ret_batch);
+}
+
 int emit_batch_iovec(const struct emit_batch *b, struct iovec **ret_iov, size_t *ret_n,
 		     size_t *ret_len)
 {

@@ -68,8 +68,9 @@ struct live;
 struct nl;
 
 /* Open the control socket (replacing a stale one) and load the grants kept by an earlier
- * daemon. dir: the runtime directory (only the daemon writes there). 0 or -errno. */
-int share_new(struct live *live, const char *dir, struct share **ret);
+ * daemon. dir: the runtime directory (only the daemon writes there); nl: for emptying the grant
+ * sets of an adopted table at the first share_apply(). 0 or -errno. */
+int share_new(struct live *live, struct nl *nl, const char *dir, struct share **ret);
 
 /* The table was (re)applied: put in the kernel what cur's share guards allow of the grants;
  * grants of ports no longer shareable stay kept but inert. */
