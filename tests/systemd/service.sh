@@ -591,6 +591,41 @@ check "journald suppressed nothing of loguard.service's" \
 write_policy p1
 ct systemctl start loguard.service || fail "loguard does not start again after the flood"
 
+# ---- 9c. sharing under the hardened service --------------------------------------------------
+section "9c. sharing: loguard share through the service's control socket"
+printf '%s\n' 'version: 1' 'mode: enforce' 'guards:' '  - name: private' \
+	'    ports: ["8000-8999"]' '    allow: { owner: true }' '    share: true' >"$MPOLICY"
+chown 0:0 "$MPOLICY"
+chmod 0644 "$MPOLICY"
+reload
+ct_server alice 8090
+expect refused bob 8090
+# ct_as USER CMD...: CMD as USER in a unit of its own; its output.
+ct_as() {
+	local user=$1
+	shift
+	NPROBE=$((NPROBE + 1))
+	ct systemd-run --quiet --wait --pipe --collect --unit="lgt-as-$NPROBE" -p User="$user" "$@" \
+		</dev/null 2>&1
+}
+out=$(ct_as alice loguard share 8090 --with bob --for 1h)
+check "alice shares 8090 with bob ($out)" grep -q '^shared tcp port 8090 with bob' <<<"$out"
+expect connected bob 8090
+expect refused carol 8090
+out=$(ct_as bob loguard share 8090 --with carol)
+check "bob cannot share alice's port ($out)" grep -q 'you do not listen' <<<"$out"
+check "the control socket is 0666 in the runtime directory" \
+	test "$(ct stat -c %a /run/loguard/control)" = 666
+check "the grants file is the daemon's, 0600" \
+	test "$(ct stat -c %a /run/loguard/grants)" = 600
+ct systemctl restart loguard.service
+expect connected bob 8090
+expect refused carol 8090
+out=$(ct_as alice loguard shares)
+check "the grant outlived systemctl restart ($out)" grep -q 'tcp 8090 alice -> bob' <<<"$out"
+write_policy p1
+reload
+
 # ---- 10. stop, start, completion ------------------------------------------------------------
 section "10. stop, start, completion"
 
@@ -611,7 +646,7 @@ complete_words() {
 		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
 		_loguard; echo "${COMPREPLY[*]}"' sh "$bashcompdir/loguard" "$@"
 }
-check "completion: commands" test "$(complete_words loguard "")" = "check print apply show run exec suggest flush version"
+check "completion: commands" test "$(complete_words loguard "")" = "check print apply show run exec suggest share unshare shares flush version"
 check "completion: run's options" grep -q -- "--keep-rules" <<<"$(complete_words loguard run --)"
 check "completion: --format values" test "$(complete_words loguard run --format "")" = "json text"
 check "completion: suggest --by values" test "$(complete_words loguard suggest --by "")" = "users units executables"
