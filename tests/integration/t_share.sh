@@ -13,6 +13,7 @@ mode: enforce
 guards:
   - name: private
     ports: ["8000-8999"]
+    protocol: both
     allow: { owner: true, users: [root] }
     share: true
     log: all
@@ -97,6 +98,16 @@ expect_refused bob tcp 127.0.0.1 8888
 expect_as 0 alice unshare 8888 --with @developers
 expect_refused carol tcp 127.0.0.1 8888
 expect_refused dave tcp 127.0.0.1 8888
+
+# ---- UDP: --udp shares the UDP port, not the TCP one ----
+start_server_as alice udp 127.0.0.1 8891
+expect_refused bob udp 127.0.0.1 8891
+expect_as 1 alice share 8891 --with bob --for 1h # she has no TCP socket there
+expect_as 0 alice share 8891 --udp --with bob --for 1h
+expect_connect bob udp 127.0.0.1 8891
+expect_refused carol udp 127.0.0.1 8891
+expect_as 0 alice unshare 8891 --udp
+expect_refused bob udp 127.0.0.1 8891
 
 # ---- the port changes hands: alice's grant never reaches erin's server ----
 expect_as 0 alice share 8888 --with bob --for 1h
