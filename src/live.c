@@ -215,6 +215,16 @@ void live_set_owner_hooks(struct live *l, live_owner_cb cb, void (*cleared)(void
 	l->owner_data = data;
 }
 
+void live_owners_replay(struct live *l)
+{
+	for (size_t i = 0; l->on_owner && i < l->n_owners; i++) {
+		const struct owner_entry *o = &l->owners[i];
+
+		l->on_owner(l->owner_data, o->family, &o->addr, o->proto, o->port, o->uid,
+			    o->cookie, true);
+	}
+}
+
 int live_find_receiver(struct live *l, int family, uint8_t proto, const struct in6_addr *dst,
 		       uint16_t dport, struct listener *ret)
 {

@@ -81,6 +81,10 @@ typedef void (*live_owner_cb)(void *data, unsigned family, const struct in6_addr
 void live_set_owner_hooks(struct live *l, live_owner_cb cb, void (*cleared)(void *data),
 			  void *data);
 
+/* Call the owner hook (added) for every receiver in the kernel now: after a reload, for ports
+ * that just became shareable. */
+void live_owners_replay(struct live *l);
+
 /* The receiver of dst:dport now, by the owner-only rule (listeners_find); -ENOTCONN when no
  * guard is owner-only. */
 struct listener;

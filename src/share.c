@@ -506,6 +506,11 @@ void share_on_owner(void *data, unsigned family, const struct in6_addr *addr, ui
 	long long now = boot_ms();
 
 	if (added) {
+		for (size_t j = 0; j < s->n_r; j++)
+			if (s->r[j].family == family && s->r[j].proto == proto &&
+			    s->r[j].port == port && s->r[j].cookie == cookie && s->r[j].uid == uid &&
+			    !memcmp(&s->r[j].addr, addr, sizeof(*addr)))
+				return; /* known (a replay) */
 		if (!share_guard(s, proto, port) ||
 		    array_grow(&s->r, &s->cap_r, s->n_r, sizeof(*s->r)) < 0)
 			return;
@@ -589,6 +594,8 @@ void share_apply(struct share *s, const struct loaded *cur)
 			s->r[j] = s->r[--s->n_r];
 	prune(s);
 	sync_port(s, 0, 0);
+	/* Receivers of ports that just became shareable (share turned on) carry their grants. */
+	live_owners_replay(s->live);
 }
 
 /* ---- requests ---- */

@@ -170,6 +170,24 @@ expect_connect bob tcp 127.0.0.1 8888
 kill -HUP "$LG_DAEMON_PID"
 wait_log_line "$LG_DAEMON_ERR" 'reloaded' || fail "no reload"
 expect_connect bob tcp 127.0.0.1 8888
+# The admin turns sharing off: grants stop at once (kept); on again: they are back.
+hup_wait() {
+	local n0
+	n0=$(grep -c reloaded "$LG_DAEMON_ERR")
+	kill -HUP "$LG_DAEMON_PID"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c reloaded "$LG_DAEMON_ERR")" -gt "$n0" ] && return 0
+		sleep 0.05
+	done
+	fail "no reload"
+}
+sed -i 's/^    share: true$/    share: false/' "$p"
+hup_wait
+expect_refused bob tcp 127.0.0.1 8888
+expect_as 1 alice share 8888 --with carol
+sed -i 's/^    share: false$/    share: true/' "$p"
+hup_wait
+expect_connect bob tcp 127.0.0.1 8888
 
 # ---- hostile requests: oversized, forged, garbage: refused, the daemon stays ----
 python3 - "$RUNTIME_DIRECTORY/control" <<'PY' && log "ok: malformed requests refused" || fail "malformed requests"
