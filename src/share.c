@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include "array.h"
@@ -628,6 +629,7 @@ static bool do_share(struct share *s, int fd, uint32_t uid, const struct share_r
 	static const int families[] = { AF_INET, AF_INET6 };
 	uint32_t members[GROUP_MEMBERS_MAX];
 	size_t n_members = 0, mine = 0, added = 0;
+	bool full = false;
 	long long now = boot_ms();
 	struct listener ls = { 0 };
 	int fam = 0, r;
@@ -675,8 +677,7 @@ static bool do_share(struct share *s, int fd, uint32_t uid, const struct share_r
 				x = &s->g[i];
 		if (!x) {
 			if (mine >= GRANTS_PER_OWNER || s->n_g >= GRANTS_MAX) {
-				say(fd, '!', "too many grants (%u per user, %u in all)",
-				    GRANTS_PER_OWNER, GRANTS_MAX);
+				full = true;
 				break;
 			}
 			if (array_grow(&s->g, &s->cap_g, s->n_g, sizeof(*s->g)) < 0)
@@ -694,11 +695,19 @@ static bool do_share(struct share *s, int fd, uint32_t uid, const struct share_r
 		added++;
 	}
 	s->stats.grants = s->n_g;
+	if (full && !added) {
+		say(fd, '!', "too many grants (%u per user, %u in all): revoke some first",
+		    GRANTS_PER_OWNER, GRANTS_MAX);
+		return false;
+	}
 	if (!added) {
 		say(fd, '!', "nobody to share with: %s%s is you alone, or has no members",
 		    (q->flags & SHARE_F_GROUP) ? "@" : "", q->name);
 		return false;
 	}
+	if (full) /* a line before the answer: the group was cut short */
+		say(fd, '.', "only %zu of the group's members: too many grants (%u per user)",
+		    added, GRANTS_PER_OWNER);
 	state_save(s);
 	sync_port(s, q->proto, q->port);
 	if (q->seconds) {
@@ -1071,6 +1080,9 @@ int share_client(const struct share_request *req, FILE *out, FILE *err)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* A daemon that stopped answering must not hang the user's shell. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = 10 },
+		   sizeof(struct timeval));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
 		r = -errno;
