@@ -53,10 +53,12 @@ start_daemon "$p"
 mode=$(stat -c %a "$RUNTIME_DIRECTORY/control")
 [ "$mode" = 666 ] && log "ok: control socket mode 666" || fail "control socket mode $mode"
 
-# What `loguard print` says is what the kernel has, grant sets and rules included. (nft 1.0.6
-# lists the queue rules' xtables target as nothing, and an owned table with its owner's name.)
-want=$("$LOGUARD" -f "$p" print | sed 's/ queue to [0-9]* / /' | nft_normalize)
-got=$(nft_list table inet loguard | sed 's/ # progname loguard$//' | nft_normalize)
+# What `loguard print` says is what the kernel has, grant sets and rules included. (The queue
+# rules are installed as the xtables NFQUEUE target, which nft lists as nothing or as
+# "queue num N" depending on the modules loaded; an owned table is listed with its owner.)
+noqueue() { sed -E 's/ queue (to|num) [0-9]+( bypass)?//; s/ # progname loguard$//'; }
+want=$("$LOGUARD" -f "$p" print | noqueue | nft_normalize)
+got=$(nft_list table inet loguard | noqueue | nft_normalize)
 nft_same "$want" "$got" && log "ok: print matches the kernel's table" ||
 	{ fail "print differs from the kernel's table:"; nft_diff "$want" "$got"; }
 
