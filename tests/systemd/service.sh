@@ -598,8 +598,8 @@ printf '%s\n' 'version: 1' 'mode: enforce' 'guards:' '  - name: private' \
 chown 0:0 "$MPOLICY"
 chmod 0644 "$MPOLICY"
 reload
-ct_server alice 8090
-expect refused bob 8090
+ct_server alice 8097
+expect refused bob 8097
 # ct_as USER CMD...: CMD as USER in a unit of its own; its output.
 ct_as() {
 	local user=$1
@@ -608,21 +608,21 @@ ct_as() {
 	ct systemd-run --quiet --wait --pipe --collect --unit="lgt-as-$NPROBE" -p User="$user" "$@" \
 		</dev/null 2>&1
 }
-out=$(ct_as alice loguard share 8090 --with bob --for 1h)
-check "alice shares 8090 with bob ($out)" grep -q '^shared tcp port 8090 with bob' <<<"$out"
-expect connected bob 8090
-expect refused carol 8090
-out=$(ct_as bob loguard share 8090 --with carol)
+out=$(ct_as alice loguard share 8097 --with bob --for 1h)
+check "alice shares 8097 with bob ($out)" grep -q '^shared tcp port 8097 with bob' <<<"$out"
+expect connected bob 8097
+expect refused carol 8097
+out=$(ct_as bob loguard share 8097 --with carol)
 check "bob cannot share alice's port ($out)" grep -q 'you do not listen' <<<"$out"
 check "the control socket is 0666 in the runtime directory" \
 	test "$(ct stat -c %a /run/loguard/control)" = 666
 check "the grants file is the daemon's, 0600" \
 	test "$(ct stat -c %a /run/loguard/grants)" = 600
 ct systemctl restart loguard.service
-expect connected bob 8090
-expect refused carol 8090
+expect connected bob 8097
+expect refused carol 8097
 out=$(ct_as alice loguard shares)
-check "the grant outlived systemctl restart ($out)" grep -q 'tcp 8090 alice -> bob' <<<"$out"
+check "the grant outlived systemctl restart ($out)" grep -q 'tcp 8097 alice -> bob' <<<"$out"
 write_policy p1
 reload
 
