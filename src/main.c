@@ -572,7 +572,8 @@ static void usage(FILE *f, const char *prog)
 		"  -h, --help          this help; COMMAND --help for a command's options\n"
 		"\nExit status: 0 ok, 1 invalid policy, 2 usage error, 3 system or kernel error,\n"
 		"4 show: table not installed; exec: the command's own, 126/127 if it could not\n"
-		"run. See loguard(8) and loguard.yaml(5).\n");
+		"run; share, unshare: 1 refused (the daemon says why), 3 no daemon to ask.\n"
+		"See loguard(8) and loguard.yaml(5).\n");
 }
 
 static void command_usage(const struct command *cmd, const char *prog)
