@@ -110,6 +110,7 @@ struct share {
 	bool flushed; /* the grant sets emptied of what an earlier daemon left */
 	const struct loaded *cur;
 	int lfd;
+	bool inherited; /* lfd is systemd's (loguard-control.socket): not ours to unlink */
 	char *sock_path, *state_path;
 	struct grant *g;
 	size_t n_g, cap_g;
@@ -1012,6 +1013,28 @@ fail:
 	return r;
 }
 
+/* The socket of loguard-control.socket, if systemd handed us one (sd_listen_fds(3): fd 3 with
+ * LISTEN_PID our pid and LISTEN_FDS >= 1), checked to be a listening SOCK_SEQPACKET unix socket;
+ * else -1. The variables are removed either way: they are for this process only. */
+static int inherited_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int type = 0, domain = 0, acc = 0, fd = -1;
+	socklen_t l1 = sizeof(type), l2 = sizeof(domain), l3 = sizeof(acc);
+
+	if (pid && fds && strtol(pid, NULL, 10) == (long)getpid() && strtol(fds, NULL, 10) >= 1 &&
+	    getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &l1) == 0 && type == SOCK_SEQPACKET &&
+	    getsockopt(3, SOL_SOCKET, SO_DOMAIN, &domain, &l2) == 0 && domain == AF_UNIX &&
+	    getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l3) == 0 && acc &&
+	    fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) == 0 &&
+	    fcntl(3, F_SETFD, FD_CLOEXEC) == 0)
+		fd = 3;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return fd;
+}
+
 int share_new(struct live *live, struct nl *nl, const char *dir, struct share **ret)
 {
 	struct share *s = calloc(1, sizeof(*s));
@@ -1030,7 +1053,10 @@ int share_new(struct live *live, struct nl *nl, const char *dir, struct share **
 		s->state_path = NULL;
 		goto fail;
 	}
-	r = listen_at(s->sock_path);
+	r = inherited_socket();
+	s->inherited = r >= 0;
+	if (r < 0)
+		r = listen_at(s->sock_path);
 	if (r < 0)
 		goto fail;
 	s->lfd = r;
@@ -1052,7 +1078,8 @@ void share_free(struct share *s)
 		close(s->conns[i].fd);
 	if (s->lfd >= 0) {
 		close(s->lfd);
-		unlink(s->sock_path); /* no daemon, nobody to ask */
+		if (!s->inherited)
+			unlink(s->sock_path); /* no daemon, nobody to ask */
 	}
 	free(s->sock_path);
 	free(s->state_path);

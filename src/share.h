@@ -23,6 +23,8 @@
  */
 
 #define SHARE_SOCKET_NAME "control" /* in $RUNTIME_DIRECTORY, else LOGUARD_RUN_DIR */
+/* Where loguard-control.socket listens for loguard.service (systemd makes it). */
+#define SHARE_SERVICE_SOCKET "/run/loguard-control"
 #define SHARE_NAME_MAX	  32	    /* user or group name, as useradd allows */
 #define SHARE_REQ_HEADER  16
 #define SHARE_REQ_MAX	  (SHARE_REQ_HEADER + SHARE_NAME_MAX)
@@ -58,7 +60,8 @@ int share_request_encode(const struct share_request *req, uint8_t buf[SHARE_REQ_
 /* Parse "30m", "2h", "1d", "45s" or "90" (seconds) into seconds, 1..SHARE_SECONDS_MAX. */
 int share_duration_parse(const char *s, uint32_t *ret);
 
-/* The control socket path: $RUNTIME_DIRECTORY/control, else LOGUARD_RUN_DIR/control. */
+/* The control socket path: $RUNTIME_DIRECTORY/control (a daemon run by hand), else
+ * SHARE_SERVICE_SOCKET if it exists, else LOGUARD_RUN_DIR/control. */
 int share_socket_path(char *buf, size_t size);
 
 /* ---- the daemon side ---- */

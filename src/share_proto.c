@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <netinet/in.h>
 
@@ -134,9 +135,14 @@ int share_duration_parse(const char *s, uint32_t *ret)
 int share_socket_path(char *buf, size_t size)
 {
 	const char *dir = getenv("RUNTIME_DIRECTORY");
-	int n = snprintf(buf, size, "%s/%s", dir && *dir ? dir : LOGUARD_RUN_DIR,
-			 SHARE_SOCKET_NAME);
+	int n;
 
+	/* The service's socket unit, unless a daemon run by hand says where it is. */
+	if ((!dir || !*dir) && access(SHARE_SERVICE_SOCKET, F_OK) == 0)
+		n = snprintf(buf, size, "%s", SHARE_SERVICE_SOCKET);
+	else
+		n = snprintf(buf, size, "%s/%s", dir && *dir ? dir : LOGUARD_RUN_DIR,
+			     SHARE_SOCKET_NAME);
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 

@@ -614,8 +614,10 @@ expect connected bob 8097
 expect refused carol 8097
 out=$(ct_as bob loguard share 8097 --with carol)
 check "bob cannot share alice's port ($out)" grep -q 'you do not listen' <<<"$out"
-check "the control socket is 0666 in the runtime directory" \
-	test "$(ct stat -c %a /run/loguard/control)" = 666
+check "the control socket (loguard-control.socket) is 0666" \
+	test "$(ct stat -c %a /run/loguard-control)" = 666
+check "the runtime directory is out of users' reach (kept: /run/private)" \
+	test "$(ct_as alice ls /run/loguard/ 2>&1 | grep -c 'Permission denied')" -ge 1
 check "the grants file is the daemon's, 0600" \
 	test "$(ct stat -c %a /run/loguard/grants)" = 600
 ct systemctl restart loguard.service
