@@ -233,10 +233,10 @@ static void write_live_stats(struct daemon *d)
 		share_get_stats(d->share, &ss);
 		fprintf(f,
 			"share_grants=%llu share_elems=%llu share_requests=%llu share_refused=%llu "
-			"share_rate_limited=%llu\n",
+			"share_rate_limited=%llu share_over_share=%llu\n",
 			(unsigned long long)ss.grants, (unsigned long long)ss.elems,
 			(unsigned long long)ss.requests, (unsigned long long)ss.refused,
-			(unsigned long long)ss.rate_limited);
+			(unsigned long long)ss.rate_limited, (unsigned long long)ss.over_share);
 	}
 	if (fclose(f) == 0)
 		rename(tmp, d->live_path);

@@ -45,6 +45,11 @@
 #define GRANTS_PER_OWNER 256
 #define GRANTS_MAX	 4096
 #define GROUP_MEMBERS_MAX GRANTS_PER_OWNER
+/* Kernel elements one owner's grants may take: a grant takes one per address its owner's
+ * server is known at, and a wildcard server is known at every address connected to (127/8 is
+ * 16 M of them), so one user must not fill the sets for the others. Past it, that owner's
+ * grants are inert at further addresses. */
+#define ELEMS_PER_OWNER (LOGUARD_LIVE_SET_SIZE / 16)
 
 /* Requests per uid: a bucket of RATE_BURST refilled at RATE_PER_SECOND (root: unlimited). A
  * request costs a few sock_diag lookups and maybe a state file write; past the rate a uid gets
@@ -285,9 +290,17 @@ static void kel_add(struct share *s, const struct rcv *r, const struct grant *g,
 			 .client = g->client,
 			 .owner = g->owner };
 	struct rs_elem e = kel_elem(&k);
+	size_t mine = 0;
 
-	if (!set || kel_has(s, r, g->client) ||
-	    array_grow(&s->k, &s->cap_k, s->n_k, sizeof(*s->k)) < 0)
+	if (!set || kel_has(s, r, g->client))
+		return;
+	for (size_t i = 0; i < s->n_k; i++)
+		mine += s->k[i].owner == g->owner;
+	if (mine >= ELEMS_PER_OWNER) {
+		s->stats.over_share++;
+		return;
+	}
+	if (array_grow(&s->k, &s->cap_k, s->n_k, sizeof(*s->k)) < 0)
 		return;
 	e.timeout_ms = g->expires_ms ? (uint64_t)(g->expires_ms - now) : 0;
 	if (live_send_elems(s->live, set, &e, 1, false) < 0)

@@ -100,6 +100,7 @@ struct share_stats {
 	uint64_t elems;		   /* in the kernel now */
 	uint64_t requests, refused; /* requests answered; of them refused */
 	uint64_t rate_limited;	   /* requests turned away by the per-uid rate */
+	uint64_t over_share;	   /* elements not added: their owner's share of the sets is full */
 };
 void share_get_stats(const struct share *s, struct share_stats *ret);
 

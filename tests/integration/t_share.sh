@@ -210,6 +210,29 @@ for bad in [b"x", good[:-1], good + b"x", b"LG\x01\x01\x06\x00\x03\x00" + struct
 PY
 kill -0 "$LG_DAEMON_PID" && log "ok: daemon still running" || fail "daemon died"
 
+# ---- one owner's grants cannot fill the grant sets: a wildcard server known at 4,200
+# addresses (alice connects to it on each) takes at most its share of elements ----
+start_server_as alice tcp 0.0.0.0 8892
+expect_as 0 alice share 8892 --with bob --for 1h
+as_user alice /usr/bin/python3 -c '
+import socket
+for i in range(4200):
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        s.connect(("127.%d.%d.%d" % (1 + i // 62500, i // 250 % 250, 1 + i % 250), 8892))
+    except OSError:
+        pass
+    s.close()
+'
+sleep 1.2
+elems=$(sed -n 's/.*share_elems=\([0-9]*\).*/\1/p' "$RUNTIME_DIRECTORY/stats")
+over=$(sed -n 's/.*share_over_share=\([0-9]*\).*/\1/p' "$RUNTIME_DIRECTORY/stats")
+log "alice's wildcard server at 4,200 addresses: $elems grant elements, $over left out"
+[ "${over:-0}" -gt 0 ] && [ "${elems:-99999}" -le 4200 ] && log "ok: alice's share of the grant sets is capped" ||
+	fail "no cap: share_elems=$elems share_over_share=$over"
+expect_as 0 alice unshare 8892
+
 # ---- a flood of requests from erin does not hold carol's up ----
 start_server_as carol tcp 127.0.0.1 8890
 # Measured at the socket (a python client), not through `loguard shares`: starting a process
