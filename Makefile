@@ -134,6 +134,7 @@ install: $(B)/loguard
 		>$(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service.tmp
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service.tmp
 	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service
+	install -m 0644 systemd/loguard-control.socket $(DESTDIR)$(SYSTEMDUNITDIR)/loguard-control.socket
 	install -D -m 0644 completion/loguard.bash $(DESTDIR)$(BASHCOMPDIR)/loguard
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml ]; then \
 		echo "install -D -m 0644 policies/default.yaml $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml"; \
@@ -153,7 +154,8 @@ uninstall:
 	fi
 	rm -f $(DESTDIR)$(SBINDIR)/loguard $(DESTDIR)$(MANDIR)/man8/loguard.8 \
 		$(DESTDIR)$(MANDIR)/man8/loguard.service.8 $(DESTDIR)$(MANDIR)/man5/loguard.yaml.5 \
-		$(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service $(DESTDIR)$(BASHCOMPDIR)/loguard
+		$(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/loguard-control.socket $(DESTDIR)$(BASHCOMPDIR)/loguard
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml ]; then \
 		echo "kept $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml (remove it by hand if unwanted)"; fi
 

@@ -19,7 +19,7 @@ _loguard_commands()
 {
 	local out
 	out=$(_loguard_help "$1" "" | sed -n '/^Commands:/,/^$/{s/^  \([a-z][a-z-]*\) .*/\1/p}')
-	[[ -n $out ]] || out="check print apply show run exec suggest why flush version"
+	[[ -n $out ]] || out="check print apply show run exec suggest why share unshare shares flush version"
 	printf '%s\n' "$out"
 }
 
@@ -37,6 +37,8 @@ _loguard_options()
 		run) out+=$'\n--keep-rules -k \n--log-file -l PATH\n--format -F json|text' ;;
 		exec) out+=$'\n--as -a NAME\n--user -u USER\n--wait -w MS' ;;
 		why) out+=$'\n--user -u USER\n--exe -e PATH\n--udp -U ' ;;
+		share) out+=$'\n--with -w USER|@GROUP\n--for -t DURATION\n--udp -U ' ;;
+		unshare) out+=$'\n--with -w USER|@GROUP\n--udp -U ' ;;
 		suggest) out+=$'\n--log-file -l PATH\n--diff -d \n--by -b users|units|executables\n--group-threshold -g N\n--include-denied -i ' ;;
 		esac
 	fi
@@ -76,6 +78,18 @@ _loguard()
 		--dir) arg=DIR ;; # suggest lists it without -d (its -d is --diff)
 		esac
 		case $arg in
+		"USER|@GROUP")
+			if [[ $cur == @* ]]; then
+				COMPREPLY=($(compgen -P @ -g -- "${cur#@}"))
+			else
+				COMPREPLY=($(compgen -u -- "$cur"))
+			fi
+			return
+			;;
+		DURATION)
+			COMPREPLY=($(compgen -W "30m 1h 2h 8h 1d" -- "$cur"))
+			return
+			;;
 		POLICY)
 			_filedir '@(yaml|yml)'
 			return
@@ -107,6 +121,11 @@ _loguard()
 	fi
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "$(_loguard_commands "$bin")" -- "$cur"))
+	elif [[ $cmd == share || $cmd == unshare ]]; then
+		# PORT: the ports this user's own sockets listen on (what the daemon will let them share).
+		local proto=t
+		[[ " ${words[*]} " == *" --udp "* || " ${words[*]} " == *" -U "* ]] && proto=u
+		COMPREPLY=($(compgen -W "$(ss -Hl"$proto"nep 2>/dev/null | sed -n "s/.*:\([0-9]*\) .*uid:$(id -u) .*/\1/p" | sort -un)" -- "$cur"))
 	fi
 } &&
 	complete -F _loguard loguard

@@ -34,6 +34,7 @@ struct profile {
 	enum policy_action action;
 	enum policy_log log;
 	bool owner; /* the listener's own user may connect (daemon-maintained sets) */
+	bool share; /* and may let others in: the grant sets (daemon-maintained) */
 	/* The daemon judges what the sets do not allow: executables, and (live) cgroups that
 	 * may have appeared a moment before their first connection. */
 	bool ask;
@@ -48,7 +49,8 @@ static bool profile_queues(const struct profile *pr)
 static bool profile_same(const struct profile *a, const struct profile *b)
 {
 	return a->mode == b->mode && a->action == b->action && a->log == b->log &&
-	       a->owner == b->owner && a->ask == b->ask && a->fail_open == b->fail_open;
+	       a->owner == b->owner && a->share == b->share && a->ask == b->ask &&
+	       a->fail_open == b->fail_open;
 }
 
 static bool profile_logs_allowed(const struct profile *pr)
@@ -61,6 +63,7 @@ static struct profile guard_profile(const struct policy_guard *g, bool live)
 	struct profile pr = { .mode = g->mode, .action = g->action, .log = g->log };
 
 	pr.owner = g->owner;
+	pr.share = g->owner && g->share;
 	pr.ask = g->n_executables > 0 || (live && (g->n_units || g->n_cgroups || g->n_launched));
 	pr.fail_open = profile_queues(&pr) && g->fail == POLICY_FAIL_OPEN;
 	/* Audit blocks nothing and logs everything: action and log do not matter, and a
@@ -83,7 +86,8 @@ static const char *const log_suffixes[__POLICY_LOG_MAX] = {
 
 static int profile_chain_name(const struct profile *pr, char **ret)
 {
-	const char *owner = pr->owner ? "_owner" : "", *ask = pr->ask ? "_daemon" : "";
+	const char *owner = !pr->owner ? "" : pr->share ? "_owner_share" : "_owner";
+	const char *ask = pr->ask ? "_daemon" : "";
 	/* Audit always fails open: no suffix needed there. */
 	const char *open = pr->fail_open && pr->mode != POLICY_MODE_AUDIT ? "_failopen" : "";
 	int r;
@@ -100,7 +104,7 @@ static int profile_chain_name(const struct profile *pr, char **ret)
 int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
 			       enum policy_action *ret_action, enum policy_log *ret_log)
 {
-	for (unsigned i = 0; i < __POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8;
+	for (unsigned i = 0; i < __POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 16;
 	     i++) {
 		struct profile pr = {
 			.mode = i % __POLICY_MODE_MAX,
@@ -114,6 +118,9 @@ int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
 		pr.owner = flags & 1;
 		pr.ask = flags & 2;
 		pr.fail_open = flags & 4;
+		pr.share = flags & 8;
+		if (pr.share && !pr.owner)
+			continue;
 		if (pr.mode == POLICY_MODE_AUDIT &&
 		    (pr.action != POLICY_ACTION_REJECT || pr.log != POLICY_LOG_ALL))
 			continue;
@@ -185,6 +192,7 @@ struct compiler {
 	bool any_range; /* some guard has a port range: create the *_ranges twins */
 	bool log_used[__LOG_KIND_MAX];
 	bool any_owner; /* some guard is owner-only: create the owner sets */
+	bool any_share; /* some owner-only guard may be shared: create the grant sets */
 	bool any_udp;	/* some guard covers UDP: judge looped-back broadcast and multicast */
 	bool any_queue; /* some guard's profile asks the daemon: create the counting sets */
 	bool any_logs_allowed; /* some profile logs what it allows: make the allow_log chain */
@@ -192,8 +200,8 @@ struct compiler {
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
 	struct rs_set *asked[2], *denied[2]; /* counting sets, when any_queue */
-	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 4];
-	bool is_profile[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 8 + 4];
+	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 16 + 4];
+	bool is_profile[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 16 + 4];
 };
 
 /* Whether some guard's profile logs this kind of record. */
@@ -509,6 +517,20 @@ static int fill_queue_rules(struct compiler *c, struct rs_chain *ch, const struc
 					       .family = fam,
 					       .goto_chain = allow_goto,
 					       .comment = "the receiving socket's own user",
+				       });
+	}
+	/* Same key as the owner rule: the daemon keeps a grant's element in only while its
+	 * granter's owner element for that address and port is in (share.h). */
+	for (unsigned fam = 4; pr->share && r >= 0 && fam <= 6; fam += 2) {
+		char set[32];
+
+		snprintf(set, sizeof(set), LOGUARD_GRANT_SET_FMT, fam);
+		r = chain_add_rule(ch, &(struct rs_rule){
+					       .kind = RS_RULE_ALLOW_OWNER,
+					       .set = ruleset_find_set(c->rs, set)->name,
+					       .family = fam,
+					       .goto_chain = allow_goto,
+					       .comment = "shared by the receiving socket's user",
 				       });
 	}
 	for (unsigned fam = 4; pr->owner && r >= 0 && fam <= 6; fam += 2) {
@@ -840,6 +862,7 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 			goto out;
 		c.any_owner |= g->owner;
 		c.any_queue |= p->counters && profile_queues(&gp);
+		c.any_share |= g->owner && g->share;
 		c.any_udp |= (g->protocols & POLICY_PROTO_UDP) != 0;
 		/* The daemon adds cgroups that appear later, at levels known only then. */
 		live_cgroups |= live && (g->n_units || g->n_cgroups || g->n_launched);
@@ -906,6 +929,16 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 				c.rs->sets[c.rs->n_sets - 1].family = fam;
 				c.rs->sets[c.rs->n_sets - 1].live = true;
 			}
+		}
+	}
+	for (unsigned fam = 4; r >= 0 && c.any_share && fam <= 6; fam += 2) {
+		char name[32];
+
+		snprintf(name, sizeof(name), LOGUARD_GRANT_SET_FMT, fam);
+		r = add_set_kind(&c, RS_SET_GRANT, name);
+		if (r >= 0) {
+			c.rs->sets[c.rs->n_sets - 1].family = fam;
+			c.rs->sets[c.rs->n_sets - 1].live = true;
 		}
 	}
 	/* One meter per kind of log record, when the policy limits the log rate: the limit is

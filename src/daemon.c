@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "notify.h"
 #include "policy_dir.h"
 #include "record.h"
+#include "share.h"
 #include "show.h"
 
 #include <linux/netfilter/nf_tables.h>
@@ -66,6 +68,7 @@ struct daemon {
 	struct audit *audit;
 	struct enrich *enrich;
 	struct live *live;    /* cgroups, owner-only ports, queued connections */
+	struct share *share;  /* `loguard share` requests and the grants they made */
 	FILE *out;	      /* JSON lines or text; NULL when only the journal gets records */
 	int journal_fd;	      /* -1 unless stdout/stderr is connected to journald */
 	uint32_t table_flags; /* OWNER|PERSIST where the kernel has it */
@@ -225,6 +228,17 @@ static void write_live_stats(struct daemon *d)
 		(unsigned long long)ls.cgroup_dirs_truncated,
 		(unsigned long long)ls.cgroup_dirs_skipped,
 		(unsigned long long)ls.cgroup_limit_hits, (unsigned long long)ls.update_errors);
+	if (d->share) {
+		struct share_stats ss;
+
+		share_get_stats(d->share, &ss);
+		fprintf(f,
+			"share_grants=%llu share_elems=%llu share_requests=%llu share_refused=%llu "
+			"share_rate_limited=%llu share_over_share=%llu\n",
+			(unsigned long long)ss.grants, (unsigned long long)ss.elems,
+			(unsigned long long)ss.requests, (unsigned long long)ss.refused,
+			(unsigned long long)ss.rate_limited, (unsigned long long)ss.over_share);
+	}
 	if (fclose(f) == 0)
 		rename(tmp, d->live_path);
 	else
@@ -233,16 +247,26 @@ static void write_live_stats(struct daemon *d)
 	d->live_written_ms = mono_ns() / 1000000;
 }
 
-/* systemd's RuntimeDirectory= sets RUNTIME_DIRECTORY; by hand it is /run/loguard. */
-static void open_live_stats(struct daemon *d)
+/* systemd's RuntimeDirectory= sets RUNTIME_DIRECTORY; by hand it is /run/loguard. NULL if it
+ * cannot be made. */
+static const char *runtime_dir(void)
 {
 	const char *dir = getenv("RUNTIME_DIRECTORY");
 
 	if (!dir || !*dir) {
 		dir = LOGUARD_RUN_DIR;
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return;
+			return NULL;
 	}
+	return dir;
+}
+
+static void open_live_stats(struct daemon *d)
+{
+	const char *dir = runtime_dir();
+
+	if (!dir)
+		return;
 	if (asprintf(&d->live_path, "%s/%s", dir, LOGUARD_LIVE_STATS) < 0)
 		d->live_path = NULL;
 	write_live_stats(d);
@@ -314,6 +338,12 @@ static int on_event(const struct audit_event *ev, void *data)
 	rec.guard = ev->ports_unknown ? NULL : ruleset_guard_of(d->cur.rs, ev->proto, ev->dport);
 	if (!rec.guard && !ev->ports_unknown)
 		d->stats.unmatched++;
+	if (ev->verdict == RECORD_ALLOW && share_granted_by(d->share, ev, &rec.granted_by_uid)) {
+		struct passwd *pw = getpwuid(rec.granted_by_uid);
+
+		rec.has_granted_by = true;
+		rec.granted_by = pw ? strdup(pw->pw_name) : NULL;
+	}
 	if (ev->verdict != RECORD_ALLOW && live_take_identity(d->live, &rec))
 		r = enrich_names(d->enrich, &rec);
 	else
@@ -405,6 +435,8 @@ static int reload(struct daemon *d)
 	d->cur = next;
 	/* The table was updated in place: keep what still holds of what we added. */
 	live_apply(d->live, &d->cur);
+	if (d->share)
+		share_apply(d->share, &d->cur);
 	fprintf(stderr, "loguard: reloaded %s in %.1f ms (%zu elements added, %zu removed)\n",
 		d->opts->policy_file, (double)(mono_ns() - t0) / 1e6, st.n_elems,
 		st.n_elems_deleted);
@@ -460,6 +492,13 @@ static int start(struct daemon *d)
 	}
 	if (live_apply(d->live, &d->cur) < 0)
 		return 3;
+	/* Sharing is a convenience on top of the guard: without it the guard still stands. */
+	r = runtime_dir() ? share_new(d->live, d->nl, runtime_dir(), &d->share) : -ENOENT;
+	if (r < 0)
+		fprintf(stderr, "loguard: no control socket for `loguard share` (%s): %s\n",
+			runtime_dir() ? runtime_dir() : LOGUARD_RUN_DIR, strerror(-r));
+	else
+		share_apply(d->share, &d->cur);
 	counters_baseline(d);
 	open_live_stats(d);
 	return open_sinks(d) < 0 ? 3 : 0;
@@ -503,6 +542,12 @@ static int timeout_ms(const struct daemon *d)
 		ms = 0;
 	else if (ms > 60 * 60 * 1000)
 		ms = 60 * 60 * 1000;
+	if (d->share) {
+		int sh = share_timeout_ms(d->share);
+
+		if (sh >= 0 && (ms < 0 || sh < ms))
+			ms = sh;
+	}
 	/* Known receivers of owner-only ports are looked at again now and then. */
 	if (d->live) {
 		int live = live_timeout_ms(d->live);
@@ -533,9 +578,11 @@ static void take_pending_signals(void)
 static int loop(struct daemon *d, const sigset_t *unblocked)
 {
 	for (;;) {
-		struct pollfd pfd[1 + LIVE_MAX_FDS] = { { .fd = audit_fd(d->audit),
-							  .events = POLLIN } };
-		size_t n_pfd = 1 + live_pollfds(d->live, pfd + 1);
+		struct pollfd pfd[1 + LIVE_MAX_FDS + SHARE_MAX_FDS] = {
+			{ .fd = audit_fd(d->audit), .events = POLLIN }
+		};
+		size_t n_live = live_pollfds(d->live, pfd + 1);
+		size_t n_pfd = 1 + n_live + share_pollfds(d->share, pfd + 1 + n_live);
 		int t = timeout_ms(d), n;
 		struct timespec ts = { t / 1000, (t % 1000) * 1000000L };
 
@@ -552,7 +599,16 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		if (n > 0)
 			take_pending_signals();
 		live_tick(d->live);
-		for (size_t i = 1; n > 0 && i < n_pfd; i++) {
+		/* Requests (a bounded batch per turn, see share.c), or its timed work when due. */
+		if (d->share) {
+			bool due = share_timeout_ms(d->share) == 0;
+
+			for (size_t i = 1 + n_live; !due && n > 0 && i < n_pfd; i++)
+				due = pfd[i].revents != 0;
+			if (due)
+				share_handle(d->share);
+		}
+		for (size_t i = 1; n > 0 && i < 1 + n_live; i++) {
 			int r;
 
 			if (!pfd[i].revents)
@@ -672,6 +728,7 @@ int daemon_run(const struct daemon_opts *opts)
 				(unsigned long long)ls.cgroups_added,
 				(unsigned long long)ls.cgroups_removed);
 	}
+	share_free(d.share); /* before live: it unhooks itself */
 	live_free(d.live);
 	enrich_free(d.enrich);
 	audit_close(d.audit);

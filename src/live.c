@@ -165,6 +165,10 @@ struct live {
 	size_t n_pend, cap_pend;
 
 	struct live_stats stats;
+
+	live_owner_cb on_owner; /* share.c: grants follow their owner's receivers */
+	void (*on_owners_cleared)(void *data);
+	void *owner_data;
 };
 
 /* ---- element updates ---- */
@@ -195,6 +199,38 @@ static int send_elems(struct live *l, const struct rs_set *s, const struct rs_el
 	}
 	diags_free(&dg);
 	return r;
+}
+
+int live_send_elems(struct live *l, const struct rs_set *s, const struct rs_elem *e, size_t n,
+		    bool del)
+{
+	return send_elems(l, s, e, n, del);
+}
+
+void live_set_owner_hooks(struct live *l, live_owner_cb cb, void (*cleared)(void *data),
+			  void *data)
+{
+	l->on_owner = cb;
+	l->on_owners_cleared = cleared;
+	l->owner_data = data;
+}
+
+void live_owners_replay(struct live *l)
+{
+	for (size_t i = 0; l->on_owner && i < l->n_owners; i++) {
+		const struct owner_entry *o = &l->owners[i];
+
+		l->on_owner(l->owner_data, o->family, &o->addr, o->proto, o->port, o->uid,
+			    o->cookie, true);
+	}
+}
+
+int live_find_receiver(struct live *l, int family, uint8_t proto, const struct in6_addr *dst,
+		       uint16_t dport, struct listener *ret)
+{
+	if (!l->listeners)
+		return -ENOTCONN;
+	return listeners_find(l->listeners, family, proto, dst, dport, 0, ret);
 }
 
 /* ---- guards ---- */
@@ -783,6 +819,8 @@ static void owners_clear(struct live *l)
 	l->ports_dirty = true;
 	l->sweep_next = 0;
 	l->stats.owners_known = 0;
+	if (l->on_owners_cleared)
+		l->on_owners_cleared(l->owner_data);
 }
 
 static void owner_forget(struct live *l, size_t i);
@@ -823,6 +861,9 @@ static bool owner_remember(struct live *l, const struct owner_entry *o)
 	i = l->n_owners++;
 	l->owners[i] = *o;
 	owner_link(l, i);
+	if (l->on_owner) /* after its owner element: a grant never outlives it (share.h) */
+		l->on_owner(l->owner_data, o->family, &o->addr, o->proto, o->port, o->uid,
+			    o->cookie, true);
 	uc->n++;
 	l->stats.owners_known = l->n_owners;
 	/* A sweep soon after the first receiver, then every OWNER_SWEEP_MS. */
@@ -842,6 +883,9 @@ static void owner_forget(struct live *l, size_t i)
 	size_t last = l->n_owners - 1;
 	struct rs_elem e;
 
+	if (l->on_owner) /* its grants before its owner element */
+		l->on_owner(l->owner_data, o->family, &o->addr, o->proto, o->port, o->uid,
+			    o->cookie, false);
 	owner_elem(o, &e);
 	send_elems(l, owner_set(l, o->family, true), &e, 1, true);
 	send_elems(l, owner_set(l, o->family, false), &e, 1, true);

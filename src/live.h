@@ -72,6 +72,29 @@ struct live_stats {
 };
 void live_get_stats(const struct live *l, struct live_stats *ret);
 
+/* A receiver of an owner-only port was put in the kernel (added: after its owner element) or is
+ * about to be taken out (before its elements go). */
+typedef void (*live_owner_cb)(void *data, unsigned family, const struct in6_addr *addr,
+			      uint8_t proto, uint16_t port, uint32_t uid, uint64_t cookie,
+			      bool added);
+/* cleared: every receiver was forgotten with the table they were in. */
+void live_set_owner_hooks(struct live *l, live_owner_cb cb, void (*cleared)(void *data),
+			  void *data);
+
+/* Call the owner hook (added) for every receiver in the kernel now: after a reload, for ports
+ * that just became shareable. */
+void live_owners_replay(struct live *l);
+
+/* The receiver of dst:dport now, by the owner-only rule (listeners_find); -ENOTCONN when no
+ * guard is owner-only. */
+struct listener;
+int live_find_receiver(struct live *l, int family, uint8_t proto, const struct in6_addr *dst,
+		       uint16_t dport, struct listener *ret);
+
+/* Add (or delete) elements of a set of the current table, as the daemon's own updates. */
+int live_send_elems(struct live *l, const struct rs_set *s, const struct rs_elem *e, size_t n,
+		    bool del);
+
 void live_free(struct live *l);
 
 #endif

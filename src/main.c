@@ -26,6 +26,7 @@
 #include "policy.h"
 #include "policy_dir.h"
 #include "ruleset.h"
+#include "share.h"
 #include "show.h"
 #include "suggest_cmd.h"
 #include "why.h"
@@ -47,13 +48,15 @@ struct cmdline {
 	const char *as;	      /* exec --as */
 	const char *user;     /* exec --user, why --user */
 	const char *exe;      /* why --exe */
-	bool udp;	      /* why --udp */
+	bool udp;	      /* why, share, unshare --udp */
 	const char *wait;     /* exec --wait */
 	char **argv;	      /* exec: the command and its arguments */
 	bool diff;	      /* suggest --diff */
 	bool include_denied;  /* suggest --include-denied */
 	const char *by;	      /* suggest --by */
 	const char *grp_min;  /* suggest --group-threshold */
+	const char *with;     /* share, unshare --with */
+	const char *for_;     /* share --for */
 };
 
 /* The files the command line names: without -f the default pair (a missing policy.d is no
@@ -452,6 +455,104 @@ static int cmd_why(struct cmdline *cl)
 	return r == -EINVAL ? EXIT_USAGE : r < 0 ? EXIT_SYSTEM : EXIT_OK;
 }
 
+/* share and unshare take PORT and their options in any order (getopt stopped at PORT). */
+static int share_args(struct cmdline *cl, const char *cmd, struct share_request *q)
+{
+	const char *port = NULL;
+	unsigned long v;
+	char *end;
+
+	for (char **a = cl->argv; a && *a; a++) {
+		bool more = a[1] != NULL;
+
+		if (!strcmp(*a, "--udp") || !strcmp(*a, "-U"))
+			cl->udp = true;
+		else if ((!strcmp(*a, "--with") || !strcmp(*a, "-w")) && more)
+			cl->with = *++a;
+		else if ((!strcmp(*a, "--for") || !strcmp(*a, "-t")) && more && q->op == SHARE_OP_SHARE)
+			cl->for_ = *++a;
+		else if (!port && isdigit((unsigned char)**a))
+			port = *a;
+		else {
+			fprintf(stderr, "%s: %s: unexpected argument '%s'\n", cl->prog, cmd, *a);
+			return EXIT_USAGE;
+		}
+	}
+	errno = 0;
+	v = port ? strtoul(port, &end, 10) : 0;
+	if (!port || *end || errno || !v || v > 65535) {
+		fprintf(stderr, "%s: %s: a PORT from 1 to 65535 is required\n", cl->prog, cmd);
+		return EXIT_USAGE;
+	}
+	q->port = (uint16_t)v;
+	q->proto = cl->udp ? IPPROTO_UDP : IPPROTO_TCP;
+	if (cl->with) {
+		const char *name = cl->with[0] == '@' ? cl->with + 1 : cl->with;
+
+		if (strlen(name) > SHARE_NAME_MAX) {
+			fprintf(stderr, "%s: %s: name too long: '%s'\n", cl->prog, cmd, cl->with);
+			return EXIT_USAGE;
+		}
+		snprintf(q->name, sizeof(q->name), "%s", name);
+		q->flags = cl->with[0] == '@' ? SHARE_F_GROUP : 0;
+	} else if (q->op == SHARE_OP_SHARE) {
+		fprintf(stderr, "%s: share: --with USER or --with @GROUP is required\n", cl->prog);
+		return EXIT_USAGE;
+	}
+	if (cl->for_ && share_duration_parse(cl->for_, &q->seconds) < 0) {
+		fprintf(stderr,
+			"%s: share: --for takes a duration like 90s, 30m, 2h or 1d (at most 366d), "
+			"not '%s'\n",
+			cl->prog, cl->for_);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* Ask the daemon; 0 done, 1 refused (it said why), 3 no daemon to ask. */
+static int share_ask(struct cmdline *cl, const struct share_request *q)
+{
+	uint8_t buf[SHARE_REQ_MAX];
+	char path[108];
+	int r;
+
+	if (share_request_encode(q, buf) < 0) {
+		fprintf(stderr, "%s: invalid name '%s'\n", cl->prog, cl->with ? cl->with : "");
+		return EXIT_USAGE;
+	}
+	r = share_client(q, stdout, stderr);
+	if (r == -EPERM)
+		return EXIT_POLICY;
+	if (r < 0) {
+		share_socket_path(path, sizeof(path));
+		fprintf(stderr, "%s: cannot reach loguard run at %s: %s\n", cl->prog, path,
+			strerror(-r));
+		return EXIT_SYSTEM;
+	}
+	return EXIT_OK;
+}
+
+static int cmd_share(struct cmdline *cl)
+{
+	struct share_request q = { .op = SHARE_OP_SHARE };
+	int r = share_args(cl, "share", &q);
+
+	return r >= 0 ? r : share_ask(cl, &q);
+}
+
+static int cmd_unshare(struct cmdline *cl)
+{
+	struct share_request q = { .op = SHARE_OP_UNSHARE };
+	int r = share_args(cl, "unshare", &q);
+
+	return r >= 0 ? r : share_ask(cl, &q);
+}
+
+static int cmd_shares(struct cmdline *cl)
+{
+	return share_ask(cl, &(struct share_request){ .op = SHARE_OP_LIST });
+}
+
 static int cmd_version(struct cmdline *cl)
 {
 	(void)cl;
@@ -539,6 +640,26 @@ static const struct command commands[] = {
 		    { "exe", 'e', offsetof(struct cmdline, exe),
 		      "the connecting program, for guards with executables", "PATH" },
 		    { "udp", 'U', offsetof(struct cmdline, udp), "UDP instead of TCP" } } },
+	{ .name = "share",
+	  .run = cmd_share,
+	  .help = "let USER or @GROUP connect to your server on PORT (a `share: true` guard)",
+	  .args = "PORT",
+	  .opts = { { "with", 'w', offsetof(struct cmdline, with), "who: a user or @group",
+		      "USER|@GROUP" },
+		    { "for", 't', offsetof(struct cmdline, for_),
+		      "for this long (90s, 30m, 2h, 1d); default: until your server stops",
+		      "DURATION" },
+		    { "udp", 'U', offsetof(struct cmdline, udp), "a UDP port (default TCP)" } } },
+	{ .name = "unshare",
+	  .run = cmd_unshare,
+	  .help = "revoke your grants on PORT (root: anyone's)",
+	  .args = "PORT",
+	  .opts = { { "with", 'w', offsetof(struct cmdline, with),
+		      "only the grants to this user or @group", "USER|@GROUP" },
+		    { "udp", 'U', offsetof(struct cmdline, udp), "a UDP port (default TCP)" } } },
+	{ .name = "shares",
+	  .run = cmd_shares,
+	  .help = "list the grants you made or got (root: all)" },
 	{ .name = "flush",
 	  .run = cmd_flush,
 	  .help = "remove table inet loguard (and nothing else)" },
@@ -577,7 +698,8 @@ static void usage(FILE *f, const char *prog)
 		"  -h, --help          this help; COMMAND --help for a command's options\n"
 		"\nExit status: 0 ok, 1 invalid policy, 2 usage error, 3 system or kernel error,\n"
 		"4 show: table not installed; exec: the command's own, 126/127 if it could not\n"
-		"run. See loguard(8) and loguard.yaml(5).\n");
+		"run; share, unshare: 1 refused (the daemon says why), 3 no daemon to ask.\n"
+		"See loguard(8) and loguard.yaml(5).\n");
 }
 
 static void command_usage(const struct command *cmd, const char *prog)

@@ -278,7 +278,8 @@ static unsigned set_fields(const struct rs_set *s, uint8_t field_len[4], uint32_
 	field_len[1] = 2;
 	switch (s->kind) {
 	case RS_SET_OWNER:
-	case RS_SET_OWNER_KNOWN: {
+	case RS_SET_OWNER_KNOWN:
+	case RS_SET_GRANT: {
 		bool v4 = s->family == 4;
 
 		field_len[0] = v4 ? 4 : 16;
@@ -319,7 +320,7 @@ size_t emit_elem_key(const struct rs_set *s, const struct rs_elem *e, bool end,
 	/* Hash sets hold register contents (ids in host order); interval
 	 * concatenations are compared bytewise, so there every field is big endian. */
 	memset(key, 0, EMIT_KEY_MAX);
-	if (s->kind == RS_SET_OWNER || s->kind == RS_SET_OWNER_KNOWN) {
+	if (s->kind == RS_SET_OWNER || s->kind == RS_SET_OWNER_KNOWN || s->kind == RS_SET_GRANT) {
 		size_t a = s->family == 4 ? 4 : 16;
 		uint32_t uid = (uint32_t)e->id;
 
@@ -385,6 +386,8 @@ static struct nftnl_set *set_new(const struct ruleset *rs, const struct rs_set *
 		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, rs_log_rate_timeout_s(rs) * 1000ULL);
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, LOGUARD_LOG_RATE_SIZE);
 	}
+	if (s->kind == RS_SET_GRANT)
+		flags |= NFT_SET_TIMEOUT; /* per element: a grant's --for, expired by the kernel */
 	nftnl_set_set_u32(ns, NFTNL_SET_FLAGS, flags);
 	return ns;
 }
@@ -395,7 +398,7 @@ static struct nftnl_set *set_new(const struct ruleset *rs, const struct rs_set *
 static bool set_has_counter(const struct ruleset *rs, const struct rs_set *s)
 {
 	return rs->counters && s->kind != RS_SET_LOG_RATE && s->kind != RS_SET_OWNER &&
-	       s->kind != RS_SET_OWNER_KNOWN;
+	       s->kind != RS_SET_OWNER_KNOWN && s->kind != RS_SET_GRANT;
 }
 
 /* nlm_flags: NLM_F_CREATE | NLM_F_EXCL for a new set; NLM_F_CREATE alone updates the size of
@@ -433,7 +436,7 @@ static void put_set(struct emit_batch *b, const struct ruleset *rs, const struct
 
 static size_t elem_size_bound(const struct rs_elem *e)
 {
-	size_t n = 4 + 2 * (4 + 4 + EMIT_KEY_MAX); /* nest, key, key end */
+	size_t n = 4 + 2 * (4 + 4 + EMIT_KEY_MAX) + 12; /* nest, key, key end, timeout */
 
 	n += 4 + 4 + 8; /* a verdict, in maps */
 	if (e->chain)
@@ -485,6 +488,8 @@ static struct nlattr *put_elem(struct nlmsghdr *nlh, const struct rs_set *s,
 		emit_elem_key(s, e, true, key);
 		put_elem_key(nlh, NFTA_SET_ELEM_KEY_END, key, len);
 	}
+	if (e->timeout_ms) /* a grant's --for: the kernel expires the element */
+		mnl_attr_put_u64(nlh, NFTA_SET_ELEM_TIMEOUT, htobe64(e->timeout_ms));
 	if (e->chain || s->kind == RS_SET_ALLOW_UID) {
 		data = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
 		verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
@@ -1290,7 +1295,7 @@ static bool set_resized(const struct rs_set *s, const struct inst_set *x)
 static bool set_elems_managed(const struct rs_set *s)
 {
 	return s->kind == RS_SET_OWNER || s->kind == RS_SET_OWNER_KNOWN ||
-	       s->kind == RS_SET_LOG_RATE;
+	       s->kind == RS_SET_GRANT || s->kind == RS_SET_LOG_RATE;
 }
 
 static bool str_same(const char *a, const char *b)
@@ -1512,6 +1517,34 @@ int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t
 		return -ENOMEM;
 	batch_begin(b, opts);
 	put_elems(b, s, elems, n, del, false);
+	return batch_finish(b, opts, ret_batch);
+}
+
+int emit_set_flush_build(const char *set, const struct emit_opts *opts,
+			 struct emit_batch **ret_batch)
+{
+	struct emit_batch *b = batch_new(ELEM_MSG_BUDGET, ELEM_BATCH_OVERRUN);
+	struct nftnl_set *ns = nftnl_set_alloc();
+	struct emit_msg *m;
+	struct nlmsghdr *nlh;
+
+	if (!b || !ns) {
+		nftnl_set_free(ns);
+		emit_batch_free(b);
+		return -ENOMEM;
+	}
+	batch_begin(b, opts);
+	nftnl_set_set_str(ns, NFTNL_SET_TABLE, LOGUARD_TABLE);
+	nftnl_set_set_str(ns, NFTNL_SET_NAME, set);
+	nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, NFPROTO_INET);
+	/* DELSETELEM without an element list: every element (nft's `flush set`). */
+	nlh = batch_put(b, NFT_MSG_DELSETELEM, 0, EMIT_OBJ_CONTROL, &m);
+	if (nlh) {
+		m->what = "flush set";
+		nftnl_set_elems_nlmsg_build_payload(nlh, ns);
+		batch_next(b);
+	}
+	nftnl_set_free(ns);
 	return batch_finish(b, opts, ret_batch);
 }
 

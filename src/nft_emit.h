@@ -47,6 +47,11 @@ int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t
 		     const struct emit_opts *opts, struct emit_batch **ret_batch);
 
 /* The batch as an iovec over its pages (valid until the batch is freed). */
+/* A batch that empties the named set of table inet loguard (the daemon's own sets, whose
+ * elements an earlier daemon may have left in an adopted table). */
+int emit_set_flush_build(const char *set, const struct emit_opts *opts,
+			 struct emit_batch **ret_batch);
+
 int emit_batch_iovec(const struct emit_batch *b, struct iovec **ret_iov, size_t *ret_n,
 		     size_t *ret_len);
 

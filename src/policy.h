@@ -67,6 +67,7 @@ struct policy_guard {
 	size_t n_executables, n_launched;
 	bool owner; /* the listener's own user may connect */
 	struct loc owner_loc;
+	bool share; /* that user may grant others access (`loguard share`); needs owner */
 	enum policy_fail fail;
 	enum policy_action action;
 	enum policy_mode mode; /* already defaulted from the policy-level mode */

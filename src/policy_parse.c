@@ -108,12 +108,12 @@ static const struct map_spec log_spec = { " in 'log'", log_keys, __LOG_MAX, "gro
  * 100000 at 1/day is 8.6e18. */
 #define LOG_BURST_MAX 100000
 
-enum { G_NAME, G_PORTS, G_PROTOCOL, G_ALLOW, G_ACTION, G_MODE, G_LOG, G_FAIL, __G_MAX };
-static const char *const guard_keys[] = { "name",   "ports", "protocol", "allow",
-					  "action", "mode",  "log",	 "fail" };
-static const struct map_spec guard_spec = {
-	" in guard", guard_keys, __G_MAX, "name, ports, protocol, allow, action, mode, log, fail"
-};
+enum { G_NAME, G_PORTS, G_PROTOCOL, G_ALLOW, G_ACTION, G_MODE, G_LOG, G_FAIL, G_SHARE, __G_MAX };
+static const char *const guard_keys[] = { "name",   "ports", "protocol", "allow", "action",
+					  "mode",   "log",   "fail",	 "share" };
+static const struct map_spec guard_spec = { " in guard", guard_keys, __G_MAX,
+					    "name, ports, protocol, allow, action, mode, log, "
+					    "fail, share" };
 
 /* The list keys first (parse_ref's tables are indexed by them), then owner. */
 enum { A_USERS, A_GROUPS, A_UNITS, A_CGROUPS, A_EXECUTABLES, A_LAUNCHED, A_OWNER, __A_MAX };
@@ -1252,6 +1252,10 @@ static void parse_guard(struct parse_ctx *c)
 			if (get_enum(c, "fail", fail_names, __POLICY_FAIL_MAX, "closed, open", &v))
 				gs.g->fail = v;
 			break;
+		case G_SHARE:
+			if (get_enum(c, "share", bool_names, 2, "true, false", &v))
+				gs.g->share = v;
+			break;
 		}
 	}
 
@@ -1261,6 +1265,11 @@ static void parse_guard(struct parse_ctx *c)
 		if (!seen[G_PORTS].line)
 			error(c, &loc, "missing required key 'ports' in guard");
 		resolve_services(c, &gs);
+		/* Only the receiver's owner may share, so there must be one to ask. */
+		if (gs.g->share && !gs.g->owner && c->n_errors == errors_before)
+			error(c, &seen[G_SHARE],
+			      "'share: true' needs 'allow: { owner: true }' (only a port's owner "
+			      "may share it)");
 		/* (After an error in 'allow' the guard may just have lost its owner key.) */
 		if (seen[G_FAIL].line && !policy_guard_needs_daemon(gs.g) &&
 		    c->n_errors == errors_before)

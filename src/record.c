@@ -152,6 +152,7 @@ void record_clear(struct record *r)
 	free(r->cgroup);
 	free(r->unit);
 	free(r->user_unit);
+	free(r->granted_by);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -489,6 +490,11 @@ int record_format_json(const struct record *r, char **ret)
 	json_str(&b, r->unit);
 	buf_adds(&b, ",\"user_unit\":");
 	json_str(&b, r->user_unit);
+	if (r->has_granted_by) {
+		buf_adds(&b, ",\"granted_by\":");
+		json_str(&b, r->granted_by);
+		buf_addf(&b, ",\"granted_by_uid\":%" PRIu32, r->granted_by_uid);
+	}
 	buf_addc(&b, '}');
 	return buf_finish(&b, ret);
 }
@@ -540,6 +546,8 @@ static void text_record(struct buf *b, const struct record *r, const struct part
 		buf_adds(b, " user_unit=");
 		text_str(b, r->user_unit);
 	}
+	if (r->has_granted_by)
+		text_id(b, "granted_by", true, r->granted_by_uid, r->granted_by);
 }
 
 int record_format_text(const struct record *r, char **ret)
@@ -820,6 +828,13 @@ int journal_send_record(int fd, const struct record *r)
 	jfield_str(&b, "LOGUARD_CGROUP", r->cgroup);
 	jfield_str(&b, "LOGUARD_UNIT", r->unit);
 	jfield_str(&b, "LOGUARD_USER_UNIT", r->user_unit);
+	if (r->has_granted_by) {
+		char uid[16];
+
+		jfield_str(&b, "LOGUARD_GRANTED_BY", r->granted_by);
+		snprintf(uid, sizeof(uid), "%" PRIu32, r->granted_by_uid);
+		jfield_str(&b, "LOGUARD_GRANTED_BY_UID", uid);
+	}
 	err = b.err ? b.err : journal_send(fd, &b);
 out:
 	free(b.p);

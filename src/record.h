@@ -46,6 +46,10 @@ struct record {
 	char *user_unit; /* below unit = user@UID.service: the unit in that user's manager */
 	bool has_inode;
 	uint64_t inode; /* socket inode, from sock_diag */
+	/* Allowed through a grant (`loguard share`): by whom. Written only when set. */
+	bool has_granted_by;
+	uint32_t granted_by_uid;
+	char *granted_by; /* that uid's name; may be NULL */
 };
 
 /* Free the strings of a record and zero it; accepts NULL. */

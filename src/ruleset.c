@@ -116,9 +116,12 @@ static void print_set_head(FILE *f, const struct ruleset *rs, const struct rs_se
 		break;
 	case RS_SET_OWNER:
 	case RS_SET_OWNER_KNOWN:
+	case RS_SET_GRANT:
 		fprintf(f, "\tset %s {\n\t\ttype ipv%u_addr . inet_proto . inet_service%s\n",
-			s->name, s->family, s->kind == RS_SET_OWNER ? " . uid" : "");
+			s->name, s->family, s->kind != RS_SET_OWNER_KNOWN ? " . uid" : "");
 		fprintf(f, "\t\tsize %u\n", rs_set_size(s));
+		if (s->kind == RS_SET_GRANT)
+			fputs("\t\tflags timeout\n", f);
 		return;
 	case RS_SET_LOG_RATE:
 		fprintf(f,

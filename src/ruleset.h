@@ -28,6 +28,11 @@
  * port) has a known receiving socket, and that socket's uid. */
 #define LOGUARD_OWNER_SET_FMT	    "owner%u"	    /* owner4, owner6 */
 #define LOGUARD_OWNER_KNOWN_SET_FMT "owner_known%u" /* owner_known4, owner_known6 */
+/* Shared ports (`share: true`, `loguard share`): the daemon puts in, per address family,
+ * (destination address, protocol, port, client uid) for each grant of the port's current
+ * receiver, only while that receiver's owner4/6 element is in (see share.h); each element
+ * carries the kernel's timeout when the grant has a duration. */
+#define LOGUARD_GRANT_SET_FMT "grant%u" /* grant4, grant6 */
 /* Declared size of the sets the daemon fills while it runs. */
 #define LOGUARD_LIVE_SET_SIZE 65536
 
@@ -75,6 +80,7 @@ enum rs_set_kind {
 	RS_SET_OWNER_KNOWN,  /* set ipN daddr . l4proto . dport (filled by the daemon) */
 	RS_SET_ASKED,	     /* set l4proto . dport, counters: packets the daemon sent back */
 	RS_SET_DENIED,	     /* set l4proto . dport, counters: denied (audit: would-deny) */
+	RS_SET_GRANT,	     /* set ipN daddr . l4proto . dport . uid, flags timeout (daemon) */
 	__RS_SET_KIND_MAX
 };
 
@@ -87,6 +93,7 @@ struct rs_elem {
 	const char *chain;     /* verdict maps: goto target (RS_SET_ALLOW_UID: NULL is accept) */
 	const char *comment;   /* guard name, or cgroup path; may be NULL */
 	const struct loc *loc; /* policy node this element came from, for kernel errors */
+	uint64_t timeout_ms;   /* RS_SET_GRANT: the kernel removes it after this long; 0 never */
 };
 
 /* A named set or verdict map with its elements. Single ports go to hash sets

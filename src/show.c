@@ -26,6 +26,7 @@
 #include "compile.h"
 #include "installed.h"
 #include "ruleset.h"
+#include "share.h"
 #include "show.h"
 
 /* One element as read back, flattened. */
@@ -614,6 +615,12 @@ int show_print_text(const struct show_table *t, FILE *f)
 			t->daemon.cgroup_dirs_truncated, t->daemon.cgroup_dirs_skipped,
 			t->daemon.cgroup_limit_hits, t->daemon.cgroups_waiting,
 			t->daemon.update_errors);
+	/* Grants live in the daemon (the kernel holds only those in force now): ask it. */
+	if (t->daemon.live) {
+		fputs("grants (loguard shares):\n", f);
+		if (share_client(&(struct share_request){ .op = SHARE_OP_LIST }, f, f) < 0)
+			fputs("  (loguard run did not answer)\n", f);
+	}
 	if (!t->counters)
 		fputs("(no counters: the policy says counters: false)\n", f);
 	else

@@ -3,7 +3,8 @@
 # Targets: policy (the YAML policy parser), packet (the NFLOG packet parser: IPv4/IPv6 headers
 # as a client can craft them), record (JSON, text and journald formatting of hostile strings,
 # with output invariants), records (`loguard suggest`: record lines in, YAML out and parsed
-# back). FUZZ_SECONDS is the total, split 2:1:2:1 between them (a policy and a record have more
+# back), share (the control protocol of `loguard share`: requests any local user can send the
+# daemon). FUZZ_SECONDS is the total, split 2:1:2:1:1 between them (a policy and a record have more
 # to explore than a packet header chain or a record line).
 # Seeds in tests/fuzz/corpus (policy), tests/fuzz/corpus-packet, tests/fuzz/corpus-record and
 # tests/fuzz/records-corpus are copied to build/fuzz/corpus-TARGET, which also keeps what the
@@ -13,7 +14,7 @@
 CLANG ?= clang
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= policy packet record records
+FUZZ_TARGETS ?= policy packet record records share
 FUZZ_B := build/fuzz
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 -Werror \
@@ -54,6 +55,13 @@ records_ARGS := -max_len=8192 -dict=tests/fuzz/records.dict
 records_CORPUS := tests/fuzz/records-corpus
 records_SHARE := 1
 
+share_SRC := tests/fuzz/fuzz_share.c src/share_proto.c
+share_DEPS := src/share.h
+share_LIBS :=
+share_ARGS := -max_len=128
+share_CORPUS := tests/fuzz/corpus-share
+share_SHARE := 1
+
 FUZZ_SHARES := $(shell expr $(foreach t,$(FUZZ_TARGETS),$($(t)_SHARE) +) 0)
 # Seconds for target $(1): its share of the total, at least 1.
 fuzz_secs = $(shell s=$$(( $(FUZZ_SECONDS) * $($(1)_SHARE) / $(FUZZ_SHARES) )); [ $$s -ge 1 ] && echo $$s || echo 1)
@@ -78,7 +86,7 @@ $(FUZZ_B)/fuzz_$(1): $($(1)_SRC) $($(1)_DEPS) tests/fuzz/fuzz.mk
 	@mkdir -p $$(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $$@ $($(1)_SRC) $($(1)_LIBS)
 endef
-$(foreach t,policy packet record records,$(eval $(call fuzz_rules,$(t))))
+$(foreach t,policy packet record records share,$(eval $(call fuzz_rules,$(t))))
 
 fuzz-clean:
 	rm -rf $(FUZZ_B)

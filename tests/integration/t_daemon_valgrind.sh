@@ -17,6 +17,7 @@ guards:
     ports: ["20000-20999"]
     protocol: both
     allow: { owner: true }
+    share: true
   - name: exe
     ports: [5432]
     mode: audit
@@ -39,6 +40,14 @@ wait_log_line "$LG_TMP/vg.err" '^loguard: guarding with' 30 || die "loguard run 
 expect_connect alice tcp 127.0.0.1 20001
 expect_refused bob tcp 127.0.0.1 20001
 expect_connect alice tcp 127.0.0.1 20001
+# Sharing: a grant made, used, listed, replaced by an untimed one, a malformed request.
+as_user alice "$LOGUARD" share 20001 --with bob --for 1h >/dev/null || fail "share under valgrind"
+expect_connect bob tcp 127.0.0.1 20001
+as_user alice "$LOGUARD" share 20001 --with @developers >/dev/null || fail "group share under valgrind"
+as_user bob "$LOGUARD" shares >/dev/null || fail "shares under valgrind"
+as_user bob "$LOGUARD" share 20001 --with carol >/dev/null 2>&1 && fail "bob shared alice's port"
+python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1]); s.send(b"LG\x01\x01" + b"\xff" * 300); s.recv(600)' \
+	"$RUNTIME_DIRECTORY/control" || fail "malformed request under valgrind"
 as_user bob "$LG_TMP/bin/ok" connect tcp 127.0.0.1 5432 >/dev/null
 expect_connect bob tcp 127.0.0.1 5432 # audit: would-deny, passes
 if [ -n "$cg2" ]; then

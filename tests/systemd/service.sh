@@ -591,6 +591,43 @@ check "journald suppressed nothing of loguard.service's" \
 write_policy p1
 ct systemctl start loguard.service || fail "loguard does not start again after the flood"
 
+# ---- 9c. sharing under the hardened service --------------------------------------------------
+section "9c. sharing: loguard share through the service's control socket"
+printf '%s\n' 'version: 1' 'mode: enforce' 'guards:' '  - name: private' \
+	'    ports: ["8000-8999"]' '    allow: { owner: true }' '    share: true' >"$MPOLICY"
+chown 0:0 "$MPOLICY"
+chmod 0644 "$MPOLICY"
+reload
+ct_server alice 8097
+expect refused bob 8097
+# ct_as USER CMD...: CMD as USER in a unit of its own; its output.
+ct_as() {
+	local user=$1
+	shift
+	NPROBE=$((NPROBE + 1))
+	ct systemd-run --quiet --wait --pipe --collect --unit="lgt-as-$NPROBE" -p User="$user" "$@" \
+		</dev/null 2>&1
+}
+out=$(ct_as alice loguard share 8097 --with bob --for 1h)
+check "alice shares 8097 with bob ($out)" grep -q '^shared tcp port 8097 with bob' <<<"$out"
+expect connected bob 8097
+expect refused carol 8097
+out=$(ct_as bob loguard share 8097 --with carol)
+check "bob cannot share alice's port ($out)" grep -q 'you do not listen' <<<"$out"
+check "the control socket (loguard-control.socket) is 0666" \
+	test "$(ct stat -c %a /run/loguard-control)" = 666
+check "the runtime directory is out of users' reach (kept: /run/private)" \
+	test "$(ct_as alice ls /run/loguard/ 2>&1 | grep -c 'Permission denied')" -ge 1
+check "the grants file is the daemon's, 0600" \
+	test "$(ct stat -c %a /run/loguard/grants)" = 600
+ct systemctl restart loguard.service
+expect connected bob 8097
+expect refused carol 8097
+out=$(ct_as alice loguard shares)
+check "the grant outlived systemctl restart ($out)" grep -q 'tcp 8097 alice -> bob' <<<"$out"
+write_policy p1
+reload
+
 # ---- 10. stop, start, completion ------------------------------------------------------------
 section "10. stop, start, completion"
 
@@ -611,7 +648,7 @@ complete_words() {
 		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
 		_loguard; echo "${COMPREPLY[*]}"' sh "$bashcompdir/loguard" "$@"
 }
-check "completion: commands" test "$(complete_words loguard "")" = "check print apply show run exec suggest why flush version"
+check "completion: commands" test "$(complete_words loguard "")" = "check print apply show run exec suggest why share unshare shares flush version"
 check "completion: why --user completes user names" grep -q -w root <<<"$(complete_words loguard why --user "")"
 check "completion: the command after -d DIR" grep -q -- "--udp" <<<"$(complete_words loguard -d /etc why --)"
 check "completion: run's options" grep -q -- "--keep-rules" <<<"$(complete_words loguard run --)"

@@ -208,7 +208,7 @@ static void test_all_errors_one_run(void **state)
 		    "R/policy.yaml:4:30: error: invalid port 'x/y' (expected a number 1-65535, a "
 		    "range A-B or a service name)\n"
 		    "R/policy.yaml:4:36: error: unknown key 'bogus' in guard (expected one of: name, "
-		    "ports, protocol, allow, action, mode, log, fail)\n"
+		    "ports, protocol, allow, action, mode, log, fail, share)\n"
 		    "R/policy.yaml:5:5: error: missing required key 'name' in guard\n"
 		    "R/policy.d/b.yaml:2:35: error: invalid mode 'x' (expected one of: enforce, "
 		    "audit)\n"

@@ -389,7 +389,7 @@ static void test_unknown_keys(void **state)
 		"rate, burst)\n"
 		"policy.yaml:6:5: error: unknown key 'port' in guard (expected one of: name, "
 		"ports, "
-		"protocol, allow, action, mode, log, fail)\n"
+		"protocol, allow, action, mode, log, fail, share)\n"
 		"policy.yaml:8:28: error: unknown key 'user' in 'allow' (expected one of: users, "
 		"groups, units, cgroups, executables, launched, owner)");
 }
@@ -802,7 +802,7 @@ static void test_many_errors_one_run(void **state)
 		      "both)\n"
 		      "policy.yaml:8:5: error: unknown key 'extra' in guard (expected one of: "
 		      "name, "
-		      "ports, protocol, allow, action, mode, log, fail)\n"
+		      "ports, protocol, allow, action, mode, log, fail, share)\n"
 		      "policy.yaml:7:5: error: missing required key 'ports' in guard\n"
 		      "policy.yaml:7:11: error: duplicate guard name 'a' (first at 4:11)");
 }
@@ -943,6 +943,27 @@ static void test_parse_file(void **state)
 	diags_free(&d);
 }
 
+/* share: only on an owner-only guard, a boolean, default false. */
+static void test_share_key(void **state)
+{
+	struct policy *p;
+
+	(void)state;
+	p = expect_ok("version: 1\nguards:\n"
+		      "  - name: a\n    ports: [1]\n    allow: { owner: true }\n    share: true\n"
+		      "  - name: b\n    ports: [2]\n    allow: { owner: true }\n");
+	assert_true(p->guards[0].share);
+	assert_false(p->guards[1].share);
+	policy_free(p);
+	expect_errors("version: 1\nguards:\n"
+		      "  - name: a\n    ports: [1]\n    allow: { users: [root] }\n    share: true\n",
+		      "policy.yaml:6:5: error: 'share: true' needs 'allow: { owner: true }' (only a "
+		      "port's owner may share it)");
+	expect_errors("version: 1\nguards:\n"
+		      "  - name: a\n    ports: [1]\n    allow: { owner: true }\n    share: yes\n",
+		      "policy.yaml:6:12: error: invalid share 'yes' (expected one of: true, false)");
+}
+
 /* Process identity: owner-only ports, executables, launched names, fail, queue. */
 static void test_process_identity_syntax(void **state)
 {
@@ -1025,6 +1046,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_example),
 		cmocka_unit_test(test_process_identity_syntax),
+		cmocka_unit_test(test_share_key),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_mode_after_guards),
 		cmocka_unit_test(test_scalar_ports_and_names),
