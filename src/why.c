@@ -26,6 +26,7 @@
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 
+#include "share.h"
 #include "why.h"
 
 /* Listening sockets shown; a port with more is a curiosity, not a policy question. */
@@ -252,6 +253,54 @@ static void print_overridden(FILE *f, const struct policy *p, const struct polic
 	}
 }
 
+/* The grants `loguard run` reports on PORT (the caller's own, made or got; root: all) as
+ * "PROTO PORT OWNER -> CLIENT[ (@GROUP)], LEFT[, in force]" lines, NUL-separated in a malloc'd
+ * buffer; NULL when the daemon cannot be asked (*ret_err says why). */
+static char *port_grants(const char *pname, uint16_t port, int *ret_err)
+{
+	struct share_request q = { .op = SHARE_OP_LIST };
+	char *buf = NULL, *out, *w, prefix[24];
+	size_t len = 0, plen;
+	FILE *m = open_memstream(&buf, &len);
+	int r;
+
+	if (!m) {
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	r = share_client(&q, m, m);
+	if (fclose(m) || r < 0) {
+		free(buf);
+		*ret_err = r < 0 ? r : -ENOMEM;
+		return NULL;
+	}
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s %u ", pname, port);
+	out = w = calloc(len + 2, 1);
+	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); out && line;
+	     line = strtok_r(NULL, "\n", &save))
+		if (!strncmp(line, prefix, plen))
+			w = stpcpy(w, line) + 1;
+	free(buf);
+	if (!out)
+		*ret_err = -ENOMEM;
+	return out;
+}
+
+/* The grant line of grants that lets user in now, or NULL. */
+static const char *grant_for(const char *grants, const char *user)
+{
+	size_t n = strlen(user);
+
+	for (const char *l = grants; l && *l; l += strlen(l) + 1) {
+		const char *c = strstr(l, " -> ");
+
+		if (c && !strncmp(c + 4, user, n) && (c[4 + n] == ',' || c[4 + n] == ' ') &&
+		    strstr(l, ", in force"))
+			return l;
+	}
+	return NULL;
+}
+
 int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE *err)
 {
 	const unsigned proto = o->udp ? POLICY_PROTO_UDP : POLICY_PROTO_TCP;
@@ -266,7 +315,9 @@ int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE 
 	uint32_t owner_uid = 0;
 	size_t n = 0;
 	uint16_t port;
-	int r = 0;
+	char *grants = NULL;
+	const char *granted = NULL;
+	int r = 0, grants_err = 0;
 
 	port = parse_port(o->port, o->udp);
 	if (!port) {
@@ -354,6 +405,11 @@ int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE 
 		}
 		const struct policy_ref *ref = allowing_ref(g, pw, &by_group);
 
+		if (g->owner && g->share) {
+			grants = port_grants(pname, port, &grants_err);
+			granted = grant_for(grants, pw->pw_name);
+		}
+
 		if (ref) {
 			fprintf(f, "%s: allowed, %s '%s' (", who,
 				by_group ? "a member of group" : "listed as", ref->name);
@@ -361,6 +417,8 @@ int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE 
 			fputs(")\n", f);
 		} else if (g->owner && n && any_owner && owner_uid == pw->pw_uid) {
 			fprintf(f, "%s: allowed, the owner of the listening socket\n", who);
+		} else if (granted && g->mode == POLICY_MODE_ENFORCE) {
+			fprintf(f, "%s: allowed, shared by the listener's owner (%s)\n", who, granted);
 		} else if (exe_ok) {
 			fprintf(f, "%s: allowed when the connecting program is %s (loguard run must "
 				   "be running)\n",
@@ -396,6 +454,18 @@ int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE 
 		}
 	}
 
+	if (g && g->owner && g->share) {
+		if (!grants)
+			fprintf(f, "grants: unknown (loguard run cannot be asked: %s)\n",
+				strerror(-grants_err));
+		else if (!*grants)
+			fprintf(f, "grants: none on port %u/%s (that you made or got; the listener's "
+				   "owner may run `loguard share %u%s --with USER`)\n",
+				port, pname, port, o->udp ? " --udp" : "");
+		for (const char *line = grants; line && *line; line += strlen(line) + 1)
+			fprintf(f, "grant: %s\n", line);
+		free(grants);
+	}
 	if (!listeners_ok) {
 		fputs("listening: unknown (sock_diag failed)\n", f);
 	} else if (!n) {

@@ -122,6 +122,12 @@ expect_as 0 carol shares
 grep -q '^0 grant(s)$' <<<"$SH_OUT" && log "ok: carol sees none" || fail "carol's shares: $SH_OUT"
 show=$("$LOGUARD" -f "$p" show 2>&1)
 grep -q 'tcp 8888 alice -> bob' <<<"$show" && log "ok: show lists the grant" || fail "show: $show"
+expect_as 0 bob -f "$p" why 8888
+grep -q '^bob ([0-9]*): allowed, shared by the listener.s owner (tcp 8888 alice -> bob' <<<"$SH_OUT" &&
+	log "ok: why tells bob alice's grant lets him in" || fail "bob's why: $SH_OUT"
+expect_as 0 carol -f "$p" why 8888
+grep -q '^carol ([0-9]*): refused' <<<"$SH_OUT" && grep -q '^grants: none on port 8888/tcp' <<<"$SH_OUT" &&
+	log "ok: why tells carol no grant of hers covers 8888" || fail "carol's why: $SH_OUT"
 kill "$alice_srv"
 wait "$alice_srv" 2>/dev/null
 start_server_as erin tcp 127.0.0.1 8888
