@@ -22,6 +22,8 @@
 #include "audit.h"
 #include "daemon.h"
 #include "enrich.h"
+#include "hold.h"
+#include "listener_id.h"
 #include "live.h"
 #include "notify.h"
 #include "record.h"
@@ -65,6 +67,8 @@ struct daemon {
 	struct audit *audit;
 	struct enrich *enrich;
 	struct live *live;    /* cgroups, owner-only ports, queued connections */
+	struct hold *hold;    /* denials held until their record is written */
+	struct listener_id *lid; /* the receiving side of records */
 	FILE *out;	      /* JSON lines or text; NULL when only the journal gets records */
 	int journal_fd;	      /* -1 unless stdout/stderr is connected to journald */
 	uint32_t table_flags; /* OWNER|PERSIST where the kernel has it */
@@ -282,8 +286,8 @@ static long long mono_ns(void)
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* Full lookup (sock_diag, cgroup, process) while we keep up and stay within the time
- * budget; else names only (uid, gid, user, group still come from the kernel). */
+/* Full lookup (sock_diag, cgroup, process, listener) while we keep up and stay within the
+ * time budget; else names only (uid, gid, user, group still come from the kernel). */
 static int identify(struct daemon *d, struct record *rec)
 {
 	long long t0 = mono_ns();
@@ -298,13 +302,23 @@ static int identify(struct daemon *d, struct record *rec)
 		return enrich_names(d->enrich, rec);
 	}
 	r = enrich_record(d->enrich, rec);
+	if (r >= 0)
+		r = listener_id_fill(d->lid, rec);
 	d->enrich_ns += mono_ns() - t0;
 	return r;
 }
 
-static int on_event(const struct audit_event *ev, void *data)
+/* A held packet's sender waits for us: always the full lookup. What reaches the queue is
+ * bounded by the kernel's log meters (per port and user), not by our time budget. */
+static int identify_held(struct daemon *d, struct record *rec)
 {
-	struct daemon *d = data;
+	int r = enrich_record(d->enrich, rec);
+
+	return r < 0 ? r : listener_id_fill(d->lid, rec);
+}
+
+static int write_record(struct daemon *d, const struct audit_event *ev, bool held)
+{
 	struct record rec = { .ev = *ev };
 	char *line = NULL;
 	int r;
@@ -313,7 +327,9 @@ static int on_event(const struct audit_event *ev, void *data)
 	rec.guard = ev->ports_unknown ? NULL : ruleset_guard_of(d->cur.rs, ev->proto, ev->dport);
 	if (!rec.guard && !ev->ports_unknown)
 		d->stats.unmatched++;
-	if (ev->verdict != RECORD_ALLOW && live_take_identity(d->live, &rec))
+	if (held)
+		r = identify_held(d, &rec);
+	else if (ev->verdict != RECORD_ALLOW && live_take_identity(d->live, &rec))
 		r = enrich_names(d->enrich, &rec);
 	else
 		r = identify(d, &rec);
@@ -331,6 +347,28 @@ static int on_event(const struct audit_event *ev, void *data)
 		d->stats.journal_unsent++;
 	record_clear(&rec);
 	return r < 0 ? r : 0;
+}
+
+static int on_event(const struct audit_event *ev, void *data)
+{
+	return write_record(data, ev, false);
+}
+
+/* A held denial (hold.c): its sender is still there. */
+static void on_held(void *data, const struct audit_event *ev)
+{
+	struct daemon *d = data;
+
+	d->stats.received++;
+	write_record(d, ev, true);
+}
+
+static void flush_out(void *data)
+{
+	struct daemon *d = data;
+
+	if (d->out)
+		fflush(d->out);
 }
 
 /* A connection the daemon itself allowed (owner-only port, executable), in a guard that logs
@@ -392,6 +430,7 @@ static int reload(struct daemon *d)
 	d->cur = next;
 	/* The table was updated in place: keep what still holds of what we added. */
 	live_apply(d->live, &d->cur);
+	hold_apply(d->hold, d->cur.rs);
 	fprintf(stderr, "loguard: reloaded %s in %.1f ms (%zu elements added, %zu removed)\n",
 		d->opts->policy_file, (double)(mono_ns() - t0) / 1e6, st.n_elems,
 		st.n_elems_deleted);
@@ -423,6 +462,12 @@ static int start(struct daemon *d)
 			r == -EBUSY ? " (another process reads that group)" : "");
 		return 3;
 	}
+	/* Bound before the rules that hold into them exist: no denial bypasses its record. */
+	r = hold_new(on_held, flush_out, d, &d->hold);
+	if (r >= 0)
+		r = hold_apply(d->hold, d->cur.rs);
+	if (r < 0)
+		return 3;
 	/* Owned (no other process may change it while we live) and persistent (it stays in
 	 * force if we die; a restarted daemon adopts it): fail closed. */
 	r = apply_ruleset_owned(d->nl, d->cur.rs, true, &dg, NULL, &d->table_flags);
@@ -437,6 +482,8 @@ static int start(struct daemon *d)
 		return 3;
 	}
 	r = enrich_new(NULL, &d->enrich);
+	if (r >= 0)
+		r = listener_id_new(d->enrich, &d->lid);
 	if (r >= 0)
 		r = live_new(d->nl, d->enrich, on_allowed, d, &d->live);
 	if (r < 0) {
@@ -515,12 +562,24 @@ static void take_pending_signals(void)
 		on_signal(sig);
 }
 
+/* Something happened: a stats record is due stats_interval from now, unless one is already. */
+static void schedule_stats(struct daemon *d)
+{
+	if (d->stats_pending || !d->opts->stats_interval)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &d->stats_due);
+	d->stats_due.tv_sec += d->opts->stats_interval;
+	d->stats_pending = true;
+}
+
 static int loop(struct daemon *d, const sigset_t *unblocked)
 {
 	for (;;) {
-		struct pollfd pfd[1 + LIVE_MAX_FDS] = { { .fd = audit_fd(d->audit),
-							  .events = POLLIN } };
-		size_t n_pfd = 1 + live_pollfds(d->live, pfd + 1);
+		struct pollfd pfd[1 + LIVE_MAX_FDS + HOLD_MAX_FDS] = {
+			{ .fd = audit_fd(d->audit), .events = POLLIN }
+		};
+		size_t n_live = live_pollfds(d->live, pfd + 1);
+		size_t n_pfd = 1 + n_live + hold_pollfds(d->hold, pfd + 1 + n_live);
 		int t = timeout_ms(d), n;
 		struct timespec ts = { t / 1000, (t % 1000) * 1000000L };
 
@@ -537,7 +596,21 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		if (n > 0)
 			take_pending_signals();
 		live_tick(d->live);
-		for (size_t i = 1; n > 0 && i < n_pfd; i++) {
+		/* Held senders wait for us: their records and verdicts first. */
+		for (size_t i = 1 + n_live; n > 0 && i < n_pfd; i++) {
+			int r;
+
+			if (!pfd[i].revents)
+				continue;
+			r = hold_handle(d->hold);
+			if (r < 0) {
+				fprintf(stderr, "loguard: reading held denials: %s\n", strerror(-r));
+				return r;
+			}
+			schedule_stats(d);
+			break; /* one call reads both queues */
+		}
+		for (size_t i = 1; n > 0 && i < 1 + n_live; i++) {
 			int r;
 
 			if (!pfd[i].revents)
@@ -548,11 +621,7 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 				fprintf(stderr, "loguard: %s\n", strerror(-r));
 				return r;
 			}
-			if (!d->stats_pending && d->opts->stats_interval) {
-				clock_gettime(CLOCK_MONOTONIC, &d->stats_due);
-				d->stats_due.tv_sec += d->opts->stats_interval;
-				d->stats_pending = true;
-			}
+			schedule_stats(d);
 			if (d->out)
 				fflush(d->out);
 			/* live_handle() reads every source, a bounded batch each: a flood's
@@ -573,11 +642,8 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 			}
 			if (d->out)
 				fflush(d->out);
-			if (r > 0 && !d->stats_pending && d->opts->stats_interval) {
-				clock_gettime(CLOCK_MONOTONIC, &d->stats_due);
-				d->stats_due.tv_sec += d->opts->stats_interval;
-				d->stats_pending = true;
-			}
+			if (r > 0)
+				schedule_stats(d);
 		}
 		if (n > 0)
 			d->live_pending = true;
@@ -615,6 +681,7 @@ int daemon_run(const struct daemon_opts *opts)
 		notify_status(&d, "READY=1\n");
 		r = loop(&d, &unblocked);
 		notify_send("STOPPING=1");
+		hold_handle(d.hold); /* held senders get their records and verdicts */
 		audit_read(d.audit, on_event, &d, &d.stats); /* what is still queued */
 		emit_stats(&d);
 		/* A runtime error is no reason to open every guard: the table stays in force (its
@@ -657,7 +724,19 @@ int daemon_run(const struct daemon_opts *opts)
 				(unsigned long long)ls.cgroups_added,
 				(unsigned long long)ls.cgroups_removed);
 	}
+	if (d.hold) {
+		struct hold_stats hs;
+
+		hold_get_stats(d.hold, &hs);
+		if (hs.held || hs.enobufs)
+			fprintf(stderr,
+				"loguard: held %llu denials for their records (%llu queue "
+				"overflows)\n",
+				(unsigned long long)hs.held, (unsigned long long)hs.enobufs);
+	}
+	hold_free(d.hold);
 	live_free(d.live);
+	listener_id_free(d.lid);
 	enrich_free(d.enrich);
 	audit_close(d.audit);
 	nl_close(d.nl);

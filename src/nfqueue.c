@@ -120,10 +120,16 @@ static int bind_error(struct nfqueue *q)
 
 int nfqueue_open(uint16_t num, struct nfqueue **ret)
 {
+	return nfqueue_open_flags(num, 0, ret);
+}
+
+int nfqueue_open_flags(uint16_t num, unsigned open_flags, struct nfqueue **ret)
+{
 	struct nfqnl_msg_config_params params = { .copy_range = htonl(COPY_RANGE),
 						  .copy_mode = NFQNL_COPY_PACKET };
 	/* GSO: hand over large packets whole and skip checksumming; we read headers only. */
-	uint32_t flags = NFQA_CFG_F_UID_GID | NFQA_CFG_F_GSO;
+	uint32_t flags = NFQA_CFG_F_UID_GID | NFQA_CFG_F_GSO |
+			 (open_flags & NFQUEUE_FAIL_OPEN ? NFQA_CFG_F_FAIL_OPEN : 0);
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nfqueue *q = calloc(1, sizeof(*q));
 	struct nlmsghdr *nlh;

@@ -29,6 +29,21 @@ struct audit_event {
 	uint32_t seq;
 };
 
+/* Whether a record names the receiving side: not looked up, nobody would receive the packet,
+ * or a socket (TCP listener, bound UDP socket) would. */
+enum record_listener_state { RECORD_LISTENER_UNKNOWN, RECORD_LISTENER_NONE, RECORD_LISTENER_FOUND };
+
+/* The socket that would receive the connection, and who holds it. */
+struct record_listener {
+	enum record_listener_state state;
+	uint32_t uid; /* the socket's owner (FOUND) */
+	char *user;
+	bool has_pid;
+	pid_t pid;
+	char *exe;
+	char *unit, *user_unit; /* as struct record's */
+};
+
 /* An event plus everything loguard could find out about who sent it. Every
  * pointer may be NULL and every has_* false: a field not found is null, never guessed. */
 struct record {
@@ -46,7 +61,11 @@ struct record {
 	char *user_unit; /* below unit = user@UID.service: the unit in that user's manager */
 	bool has_inode;
 	uint64_t inode; /* socket inode, from sock_diag */
+	struct record_listener listener; /* the receiving side */
 };
+
+/* Free the strings of a record's listener part and zero it. */
+void record_listener_clear(struct record_listener *l);
 
 /* Free the strings of a record and zero it; accepts NULL. */
 void record_clear(struct record *r);
