@@ -308,16 +308,22 @@ static int identify(struct daemon *d, struct record *rec)
 	return r;
 }
 
-/* A held packet's sender waits for us: always the full lookup. What reaches the queue is
- * bounded by the kernel's log meters (per port and user), not by our time budget. */
-static int identify_held(struct daemon *d, struct record *rec)
+/* A held packet's sender waits for us: the full lookup, within hold.c's budget per uid
+ * (not the NFLOG path's, which counts records behind the kernel: these are not). */
+static int identify_held(struct daemon *d, struct record *rec, bool full)
 {
-	int r = enrich_record(d->enrich, rec);
+	int r;
 
+	if (!full) {
+		d->stats.identity_skipped++;
+		return enrich_names(d->enrich, rec);
+	}
+	r = enrich_record(d->enrich, rec);
 	return r < 0 ? r : listener_id_fill(d->lid, rec);
 }
 
-static int write_record(struct daemon *d, const struct audit_event *ev, bool held)
+/* held: a held packet's record (full: with the full lookup); else NFLOG's. */
+static int write_record(struct daemon *d, const struct audit_event *ev, bool held, bool full)
 {
 	struct record rec = { .ev = *ev };
 	char *line = NULL;
@@ -328,7 +334,7 @@ static int write_record(struct daemon *d, const struct audit_event *ev, bool hel
 	if (!rec.guard && !ev->ports_unknown)
 		d->stats.unmatched++;
 	if (held)
-		r = identify_held(d, &rec);
+		r = identify_held(d, &rec, full);
 	else if (ev->verdict != RECORD_ALLOW && live_take_identity(d->live, &rec))
 		r = enrich_names(d->enrich, &rec);
 	else
@@ -351,16 +357,16 @@ static int write_record(struct daemon *d, const struct audit_event *ev, bool hel
 
 static int on_event(const struct audit_event *ev, void *data)
 {
-	return write_record(data, ev, false);
+	return write_record(data, ev, false, false);
 }
 
 /* A held denial (hold.c): its sender is still there. */
-static void on_held(void *data, const struct audit_event *ev)
+static void on_held(void *data, const struct audit_event *ev, bool full)
 {
 	struct daemon *d = data;
 
 	d->stats.received++;
-	write_record(d, ev, true);
+	write_record(d, ev, true, full);
 }
 
 static void flush_out(void *data)
@@ -535,6 +541,8 @@ static int timeout_ms(const struct daemon *d)
 		ms = 0;
 	else if (ms > 60 * 60 * 1000)
 		ms = 60 * 60 * 1000;
+	if (hold_pending(d->hold))
+		return 0; /* held packets wait for their turn */
 	/* Known receivers of owner-only ports are looked at again now and then. */
 	if (d->live) {
 		int live = live_timeout_ms(d->live);
@@ -572,6 +580,15 @@ static void schedule_stats(struct daemon *d)
 	d->stats_pending = true;
 }
 
+/* Held packets to handle: one of the hold queues is readable, or some wait their turn. */
+static bool hold_ready(const struct daemon *d, const struct pollfd *pfd, size_t n, int ready)
+{
+	for (size_t i = 0; ready > 0 && i < n; i++)
+		if (pfd[i].revents)
+			return true;
+	return hold_pending(d->hold);
+}
+
 static int loop(struct daemon *d, const sigset_t *unblocked)
 {
 	for (;;) {
@@ -597,18 +614,14 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 			take_pending_signals();
 		live_tick(d->live);
 		/* Held senders wait for us: their records and verdicts first. */
-		for (size_t i = 1 + n_live; n > 0 && i < n_pfd; i++) {
-			int r;
+		if (hold_ready(d, pfd + 1 + n_live, n_pfd - 1 - n_live, n)) {
+			int r = hold_handle(d->hold);
 
-			if (!pfd[i].revents)
-				continue;
-			r = hold_handle(d->hold);
 			if (r < 0) {
 				fprintf(stderr, "loguard: reading held denials: %s\n", strerror(-r));
 				return r;
 			}
 			schedule_stats(d);
-			break; /* one call reads both queues */
 		}
 		for (size_t i = 1; n > 0 && i < 1 + n_live; i++) {
 			int r;
@@ -730,9 +743,13 @@ int daemon_run(const struct daemon_opts *opts)
 		hold_get_stats(d.hold, &hs);
 		if (hs.held || hs.enobufs)
 			fprintf(stderr,
-				"loguard: held %llu denials for their records (%llu queue "
+				"loguard: held %llu denials for their records (%.0f us CPU each; "
+				"%llu past their uid's budget, %llu sent again, %llu queue "
 				"overflows)\n",
-				(unsigned long long)hs.held, (unsigned long long)hs.enobufs);
+				(unsigned long long)hs.held,
+				hs.held > hs.again ? (double)hs.cpu_ns / 1e3 / (double)(hs.held - hs.again) : 0.0,
+				(unsigned long long)hs.unidentified, (unsigned long long)hs.again,
+				(unsigned long long)hs.enobufs);
 	}
 	hold_free(d.hold);
 	live_free(d.live);

@@ -3,6 +3,7 @@
 #define LOGUARD_HOLD_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "record.h"
@@ -13,8 +14,9 @@
  * waits, then the packet goes on to the kernel's own verdict. */
 struct hold;
 
-/* Write the record of held packet ev (ev->verdict DENY or WOULD_DENY). */
-typedef void (*hold_record_cb)(void *data, const struct audit_event *ev);
+/* Write the record of held packet ev (ev->verdict DENY or WOULD_DENY): with the full lookup of
+ * who sent it when `full`, else the kernel's identity only (see hold.c for the budget). */
+typedef void (*hold_record_cb)(void *data, const struct audit_event *ev, bool full);
 /* After a batch's records, before its verdicts: make the records durable (flush). */
 typedef void (*hold_flush_cb)(void *data);
 
@@ -28,14 +30,20 @@ int hold_apply(struct hold *h, const struct ruleset *rs);
 #define HOLD_MAX_FDS 2
 size_t hold_pollfds(const struct hold *h, struct pollfd *pfd);
 
-/* Records and verdicts for what is held, a bounded batch per queue (call again while the
- * descriptors stay readable). 0 or -errno (fatal). */
+/* Take what is held from the kernel, then records and verdicts for a bounded turn (call again
+ * while the descriptors stay readable or hold_pending()). 0 or -errno (fatal). */
 int hold_handle(struct hold *h);
+
+/* Packets taken from the kernel wait for their turn: call hold_handle() without waiting. */
+bool hold_pending(const struct hold *h);
 
 struct hold_stats {
 	uint64_t held;	  /* packets recorded and let go on */
 	uint64_t enobufs; /* times a queue's socket overflowed (the kernel dropped packets) */
 	uint64_t unmarked; /* denials without the hold mark (an older ruleset's): dropped */
+	uint64_t unidentified; /* records past their uid's budget: the kernel's identity only */
+	uint64_t again;	       /* packets sent again while the first waited: no record */
+	uint64_t cpu_ns;       /* CPU time spent on records (lookups, formats, writes) */
 };
 void hold_get_stats(const struct hold *h, struct hold_stats *ret);
 

@@ -125,7 +125,8 @@ int nfqueue_open(uint16_t num, struct nfqueue **ret)
 
 int nfqueue_open_flags(uint16_t num, unsigned open_flags, struct nfqueue **ret)
 {
-	struct nfqnl_msg_config_params params = { .copy_range = htonl(COPY_RANGE),
+	uint32_t range = open_flags & NFQUEUE_COPY_ALL_HEADERS ? AUDIT_COPY_RANGE : COPY_RANGE;
+	struct nfqnl_msg_config_params params = { .copy_range = htonl(range),
 						  .copy_mode = NFQNL_COPY_PACKET };
 	/* GSO: hand over large packets whole and skip checksumming; we read headers only. */
 	uint32_t flags = NFQA_CFG_F_UID_GID | NFQA_CFG_F_GSO |
