@@ -8,9 +8,10 @@
 #    unlimited (rate 0: NFLOG, nothing held), and `loguard run` holding (the default meter,
 #    burst raised so every connection is held). The same process each time: the daemon's
 #    process search finds it fast (see 2 for fresh processes).
-# 2. A burst of B one-shot clients (each its own process), from 3 uids, to the reject guard
-#    and then the audit guard, under `loguard run` holding: records with pid, exe, cmdline and
-#    cgroup (%), and the daemon's CPU (utime + stime) per record.
+# 2. A burst of B one-shot clients (each its own process), from 3 uids, each uid's in a cgroup
+#    of its own (as a user's session scope), to the reject guard and then the audit guard,
+#    under `loguard run` holding: records with pid, exe, cmdline and cgroup (%), the daemon's
+#    CPU (utime + stime) per record, and the clients' verdicts (5 s timeout).
 #
 # Environment: BENCH_N (connections per latency run, 300), BENCH_BURST (500).
 set -eu
@@ -28,10 +29,12 @@ tmp=$(mktemp -d /tmp/loguard-hbench.XXXXXX)
 chmod 755 "$tmp"
 export RUNTIME_DIRECTORY="$tmp"
 pids=()
+cgs=()
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	for c in "${cgs[@]}"; do rmdir "$c" 2>/dev/null || true; done
 	"$LOGUARD" -f "$tmp/rate0.yaml" flush >/dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
@@ -58,12 +61,12 @@ YAML
 policy "$tmp/hold.yaml" "1/minute"
 policy "$tmp/rate0.yaml" 0
 
-"$tmp/lgprobe" sink tcp 127.0.0.1 "$AUDIT" >"$tmp/sink.out" 2>&1 &
+"$tmp/lgprobe" listen tcp 127.0.0.1 "$AUDIT" >"$tmp/sink.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q '^ready$' "$tmp/sink.out" && break; sleep 0.05; done
 
 latency() { # latency PORT: "median p90 p99" of N connect() times in microseconds
-	setpriv --reuid=105001 --regid=105001 --clear-groups python3 - "$1" "$N" <<'PY'
+	setpriv --reuid=105001 --regid=105001 --clear-groups /usr/bin/python3 - "$1" "$N" <<'PY'
 import socket, sys, time
 port, n = int(sys.argv[1]), int(sys.argv[2])
 t = []
@@ -103,6 +106,10 @@ start "$tmp/hold.yaml"
 printf '%-34s %-20s %s\n' "loguard run, held" "$(latency $DENY)" "$(latency $AUDIT)"
 stop
 
+cg2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+for u in 105001 105002 105003; do
+	mkdir "$cg2/lgbench-$$-$u.scope" && cgs+=("$cg2/lgbench-$$-$u.scope")
+done
 printf '\nburst of %d one-shot clients from 3 uids, loguard run holding\n' "$BURST"
 for port in $DENY $AUDIT; do
 	start "$tmp/hold.yaml"
@@ -110,15 +117,20 @@ for port in $DENY $AUDIT; do
 	( # a subshell: its wait is for the clients alone
 		for ((i = 0; i < BURST; i++)); do
 			u=$((105001 + i % 3))
-			setpriv --reuid=$u --regid=$u --clear-groups "$tmp/lgprobe" connect tcp \
-				127.0.0.1 "$port" --timeout-ms 5000 >>"$tmp/verdicts.$port" 2>&1 &
+			sh -c 'echo $$ >"$1/cgroup.procs" && exec setpriv --reuid="$2" --regid="$2" \
+				--clear-groups "$3" connect tcp 127.0.0.1 "$4" --timeout-ms 5000' _ \
+				"$cg2/lgbench-$$-$u.scope" $u "$tmp/lgprobe" "$port" \
+				>"$tmp/verdict.$port.$i" 2>&1 &
 		done
 		wait
 	)
 	sleep 0.5
 	t1=$(ticks "$dpid")
+	rss=$(awk '/VmHWM/ { print $2 }' "/proc/$dpid/status")
 	stop
-	python3 - "$tmp/records" "$port" $((t1 - t0)) "$hz" "$(sort "$tmp/verdicts.$port" | uniq -c | tr -s ' \n' ' ')" <<'PY'
+	grep '^loguard: held' "$tmp/err" | sed 's/^/  /'
+	echo "  peak RSS $rss kB"
+	python3 - "$tmp/records" "$port" $((t1 - t0)) "$hz" "$(cat "$tmp"/verdict.$port.* | sort | uniq -c | tr -s ' \n' ' ')" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 recs = [r for r in recs if r.get("type") == "connection" and r["dport"] == int(sys.argv[2])]
