@@ -25,6 +25,11 @@ guards:
     mode: audit
     allow:
       users: [erin]
+  - name: dns
+    ports: [7104]
+    protocol: udp
+    allow:
+      users: [erin]
 YAML
 )
 
@@ -55,8 +60,9 @@ serve 7102
 srv2=$SRV
 for u in alice bob carol; do cg "client-$u.scope"; done
 start_daemon "$p"
-nft list chain inet loguard log_deny | grep -q 'comment "hold for the record' ||
-	fail "the daemon's log_deny chain does not hold: $(nft list chain inet loguard log_deny)"
+chain=$(nft list chain inet loguard log_deny 2>/dev/null)
+grep -q 'comment "hold for the record' <<<"$chain" ||
+	fail "the daemon's log_deny chain does not hold: $chain"
 
 # burst PORT: 167 + 167 + 166 one-shot clients (each its own process, gone right after its
 # verdict), all started at once, niced: prints how many got each verdict. Run in $(...): the
@@ -134,12 +140,38 @@ expect_refused bob tcp 127.0.0.1 7103
 expect_records 1 'r["dport"] == 7103'
 expect_field 'r["dport"] == 7103' 'r.get("listening") is False and r["listener_uid"] is None and r["pid"] is not None'
 
+# UDP: the datagram is held as a SYN is; a sender that waits for the answer (here the ICMP
+# error of the reject) is still there to be named.
+expect_refused bob udp 127.0.0.1 7104
+expect_records 1 'r["dport"] == 7104'
+expect_field 'r["dport"] == 7104' 'r["protocol"] == "udp" and r["pid"] is not None and r["exe"] is not None and r["listening"] is False'
+
 # The meter still bounds what is held: erin is allowed, dave gets 200 records of 230 (burst
 # 200 at 1/minute), the rest counted as rate limited; every one refused.
 for ((i = 0; i < 230; i++)); do probe dave tcp 127.0.0.1 7101; done >"$LG_TMP/dave"
 [ "$(grep -c refused "$LG_TMP/dave")" = 230 ] || fail "dave: $(sort "$LG_TMP/dave" | uniq -c)"
 expect_records 200 'r["dport"] == 7101 and r["uid"] == 1004' 10
 expect_connect erin tcp 127.0.0.1 7101
+
+# A reload to an unlimited log rate holds nothing (the held chain goes): still refused, the
+# record comes through NFLOG. And back: held again.
+reloads() { grep -c '^loguard: reloaded' "$LG_DAEMON_ERR"; }
+sed -i 's|rate: 1/minute, burst: 200|rate: 0|' "$p"
+kill -HUP "$LG_DAEMON_PID"
+wait_log_line "$LG_DAEMON_ERR" '^loguard: reloaded' 10 || fail "no reload"
+nft list chain inet loguard held >/dev/null 2>&1 && fail "the held chain stayed with rate 0"
+expect_refused carol tcp 127.0.0.1 7103
+expect_records 1 'r["dport"] == 7103 and r["uid"] == 1003'
+sed -i 's|rate: 0|rate: 1/minute, burst: 200|' "$p"
+kill -HUP "$LG_DAEMON_PID"
+for ((i = 0; i < 250 && $(reloads) < 2; i++)); do sleep 0.04; done
+[ "$(reloads)" = 2 ] || fail "no second reload: $(cat "$LG_DAEMON_ERR")"
+nft list chain inet loguard held >/dev/null 2>&1 || fail "no held chain after the reload back"
+expect_refused carol tcp 127.0.0.1 7103
+expect_records 2 'r["dport"] == 7103 and r["uid"] == 1003'
+last=$(records 'r["dport"] == 7103 and r["uid"] == 1003' | tail -1)
+python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1])["pid"] is None)' "$last" &&
+	log "ok: held again after the reload back" || fail "no pid after the reload back: $last"
 
 # Without the daemon the kernel still decides: a denial is refused (reset, not a hang), an
 # audited connection goes through.
