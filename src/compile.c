@@ -469,10 +469,12 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 	if (pr.log != POLICY_LOG_NONE) {
 		c->log_used[LOG_KIND_DENY] = true;
 		/* What the log holds leaves this chain from the queue: the mark tells the held
-		 * chain how to deny it. */
+		 * chain how to deny it. Both hold bits are set here, whatever the packet came
+		 * with (SO_MARK): a client cannot pick its own way out. */
 		if (c->hold)
 			r = chain_add_rule(
 				ch, &(struct rs_rule){ .kind = RS_RULE_SET_MARK,
+						       .mark_mask = LOGUARD_MARK_HOLD,
 						       .mark_value = pr.action == POLICY_ACTION_DROP
 									     ? LOGUARD_MARK_HOLD_DROP
 									     : LOGUARD_MARK_HOLD_REJECT,

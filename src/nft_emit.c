@@ -1030,7 +1030,7 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		x_mark_set(rc, ~LOGUARD_MARK_ASKED, 0);
 		break;
 	case RS_RULE_SET_MARK:
-		x_mark_set(rc, ~r->mark_value, r->mark_value);
+		x_mark_set(rc, ~r->mark_mask, r->mark_value);
 		break;
 	default:
 		rc->b->err = -EINVAL;

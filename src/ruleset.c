@@ -235,7 +235,9 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 		print_queue(f, r->bypass, rs->queue_num);
 		break;
 	case RS_RULE_SET_MARK:
-		fprintf(f, "meta mark set meta mark | 0x%08x", r->mark_value);
+		/* As nft lists it: the bits set are also kept by the mask. */
+		fprintf(f, "meta mark set meta mark & 0x%08x | 0x%08x", ~r->mark_mask | r->mark_value,
+			r->mark_value);
 		break;
 	case RS_RULE_HOLD_METERED:
 		fprintf(f, "update @%s { meta l4proto . th dport . meta skuid ", r->set);

@@ -148,7 +148,7 @@ enum rs_rule_kind {
 	RS_RULE_HOLD_METERED,
 	/* key != @meter limit rate R counter name C queue [flags bypass] to Q */
 	RS_RULE_HOLD_METER_FULL,
-	RS_RULE_SET_MARK, /* meta mark set meta mark | mark_value */
+	RS_RULE_SET_MARK, /* meta mark set meta mark & ~mark_mask | mark_value */
 	__RS_RULE_KIND_MAX
 };
 
@@ -161,8 +161,8 @@ struct rs_rule {
 	unsigned family;	/* ALLOW_OWNER, QUEUE_OWNER_UNKNOWN: 4 or 6 */
 	bool bypass;		/* QUEUE*, HOLD*: accept when no daemon listens (fail: open) */
 	uint16_t queue;		/* HOLD*: queue number */
-	/* Any kind: the rule first matches meta mark & mark_mask == mark_value. SET_MARK: the
-	 * bits it sets (mark_value). */
+	/* Any kind (match_mark): the rule first matches meta mark & mark_mask == mark_value.
+	 * SET_MARK: meta mark set meta mark & ~mark_mask | mark_value. */
 	bool match_mark;
 	uint32_t mark_mask, mark_value;
 	const char *goto_chain; /* ALLOW_*: goto this chain instead of accept (to log allows) */
