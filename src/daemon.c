@@ -610,7 +610,9 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		n = ppoll(pfd, n_pfd, t < 0 ? NULL : &ts, unblocked);
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		if (n > 0)
+		/* Also when ppoll() did not wait (held packets waiting their turn): it took no
+		 * signal then either. */
+		if (n > 0 || t == 0)
 			take_pending_signals();
 		live_tick(d->live);
 		/* Held senders wait for us: their records and verdicts first. */

@@ -127,7 +127,8 @@ int hold_apply(struct hold *h, const struct ruleset *rs)
 		int r;
 
 		if (h->q[k] && (!used[k] || h->num[k] != num)) {
-			drop_pending(h, k); /* their ids die with the queue: the kernel drops them */
+			/* their ids die with the queue: the kernel drops them */
+			drop_pending(h, k);
 			nfqueue_close(h->q[k]);
 			h->q[k] = NULL;
 		}
@@ -135,9 +136,9 @@ int hold_apply(struct hold *h, const struct ruleset *rs)
 			continue;
 		/* All headers: what the log chain matched must be readable here, else the
 		 * packet would be dropped as unreadable (for audit: blocked). */
-		r = nfqueue_open_flags(num,
-				       NFQUEUE_COPY_ALL_HEADERS | (k == Q_AUDIT ? NFQUEUE_FAIL_OPEN : 0),
-				       &h->q[k]);
+		r = nfqueue_open_flags(
+			num, NFQUEUE_COPY_ALL_HEADERS | (k == Q_AUDIT ? NFQUEUE_FAIL_OPEN : 0),
+			&h->q[k]);
 		if (r < 0) {
 			fprintf(stderr, "loguard: cannot bind NFQUEUE %u (held %s): %s%s\n", num,
 				k == Q_AUDIT ? "would-be denials" : "denials", strerror(-r),

@@ -21,7 +21,7 @@
 
 /* Listening sockets remembered; a host's guarded ports have a handful. Past it the oldest
  * entry is searched again when next seen. */
-#define SLOTS 64
+#define SLOTS	 64
 #define RETRY_NS (1000 * 1000 * 1000LL)
 
 struct slot {

@@ -170,7 +170,9 @@ static uint64_t diag_cookie(const struct inet_diag_msg *m)
 static struct listener diag_listener(const struct nlmsghdr *nlh)
 {
 	const struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
-	struct listener ls = { .cookie = diag_cookie(m), .uid = m->idiag_uid, .inode = m->idiag_inode };
+	struct listener ls = { .cookie = diag_cookie(m),
+			       .uid = m->idiag_uid,
+			       .inode = m->idiag_inode };
 	const struct nlattr *a;
 
 	mnl_attr_for_each(a, nlh, sizeof(*m))
