@@ -366,6 +366,7 @@ static void on_held(void *data, const struct audit_event *ev, bool full)
 	struct daemon *d = data;
 
 	d->stats.received++;
+	d->stats.ports_unknown += ev->ports_unknown;
 	write_record(d, ev, true, full);
 }
 

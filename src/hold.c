@@ -124,6 +124,7 @@ int hold_apply(struct hold *h, const struct ruleset *rs)
 	queues_used(rs, used);
 	for (int k = 0; k < __Q_MAX; k++) {
 		uint16_t num = rs_hold_queue(rs, k == Q_AUDIT);
+		unsigned flags;
 		int r;
 
 		if (h->q[k] && (!used[k] || h->num[k] != num)) {
@@ -134,11 +135,13 @@ int hold_apply(struct hold *h, const struct ruleset *rs)
 		}
 		if (!used[k] || h->q[k])
 			continue;
-		/* All headers: what the log chain matched must be readable here, else the
-		 * packet would be dropped as unreadable (for audit: blocked). */
-		r = nfqueue_open_flags(
-			num, NFQUEUE_COPY_ALL_HEADERS | (k == Q_AUDIT ? NFQUEUE_FAIL_OPEN : 0),
-			&h->q[k]);
+		/* All headers an unprivileged client can add: the ports are read. A packet
+		 * with more (CAP_NET_RAW) is still let go by its mark, never dropped as
+		 * unreadable (in audit: blocked). */
+		flags = NFQUEUE_COPY_ALL_HEADERS | NFQUEUE_PASS_UNREADABLE;
+		if (k == Q_AUDIT)
+			flags |= NFQUEUE_FAIL_OPEN;
+		r = nfqueue_open_flags(num, flags, &h->q[k]);
 		if (r < 0) {
 			fprintf(stderr, "loguard: cannot bind NFQUEUE %u (held %s): %s%s\n", num,
 				k == Q_AUDIT ? "would-be denials" : "denials", strerror(-r),
@@ -225,7 +228,8 @@ static void fair_order(struct hold *h)
 		struct pending *x = &h->pend[i], *prev = i ? x - 1 : NULL;
 		bool same_uid = prev && pending_uid(prev) == pending_uid(x);
 
-		x->again = same_uid && !cmp_flow(prev, x);
+		/* ports unknown: no connection to tell */
+		x->again = same_uid && !x->p.ev.ports_unknown && !cmp_flow(prev, x);
 		order = !same_uid ? 0 : x->again ? order : order + 1;
 		x->order = x->again ? 0 : order;
 	}

@@ -45,6 +45,7 @@
 struct nfqueue {
 	struct mnl_socket *sock;
 	uint16_t num;
+	unsigned flags; /* NFQUEUE_* */
 	uint32_t seq;
 	char buf[READ_BUF_SIZE];
 };
@@ -139,6 +140,7 @@ int nfqueue_open_flags(uint16_t num, unsigned open_flags, struct nfqueue **ret)
 	if (!q)
 		return -ENOMEM;
 	q->num = num;
+	q->flags = open_flags;
 	q->seq = (uint32_t)time(NULL);
 	q->sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (!q->sock || mnl_socket_bind(q->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -239,14 +241,14 @@ int nfqueue_parse_packet(const struct nlmsghdr *nlh, struct nfqueue_packet *p)
 	memset(p, 0, sizeof(*p));
 	ph = mnl_attr_get_payload(tb[NFQA_PACKET_HDR]);
 	p->id = ntohl(ph->packet_id);
-	if (!tb[NFQA_PAYLOAD] ||
-	    audit_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFQA_PAYLOAD]),
-			   mnl_attr_get_payload_len(tb[NFQA_PAYLOAD]), &p->ev) < 0)
-		return -ENOENT;
 	attr_u32(tb[NFQA_MARK], &p->mark); /* absent: mark 0 */
 	p->ev.has_uid = attr_u32(tb[NFQA_UID], &p->ev.uid);
 	p->ev.has_gid = attr_u32(tb[NFQA_GID], &p->ev.gid);
 	clock_gettime(CLOCK_REALTIME, &p->ev.time);
+	if (!tb[NFQA_PAYLOAD] ||
+	    audit_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFQA_PAYLOAD]),
+			   mnl_attr_get_payload_len(tb[NFQA_PAYLOAD]), &p->ev) < 0)
+		return -ENOENT;
 	return 0;
 }
 
@@ -282,8 +284,13 @@ int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, size_t max, uint6
 			if (r == -EINVAL)
 				continue;
 			/* Nothing we can judge must pass (a routing header can push the ports past
-			 * the copy range): drop it, a sender of TCP retransmits. */
-			if (r < 0) {
+			 * the copy range): drop it, a sender of TCP retransmits. Unless the rules
+			 * after the queue decide (NFQUEUE_PASS_UNREADABLE): then cb gets it. */
+			if (r == -ENOENT && (q->flags & NFQUEUE_PASS_UNREADABLE)) {
+				p.ev.ports_unknown = true;
+				n_packets++;
+				r = cb(&p, data);
+			} else if (r < 0) {
 				r = nfqueue_verdict(q, p.id, NF_DROP, false, 0);
 			} else {
 				n_packets++;
