@@ -216,7 +216,9 @@ static int cmp_order_seq(const void *a, const void *b)
 }
 
 /* Every uid's first waiting packet, then every uid's second, ...; arrival order within.
- * Packets sent again (same connection) go first: they cost no record. */
+ * A packet sent again (same connection) takes the rank of the first, right behind it: it
+ * gets no record, and must not be let go (a reset reaching the client) before the first's
+ * record is written. */
 static void fair_order(struct hold *h)
 {
 	uint32_t order = 0;
@@ -231,7 +233,7 @@ static void fair_order(struct hold *h)
 		/* ports unknown: no connection to tell */
 		x->again = same_uid && !x->p.ev.ports_unknown && !cmp_flow(prev, x);
 		order = !same_uid ? 0 : x->again ? order : order + 1;
-		x->order = x->again ? 0 : order;
+		x->order = order;
 	}
 	qsort(h->pend, h->n_pend, sizeof(*h->pend), cmp_order_seq);
 }
@@ -305,7 +307,7 @@ static int release(struct hold *h, size_t from, size_t to)
 /* Handle waiting packets in fair order for at most HOLD_TURN_NS; keep the rest. */
 static int handle_pending(struct hold *h)
 {
-	long long t0 = clock_ns(CLOCK_MONOTONIC), cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	long long t0 = clock_ns(CLOCK_MONOTONIC);
 	size_t done = 0, released = 0;
 	int r = 0;
 
@@ -317,17 +319,18 @@ static int handle_pending(struct hold *h)
 		struct uid_budget *b = budget_of(h, pending_uid(x), t0 / 1000000000LL);
 		struct audit_event ev = x->p.ev;
 		bool full = b && b->ns < HOLD_ID_NS_PER_UID;
-		long long t = cpu;
 
 		if (x->again) {
 			h->stats.again++;
 		} else {
+			long long cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+
 			ev.verdict = x->k == Q_AUDIT ? RECORD_WOULD_DENY : RECORD_DENY;
 			h->rec(h->data, &ev, full);
-			cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-			h->stats.cpu_ns += cpu - t;
+			cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu;
+			h->stats.cpu_ns += cpu;
 			if (full)
-				b->ns += cpu - t;
+				b->ns += cpu;
 			else
 				h->stats.unidentified++;
 		}
