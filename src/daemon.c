@@ -66,9 +66,10 @@ struct daemon {
 	struct nl *nl;
 	struct audit *audit;
 	struct enrich *enrich;
-	struct live *live;    /* cgroups, owner-only ports, queued connections */
-	struct hold *hold;    /* denials held until their record is written */
-	struct listener_id *lid; /* the receiving side of records */
+	struct live *live; /* cgroups, owner-only ports, queued connections */
+	struct hold *hold; /* denials held until their record is written */
+	/* the receiving side of records */
+	struct listener_id *lid;
 	FILE *out;	      /* JSON lines or text; NULL when only the journal gets records */
 	int journal_fd;	      /* -1 unless stdout/stderr is connected to journald */
 	uint32_t table_flags; /* OWNER|PERSIST where the kernel has it */
@@ -593,9 +594,8 @@ static bool hold_ready(const struct daemon *d, const struct pollfd *pfd, size_t 
 static int loop(struct daemon *d, const sigset_t *unblocked)
 {
 	for (;;) {
-		struct pollfd pfd[1 + LIVE_MAX_FDS + HOLD_MAX_FDS] = {
-			{ .fd = audit_fd(d->audit), .events = POLLIN }
-		};
+		struct pollfd pfd[1 + LIVE_MAX_FDS + HOLD_MAX_FDS] = { { .fd = audit_fd(d->audit),
+									 .events = POLLIN } };
 		size_t n_live = live_pollfds(d->live, pfd + 1);
 		size_t n_pfd = 1 + n_live + hold_pollfds(d->hold, pfd + 1 + n_live);
 		int t = timeout_ms(d), n;
@@ -621,7 +621,8 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 			int r = hold_handle(d->hold);
 
 			if (r < 0) {
-				fprintf(stderr, "loguard: reading held denials: %s\n", strerror(-r));
+				fprintf(stderr, "loguard: reading held denials: %s\n",
+					strerror(-r));
 				return r;
 			}
 			schedule_stats(d);
@@ -747,11 +748,10 @@ int daemon_run(const struct daemon_opts *opts)
 		if (hs.held || hs.enobufs)
 			fprintf(stderr,
 				"loguard: held %llu denials for their records (%.0f us CPU each; "
-				"%llu past their uid's budget, %llu sent again, %llu queue "
-				"overflows)\n",
+				"%llu past their uid's budget, %llu queue overflows)\n",
 				(unsigned long long)hs.held,
-				hs.held > hs.again ? (double)hs.cpu_ns / 1e3 / (double)(hs.held - hs.again) : 0.0,
-				(unsigned long long)hs.unidentified, (unsigned long long)hs.again,
+				hs.held ? (double)hs.cpu_ns / 1e3 / (double)hs.held : 0.0,
+				(unsigned long long)hs.unidentified,
 				(unsigned long long)hs.enobufs);
 	}
 	hold_free(d.hold);

@@ -8,7 +8,8 @@
  *  - enforce: accepted out of the queue into the held chain (hook output, the next
  *    priority), which rejects or drops it by its mark. The daemon never allows a denial, and
  *    a packet on this queue without the mark (queued by rules an apply replaced) is dropped.
- *    The queue has no FAIL_OPEN: a full queue drops, and TCP sends the SYN again.
+ *    The queue has no FAIL_OPEN: a full queue drops, and TCP sends the SYN again (a dropped
+ *    one; not one that waits in a queue).
  *  - audit: accepted (audit blocks nothing). Its queue is FAIL_OPEN, so a full queue passes
  *    packets instead of blocking them, without a record.
  * With no daemon bound, the rules' bypass flag takes both past the queue: the same verdicts,
@@ -37,9 +38,9 @@
  * records get the kernel's identity only (uid, gid, names: counted as identity_skipped,
  * written and let go at once); and one turn handles packets for at most HOLD_TURN_NS, so the
  * loop gets back to signals and the other queues between turns. A flood by one uid thus
- * delays another uid's held connection by about one of its own records. A SYN the client
- * sent again while the first one waits here (after 1 s) is let go with it, without a record
- * of its own.
+ * delays another uid's held connection by about one of its own records. TCP does not send a
+ * SYN again while the first one waits here (skb_still_in_host_queue(): checked in
+ * t_daemon_identity), so each held SYN is one connection attempt.
  */
 #define HOLD_PENDING_MAX   4096
 #define HOLD_ID_NS_PER_UID (200 * 1000 * 1000LL)
@@ -55,7 +56,6 @@ struct pending {
 	uint8_t k;	/* Q_* */
 	uint32_t order; /* its uid's n-th waiting packet */
 	uint32_t seq;	/* arrival */
-	bool again;	/* the same connection's packet waits already: no record */
 };
 
 /* Full lookups a uid had in one second. */
@@ -179,30 +179,12 @@ static uint32_t pending_uid(const struct pending *x)
 	return x->p.ev.has_uid ? x->p.ev.uid : UINT32_MAX;
 }
 
-/* The connection a packet belongs to, in an order: queue, protocol, ports, addresses. */
-static int cmp_flow(const struct pending *x, const struct pending *y)
-{
-	const struct audit_event *a = &x->p.ev, *b = &y->p.ev;
-	int c;
-
-	if (x->k != y->k || a->proto != b->proto)
-		return x->k != y->k ? x->k - y->k : a->proto - b->proto;
-	if (a->sport != b->sport || a->dport != b->dport)
-		return a->sport != b->sport ? a->sport - b->sport : a->dport - b->dport;
-	c = memcmp(&a->src, &b->src, sizeof(a->src));
-	return c ? c : memcmp(&a->dst, &b->dst, sizeof(a->dst));
-}
-
-static int cmp_uid_flow_seq(const void *a, const void *b)
+static int cmp_uid_seq(const void *a, const void *b)
 {
 	const struct pending *x = a, *y = b;
-	int c;
 
 	if (pending_uid(x) != pending_uid(y))
 		return pending_uid(x) < pending_uid(y) ? -1 : 1;
-	c = cmp_flow(x, y);
-	if (c)
-		return c;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -215,26 +197,16 @@ static int cmp_order_seq(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Every uid's first waiting packet, then every uid's second, ...; arrival order within.
- * A packet sent again (same connection) takes the rank of the first, right behind it: it
- * gets no record, and must not be let go (a reset reaching the client) before the first's
- * record is written. */
+/* Every uid's first waiting packet, then every uid's second, ...; arrival order within. */
 static void fair_order(struct hold *h)
 {
-	uint32_t order = 0;
-
 	for (size_t i = 0; i < h->n_pend; i++)
 		h->pend[i].seq = (uint32_t)i;
-	qsort(h->pend, h->n_pend, sizeof(*h->pend), cmp_uid_flow_seq);
-	for (size_t i = 0; i < h->n_pend; i++) {
-		struct pending *x = &h->pend[i], *prev = i ? x - 1 : NULL;
-		bool same_uid = prev && pending_uid(prev) == pending_uid(x);
-
-		/* ports unknown: no connection to tell */
-		x->again = same_uid && !x->p.ev.ports_unknown && !cmp_flow(prev, x);
-		order = !same_uid ? 0 : x->again ? order : order + 1;
-		x->order = order;
-	}
+	qsort(h->pend, h->n_pend, sizeof(*h->pend), cmp_uid_seq);
+	for (size_t i = 0; i < h->n_pend; i++)
+		h->pend[i].order = i && pending_uid(&h->pend[i - 1]) == pending_uid(&h->pend[i])
+					   ? h->pend[i - 1].order + 1
+					   : 0;
 	qsort(h->pend, h->n_pend, sizeof(*h->pend), cmp_order_seq);
 }
 
@@ -319,21 +291,16 @@ static int handle_pending(struct hold *h)
 		struct uid_budget *b = budget_of(h, pending_uid(x), t0 / 1000000000LL);
 		struct audit_event ev = x->p.ev;
 		bool full = b && b->ns < HOLD_ID_NS_PER_UID;
+		long long cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 
-		if (x->again) {
-			h->stats.again++;
-		} else {
-			long long cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-
-			ev.verdict = x->k == Q_AUDIT ? RECORD_WOULD_DENY : RECORD_DENY;
-			h->rec(h->data, &ev, full);
-			cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu;
-			h->stats.cpu_ns += cpu;
-			if (full)
-				b->ns += cpu;
-			else
-				h->stats.unidentified++;
-		}
+		ev.verdict = x->k == Q_AUDIT ? RECORD_WOULD_DENY : RECORD_DENY;
+		h->rec(h->data, &ev, full);
+		cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu;
+		h->stats.cpu_ns += cpu;
+		if (full)
+			b->ns += cpu;
+		else
+			h->stats.unidentified++;
 		if (done - released == HOLD_GROUP) {
 			r = release(h, released, done);
 			released = done;

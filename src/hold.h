@@ -42,7 +42,6 @@ struct hold_stats {
 	uint64_t enobufs;      /* times a queue's socket overflowed (the kernel dropped packets) */
 	uint64_t unmarked;     /* denials without the hold mark (an older ruleset's): dropped */
 	uint64_t unidentified; /* records past their uid's budget: the kernel's identity only */
-	uint64_t again;	       /* packets sent again while the first waited: no record */
 	uint64_t cpu_ns;       /* CPU time spent on records (lookups, formats, writes) */
 };
 void hold_get_stats(const struct hold *h, struct hold_stats *ret);

@@ -153,6 +153,26 @@ for ((i = 0; i < 230; i++)); do probe dave tcp 127.0.0.1 7101; done >"$LG_TMP/da
 expect_records 200 'r["dport"] == 7101 and r["uid"] == 1004' 10
 expect_connect erin tcp 127.0.0.1 7101
 
+# A held SYN is not sent again while it waits (the kernel sees its copy still queued), even
+# when the daemon is stopped past TCP's 1 s retransmission time: one SYN, one record, the
+# client refused and named once the daemon goes on.
+sent() { nft list counter inet loguard log_sent | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
+n0=$(records 'r["dport"] == 7101 and r["uid"] == 1003' | wc -l)
+s0=$(sent)
+kill -STOP "$LG_DAEMON_PID"
+as_user carol "$LGPROBE" connect tcp 127.0.0.1 7101 --timeout-ms 10000 >"$LG_TMP/again" 2>&1 &
+again=$!
+sleep 1.5
+kill -CONT "$LG_DAEMON_PID"
+wait "$again"
+[ "$(cat "$LG_TMP/again")" = refused ] || fail "held twice: $(cat "$LG_TMP/again")"
+expect_records $((n0 + 1)) 'r["dport"] == 7101 and r["uid"] == 1003'
+last=$(records 'r["dport"] == 7101 and r["uid"] == 1003' | tail -1)
+python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1])["pid"] is None)' "$last" ||
+	fail "the record of a SYN sent twice has no pid: $last"
+[ $(($(sent) - s0)) -eq 1 ] && log "ok: the SYN was held 1.5 s, sent once, recorded once" ||
+	fail "the held SYN was sent $(($(sent) - s0)) times"
+
 # A reload to an unlimited log rate holds nothing (the held chain goes): still refused, the
 # record comes through NFLOG. And back: held again.
 reloads() { grep -c '^loguard: reloaded' "$LG_DAEMON_ERR"; }
