@@ -33,6 +33,7 @@ _loguard_options()
 		out=$'--file -f POLICY\n--dir -d DIR'
 		case $2 in
 		apply) out+=$'\n--dry-run -n ' ;;
+		print) out+=$'\n--live -l ' ;;
 		show) out+=$'\n--json -j ' ;;
 		run) out+=$'\n--keep-rules -k \n--log-file -l PATH\n--format -F json|text' ;;
 		exec) out+=$'\n--as -a NAME\n--user -u USER\n--wait -w MS' ;;

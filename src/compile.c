@@ -197,6 +197,7 @@ struct compiler {
 	bool any_queue; /* some guard's profile asks the daemon: create the counting sets */
 	bool any_logs_allowed; /* some profile logs what it allows: make the allow_log chain */
 	bool live;	       /* compiled for `loguard run` (compile_opts.live) */
+	bool hold; /* live, with log meters: denials are held for the daemon's record */
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
 	struct rs_set *asked[2], *denied[2]; /* counting sets, when any_queue */
@@ -603,17 +604,22 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 	if (r < 0)
 		return r;
 	if (audit) {
-		c->log_used[LOG_KIND_WOULD_DENY] = true;
-		r = chain_add_rule(
-			ch, &(struct rs_rule){ .kind = RS_RULE_JUMP,
-					       .target = log_kinds[LOG_KIND_WOULD_DENY].chain,
-					       .comment = "audit: would deny" });
 		/* A connection the daemon judged carries the deny mark: audit lets it go
-		 * on, so it must not take the mark along. */
-		if (r >= 0 && profile_queues(&pr))
-			r = chain_add_rule(ch,
-					   &(struct rs_rule){ .kind = RS_RULE_CLEAR_MARK,
-							      .comment = "clear loguard's mark" });
+		 * on, so it must not take the mark along. When the log holds it, the mark
+		 * goes first: the packet leaves this chain from the queue. */
+		const struct rs_rule clear = { .kind = RS_RULE_CLEAR_MARK,
+					       .comment = "clear loguard's mark" };
+
+		c->log_used[LOG_KIND_WOULD_DENY] = true;
+		if (c->hold && profile_queues(&pr))
+			r = chain_add_rule(ch, &clear);
+		if (r >= 0)
+			r = chain_add_rule(
+				ch, &(struct rs_rule){ .kind = RS_RULE_JUMP,
+						       .target = log_kinds[LOG_KIND_WOULD_DENY].chain,
+						       .comment = "audit: would deny" });
+		if (r >= 0 && !c->hold && profile_queues(&pr))
+			r = chain_add_rule(ch, &clear);
 		if (r >= 0)
 			r = chain_add_rule(ch,
 					   &(struct rs_rule){ .kind = RS_RULE_ACCEPT,
@@ -622,6 +628,19 @@ static int fill_profile_chain(struct compiler *c, size_t idx)
 	}
 	if (pr.log != POLICY_LOG_NONE) {
 		c->log_used[LOG_KIND_DENY] = true;
+		/* What the log holds leaves this chain from the queue: the mark tells the held
+		 * chain how to deny it. Both hold bits are set here, whatever the packet came
+		 * with (SO_MARK): a client cannot pick its own way out. */
+		if (c->hold)
+			r = chain_add_rule(
+				ch, &(struct rs_rule){ .kind = RS_RULE_SET_MARK,
+						       .mark_mask = LOGUARD_MARK_HOLD,
+						       .mark_value = pr.action == POLICY_ACTION_DROP
+									     ? LOGUARD_MARK_HOLD_DROP
+									     : LOGUARD_MARK_HOLD_REJECT,
+						       .comment = "how to deny it if held" });
+		if (r < 0)
+			return r;
 		r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_JUMP,
 							  .target = log_kinds[LOG_KIND_DENY].chain,
 							  .comment = "log denied" });
@@ -658,17 +677,26 @@ static const char *log_rate_set(const struct ruleset *rs, int kind)
  * would run the key's bucket a second time (the kernel evaluates an element's expressions on
  * lookup); the negated lookup only tests that the key is absent.
  */
-static int fill_log_rate_rules(struct rs_chain *ch, const char *set, const char *prefix)
+static int fill_log_rate_rules(struct rs_chain *ch, const char *set, const char *prefix, bool hold,
+			       uint16_t queue)
 {
+	/* Held (see LOGUARD_HELD_CHAIN): the daemon writes the record while the sender waits. A
+	 * packet without a socket names no process: that one is logged as before. */
 	const struct rs_rule rules[] = {
-		{ .kind = RS_RULE_LOG_METERED,
+		{ .kind = hold ? RS_RULE_HOLD_METERED : RS_RULE_LOG_METERED,
 		  .set = set,
 		  .prefix = prefix,
-		  .comment = "log, under the rate of this port and user" },
-		{ .kind = RS_RULE_LOG_METER_FULL,
+		  .queue = queue,
+		  .bypass = true,
+		  .comment = hold ? "hold for the record, under the rate of this port and user"
+				  : "log, under the rate of this port and user" },
+		{ .kind = hold ? RS_RULE_HOLD_METER_FULL : RS_RULE_LOG_METER_FULL,
 		  .set = set,
 		  .prefix = prefix,
-		  .comment = "meter full: log under a shared rate" },
+		  .queue = queue,
+		  .bypass = true,
+		  .comment = hold ? "meter full: hold under a shared rate"
+				  : "meter full: log under a shared rate" },
 		{ .kind = RS_RULE_LOG_OVER_SOCKET, .comment = "over the log rate" },
 		{ .kind = RS_RULE_LOG_NO_SOCKET,
 		  .prefix = prefix,
@@ -714,7 +742,9 @@ static int compile_chains(struct compiler *c, size_t first_profile)
 		name = strdup(log_kinds[k].chain);
 		r = name ? add_chain(c, name, false, &ch) : -ENOMEM;
 		if (r >= 0 && rs->log_rate)
-			r = fill_log_rate_rules(ch, log_rate_set(rs, k), log_kinds[k].prefix);
+			r = fill_log_rate_rules(ch, log_rate_set(rs, k), log_kinds[k].prefix,
+						c->hold && k != LOG_KIND_ALLOW,
+						rs_hold_queue(rs, k == LOG_KIND_WOULD_DENY));
 		else if (r >= 0)
 			r = chain_add_rule(ch, &(struct rs_rule){ .kind = RS_RULE_LOG,
 								  .prefix = log_kinds[k].prefix,
@@ -765,6 +795,40 @@ static int add_base_chain(struct compiler *c, const char *name, bool base, int p
 }
 
 /*
+ * Where a held denial goes on (LOGUARD_HELD_CHAIN): out of the queue by the daemon's accept, or
+ * past the queue when no daemon is bound. Every other packet leaves by the first rule.
+ */
+static int add_held_chain(struct compiler *c)
+{
+	static const struct rs_rule held[] = {
+		{ .kind = RS_RULE_ACCEPT,
+		  .match_mark = true,
+		  .mark_mask = LOGUARD_MARK_HOLD,
+		  .mark_value = 0,
+		  .comment = "not held by loguard" },
+		{ .kind = RS_RULE_REJECT_TCP,
+		  .match_mark = true,
+		  .mark_mask = LOGUARD_MARK_HOLD,
+		  .mark_value = LOGUARD_MARK_HOLD_REJECT,
+		  .comment = "held deny: reset" },
+		{ .kind = RS_RULE_REJECT,
+		  .match_mark = true,
+		  .mark_mask = LOGUARD_MARK_HOLD,
+		  .mark_value = LOGUARD_MARK_HOLD_REJECT,
+		  .comment = "held deny: port unreachable" },
+		{ .kind = RS_RULE_DROP,
+		  .match_mark = true,
+		  .mark_mask = LOGUARD_MARK_HOLD,
+		  .mark_value = LOGUARD_MARK_HOLD_DROP,
+		  .comment = "held deny: drop" },
+	};
+	struct rs_chain *ch;
+	int r = add_base_chain(c, LOGUARD_HELD_CHAIN, true, LOGUARD_HELD_PRIORITY, &ch);
+
+	return r < 0 ? r : add_rules(ch, held, ARRAY_LEN(held));
+}
+
+/*
  * The fixed chains every packet may see; returns how many (the profile chains follow).
  *
  * output (before NAT): what leaves by lo is locally delivered, whatever its address; UDP
@@ -812,6 +876,8 @@ static int compile_base_chains(struct compiler *c, size_t *ret_n)
 		if (r >= 0)
 			r = add_rules(ch, cast, ARRAY_LEN(cast));
 	}
+	if (r >= 0 && c->hold && log_kind_needed(c->p, LOG_KIND_DENY))
+		r = add_held_chain(c);
 	if (r >= 0)
 		*ret_n = c->rs->n_chains;
 	return r;
@@ -848,6 +914,9 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 	c.rs->log_rate = p->log_rate;
 	c.rs->log_rate_unit = policy_rate_unit_name(p->log_rate_unit);
 	c.rs->log_burst = p->log_burst;
+	/* Held denials need the meters: they bound what reaches the daemon. */
+	c.hold = live && p->log_rate;
+	c.rs->hold = c.hold;
 	if (p->log_rate)
 		c.rs->rate_counter = LOGUARD_RATE_COUNTER;
 	c.rs->sent_counter = LOGUARD_SENT_COUNTER;

@@ -23,6 +23,8 @@
 #include "audit.h"
 #include "daemon.h"
 #include "enrich.h"
+#include "hold.h"
+#include "listener_id.h"
 #include "live.h"
 #include "notify.h"
 #include "policy_dir.h"
@@ -69,6 +71,8 @@ struct daemon {
 	struct enrich *enrich;
 	struct live *live;    /* cgroups, owner-only ports, queued connections */
 	struct share *share;  /* `loguard share` requests and the grants they made */
+	struct hold *hold;    /* denials held until their record is written */
+	struct listener_id *lid; /* the receiving side of records */
 	FILE *out;	      /* JSON lines or text; NULL when only the journal gets records */
 	int journal_fd;	      /* -1 unless stdout/stderr is connected to journald */
 	uint32_t table_flags; /* OWNER|PERSIST where the kernel has it */
@@ -307,8 +311,8 @@ static long long mono_ns(void)
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* Full lookup (sock_diag, cgroup, process) while we keep up and stay within the time
- * budget; else names only (uid, gid, user, group still come from the kernel). */
+/* Full lookup (sock_diag, cgroup, process, listener) while we keep up and stay within the
+ * time budget; else names only (uid, gid, user, group still come from the kernel). */
 static int identify(struct daemon *d, struct record *rec)
 {
 	long long t0 = mono_ns();
@@ -323,13 +327,29 @@ static int identify(struct daemon *d, struct record *rec)
 		return enrich_names(d->enrich, rec);
 	}
 	r = enrich_record(d->enrich, rec);
+	if (r >= 0)
+		r = listener_id_fill(d->lid, rec);
 	d->enrich_ns += mono_ns() - t0;
 	return r;
 }
 
-static int on_event(const struct audit_event *ev, void *data)
+/* A held packet's sender waits for us: the full lookup, within hold.c's budget per uid
+ * (not the NFLOG path's, which counts records behind the kernel: these are not). */
+static int identify_held(struct daemon *d, struct record *rec, bool full)
 {
-	struct daemon *d = data;
+	int r;
+
+	if (!full) {
+		d->stats.identity_skipped++;
+		return enrich_names(d->enrich, rec);
+	}
+	r = enrich_record(d->enrich, rec);
+	return r < 0 ? r : listener_id_fill(d->lid, rec);
+}
+
+/* held: a held packet's record (full: with the full lookup); else NFLOG's. */
+static int write_record(struct daemon *d, const struct audit_event *ev, bool held, bool full)
+{
 	struct record rec = { .ev = *ev };
 	char *line = NULL;
 	int r;
@@ -344,7 +364,9 @@ static int on_event(const struct audit_event *ev, void *data)
 		rec.has_granted_by = true;
 		rec.granted_by = pw ? strdup(pw->pw_name) : NULL;
 	}
-	if (ev->verdict != RECORD_ALLOW && live_take_identity(d->live, &rec))
+	if (held)
+		r = identify_held(d, &rec, full);
+	else if (ev->verdict != RECORD_ALLOW && live_take_identity(d->live, &rec))
 		r = enrich_names(d->enrich, &rec);
 	else
 		r = identify(d, &rec);
@@ -362,6 +384,29 @@ static int on_event(const struct audit_event *ev, void *data)
 		d->stats.journal_unsent++;
 	record_clear(&rec);
 	return r < 0 ? r : 0;
+}
+
+static int on_event(const struct audit_event *ev, void *data)
+{
+	return write_record(data, ev, false, false);
+}
+
+/* A held denial (hold.c): its sender is still there. */
+static void on_held(void *data, const struct audit_event *ev, bool full)
+{
+	struct daemon *d = data;
+
+	d->stats.received++;
+	d->stats.ports_unknown += ev->ports_unknown;
+	write_record(d, ev, true, full);
+}
+
+static void flush_out(void *data)
+{
+	struct daemon *d = data;
+
+	if (d->out)
+		fflush(d->out);
 }
 
 /* A connection the daemon itself allowed (owner-only port, executable), in a guard that logs
@@ -437,6 +482,7 @@ static int reload(struct daemon *d)
 	live_apply(d->live, &d->cur);
 	if (d->share)
 		share_apply(d->share, &d->cur);
+	hold_apply(d->hold, d->cur.rs);
 	fprintf(stderr, "loguard: reloaded %s in %.1f ms (%zu elements added, %zu removed)\n",
 		d->opts->policy_file, (double)(mono_ns() - t0) / 1e6, st.n_elems,
 		st.n_elems_deleted);
@@ -470,6 +516,12 @@ static int start(struct daemon *d)
 						      : "");
 		return 3;
 	}
+	/* Bound before the rules that hold into them exist: no denial bypasses its record. */
+	r = hold_new(on_held, flush_out, d, &d->hold);
+	if (r >= 0)
+		r = hold_apply(d->hold, d->cur.rs);
+	if (r < 0)
+		return 3;
 	/* Owned (no other process may change it while we live) and persistent (it stays in
 	 * force if we die; a restarted daemon adopts it): fail closed. */
 	r = apply_ruleset_owned(d->nl, d->cur.rs, true, &dg, NULL, &d->table_flags);
@@ -484,6 +536,8 @@ static int start(struct daemon *d)
 		return 3;
 	}
 	r = enrich_new(NULL, &d->enrich);
+	if (r >= 0)
+		r = listener_id_new(d->enrich, &d->lid);
 	if (r >= 0)
 		r = live_new(d->nl, d->enrich, on_allowed, d, &d->live);
 	if (r < 0) {
@@ -542,6 +596,8 @@ static int timeout_ms(const struct daemon *d)
 		ms = 0;
 	else if (ms > 60 * 60 * 1000)
 		ms = 60 * 60 * 1000;
+	if (hold_pending(d->hold))
+		return 0; /* held packets wait for their turn */
 	if (d->share) {
 		int sh = share_timeout_ms(d->share);
 
@@ -575,14 +631,35 @@ static void take_pending_signals(void)
 		on_signal(sig);
 }
 
+/* Something happened: a stats record is due stats_interval from now, unless one is already. */
+static void schedule_stats(struct daemon *d)
+{
+	if (d->stats_pending || !d->opts->stats_interval)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &d->stats_due);
+	d->stats_due.tv_sec += d->opts->stats_interval;
+	d->stats_pending = true;
+}
+
+/* Held packets to handle: one of the hold queues is readable, or some wait their turn. */
+static bool hold_ready(const struct daemon *d, const struct pollfd *pfd, size_t n, int ready)
+{
+	for (size_t i = 0; ready > 0 && i < n; i++)
+		if (pfd[i].revents)
+			return true;
+	return hold_pending(d->hold);
+}
+
 static int loop(struct daemon *d, const sigset_t *unblocked)
 {
 	for (;;) {
-		struct pollfd pfd[1 + LIVE_MAX_FDS + SHARE_MAX_FDS] = {
+		struct pollfd pfd[1 + LIVE_MAX_FDS + HOLD_MAX_FDS + SHARE_MAX_FDS] = {
 			{ .fd = audit_fd(d->audit), .events = POLLIN }
 		};
 		size_t n_live = live_pollfds(d->live, pfd + 1);
-		size_t n_pfd = 1 + n_live + share_pollfds(d->share, pfd + 1 + n_live);
+		size_t n_hold = hold_pollfds(d->hold, pfd + 1 + n_live);
+		size_t share_at = 1 + n_live + n_hold;
+		size_t n_pfd = share_at + share_pollfds(d->share, pfd + share_at);
 		int t = timeout_ms(d), n;
 		struct timespec ts = { t / 1000, (t % 1000) * 1000000L };
 
@@ -596,14 +673,27 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		n = ppoll(pfd, n_pfd, t < 0 ? NULL : &ts, unblocked);
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		if (n > 0)
+		/* Also when ppoll() did not wait (held packets waiting their turn): it took no
+		 * signal then either. */
+		if (n > 0 || t == 0)
 			take_pending_signals();
 		live_tick(d->live);
+		/* Held senders wait for us: their records and verdicts first. */
+		if (hold_ready(d, pfd + 1 + n_live, n_hold, n)) {
+			int r = hold_handle(d->hold);
+
+			if (r < 0) {
+				fprintf(stderr, "loguard: reading held denials: %s\n",
+					strerror(-r));
+				return r;
+			}
+			schedule_stats(d);
+		}
 		/* Requests (a bounded batch per turn, see share.c), or its timed work when due. */
 		if (d->share) {
 			bool due = share_timeout_ms(d->share) == 0;
 
-			for (size_t i = 1 + n_live; !due && n > 0 && i < n_pfd; i++)
+			for (size_t i = share_at; !due && n > 0 && i < n_pfd; i++)
 				due = pfd[i].revents != 0;
 			if (due)
 				share_handle(d->share);
@@ -619,11 +709,7 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 				fprintf(stderr, "loguard: %s\n", strerror(-r));
 				return r;
 			}
-			if (!d->stats_pending && d->opts->stats_interval) {
-				clock_gettime(CLOCK_MONOTONIC, &d->stats_due);
-				d->stats_due.tv_sec += d->opts->stats_interval;
-				d->stats_pending = true;
-			}
+			schedule_stats(d);
 			if (d->out)
 				fflush(d->out);
 			/* live_handle() reads every source, a bounded batch each: a flood's
@@ -644,11 +730,8 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 			}
 			if (d->out)
 				fflush(d->out);
-			if (r > 0 && !d->stats_pending && d->opts->stats_interval) {
-				clock_gettime(CLOCK_MONOTONIC, &d->stats_due);
-				d->stats_due.tv_sec += d->opts->stats_interval;
-				d->stats_pending = true;
-			}
+			if (r > 0)
+				schedule_stats(d);
 		}
 		if (n > 0)
 			d->live_pending = true;
@@ -686,6 +769,7 @@ int daemon_run(const struct daemon_opts *opts)
 		notify_status(&d, "READY=1\n");
 		r = loop(&d, &unblocked);
 		notify_send("STOPPING=1");
+		hold_handle(d.hold); /* held senders get their records and verdicts */
 		audit_read(d.audit, on_event, &d, &d.stats); /* what is still queued */
 		emit_stats(&d);
 		/* A runtime error is no reason to open every guard: the table stays in force (its
@@ -728,8 +812,23 @@ int daemon_run(const struct daemon_opts *opts)
 				(unsigned long long)ls.cgroups_added,
 				(unsigned long long)ls.cgroups_removed);
 	}
+	if (d.hold) {
+		struct hold_stats hs;
+
+		hold_get_stats(d.hold, &hs);
+		if (hs.held || hs.enobufs)
+			fprintf(stderr,
+				"loguard: held %llu denials for their records (%.0f us CPU each; "
+				"%llu past their uid's budget, %llu queue overflows)\n",
+				(unsigned long long)hs.held,
+				hs.held ? (double)hs.cpu_ns / 1e3 / (double)hs.held : 0.0,
+				(unsigned long long)hs.unidentified,
+				(unsigned long long)hs.enobufs);
+	}
+	hold_free(d.hold);
 	share_free(d.share); /* before live: it unhooks itself */
 	live_free(d.live);
+	listener_id_free(d.lid);
 	enrich_free(d.enrich);
 	audit_close(d.audit);
 	nl_close(d.nl);

@@ -166,6 +166,26 @@ static uint64_t diag_cookie(const struct inet_diag_msg *m)
 	return m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32;
 }
 
+/* The socket a sock_diag answer describes: cookie, owner, inode and cgroup (who listens). */
+static struct listener diag_listener(const struct nlmsghdr *nlh)
+{
+	const struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
+	struct listener ls = { .cookie = diag_cookie(m),
+			       .uid = m->idiag_uid,
+			       .inode = m->idiag_inode };
+	const struct nlattr *a;
+
+	mnl_attr_for_each(a, nlh, sizeof(*m))
+	{
+		if (mnl_attr_get_type(a) == INET_DIAG_CGROUP_ID &&
+		    mnl_attr_validate(a, MNL_TYPE_U64) == 0) {
+			ls.has_cgroup_id = true;
+			ls.cgroup_id = mnl_attr_get_u64(a);
+		}
+	}
+	return ls;
+}
+
 /* One socket of a dump: a receiver, a connected UDP socket, or neither. */
 static void find_consider(struct find *f, const struct nlmsghdr *nlh)
 {
@@ -199,10 +219,8 @@ static void find_consider(struct find *f, const struct nlmsghdr *nlh)
 	}
 	/* Receives from senders bound to that device and for that device's addresses. */
 	if (m->id.idiag_if && m->id.idiag_if != LOOPBACK_IFINDEX) {
-		if (!f->devbound.seen) {
-			f->dev_best.cookie = diag_cookie(m);
-			f->dev_best.uid = m->idiag_uid;
-		}
+		if (!f->devbound.seen)
+			f->dev_best = diag_listener(nlh);
 		uids_add(&f->devbound, m->idiag_uid);
 		return;
 	}
@@ -220,8 +238,7 @@ static void find_consider(struct find *f, const struct nlmsghdr *nlh)
 	uids_add(&f->receivers, m->idiag_uid);
 	if (score > f->score) {
 		f->score = score;
-		f->best.cookie = diag_cookie(m);
-		f->best.uid = m->idiag_uid;
+		f->best = diag_listener(nlh);
 		f->best_if = m->id.idiag_if;
 	}
 }
@@ -357,7 +374,7 @@ static int find_exact(struct listeners *l, int family, const struct in6_addr *ds
 			/* A lookup with no peer finds listeners only; be sure. */
 			if (m->idiag_state != TCP_LISTEN || ntohs(m->id.idiag_sport) != dport)
 				return -ENOENT;
-			*ret = (struct listener){ .cookie = diag_cookie(m), .uid = m->idiag_uid };
+			*ret = diag_listener(nlh);
 			*ret_if = m->id.idiag_if;
 			return 0;
 		}
@@ -553,7 +570,8 @@ static int destroy_open(struct listeners *l)
 	return 0;
 }
 
-int listeners_open(struct listeners **ret)
+/* With the destroy socket (follow) or for lookups only. */
+static int open_sockets(bool follow, struct listeners **ret)
 {
 	struct listeners *l = calloc(1, sizeof(*l));
 	int r;
@@ -571,7 +589,7 @@ int listeners_open(struct listeners **ret)
 		goto fail;
 	}
 	l->seq = (uint32_t)time(NULL);
-	r = destroy_open(l);
+	r = follow ? destroy_open(l) : 0;
 	if (r < 0)
 		goto fail;
 	*ret = l;
@@ -579,6 +597,16 @@ int listeners_open(struct listeners **ret)
 fail:
 	listeners_close(l);
 	return r;
+}
+
+int listeners_open(struct listeners **ret)
+{
+	return open_sockets(true, ret);
+}
+
+int listeners_open_lookup(struct listeners **ret)
+{
+	return open_sockets(false, ret);
 }
 
 int listeners_destroy_fd(const struct listeners *l)

@@ -14,6 +14,9 @@ struct listeners;
 struct listener {
 	uint64_t cookie; /* sock_diag's socket cookie: stable for the socket's life */
 	uint32_t uid;	 /* the socket's owner (sk_uid) */
+	uint64_t inode;	 /* its inode (0: no process holds it any more) */
+	bool has_cgroup_id;
+	uint64_t cgroup_id; /* the cgroup it was created in (INET_DIAG_CGROUP_ID) */
 	bool ambiguous;	 /* sockets of more than one uid could receive it (e.g. UDP
 			    SO_REUSEADDR): a per-packet decision, never a cached one */
 	bool contested;	 /* a socket of another uid bound to a device (SO_BINDTODEVICE)
@@ -25,6 +28,10 @@ struct listener {
 /* Open the sock_diag socket for lookups and the one subscribed to destroy notifications
  * (SKNLGRP_INET{,6}_{TCP,UDP}_DESTROY; CAP_NET_ADMIN). 0 or -errno. */
 int listeners_open(struct listeners **ret);
+
+/* The same without the destroy socket: for listeners_find() only (no CAP_NET_ADMIN needed for
+ * the groups, nothing queued that nobody reads). */
+int listeners_open_lookup(struct listeners **ret);
 
 /* Find the receiver of a packet of `family` (AF_INET, AF_INET6) and `proto` (IPPROTO_TCP,
  * IPPROTO_UDP) to dst:dport (dst as in struct audit_event: AF_INET's 4 bytes first). The most

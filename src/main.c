@@ -41,6 +41,7 @@ struct cmdline {
 	const char *policy_dir;	  /* -d: drop-ins; NULL: none (or the default with the default file) */
 	const char *prog;
 	bool dry_run;	      /* apply --dry-run */
+	bool live;	      /* print --live */
 	bool json;	      /* show --json */
 	bool keep_rules;      /* run --keep-rules */
 	const char *log_file; /* run --log-file */
@@ -210,7 +211,7 @@ static int cmd_print(struct cmdline *cl)
 	struct loaded l;
 	int r;
 
-	r = load(cl, 0, &l);
+	r = load(cl, cl->live ? APPLY_LIVE : 0, &l);
 	if (r)
 		return r;
 	/* nft syntax: '#' comments, so the output still loads with nft -f. */
@@ -585,7 +586,9 @@ static const struct command commands[] = {
 	  .help = "parse, resolve and compile the policy; print a summary" },
 	{ .name = "print",
 	  .run = cmd_print,
-	  .help = "print the nftables table the policy compiles to" },
+	  .help = "print the nftables table the policy compiles to",
+	  .opts = { { "live", 'l', offsetof(struct cmdline, live),
+		      "the table as loguard run installs it (daemon-judged and held rules)" } } },
 	{ .name = "apply",
 	  .run = cmd_apply,
 	  .help = "install the policy atomically",

@@ -45,6 +45,7 @@
 struct nfqueue {
 	struct mnl_socket *sock;
 	uint16_t num;
+	unsigned flags; /* NFQUEUE_* */
 	uint32_t seq;
 	char buf[READ_BUF_SIZE];
 };
@@ -120,10 +121,17 @@ static int bind_error(struct nfqueue *q)
 
 int nfqueue_open(uint16_t num, struct nfqueue **ret)
 {
-	struct nfqnl_msg_config_params params = { .copy_range = htonl(COPY_RANGE),
+	return nfqueue_open_flags(num, 0, ret);
+}
+
+int nfqueue_open_flags(uint16_t num, unsigned open_flags, struct nfqueue **ret)
+{
+	uint32_t range = open_flags & NFQUEUE_COPY_ALL_HEADERS ? AUDIT_COPY_RANGE : COPY_RANGE;
+	struct nfqnl_msg_config_params params = { .copy_range = htonl(range),
 						  .copy_mode = NFQNL_COPY_PACKET };
 	/* GSO: hand over large packets whole and skip checksumming; we read headers only. */
-	uint32_t flags = NFQA_CFG_F_UID_GID | NFQA_CFG_F_GSO;
+	uint32_t flags = NFQA_CFG_F_UID_GID | NFQA_CFG_F_GSO |
+			 (open_flags & NFQUEUE_FAIL_OPEN ? NFQA_CFG_F_FAIL_OPEN : 0);
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nfqueue *q = calloc(1, sizeof(*q));
 	struct nlmsghdr *nlh;
@@ -132,6 +140,7 @@ int nfqueue_open(uint16_t num, struct nfqueue **ret)
 	if (!q)
 		return -ENOMEM;
 	q->num = num;
+	q->flags = open_flags;
 	q->seq = (uint32_t)time(NULL);
 	q->sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (!q->sock || mnl_socket_bind(q->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -232,14 +241,14 @@ int nfqueue_parse_packet(const struct nlmsghdr *nlh, struct nfqueue_packet *p)
 	memset(p, 0, sizeof(*p));
 	ph = mnl_attr_get_payload(tb[NFQA_PACKET_HDR]);
 	p->id = ntohl(ph->packet_id);
-	if (!tb[NFQA_PAYLOAD] ||
-	    audit_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFQA_PAYLOAD]),
-			   mnl_attr_get_payload_len(tb[NFQA_PAYLOAD]), &p->ev) < 0)
-		return -ENOENT;
 	attr_u32(tb[NFQA_MARK], &p->mark); /* absent: mark 0 */
 	p->ev.has_uid = attr_u32(tb[NFQA_UID], &p->ev.uid);
 	p->ev.has_gid = attr_u32(tb[NFQA_GID], &p->ev.gid);
 	clock_gettime(CLOCK_REALTIME, &p->ev.time);
+	if (!tb[NFQA_PAYLOAD] ||
+	    audit_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFQA_PAYLOAD]),
+			   mnl_attr_get_payload_len(tb[NFQA_PAYLOAD]), &p->ev) < 0)
+		return -ENOENT;
 	return 0;
 }
 
@@ -275,8 +284,13 @@ int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, size_t max, uint6
 			if (r == -EINVAL)
 				continue;
 			/* Nothing we can judge must pass (a routing header can push the ports past
-			 * the copy range): drop it, a sender of TCP retransmits. */
-			if (r < 0) {
+			 * the copy range): drop it, a sender of TCP retransmits. Unless the rules
+			 * after the queue decide (NFQUEUE_PASS_UNREADABLE): then cb gets it. */
+			if (r == -ENOENT && (q->flags & NFQUEUE_PASS_UNREADABLE)) {
+				p.ev.ports_unknown = true;
+				n_packets++;
+				r = cb(&p, data);
+			} else if (r < 0) {
 				r = nfqueue_verdict(q, p.id, NF_DROP, false, 0);
 			} else {
 				n_packets++;

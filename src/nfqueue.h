@@ -27,6 +27,19 @@ struct nfqueue_packet {
  * the headers, ask for the sender's uid/gid. The socket is non-blocking. */
 int nfqueue_open(uint16_t num, struct nfqueue **ret);
 
+/* The same with flags (NFQUEUE_*): NFQUEUE_FAIL_OPEN lets the kernel accept what a full queue cannot take
+ * (NFQA_CFG_F_FAIL_OPEN) instead of dropping it: only for queues whose packets pass anyway. */
+#define NFQUEUE_FAIL_OPEN (1U << 0)
+/* Copy AUDIT_COPY_RANGE bytes, as NFLOG does: the ports behind any header an unprivileged
+ * client can add, for queues whose packets must not be dropped as unreadable. */
+#define NFQUEUE_COPY_ALL_HEADERS (1U << 1)
+/* A packet nfqueue_read() cannot read (ports past even that copy: more than 2 KiB of headers,
+ * which needs CAP_NET_RAW) goes to the callback with ev.ports_unknown (family and addresses
+ * when they were read, else family 0) instead of being dropped: for queues whose packets the
+ * rules after the queue decide on. */
+#define NFQUEUE_PASS_UNREADABLE (1U << 2)
+int nfqueue_open_flags(uint16_t num, unsigned flags, struct nfqueue **ret);
+
 /* The socket to poll for POLLIN. */
 int nfqueue_fd(const struct nfqueue *q);
 
@@ -48,7 +61,7 @@ int nfqueue_verdict(struct nfqueue *q, uint32_t id, uint32_t verdict, bool set_m
 
 /* Decode one NFQNL_MSG_PACKET; ev.time is now. -EINVAL: not a valid queue message (no id);
  * -ENOENT: valid, but not a TCP/UDP packet over IPv4/IPv6 whose ports are in the copied part
- * (p->id is still set, so the caller can give a verdict). */
+ * (p->id, mark, uid and gid are still set, so the caller can give a verdict). */
 int nfqueue_parse_packet(const struct nlmsghdr *nlh, struct nfqueue_packet *p);
 
 /* Unbind and close; accepts NULL. */

@@ -622,10 +622,11 @@ static void x_payload(struct rule_ctx *rc, uint32_t base, uint32_t offset, uint3
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
 }
 
-static void x_bitwise(struct rule_ctx *rc, uint32_t reg, uint32_t mask, uint32_t len)
+/* reg = (reg & mask) ^ xor: nft's form of both `& mask` and `| bits` (mask ~bits, xor bits). */
+static void x_bitwise_xor(struct rule_ctx *rc, uint32_t reg, uint32_t mask, uint32_t xor,
+			  uint32_t len)
 {
 	struct nftnl_expr *e = expr(rc, "bitwise");
-	uint32_t zero = 0;
 
 	if (!e)
 		return;
@@ -633,7 +634,12 @@ static void x_bitwise(struct rule_ctx *rc, uint32_t reg, uint32_t mask, uint32_t
 	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
 	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, len);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, len);
+}
+
+static void x_bitwise(struct rule_ctx *rc, uint32_t reg, uint32_t mask, uint32_t len)
+{
+	x_bitwise_xor(rc, reg, mask, 0, len);
 }
 
 static void x_hton(struct rule_ctx *rc, uint32_t reg, uint32_t len, uint32_t size)
@@ -762,14 +768,32 @@ static void x_log(struct rule_ctx *rc, const struct ruleset *rs, const char *pre
 	nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, rs->log_group);
 }
 
+/* meta mark & mask == value */
+static void x_mark_is(struct rule_ctx *rc, uint32_t mask, uint32_t value)
+{
+	x_meta(rc, NFT_META_MARK, NFT_REG_1);
+	x_bitwise(rc, NFT_REG_1, mask, 4);
+	x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &value, 4);
+}
+
 /* meta mark & LOGUARD_MARK_ASKED == 0: the daemon has not answered for this packet yet. */
 static void x_not_asked(struct rule_ctx *rc)
 {
-	uint32_t zero = 0;
+	x_mark_is(rc, LOGUARD_MARK_ASKED, 0);
+}
+
+/* meta mark set (meta mark & mask) ^ xor */
+static void x_mark_set(struct rule_ctx *rc, uint32_t mask, uint32_t xor)
+{
+	struct nftnl_expr *e;
 
 	x_meta(rc, NFT_META_MARK, NFT_REG_1);
-	x_bitwise(rc, NFT_REG_1, LOGUARD_MARK_ASKED, 4);
-	x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &zero, 4);
+	x_bitwise_xor(rc, NFT_REG_1, mask, xor, 4);
+	e = expr(rc, "meta");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+	}
 }
 
 /* The xtables NFQUEUE target through nft_compat: nft's own `queue` expression needs
@@ -793,9 +817,25 @@ static void x_queue(struct rule_ctx *rc, uint16_t num, bool bypass)
 	nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, info, sizeof(*info)); /* takes ownership */
 }
 
+/* The end of a log rate rule: log and return, or (HOLD_*) count it as sent and queue it for the
+ * daemon, which writes the record (see LOGUARD_HELD_CHAIN). */
+static void x_log_or_hold(struct rule_ctx *rc, const struct ruleset *rs, const struct rs_rule *r)
+{
+	if (r->kind == RS_RULE_HOLD_METERED || r->kind == RS_RULE_HOLD_METER_FULL) {
+		x_counter_ref(rc, rs->sent_counter);
+		x_queue(rc, r->queue, r->bypass);
+		return;
+	}
+	x_log(rc, rs, r->prefix);
+	x_verdict(rc, NFT_RETURN, NULL);
+}
+
 static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, const struct rs_rule *r)
 {
 	static const uint8_t tcp = IPPROTO_TCP;
+
+	if (r->match_mark)
+		x_mark_is(rc, r->mark_mask, r->mark_value);
 
 	switch (r->kind) {
 	case RS_RULE_ACCEPT_NOT_LO:
@@ -893,7 +933,8 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 	case RS_RULE_LOG:
 		x_log(rc, rs, r->prefix);
 		break;
-	case RS_RULE_LOG_METERED: {
+	case RS_RULE_LOG_METERED:
+	case RS_RULE_HOLD_METERED: {
 		/* update @meter { l4proto . dport . skuid limit rate R }: the element of this port
 		 * and user carries its own token bucket; under the rate, log. */
 		struct nftnl_expr *dyn, *lim;
@@ -910,15 +951,15 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		nftnl_expr_set_u32(dyn, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
 		nftnl_expr_set_str(dyn, NFTNL_EXPR_DYNSET_SET_NAME, r->set);
 		nftnl_expr_add_expr(dyn, NFTNL_EXPR_DYNSET_EXPR, lim);
-		x_log(rc, rs, r->prefix);
-		x_verdict(rc, NFT_RETURN, NULL);
+		x_log_or_hold(rc, rs, r);
 		break;
 	}
 	case RS_RULE_LOG_METER_FULL:
+	case RS_RULE_HOLD_METER_FULL:
 	case RS_RULE_LOG_NO_SOCKET: {
 		struct nftnl_expr *e, *lim;
 
-		if (r->kind == RS_RULE_LOG_METER_FULL) {
+		if (r->kind != RS_RULE_LOG_NO_SOCKET) {
 			x_proto_dport_uid(rc);
 			e = expr(rc, "lookup");
 			if (e) {
@@ -933,8 +974,7 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 			break;
 		}
 		nftnl_rule_add_expr(rc->r, lim);
-		x_log(rc, rs, r->prefix);
-		x_verdict(rc, NFT_RETURN, NULL);
+		x_log_or_hold(rc, rs, r);
 		break;
 	}
 	case RS_RULE_LOG_OVER_SOCKET: {
@@ -1006,18 +1046,12 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		x_proto_dport(rc, r->interval);
 		x_lookup(rc, r->set, false);
 		break;
-	case RS_RULE_CLEAR_MARK: {
-		struct nftnl_expr *e;
-
-		x_meta(rc, NFT_META_MARK, NFT_REG_1);
-		x_bitwise(rc, NFT_REG_1, ~LOGUARD_MARK_ASKED, 4);
-		e = expr(rc, "meta");
-		if (e) {
-			nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-		}
+	case RS_RULE_CLEAR_MARK:
+		x_mark_set(rc, ~LOGUARD_MARK_ASKED, 0);
 		break;
-	}
+	case RS_RULE_SET_MARK:
+		x_mark_set(rc, ~r->mark_mask, r->mark_value);
+		break;
 	default:
 		rc->b->err = -EINVAL;
 	}

@@ -138,6 +138,15 @@ static int buf_finish(struct buf *b, char **ret)
 	return b->err;
 }
 
+void record_listener_clear(struct record_listener *l)
+{
+	free(l->user);
+	free(l->exe);
+	free(l->unit);
+	free(l->user_unit);
+	memset(l, 0, sizeof(*l));
+}
+
 void record_clear(struct record *r)
 {
 	if (!r)
@@ -153,6 +162,7 @@ void record_clear(struct record *r)
 	free(r->unit);
 	free(r->user_unit);
 	free(r->granted_by);
+	record_listener_clear(&r->listener);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -452,6 +462,26 @@ static void json_argv(struct buf *b, char *const *argv)
 	buf_addc(b, ']');
 }
 
+/* "listening": true, false (nothing would receive it) or null (not looked up); then who. */
+static void json_listener(struct buf *b, const struct record_listener *l)
+{
+	bool found = l->state == RECORD_LISTENER_FOUND;
+
+	buf_addf(b, ",\"listening\":%s,\"listener_uid\":",
+		 l->state == RECORD_LISTENER_UNKNOWN ? "null" : found ? "true" : "false");
+	json_u64(b, found, l->uid);
+	buf_adds(b, ",\"listener_user\":");
+	json_str(b, l->user);
+	buf_adds(b, ",\"listener_pid\":");
+	json_u64(b, l->has_pid, (uint64_t)l->pid);
+	buf_adds(b, ",\"listener_exe\":");
+	json_str(b, l->exe);
+	buf_adds(b, ",\"listener_unit\":");
+	json_str(b, l->unit);
+	buf_adds(b, ",\"listener_user_unit\":");
+	json_str(b, l->user_unit);
+}
+
 int record_format_json(const struct record *r, char **ret)
 {
 	const struct audit_event *ev = &r->ev;
@@ -495,6 +525,7 @@ int record_format_json(const struct record *r, char **ret)
 		json_str(&b, r->granted_by);
 		buf_addf(&b, ",\"granted_by_uid\":%" PRIu32, r->granted_by_uid);
 	}
+	json_listener(&b, &r->listener);
 	buf_addc(&b, '}');
 	return buf_finish(&b, ret);
 }
@@ -511,6 +542,31 @@ static void text_id(struct buf *b, const char *key, bool known, uint32_t id, con
 		buf_addc(b, '(');
 		text_str(b, name);
 		buf_addc(b, ')');
+	}
+}
+
+/* " listener=none", or " listener=UID(USER) listener_pid=... listener_exe=...
+ * listener_unit=..." (listener_user_unit only when set); nothing when not looked up. */
+static void text_listener(struct buf *b, const struct record_listener *l)
+{
+	if (l->state == RECORD_LISTENER_UNKNOWN)
+		return;
+	if (l->state == RECORD_LISTENER_NONE) {
+		buf_adds(b, " listener=none");
+		return;
+	}
+	text_id(b, "listener", true, l->uid, l->user);
+	if (l->has_pid)
+		buf_addf(b, " listener_pid=%d", (int)l->pid);
+	else
+		buf_adds(b, " listener_pid=-");
+	buf_adds(b, " listener_exe=");
+	text_str(b, l->exe);
+	buf_adds(b, " listener_unit=");
+	text_str(b, l->unit);
+	if (l->user_unit) {
+		buf_adds(b, " listener_user_unit=");
+		text_str(b, l->user_unit);
 	}
 }
 
@@ -548,6 +604,7 @@ static void text_record(struct buf *b, const struct record *r, const struct part
 	}
 	if (r->has_granted_by)
 		text_id(b, "granted_by", true, r->granted_by_uid, r->granted_by);
+	text_listener(b, &r->listener);
 }
 
 int record_format_text(const struct record *r, char **ret)
@@ -781,6 +838,23 @@ static int verdict_priority(enum record_verdict v)
 	}
 }
 
+/* LOGUARD_LISTENING=yes|no, then the LOGUARD_LISTENER_* fields known; none when not looked
+ * up. */
+static void jfield_listener(struct buf *b, const struct record_listener *l)
+{
+	bool found = l->state == RECORD_LISTENER_FOUND;
+
+	if (l->state == RECORD_LISTENER_UNKNOWN)
+		return;
+	jfield_str(b, "LOGUARD_LISTENING", found ? "yes" : "no");
+	jfield_u64(b, "LOGUARD_LISTENER_UID", found, l->uid);
+	jfield_str(b, "LOGUARD_LISTENER_USER", l->user);
+	jfield_u64(b, "LOGUARD_LISTENER_PID", l->has_pid, (uint64_t)l->pid);
+	jfield_str(b, "LOGUARD_LISTENER_EXE", l->exe);
+	jfield_str(b, "LOGUARD_LISTENER_UNIT", l->unit);
+	jfield_str(b, "LOGUARD_LISTENER_USER_UNIT", l->user_unit);
+}
+
 int journal_send_record(int fd, const struct record *r)
 {
 	const struct audit_event *ev = &r->ev;
@@ -835,6 +909,7 @@ int journal_send_record(int fd, const struct record *r)
 		snprintf(uid, sizeof(uid), "%" PRIu32, r->granted_by_uid);
 		jfield_str(&b, "LOGUARD_GRANTED_BY_UID", uid);
 	}
+	jfield_listener(&b, &r->listener);
 	err = b.err ? b.err : journal_send(fd, &b);
 out:
 	free(b.p);

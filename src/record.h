@@ -29,6 +29,21 @@ struct audit_event {
 	uint32_t seq;
 };
 
+/* Whether a record names the receiving side: not looked up, nobody would receive the packet,
+ * or a socket (TCP listener, bound UDP socket) would. */
+enum record_listener_state { RECORD_LISTENER_UNKNOWN, RECORD_LISTENER_NONE, RECORD_LISTENER_FOUND };
+
+/* The socket that would receive the connection, and who holds it. */
+struct record_listener {
+	enum record_listener_state state;
+	uint32_t uid; /* the socket's owner (FOUND) */
+	char *user;
+	bool has_pid;
+	pid_t pid;
+	char *exe;
+	char *unit, *user_unit; /* as struct record's */
+};
+
 /* An event plus everything loguard could find out about who sent it. Every
  * pointer may be NULL and every has_* false: a field not found is null, never guessed. */
 struct record {
@@ -50,7 +65,11 @@ struct record {
 	bool has_granted_by;
 	uint32_t granted_by_uid;
 	char *granted_by; /* that uid's name; may be NULL */
+	struct record_listener listener; /* the receiving side */
 };
+
+/* Free the strings of a record's listener part and zero it. */
+void record_listener_clear(struct record_listener *l);
 
 /* Free the strings of a record and zero it; accepts NULL. */
 void record_clear(struct record *r);

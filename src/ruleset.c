@@ -171,9 +171,27 @@ static void print_set(FILE *f, const struct ruleset *rs, const struct rs_set *s)
 	fputs("\t}\n", f);
 }
 
+/* The xtables NFQUEUE target (see nft_emit.c), as nft's own queue statement, which means the
+ * same. */
+static void print_queue(FILE *f, bool bypass, unsigned num)
+{
+	fprintf(f, "queue %sto %u", bypass ? "flags bypass " : "", num);
+}
+
+/* " counter name C queue ...": a held record is counted as sent, as a logged one. */
+static void print_hold(FILE *f, const struct ruleset *rs, const struct rs_rule *r)
+{
+	fputs(" counter name ", f);
+	print_quoted(f, rs->sent_counter);
+	fputc(' ', f);
+	print_queue(f, r->bypass, r->queue);
+}
+
 static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *r)
 {
 	fputs("\t\t", f);
+	if (r->match_mark)
+		fprintf(f, "meta mark & 0x%08x == 0x%08x ", r->mark_mask, r->mark_value);
 	switch (r->kind) {
 	case RS_RULE_ACCEPT_NOT_LO:
 		fputs("oif != \"lo\" accept", f);
@@ -223,7 +241,23 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 		if (r->kind == RS_RULE_QUEUE_OWNER_UNKNOWN)
 			fprintf(f, "%s daddr . meta l4proto . th dport != @%s ",
 				r->family == 4 ? "ip" : "ip6", r->set);
-		fprintf(f, "queue %sto %u", r->bypass ? "flags bypass " : "", rs->queue_num);
+		print_queue(f, r->bypass, rs->queue_num);
+		break;
+	case RS_RULE_SET_MARK:
+		/* As nft lists it: the bits set are also kept by the mask. */
+		fprintf(f, "meta mark set meta mark & 0x%08x | 0x%08x", ~r->mark_mask | r->mark_value,
+			r->mark_value);
+		break;
+	case RS_RULE_HOLD_METERED:
+		fprintf(f, "update @%s { meta l4proto . th dport . meta skuid ", r->set);
+		print_limit(f, rs);
+		fputs(" }", f);
+		print_hold(f, rs, r);
+		break;
+	case RS_RULE_HOLD_METER_FULL:
+		fprintf(f, "meta l4proto . th dport . meta skuid != @%s ", r->set);
+		print_limit(f, rs);
+		print_hold(f, rs, r);
 		break;
 	case RS_RULE_CLEAR_MARK:
 		fprintf(f, "meta mark set meta mark & 0x%08x", ~LOGUARD_MARK_ASKED);

@@ -45,6 +45,25 @@
  * takes the guard's deny path (log, reject or drop). Audit clears it before its accept. */
 #define LOGUARD_MARK_ASKED 0x20000000U
 
+/*
+ * Under `loguard run`, what the log meters let through of denials and would-be denials is held
+ * in an NFQUEUE instead of being logged: the client is still blocked in connect() (or its
+ * datagram waits), so the daemon finds who sent it, writes the record, then lets the packet go
+ * on. The kernel keeps the decision: an enforce denial is marked with its deny action before it
+ * is queued, and the queueing chain (hook output, LOGUARD_HOOK_PRIORITY) is left by every way
+ * out of the queue (the daemon's accept, no daemon bound: bypass) into the base chain
+ * LOGUARD_HELD_CHAIN one priority later, which rejects or drops what carries the mark. A full
+ * queue drops (enforce; TCP retransmits the SYN) or accepts (audit, which blocks nothing).
+ * Queues: policy queue + LOGUARD_HOLD_QUEUE_DENY (enforce) and + LOGUARD_HOLD_QUEUE_AUDIT.
+ */
+#define LOGUARD_HELD_CHAIN	    "held"
+#define LOGUARD_HELD_PRIORITY	    (LOGUARD_HOOK_PRIORITY + 1)
+#define LOGUARD_MARK_HOLD_REJECT    0x10000000U
+#define LOGUARD_MARK_HOLD_DROP	    0x40000000U
+#define LOGUARD_MARK_HOLD	    (LOGUARD_MARK_HOLD_REJECT | LOGUARD_MARK_HOLD_DROP)
+#define LOGUARD_HOLD_QUEUE_DENY	    1
+#define LOGUARD_HOLD_QUEUE_AUDIT    2
+
 /* The guard judges in the output hook before destination NAT (nat output is at -100,
  * conntrack at -200): on the address and port the client asked for, before a container
  * runtime's DNAT of 127.0.0.1:PORT reroutes the packet off lo. -110 is after mangle (-150),
@@ -141,6 +160,11 @@ enum rs_rule_kind {
 	RS_RULE_CLEAR_MARK,	     /* meta mark set meta mark & ~LOGUARD_MARK_ASKED */
 	RS_RULE_COUNT_ASKED, /* meta mark & ASKED == ASKED meta l4proto . th dport @set (counts) */
 	RS_RULE_COUNT,	     /* meta l4proto . th dport @set (counts its element) */
+	/* update @meter { key limit rate R } counter name C queue [flags bypass] to Q */
+	RS_RULE_HOLD_METERED,
+	/* key != @meter limit rate R counter name C queue [flags bypass] to Q */
+	RS_RULE_HOLD_METER_FULL,
+	RS_RULE_SET_MARK, /* meta mark set meta mark & ~mark_mask | mark_value */
 	__RS_RULE_KIND_MAX
 };
 
@@ -151,7 +175,12 @@ struct rs_rule {
 	bool interval;		/* the set holds port ranges (big-endian keys) */
 	unsigned level;		/* ALLOW_CGROUP */
 	unsigned family;	/* ALLOW_OWNER, QUEUE_OWNER_UNKNOWN: 4 or 6 */
-	bool bypass;		/* QUEUE*: accept when no daemon listens (fail: open) */
+	bool bypass;		/* QUEUE*, HOLD*: accept when no daemon listens (fail: open) */
+	uint16_t queue;		/* HOLD*: queue number */
+	/* Any kind (match_mark): the rule first matches meta mark & mark_mask == mark_value.
+	 * SET_MARK: meta mark set meta mark & ~mark_mask | mark_value. */
+	bool match_mark;
+	uint32_t mark_mask, mark_value;
 	const char *goto_chain; /* ALLOW_*: goto this chain instead of accept (to log allows) */
 	const char *prefix;	/* LOG* */
 	const char *target;	/* JUMP, NOT_LO_JUMP */
@@ -179,6 +208,7 @@ struct ruleset {
 	bool counters; /* per-element counters on every set */
 	uint16_t log_group;
 	uint16_t queue_num;	   /* NFQUEUE of the QUEUE* rules */
+	bool hold;		   /* denials the meters log are held (LOGUARD_HELD_CHAIN) */
 	uint32_t log_rate;	   /* 0 = unlimited */
 	uint32_t log_burst;	   /* records per key before the rate applies */
 	const char *log_rate_unit; /* "second", ... */
@@ -199,6 +229,12 @@ static inline uint32_t rs_set_size(const struct rs_set *s)
 	uint32_t n = s->n_elems > UINT32_MAX / 4 ? UINT32_MAX / 2 : (uint32_t)(2 * s->n_elems + 64);
 
 	return s->live && n < LOGUARD_LIVE_SET_SIZE ? LOGUARD_LIVE_SET_SIZE : n;
+}
+
+/* The queue holding denials (enforce) or would-be denials (audit); wraps past 65535. */
+static inline uint16_t rs_hold_queue(const struct ruleset *rs, bool audit)
+{
+	return (uint16_t)(rs->queue_num + (audit ? LOGUARD_HOLD_QUEUE_AUDIT : LOGUARD_HOLD_QUEUE_DENY));
 }
 
 /* Timeout of the log meters' elements: never shorter than a depleted bucket takes to refill,

@@ -56,8 +56,8 @@ mode=$(stat -c %a "$RUNTIME_DIRECTORY/control")
 # What `loguard print` says is what the kernel has, grant sets and rules included. (The queue
 # rules are installed as the xtables NFQUEUE target, which nft lists as nothing or as
 # "queue num N" depending on the modules loaded; an owned table is listed with its owner.)
-noqueue() { sed -E 's/ queue (to|num) [0-9]+( bypass)?//; s/ # progname loguard$//'; }
-want=$("$LOGUARD" -f "$p" print | noqueue | nft_normalize)
+noqueue() { sed -E 's/ queue (flags [a-z,]+ )?(to|num) [0-9]+( bypass)?//; s/ # progname loguard$//'; }
+want=$("$LOGUARD" -f "$p" print --live | noqueue | nft_normalize)
 got=$(nft_list table inet loguard | noqueue | nft_normalize)
 nft_same "$want" "$got" && log "ok: print matches the kernel's table" ||
 	{ fail "print differs from the kernel's table:"; nft_diff "$want" "$got"; }

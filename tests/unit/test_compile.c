@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Compiler golden files: every tests/golden/NAME.yaml compiles to exactly the
- * text in NAME.nft (the `loguard print` output). LOGUARD_UPDATE_GOLDEN=1
- * rewrites the .nft files; review the diff before committing them.
+ * text in NAME.nft (the `loguard print` output), and where NAME.live.nft exists, compiled for
+ * `loguard run` (held denials, live sets) to that. LOGUARD_UPDATE_GOLDEN=1 rewrites the .nft
+ * files (and the .live.nft files that exist); review the diff before committing them.
  */
 #include <errno.h>
 #include <glob.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -35,7 +38,7 @@ static char *read_all(const char *path)
 	return buf;
 }
 
-static char *compile_to_text(const char *yaml)
+static char *compile_to_text(const char *yaml, bool live)
 {
 	struct diags d = { 0 };
 	struct policy *p = NULL;
@@ -46,7 +49,7 @@ static char *compile_to_text(const char *yaml)
 
 	assert_int_equal(policy_parse_file(yaml, &d, &p), 0);
 	assert_int_equal(policy_check(p, &(struct policy_check_opts){ 0 }, &d), 0);
-	assert_int_equal(compile_policy(p, &d, &rs), 0);
+	assert_int_equal(compile_policy_opts(p, &(struct compile_opts){ .live = live }, &d, &rs), 0);
 	assert_int_equal(d.n_errors, 0);
 	f = open_memstream(&text, &len);
 	assert_non_null(f);
@@ -58,39 +61,52 @@ static char *compile_to_text(const char *yaml)
 	return text;
 }
 
+/* yaml compiled (live or not) must print as the file nft_path says. */
+static void check_golden(const char *yaml, const char *nft_path, bool live)
+{
+	char *got = compile_to_text(yaml, live), *want;
+
+	if (getenv("LOGUARD_UPDATE_GOLDEN")) {
+		FILE *f = fopen(nft_path, "w");
+
+		assert_non_null(f);
+		fputs(got, f);
+		fclose(f);
+	}
+	want = read_all(nft_path);
+	if (!want)
+		fail_msg("%s: missing golden file %s", yaml, nft_path);
+	if (strcmp(got, want))
+		fail_msg("%s compiles to:\n%s\nbut %s says:\n%s", yaml, got, nft_path, want);
+	free(got);
+	free(want);
+}
+
 static void test_golden(void **state)
 {
 	glob_t g;
-	int n = 0;
+	int n = 0, n_live = 0;
 
 	(void)state;
 	assert_int_equal(glob("golden/*.yaml", 0, NULL, &g), 0);
 	for (size_t i = 0; i < g.gl_pathc; i++) {
-		char *nft_path, *got, *want;
+		int stem = (int)(strlen(g.gl_pathv[i]) - 5);
+		char *nft_path, *live_path;
 
-		assert_true(asprintf(&nft_path, "%.*s.nft", (int)(strlen(g.gl_pathv[i]) - 5),
-				     g.gl_pathv[i]) > 0);
-		got = compile_to_text(g.gl_pathv[i]);
-		if (getenv("LOGUARD_UPDATE_GOLDEN")) {
-			FILE *f = fopen(nft_path, "w");
-
-			assert_non_null(f);
-			fputs(got, f);
-			fclose(f);
+		assert_true(asprintf(&nft_path, "%.*s.nft", stem, g.gl_pathv[i]) > 0);
+		assert_true(asprintf(&live_path, "%.*s.live.nft", stem, g.gl_pathv[i]) > 0);
+		check_golden(g.gl_pathv[i], nft_path, false);
+		if (access(live_path, F_OK) == 0) {
+			check_golden(g.gl_pathv[i], live_path, true);
+			n_live++;
 		}
-		want = read_all(nft_path);
-		if (!want)
-			fail_msg("%s: missing golden file %s", g.gl_pathv[i], nft_path);
-		if (strcmp(got, want))
-			fail_msg("%s compiles to:\n%s\nbut %s says:\n%s", g.gl_pathv[i], got,
-				 nft_path, want);
-		free(got);
-		free(want);
+		free(live_path);
 		free(nft_path);
 		n++;
 	}
 	globfree(&g);
 	assert_true(n >= 4);
+	assert_true(n_live >= 1);
 }
 
 /* The record's guard (ruleset_guard_of, from the guard maps) is the guard precedence gave the

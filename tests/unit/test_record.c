@@ -60,6 +60,12 @@ static void v4(struct in6_addr *a, uint8_t b0, uint8_t b1, uint8_t b2, uint8_t b
 	a->s6_addr[3] = b3;
 }
 
+/* The listener part of a record whose listener was not looked up. */
+#define NO_LISTENER                                                                          \
+	",\"listening\":null,\"listener_uid\":null,\"listener_user\":null,"                     \
+	"\"listener_pid\":null,\"listener_exe\":null,\"listener_unit\":null,"                   \
+	"\"listener_user_unit\":null"
+
 /* Only what NFLOG gives for every packet: everything else unknown. */
 static void record_minimal(struct record *r)
 {
@@ -105,7 +111,7 @@ static const char full_json[] =
 	"\"group\":\"alice\",\"pid\":4242,\"exe\":\"/usr/bin/curl\","
 	"\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],"
 	"\"cgroup\":\"/user.slice/user-1001.slice/"
-	"session-3.scope\",\"unit\":\"session-3.scope\",\"user_unit\":null}";
+	"session-3.scope\",\"unit\":\"session-3.scope\",\"user_unit\":null" NO_LISTENER "}";
 
 static void assert_json(const struct record *r, const char *want)
 {
@@ -147,7 +153,7 @@ static void test_json_unknown(void **state)
 		"\"guard\":null,\"verdict\":\"would-deny\",\"protocol\":\"udp\","
 		"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
 		"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
-		"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
+		"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null" NO_LISTENER "}");
 	/* a uid without a name, an empty argv (kernel thread): known, so not null */
 	r.ev.has_uid = true;
 	r.ev.uid = 0;
@@ -159,7 +165,7 @@ static void test_json_unknown(void **state)
 		"\"guard\":null,\"verdict\":\"allow\",\"protocol\":\"udp\","
 		"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
 		"\"uid\":0,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
-		"\"exe\":null,\"cmdline\":[],\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
+		"\"exe\":null,\"cmdline\":[],\"cgroup\":null,\"unit\":null,\"user_unit\":null" NO_LISTENER "}");
 	record_clear(&r);
 }
 
@@ -179,7 +185,7 @@ static void test_json_ipv6(void **state)
 		"\"guard\":null,\"verdict\":\"deny\",\"protocol\":\"udp\","
 		"\"src\":\"::1\",\"sport\":5353,\"dst\":\"fd00::1:2\",\"dport\":53,"
 		"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
-		"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
+		"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,\"user_unit\":null" NO_LISTENER "}");
 	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - udp [::1]:5353 -> [fd00::1:2]:53 "
 			"uid=- gid=- pid=- exe=- unit=-");
 
@@ -191,7 +197,7 @@ static void test_json_ipv6(void **state)
 			"\"src\":\"::ffff:127.0.0.1\",\"sport\":5353,\"dst\":\"::ffff:127.0.0.1\","
 			"\"dport\":53,\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,"
 			"\"pid\":null,\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,"
-			"\"user_unit\":null}");
+			"\"user_unit\":null" NO_LISTENER "}");
 	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - udp [::ffff:127.0.0.1]:5353 -> "
 			"[::ffff:127.0.0.1]:53 uid=- gid=- pid=- exe=- unit=-");
 	record_clear(&r);
@@ -229,7 +235,7 @@ static void test_escaping(void **state)
 			"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
 			"\"uid\":1000,\"user\":\"ev\\u001b[1mil\",\"gid\":null,\"group\":null,"
 			"\"pid\":null,\"exe\":\"" HOSTILE_JSON "\",\"cmdline\":[\"" HOSTILE_JSON
-			"\",\"\",\"x y\"],\"cgroup\":null,\"unit\":null,\"user_unit\":null}");
+			"\",\"\",\"x y\"],\"cgroup\":null,\"unit\":null,\"user_unit\":null" NO_LISTENER "}");
 	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny \"g\\\"1\" udp 127.0.0.1:5353 -> "
 			"127.0.0.1:53 uid=1000(\"ev\\x1b[1mil\") gid=- pid=- exe=" HOSTILE_TEXT
 			" unit=-");
@@ -280,7 +286,7 @@ static void test_forgery(void **state)
 		    "\\u200e\\u200f\\u2028y\\u2029z\\u200b\\u00a0\\ufeff\\udb40\\udc41\\u009b\","
 		    "\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],"
 		    "\"cgroup\":\"/user.slice/user-1001.slice/session-3.scope\","
-		    "\"unit\":\"a\\u202ab.service\",\"user_unit\":null}");
+		    "\"unit\":\"a\\u202ab.service\",\"user_unit\":null" NO_LISTENER "}");
 	record_clear(&r);
 
 	/* empty and plain values; a backslash makes a value quoted (bare values are literal) */
@@ -317,7 +323,7 @@ static void test_user_unit(void **state)
 			"\"group\":\"alice\",\"pid\":4242,\"exe\":\"/usr/bin/curl\","
 			"\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],\"cgroup\":"
 			"\"/user.slice/user-1002.slice/user@1002.service/app.slice/sshd.service\","
-			"\"unit\":\"user@1002.service\",\"user_unit\":\"sshd.service\"}");
+			"\"unit\":\"user@1002.service\",\"user_unit\":\"sshd.service\"" NO_LISTENER "}");
 	record_clear(&r);
 }
 
@@ -342,7 +348,7 @@ static void test_ports_unknown(void **state)
 			"\"src\":\"::1\",\"sport\":null,\"dst\":\"::1\",\"dport\":null,"
 			"\"uid\":1002,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
 			"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,"
-			"\"user_unit\":null}");
+			"\"user_unit\":null" NO_LISTENER "}");
 	assert_text(&r, "2026-11-26T05:07:31.123456Z deny - - [::1]:- -> [::1]:- uid=1002 gid=- "
 			"pid=- exe=- unit=-");
 	r.ev.proto = IPPROTO_TCP;
@@ -719,6 +725,76 @@ static void journal_recv(struct fake_journal *j, struct jentry *e)
 	jentry_parse(e);
 }
 
+/* The receiving side: who listens (JSON, text, journal), or that nothing does. */
+static void test_listener(void **state)
+{
+	struct fake_journal *j = *state;
+	struct jentry e;
+	struct record r;
+
+	record_full(&r);
+	r.listener = (struct record_listener){ .state = RECORD_LISTENER_FOUND,
+					       .uid = 1002,
+					       .user = xstrdup("bob"),
+					       .has_pid = true,
+					       .pid = 77,
+					       .exe = xstrdup("/usr/bin/jupyter lab"),
+					       .unit = xstrdup("user@1002.service"),
+					       .user_unit = xstrdup("jupyter.service") };
+	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+			"\"guard\":\"jupyter\",\"verdict\":\"would-deny\",\"protocol\":\"tcp\","
+			"\"src\":\"127.0.0.1\",\"sport\":45678,\"dst\":\"127.0.0.1\",\"dport\":62893,"
+			"\"uid\":1001,\"user\":\"alice\",\"gid\":1001,\"group\":\"alice\","
+			"\"pid\":4242,\"exe\":\"/usr/bin/curl\","
+			"\"cmdline\":[\"curl\",\"http://127.0.0.1:62893/\"],"
+			"\"cgroup\":\"/user.slice/user-1001.slice/session-3.scope\","
+			"\"unit\":\"session-3.scope\",\"user_unit\":null,\"listening\":true,"
+			"\"listener_uid\":1002,\"listener_user\":\"bob\",\"listener_pid\":77,"
+			"\"listener_exe\":\"/usr/bin/jupyter lab\","
+			"\"listener_unit\":\"user@1002.service\","
+			"\"listener_user_unit\":\"jupyter.service\"}");
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny jupyter tcp 127.0.0.1:45678 -> "
+			"127.0.0.1:62893 uid=1001(alice) gid=1001(alice) pid=4242 "
+			"exe=/usr/bin/curl unit=session-3.scope listener=1002(bob) listener_pid=77 "
+			"listener_exe=\"/usr/bin/jupyter lab\" listener_unit=user@1002.service "
+			"listener_user_unit=jupyter.service");
+	assert_int_equal(journal_send_record(j->client, &r), 0);
+	journal_recv(j, &e);
+	assert_int_equal(e.n, 27);
+	assert_jfield(&e, "LOGUARD_LISTENING", "yes");
+	assert_jfield(&e, "LOGUARD_LISTENER_UID", "1002");
+	assert_jfield(&e, "LOGUARD_LISTENER_USER", "bob");
+	assert_jfield(&e, "LOGUARD_LISTENER_PID", "77");
+	assert_jfield(&e, "LOGUARD_LISTENER_EXE", "/usr/bin/jupyter lab");
+	assert_jfield(&e, "LOGUARD_LISTENER_UNIT", "user@1002.service");
+	assert_jfield(&e, "LOGUARD_LISTENER_USER_UNIT", "jupyter.service");
+	free(e.data);
+
+	/* Nothing listened: said, with no listener fields. */
+	record_listener_clear(&r.listener);
+	r.listener.state = RECORD_LISTENER_NONE;
+	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny jupyter tcp 127.0.0.1:45678 -> "
+			"127.0.0.1:62893 uid=1001(alice) gid=1001(alice) pid=4242 "
+			"exe=/usr/bin/curl unit=session-3.scope listener=none");
+	assert_int_equal(journal_send_record(j->client, &r), 0);
+	journal_recv(j, &e);
+	assert_int_equal(e.n, 21);
+	assert_jfield(&e, "LOGUARD_LISTENING", "no");
+	free(e.data);
+	record_clear(&r);
+	record_minimal(&r);
+	r.listener.state = RECORD_LISTENER_NONE;
+	assert_json(&r, "{\"time\":\"2026-11-26T05:07:31.123456Z\",\"type\":\"connection\","
+			"\"guard\":null,\"verdict\":\"would-deny\",\"protocol\":\"udp\","
+			"\"src\":\"127.0.0.1\",\"sport\":5353,\"dst\":\"127.0.0.1\",\"dport\":53,"
+			"\"uid\":null,\"user\":null,\"gid\":null,\"group\":null,\"pid\":null,"
+			"\"exe\":null,\"cmdline\":null,\"cgroup\":null,\"unit\":null,"
+			"\"user_unit\":null,\"listening\":false,\"listener_uid\":null,"
+			"\"listener_user\":null,\"listener_pid\":null,\"listener_exe\":null,"
+			"\"listener_unit\":null,\"listener_user_unit\":null}");
+	record_clear(&r);
+}
+
 static void test_journal_full(void **state)
 {
 	struct fake_journal *j = *state;
@@ -1027,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_clear),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test_setup_teardown(test_journal_full, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_listener, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_unknown, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_escaped, journal_setup,
