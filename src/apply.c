@@ -116,9 +116,27 @@ static bool flags_refused(int r, const struct installed *inst, uint32_t table_fl
 	return (r == -EOPNOTSUPP || r == -EINVAL) && (inst->flags & mask) != (table_flags & mask);
 }
 
+static bool has_queue_rules(const struct ruleset *rs)
+{
+	for (size_t i = 0; rs && i < rs->n_chains; i++)
+		for (size_t j = 0; j < rs->chains[i].n_rules; j++)
+			if (rs->chains[i].rules[j].kind == RS_RULE_QUEUE ||
+			    rs->chains[i].rules[j].kind == RS_RULE_QUEUE_OWNER_UNKNOWN)
+				return true;
+	return false;
+}
+
 int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t table_flags,
 		  struct diags *d, struct emit_stats *ret_stats)
 {
+	/* LOGUARD_QUEUE=nft or xt forces how connections are queued (tests of both); else nft's
+	 * own expression until the kernel refuses it. */
+	const char *force = getenv("LOGUARD_QUEUE");
+	bool force_nft = force && !strcmp(force, "nft");
+	bool queue = has_queue_rules(rs);
+
+	if (force && !strcmp(force, "xt"))
+		nl_set_queue_xt(nl);
 	struct diags tries = { 0 };
 	bool replace = false;
 	int r = 0;
@@ -126,7 +144,8 @@ int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t
 	for (int attempt = 0; attempt < APPLY_RETRIES; attempt++) {
 		struct emit_opts opts = { .has_genid = true,
 					  .commit = commit,
-					  .table_flags = table_flags };
+					  .table_flags = table_flags,
+					  .queue_xt = !force_nft && nl_queue_xt(nl) };
 		struct installed *inst = NULL;
 		struct emit_batch *b = NULL;
 		bool update, retry;
@@ -168,6 +187,13 @@ int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t
 			emit_batch_free(b);
 		}
 		retry = r == -ERESTART || r == -EINTR;
+		/* An expression type the kernel does not have is ENOENT: without nft_queue, the
+		 * xtables target (once; remembered for this socket). */
+		if (r == -ENOENT && queue && !opts.queue_xt && !force_nft) {
+			nl_set_queue_xt(nl);
+			retry = true;
+			attempt--;
+		}
 		if (update && flags_refused(r, inst, table_flags)) {
 			/* Only a new table can take these flags (once: update is false then). */
 			replace = retry = true;
@@ -177,6 +203,10 @@ int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t
 		if (!retry)
 			break;
 	}
+	if (r == -ENOENT && queue && force_nft)
+		diags_add(&tries, DIAG_ERROR, NULL,
+			  "LOGUARD_QUEUE=nft: this kernel has no nft queue expression "
+			  "(CONFIG_NFT_QUEUE); without LOGUARD_QUEUE the xtables NFQUEUE target is used");
 	/* Only the last attempt's diagnostics matter. */
 	diags_move(d, &tries);
 	return r;

@@ -1353,6 +1353,10 @@ int live_apply(struct live *l, const struct loaded *cur)
 			return r;
 		}
 		l->queue_num = p->queue_num;
+		fprintf(stderr, "loguard: queueing to NFQUEUE %u with %s\n", p->queue_num,
+			nl_queue_xt(l->nl) ? "the xtables NFQUEUE target (no nft queue expression "
+					     "here, or LOGUARD_QUEUE=xt)"
+					   : "nft's queue expression");
 	}
 	if (!need_listeners) {
 		listeners_close(l->listeners);
