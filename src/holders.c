@@ -192,6 +192,10 @@ static void held_in(int fddir, const uint64_t *inodes, size_t n, uint64_t *ret_h
 				if (inodes[i] == ino)
 					*ret_held |= 1ULL << i;
 		}
+		/* procfs fills the buffer while entries remain: with room left for another
+		 * (names here are fd numbers) this was the last of them, no EOF read needed. */
+		if (len < (ssize_t)sizeof(buf) - 256)
+			break;
 	}
 }
 
@@ -238,6 +242,35 @@ static uint64_t holds_which(int piddir, bool leader_gone, const uint64_t *inodes
 	return held;
 }
 
+/* holds_which() for an indexed process, through the index's open /proc/PID/fd when it has
+ * one (that task's, whoever has the pid now). With ret_exe, and a socket held, the process's
+ * exe is stat()ed through the same handle too (zeroed if that fails: matches no file). */
+static uint64_t holds_which_indexed(struct procidx *x, int proc_fd, const struct procidx_proc *p,
+				    const uint64_t *inodes, size_t n, struct stat *ret_exe)
+{
+	int fd = p->leader_gone ? -1 : procidx_fd_dir(x, p->pid);
+	uint64_t held = 0;
+
+	if (fd >= 0 && lseek(fd, 0, SEEK_SET) == 0) {
+		held_in(fd, inodes, n, &held);
+		if (held && ret_exe && fstatat(fd, "../exe", ret_exe, 0) < 0)
+			memset(ret_exe, 0, sizeof(*ret_exe));
+		return held;
+	}
+	char name[16];
+	int piddir;
+
+	snprintf(name, sizeof(name), "%d", (int)p->pid);
+	piddir = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (piddir < 0)
+		return 0; /* gone: holds nothing */
+	held = holds_which(piddir, p->leader_gone, inodes, n);
+	if (held && ret_exe && fstatat(piddir, "exe", ret_exe, 0) < 0)
+		memset(ret_exe, 0, sizeof(*ret_exe));
+	close(piddir);
+	return held;
+}
+
 /* The queries qi[0..n) (all of one uid) against that uid's processes. 0, -EAGAIN, -errno. */
 static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, const size_t *qi,
 		     size_t n, const struct now_ids *now)
@@ -256,8 +289,6 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 	/* First those that run something a query does not allow: each must be seen. */
 	while ((p = procidx_next_of_uid(x, uid, &iter))) {
 		uint64_t disallowed = 0, held;
-		char name[16];
-		int piddir;
 
 		for (size_t i = 0; i < n; i++)
 			if (!proc_allowed(p, &now[qi[i]]))
@@ -277,12 +308,7 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 			deferred[n_def++] = p->pid;
 			continue;
 		}
-		snprintf(name, sizeof(name), "%d", (int)p->pid);
-		piddir = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (piddir < 0)
-			continue; /* gone: holds nothing */
-		held = holds_which(piddir, p->leader_gone, inodes, n);
-		close(piddir);
+		held = holds_which_indexed(x, proc_fd, p, inodes, n, NULL);
 		for (size_t i = 0; i < n; i++) {
 			struct holders_verdict *v = &q[qi[i]].v;
 
@@ -307,24 +333,15 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 		const struct procidx_proc *dp = procidx_find(x, deferred[k]);
 		uint64_t held;
 		struct stat exe;
-		char name[16];
-		int piddir;
 
 		if (!dp)
 			continue;
-		snprintf(name, sizeof(name), "%d", (int)dp->pid);
-		piddir = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (piddir < 0)
-			continue;
-		held = holds_which(piddir, dp->leader_gone, inodes, n) & want_allowed;
-		if (held && (fstatat(piddir, "exe", &exe, 0) < 0 ||
-			     (uint64_t)exe.st_dev != dp->exe_dev ||
+		held = holds_which_indexed(x, proc_fd, dp, inodes, n, &exe) & want_allowed;
+		if (held && ((uint64_t)exe.st_dev != dp->exe_dev ||
 			     (uint64_t)exe.st_ino != dp->exe_ino)) {
-			close(piddir);
-			r = -EAGAIN; /* exec'd meanwhile: its event is on the way */
+			r = -EAGAIN; /* exec'd meanwhile (its event is on the way), or gone */
 			goto out;
 		}
-		close(piddir);
 		for (size_t i = 0; i < n; i++) {
 			if (!(held & (1ULL << i)))
 				continue;

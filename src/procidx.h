@@ -28,6 +28,7 @@ struct procidx_proc {
 	uint32_t uids[PROCIDX_UIDS]; /* real, effective, saved, fs uids and those of uid events */
 	uint64_t exe_dev, exe_ino;   /* of /proc/PID/exe when resolved */
 	uint64_t gen;		     /* event count when it was last made or changed */
+	int fd_dir;		     /* open /proc/PID/fd (pins that task), or -1 */
 };
 
 /* Subscribe to process events and fill the index from /proc. The proc connector answers only
@@ -54,6 +55,11 @@ uint64_t procidx_gen(const struct procidx *x);
 /* Next process after *iter (start with 0) that may act as uid, resolved (a /proc read if it
  * was not); NULL at the end. The pointer is valid until the next procidx_update(). */
 const struct procidx_proc *procidx_next_of_uid(struct procidx *x, uint32_t uid, size_t *iter);
+
+/* An open /proc/PID/fd of the indexed process pid, kept while the index knows that process
+ * (it refers to that task, whoever takes the pid later), for reading again from offset 0;
+ * -1 when pid is not indexed, gone, or the index keeps as many as it may. Not to be closed. */
+int procidx_fd_dir(struct procidx *x, pid_t pid);
 
 /* The indexed process pid, or NULL (not resolved on the way). */
 const struct procidx_proc *procidx_find(const struct procidx *x, pid_t pid);
