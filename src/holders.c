@@ -124,7 +124,9 @@ int holders_check(int proc_fd, uint64_t inode, uint32_t uid, const struct policy
 
 /* A batch's queries of one uid are at most this many per pass; more wait for the next. */
 #define BATCH_MAX 64
-/* Index changes during a check (forks of the uid) before giving up on the index for it. */
+/* Index changes during a check (forks of the uid) before giving up on the index for it: looks
+ * at just the new processes, then whole checks again. */
+#define INDEX_RECHECKS 8
 #define INDEX_RETRIES 3
 
 /* The files at a guard's paths now, read once per call (an upgrade replaces them). */
@@ -271,6 +273,23 @@ static uint64_t holds_which_indexed(struct procidx *x, int proc_fd, const struct
 	return held;
 }
 
+/* Count pid as a holder of the sockets in held, allowed for the queries not in disallowed. */
+static void count_held(struct holders_query *q, const size_t *qi, size_t n, uint64_t held,
+		       uint64_t disallowed, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct holders_verdict *v = &q[qi[i]].v;
+
+		if (!(held & (1ULL << i)))
+			continue;
+		v->n_holders++;
+		if (!(disallowed & (1ULL << i)))
+			v->n_allowed++;
+		else if (!v->first_other)
+			v->first_other = pid;
+	}
+}
+
 /* The queries qi[0..n) (all of one uid) against that uid's processes. 0, -EAGAIN, -errno. */
 static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, const size_t *qi,
 		     size_t n, const struct now_ids *now)
@@ -309,19 +328,7 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 			continue;
 		}
 		held = holds_which_indexed(x, proc_fd, p, inodes, n, NULL);
-		for (size_t i = 0; i < n; i++) {
-			struct holders_verdict *v = &q[qi[i]].v;
-
-			if (!(held & (1ULL << i)))
-				continue;
-			v->n_holders++;
-			if (disallowed & (1ULL << i)) {
-				if (!v->first_other)
-					v->first_other = p->pid;
-			} else {
-				v->n_allowed++;
-			}
-		}
+		count_held(q, qi, n, held, disallowed, p->pid);
 	}
 	/* A query with a disallowed holder is decided; the others need one allowed holder. */
 	for (size_t i = 0; i < n; i++)
@@ -342,27 +349,49 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 			r = -EAGAIN; /* exec'd meanwhile (its event is on the way), or gone */
 			goto out;
 		}
-		for (size_t i = 0; i < n; i++) {
-			if (!(held & (1ULL << i)))
-				continue;
-			q[qi[i]].v.n_holders++;
-			q[qi[i]].v.n_allowed++;
-		}
+		count_held(q, qi, n, held, 0, dp->pid);
 		want_allowed &= ~held;
 	}
 	/* Events of the time we looked: a process of the uid made or changed meanwhile may
-	 * hold a socket we did not see. */
-	r = procidx_update(x);
-	if (r < 0)
-		goto out;
-	if (procidx_gen(x) != gen0) {
+	 * hold a socket we did not see. Those (only) are looked at, as above, until a look
+	 * brings no new event for the uid; a uid that keeps forking is asked again. */
+	for (int round = 0;; round++) {
+		uint64_t seen = gen0;
+		bool changed = false;
+
+		r = procidx_update(x);
+		if (r < 0)
+			goto out;
+		if (procidx_gen(x) == seen)
+			break;
+		gen0 = procidx_gen(x);
 		iter = 0;
-		while ((p = procidx_next_of_uid(x, uid, &iter)))
-			if (p->gen > gen0) {
+		while ((p = procidx_next_of_uid(x, uid, &iter))) {
+			uint64_t disallowed = 0, held;
+			struct stat exe;
+
+			if (p->gen <= seen)
+				continue;
+			changed = true;
+			if (round == INDEX_RECHECKS) {
 				r = -EAGAIN;
-				break;
+				goto out;
 			}
+			for (size_t i = 0; i < n; i++)
+				if (!proc_allowed(p, &now[qi[i]]))
+					disallowed |= 1ULL << i;
+			held = holds_which_indexed(x, proc_fd, p, inodes, n, &exe);
+			if (held & ~disallowed && ((uint64_t)exe.st_dev != p->exe_dev ||
+						   (uint64_t)exe.st_ino != p->exe_ino)) {
+				r = -EAGAIN;
+				goto out;
+			}
+			count_held(q, qi, n, held, disallowed, p->pid);
+		}
+		if (!changed)
+			break;
 	}
+	r = 0;
 out:
 	free(deferred);
 	return r;
