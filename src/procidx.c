@@ -254,8 +254,13 @@ void procidx_apply(struct procidx *x, const struct proc_event *ev)
 	switch (ev->what) {
 	case PROC_EVENT_FORK:
 		/* A thread shares its group's entry; a new process is read when asked for. */
-		if (ev->event_data.fork.child_pid == ev->event_data.fork.child_tgid)
+		if (ev->event_data.fork.child_pid == ev->event_data.fork.child_tgid) {
 			touch(x, ev->event_data.fork.child_tgid);
+		} else {
+			p = find(x, ev->event_data.fork.child_tgid);
+			if (p)
+				p->threads = true;
+		}
 		break;
 	case PROC_EVENT_EXEC:
 		/* After de_thread(): one thread, new file, maybe new (setuid) credentials. */
@@ -264,7 +269,10 @@ void procidx_apply(struct procidx *x, const struct proc_event *ev)
 	case PROC_EVENT_UID:
 		p = find(x, ev->event_data.id.process_tgid);
 		if (!p) {
-			touch(x, ev->event_data.id.process_tgid);
+			/* Not known (cannot be, when in step): everything unknown about it. */
+			p = touch(x, ev->event_data.id.process_tgid);
+			if (p)
+				p->threads = true;
 			break;
 		}
 		/* Another thread may keep the old ones: add, and read the leader's again. */
@@ -281,8 +289,9 @@ void procidx_apply(struct procidx *x, const struct proc_event *ev)
 		    !p->leader_gone)
 			break; /* a thread: the group lives on */
 		/* The leader (or, once it is gone, any thread): drop the group unless other
-		 * threads still count. A zombie leader counts itself: more than one is alive. */
-		if (threads_of(x, p->pid) > 1) {
+		 * threads still count. A zombie leader counts itself: more than one is alive.
+		 * One never seen making a thread has none to ask about. */
+		if (p->threads && threads_of(x, p->pid) > 1) {
 			p->leader_gone = true;
 			break;
 		}
@@ -327,10 +336,13 @@ static int rebuild(struct procidx *x)
 			off += d->d_reclen;
 			if (d->d_name[0] < '1' || d->d_name[0] > '9')
 				continue;
-			if (!touch(x, (pid_t)atoi(d->d_name))) {
+			struct procidx_proc *p = touch(x, (pid_t)atoi(d->d_name));
+
+			if (!p) {
 				r = -ENOMEM;
 				break;
 			}
+			p->threads = true; /* made before we listened: not known */
 		}
 		if (r < 0)
 			break;

@@ -24,6 +24,7 @@ struct procidx_proc {
 	bool exe_known; /* else the exe is unknown, i.e. not an allowed one */
 	bool leader_gone; /* the leader exited, other threads live: fds under task/TID/fd */
 	bool gone;	  /* no /proc/PID when resolved: exited, holds nothing (exit event due) */
+	bool threads;	  /* may have threads besides the leader (seen one made, or not known) */
 	uint8_t n_uids;
 	uint32_t uids[PROCIDX_UIDS]; /* real, effective, saved, fs uids and those of uid events */
 	uint64_t exe_dev, exe_ino;   /* of /proc/PID/exe when resolved */

@@ -4,7 +4,9 @@
  * made-up events (the proc connector needs CAP_NET_ADMIN and the initial network namespace),
  * over real processes and sockets of this test where the check reads /proc.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -220,12 +222,102 @@ static void test_other_uid(void **state)
 	procidx_free(x);
 }
 
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* Entries of a /proc directory (fds or tasks) other than . and .., -1 if unreadable. */
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * A process whose leader thread exited while another thread lives on, holding the socket: its
+ * /proc/PID/fd is empty then (the leader's files are gone), which a walk of /proc/PID/fd misses.
+ * The index keeps the group (its exit event says the leader, /proc says threads remain) and
+ * reads the fds of its threads.
+ */
+static void test_leader_gone(void **state)
+{
+	struct procidx *x = new_index();
+	struct policy_guard g = { .name = "g" }; /* allows nothing */
+	struct holders_verdict walk;
+	struct holders_query q;
+	char path[64];
+	DIR *tasks;
+	struct dirent *e;
+	pid_t child, tid = 0;
+	int s, proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	(void)state;
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0 && proc_fd >= 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, idle_thread, NULL))
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)child);
+	for (int i = 0; i < 500 && count_entries(path) != 0; i++)
+		usleep(10000);
+	assert_int_equal(count_entries(path), 0);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)child);
+	tasks = opendir(path);
+	assert_non_null(tasks);
+	while ((e = readdir(tasks)))
+		if (e->d_name[0] != '.' && atoi(e->d_name) != child)
+			tid = atoi(e->d_name);
+	closedir(tasks);
+	assert_true(tid > 0);
+
+	ev_fork(x, getpid(), child, child);
+	ev_fork(x, child, tid, child);
+	ev_exit(x, child, child);
+	assert_non_null(procidx_find(x, child));
+	assert_true(procidx_find(x, child)->leader_gone);
+
+	/* This process holds s too but is not in this index: the child alone is asked about. */
+	q = (struct holders_query){ .inode = inode_of(s), .uid = getuid(), .g = &g };
+	assert_int_equal(holders_check_indexed(x, proc_fd, &q, 1), 0);
+	assert_int_equal(q.v.n_allowed, 0);
+	assert_int_equal(q.v.n_holders, 1);
+	assert_int_equal(q.v.first_other, child);
+	/* The walk sees this process and not the child. */
+	assert_int_equal(holders_check(proc_fd, inode_of(s), getuid(), &g, &walk), 0);
+	assert_int_equal(walk.n_holders, 1);
+	assert_int_not_equal(walk.first_other, child);
+
+	reap(child);
+	close(s);
+	close(proc_fd);
+	procidx_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_index_table),
 		cmocka_unit_test(test_batch_and_exec),
 		cmocka_unit_test(test_other_uid),
+		cmocka_unit_test(test_leader_gone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
