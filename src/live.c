@@ -1154,7 +1154,7 @@ static void judge_packet(struct live *l, const struct nfqueue_packet *p, int exe
 
 	/* Queued by rules a reload just replaced, for a port no longer guarded. */
 	if (!g) {
-		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
+		nfqueue_verdict_add(l->queue, p->id, NF_ACCEPT, false, 0);
 		return;
 	}
 	/* A cgroup made a moment ago (a unit starting) may still wait in the inotify queue:
@@ -1174,7 +1174,7 @@ static void judge_packet(struct live *l, const struct nfqueue_packet *p, int exe
 			ev.verdict = RECORD_ALLOW;
 			l->on_allow(l->data, &ev);
 		}
-		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
+		nfqueue_verdict_add(l->queue, p->id, NF_ACCEPT, false, 0);
 		return;
 	}
 	/* Not ours to allow: back through the hook with the mark. The sets decide again (they
@@ -1182,7 +1182,7 @@ static void judge_packet(struct live *l, const struct nfqueue_packet *p, int exe
 	 * kernel's deny path (log, reject or drop; in audit, log and accept). */
 	l->stats.refused++;
 	remember_refusal(l, &p->ev);
-	nfqueue_verdict(l->queue, p->id, NF_REPEAT, true, p->mark | LOGUARD_MARK_ASKED);
+	nfqueue_verdict_add(l->queue, p->id, NF_REPEAT, true, p->mark | LOGUARD_MARK_ASKED);
 }
 
 /* Take a packet from the kernel; judged by judge_pending(). */
@@ -1231,8 +1231,10 @@ static void judge_pending(struct live *l)
 	long long t0 = mono_ns();
 	size_t done = 0;
 
-	if (!l->n_pend)
+	if (!l->n_pend) {
+		nfqueue_verdict_flush(l->queue); /* of packets judged on arrival (no memory) */
 		return;
+	}
 	for (size_t i = 0; i < l->n_uid_counts; i++)
 		l->uid_counts[i].order = 0;
 	for (size_t i = 0; i < l->n_pend; i++) {
@@ -1254,6 +1256,8 @@ static void judge_pending(struct live *l)
 	/* Keep the rest in arrival order: their ranks are recomputed with the next batch. */
 	memmove(l->pend, l->pend + done, (l->n_pend - done) * sizeof(*l->pend));
 	l->n_pend -= done;
+	/* One send for the turn's verdicts. */
+	nfqueue_verdict_flush(l->queue);
 	/* Verdicts judged ahead are judged again when their turn comes: never on old data. */
 	for (size_t i = 0; i < l->n_pend; i++)
 		l->pend[i].exec = -1;

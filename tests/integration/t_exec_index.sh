@@ -23,18 +23,29 @@ version: 1
 log: { rate: 0 }
 guards:
   - name: db
-    ports: [5432]
+    ports: [5432, 5440]
     allow:
       executables: [$bin/probe-allowed, $bin/py-allowed]
 YAML
 )
 start_server tcp 127.0.0.1 5432
+"$LGPROBE" sink tcp 127.0.0.1 5440 --threads 4 >"$LG_TMP/sink.out" 2>&1 &
+lg_track $!
 start_daemon "$p"
 grep -q 'executables: following process events' "$LG_DAEMON_ERR" ||
 	fail "daemon does not follow process events: $(cat "$LG_DAEMON_ERR")"
 
 LGPROBE=$bin/probe-allowed expect connected alice tcp 127.0.0.1 5432
 expect refused alice tcp 127.0.0.1 5432
+
+# Many connections at once (8 threads): their verdicts go out together, a turn's in one
+# datagram. Every one must reach the kernel: none may be left waiting in the queue (a lost
+# verdict leaves its packet there until the SYN is sent again, a second later).
+as_user alice "$bin/probe-allowed" flood tcp 127.0.0.1 5440 --seconds 1 --threads 8 \
+	--src 127.0.0.2-127.0.0.254 >"$LG_TMP/flood.out" 2>&1 || fail "flood: $(cat "$LG_TMP/flood.out")"
+waiting=$(awk '$1 == 6289 { print $3 }' /proc/net/netfilter/nfnetlink_queue)
+[ "$waiting" = 0 ] && log "ok: $(tail -1 "$LG_TMP/flood.out"); none left in the queue" ||
+	fail "$waiting packets left waiting in the queue after: $(cat "$LG_TMP/flood.out")"
 
 # shared_socket.py: see there. Debian's python3, which tools/deps.sh installs (one earlier in
 # root's PATH may not be one the test users can run).
