@@ -206,7 +206,8 @@ int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t
 	if (r == -ENOENT && queue && force_nft)
 		diags_add(&tries, DIAG_ERROR, NULL,
 			  "LOGUARD_QUEUE=nft: this kernel has no nft queue expression "
-			  "(CONFIG_NFT_QUEUE); without LOGUARD_QUEUE the xtables NFQUEUE target is used");
+			  "(CONFIG_NFT_QUEUE); without LOGUARD_QUEUE the xtables NFQUEUE target is "
+			  "used");
 	/* Only the last attempt's diagnostics matter. */
 	diags_move(d, &tries);
 	return r;

@@ -662,7 +662,8 @@ int daemon_run(const struct daemon_opts *opts)
 				"/proc walk; %llu process events, %llu losses, %llu rebuilds\n",
 				(unsigned long long)ls.exec_indexed,
 				(unsigned long long)ls.exec_walked,
-				(unsigned long long)ls.proc_events, (unsigned long long)ls.proc_lost,
+				(unsigned long long)ls.proc_events,
+				(unsigned long long)ls.proc_lost,
 				(unsigned long long)ls.proc_rebuilds);
 	}
 	live_free(d.live);

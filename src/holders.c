@@ -127,7 +127,7 @@ int holders_check(int proc_fd, uint64_t inode, uint32_t uid, const struct policy
 /* Index changes during a check (forks of the uid) before giving up on the index for it: looks
  * at just the new processes, then whole checks again. */
 #define INDEX_RECHECKS 8
-#define INDEX_RETRIES 3
+#define INDEX_RETRIES  3
 
 /* The files at a guard's paths now, read once per call (an upgrade replaces them). */
 struct now_ids {
@@ -205,8 +205,9 @@ static void held_in(int fddir, const uint64_t *inodes, size_t n, uint64_t *ret_h
  * in the other threads (the leader's fd directory is empty then). */
 static uint64_t holds_which(int piddir, bool leader_gone, const uint64_t *inodes, size_t n)
 {
+	char buf[DENTS_SIZE], path[NAME_MAX + 8];
 	uint64_t held = 0;
-	int fddir;
+	int fddir, taskdir;
 
 	if (!leader_gone) {
 		fddir = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -216,9 +217,7 @@ static uint64_t holds_which(int piddir, bool leader_gone, const uint64_t *inodes
 		}
 		return held;
 	}
-	int taskdir = openat(piddir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char buf[DENTS_SIZE], path[NAME_MAX + 8];
-
+	taskdir = openat(piddir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (taskdir < 0)
 		return 0;
 	for (;;) {
@@ -250,8 +249,9 @@ static uint64_t holds_which(int piddir, bool leader_gone, const uint64_t *inodes
 static uint64_t holds_which_indexed(struct procidx *x, int proc_fd, const struct procidx_proc *p,
 				    const uint64_t *inodes, size_t n, struct stat *ret_exe)
 {
-	int fd = p->leader_gone ? -1 : procidx_fd_dir(x, p->pid);
+	int fd = p->leader_gone ? -1 : procidx_fd_dir(x, p->pid), piddir;
 	uint64_t held = 0;
+	char name[16];
 
 	if (fd >= 0 && lseek(fd, 0, SEEK_SET) == 0) {
 		held_in(fd, inodes, n, &held);
@@ -259,9 +259,6 @@ static uint64_t holds_which_indexed(struct procidx *x, int proc_fd, const struct
 			memset(ret_exe, 0, sizeof(*ret_exe));
 		return held;
 	}
-	char name[16];
-	int piddir;
-
 	snprintf(name, sizeof(name), "%d", (int)p->pid);
 	piddir = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (piddir < 0)
@@ -344,8 +341,8 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 		if (!dp)
 			continue;
 		held = holds_which_indexed(x, proc_fd, dp, inodes, n, &exe) & want_allowed;
-		if (held && ((uint64_t)exe.st_dev != dp->exe_dev ||
-			     (uint64_t)exe.st_ino != dp->exe_ino)) {
+		if (held &&
+		    ((uint64_t)exe.st_dev != dp->exe_dev || (uint64_t)exe.st_ino != dp->exe_ino)) {
 			r = -EAGAIN; /* exec'd meanwhile (its event is on the way), or gone */
 			goto out;
 		}

@@ -135,7 +135,7 @@ struct live {
 	struct nfqueue *queue;
 	uint16_t queue_num;
 	struct procidx *procs; /* NULL: executables are judged by a /proc walk */
-	bool procs_said;	 /* why there is no index, said once */
+	bool procs_said;       /* why there is no index, said once */
 	struct listeners *listeners;
 
 	struct cgwatch *cgwatch;
@@ -1304,7 +1304,8 @@ static void procs_open(struct live *l)
 			"loguard: executables: no process events (%s%s): each check walks /proc\n",
 			strerror(-r),
 			r == -ECONNREFUSED ? ", the proc connector answers only in the initial "
-					     "network namespace" : "");
+					     "network namespace"
+					   : "");
 	l->procs_said = true;
 }
 

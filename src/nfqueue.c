@@ -44,7 +44,7 @@
 /* Verdicts gathered for one send (~40 bytes each): nfnetlink takes every message of a
  * datagram in turn, so a turn's verdicts cost one syscall, not one each. */
 #define VERDICT_BUF_SIZE (8 * 1024)
-#define VERDICT_MAX_LEN 64
+#define VERDICT_MAX_LEN	 64
 
 struct nfqueue {
 	struct mnl_socket *sock;

@@ -90,7 +90,7 @@ struct emit_batch {
 	struct emit_msg *msgs;
 	size_t n_msgs, cap_msgs;
 	struct emit_stats stats;
-	int err; /* first allocation failure while building */
+	int err;       /* first allocation failure while building */
 	bool queue_xt; /* from emit_opts */
 };
 

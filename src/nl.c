@@ -30,8 +30,8 @@ struct nl {
 	struct mnl_socket *sock;
 	uint32_t portid;
 	uint32_t seq;
-	int sndbuf; /* current send buffer size we asked for */
-	char *buf;  /* RECV_BUF_SIZE */
+	int sndbuf;    /* current send buffer size we asked for */
+	char *buf;     /* RECV_BUF_SIZE */
 	bool queue_xt; /* the kernel refused nft's queue expression: use the xtables target */
 };
 

@@ -45,10 +45,10 @@
 
 /* About 1,400 events (fork + exit of 700 processes) while the daemon is busy; a rebuild after
  * a loss is one /proc listing (processes are read when asked for), so more is not worth it. */
-#define RCVBUF_SIZE (1024 * 1024)
+#define RCVBUF_SIZE   (1024 * 1024)
 #define READ_BUF_SIZE (64 * 1024)
-#define DENTS_SIZE (16 * 1024)
-#define STATUS_MAX 4096
+#define DENTS_SIZE    (16 * 1024)
+#define STATUS_MAX    4096
 /* Open /proc/PID/fd directories kept: two syscalls less per process and check (open, close),
  * within a daemon's default 1,024 descriptors. */
 #define FD_DIRS_MAX 512
@@ -380,9 +380,8 @@ static int drain(struct procidx *x)
 		     h = NLMSG_NEXT(h, len)) {
 			const struct cn_msg *m = NLMSG_DATA(h);
 
-			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) ||
-			    m->id.idx != CN_IDX_PROC || m->id.val != CN_VAL_PROC ||
-			    m->len < sizeof(struct proc_event) ||
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->id.idx != CN_IDX_PROC ||
+			    m->id.val != CN_VAL_PROC || m->len < sizeof(struct proc_event) ||
 			    h->nlmsg_len < NLMSG_LENGTH(sizeof(*m) + m->len))
 				continue;
 			/* Applying after a loss is wasted: the rebuild replaces it all. */

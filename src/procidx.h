@@ -18,10 +18,10 @@ struct procidx;
 
 /* One process (thread group) as the index knows it. */
 struct procidx_proc {
-	pid_t pid; /* tgid; 0: free slot */
-	bool resolved; /* uids and exe read since the last fork/exec/uid event */
-	bool any_uid;	/* uids unknown (unreadable, too many): treat as everybody's */
-	bool exe_known; /* else the exe is unknown, i.e. not an allowed one */
+	pid_t pid;	  /* tgid; 0: free slot */
+	bool resolved;	  /* uids and exe read since the last fork/exec/uid event */
+	bool any_uid;	  /* uids unknown (unreadable, too many): treat as everybody's */
+	bool exe_known;	  /* else the exe is unknown, i.e. not an allowed one */
 	bool leader_gone; /* the leader exited, other threads live: fds under task/TID/fd */
 	bool gone;	  /* no /proc/PID when resolved: exited, holds nothing (exit event due) */
 	bool threads;	  /* may have threads besides the leader (seen one made, or not known) */
