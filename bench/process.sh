@@ -118,7 +118,8 @@ setup() { # a|b1|b100|w1|w100|c
 	esac
 	LOGUARD_PROC_EVENTS_NETNS=$netns "$LOGUARD" -f "$p" run >"$tmp/records" 2>"$tmp/daemon.err" &
 	daemon=$!
-	for _ in $(seq 250); do grep -q '^loguard: guarding' "$tmp/daemon.err" && break; sleep 0.02; done
+	# 20 s: a loaded 2-core machine took more than 5 to start a daemon.
+	for _ in $(seq 1000); do grep -q '^loguard: guarding' "$tmp/daemon.err" && break; sleep 0.02; done
 	grep -q '^loguard: guarding' "$tmp/daemon.err" || { cat "$tmp/daemon.err"; exit 1; }
 	[ -z "$want" ] || grep -q "executables: $want" "$tmp/daemon.err" ||
 		{ echo "config $1: expected '$want':" >&2; cat "$tmp/daemon.err" >&2; exit 1; }
