@@ -123,7 +123,7 @@ setup() { # a|b1|b100|w1|w100|c
 	grep -q '^loguard: guarding' "$tmp/daemon.err" || { cat "$tmp/daemon.err"; exit 1; }
 	[ -z "$want" ] || grep -q "executables: $want" "$tmp/daemon.err" ||
 		{ echo "config $1: expected '$want':" >&2; cat "$tmp/daemon.err" >&2; exit 1; }
-	v=$(as_u "$who" "$bin" connect tcp 127.0.0.1 "$PORT" --timeout-ms 1000 2>/dev/null || true)
+	v=$(as_u "$who" "$bin" connect tcp 127.0.0.1 "$PORT" --timeout-ms 5000 2>/dev/null || true)
 	[ "$v" = refused ] || { echo "config $1: expected refused, got '$v'" >&2; exit 1; }
 }
 
