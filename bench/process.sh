@@ -3,32 +3,43 @@
 # Needs root; runs inside its own network namespace (unshare -n): the host is never touched.
 #
 # One sink server on 127.0.0.1:PORT, run as uid U; one flood client, also uid U, running a
-# root-owned copy of lgprobe. Configurations, interleaved over ROUNDS rounds, medians reported:
-#   (a) no table;
-#   (b) an executable guard on PORT allowing that copy: every connection goes through the
-#       NFQUEUE to the daemon (sock_diag lookup, /proc scan of the uid's processes, verdict);
-#   (c) an owner-only guard over PORT: the first connection teaches the daemon the receiver,
-#       every later one is decided by the kernel's owner set.
-# Before measuring (b) and (c) the script checks that they refuse: the plain lgprobe binary in
-# (b), another uid in (c). Environment: BENCH_SECONDS (2), BENCH_ROUNDS (4), BENCH_THREADS (nproc).
+# root-owned copy of lgprobe. For each number of client threads in BENCH_THREAD_LIST (2 8),
+# configurations interleaved over ROUNDS rounds (order reversed every other round), medians
+# reported, every ratio against (a) of the same thread count in the same run:
+#   (a)    no table;
+#   (b1)   an executable guard on PORT allowing that copy, the daemon following process
+#          events (its process index): every connection goes through the NFQUEUE to the
+#          daemon (sock_diag lookup, index, fds of the uid's other processes, verdict);
+#   (b100) the same with 99 more processes of U (sleep): 100 others besides the client;
+#   (w1), (w100) the same two judged by the /proc walk (no process events): the code before
+#          the index, measured in the same run;
+#   (c)    an owner-only guard over PORT: the first connection teaches the daemon the
+#          receiver, every later one is decided by the kernel's owner set.
+# Before measuring (b*)/(w*) and (c) the script checks that they refuse: the plain lgprobe
+# binary, another uid in (c). Environment: BENCH_SECONDS (2), BENCH_ROUNDS (4),
+# BENCH_THREAD_LIST ("2 8"), BENCH_OTHERS (99 extra processes in b100/w100).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# The proc connector answers only in the initial network namespace: keep a handle on ours
+# (fd 9, inherited by the daemon) for the daemon to open its socket in.
+[ -n "${LG_BENCH_INNER:-}" ] || exec 9</proc/self/ns/net
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 bench_enter_netns "$HERE/$(basename "$0")" "$@"
 SECONDS_PER=${BENCH_SECONDS:-2}
 ROUNDS=${BENCH_ROUNDS:-4}
-THREADS=${BENCH_THREADS:-$(nproc)}
+THREAD_LIST=${BENCH_THREAD_LIST:-2 8}
+OTHERS=${BENCH_OTHERS:-99}
 PORT=17000
 U=106000
 tmp=$(mktemp -d /tmp/loguard-bench.XXXXXX)
 chmod 755 "$tmp"
-pids=() daemon=
+pids=() others=() daemon=
 cleanup() {
 	local p
 	[ -z "$daemon" ] || kill "$daemon" 2>/dev/null || true
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}" "${others[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$tmp"
 }
@@ -41,11 +52,12 @@ cp "$LGPROBE" "$exe"
 chmod 755 "$exe"
 as_u() { setpriv --reuid="$1" --regid="$1" --clear-groups -- "${@:2}"; }
 
-as_u "$U" "$LGPROBE" sink tcp 127.0.0.1 "$PORT" --threads "$THREADS" >"$tmp/sink.out" 2>&1 &
+# shellcheck disable=SC2086 # the list splits on purpose
+max_threads=$(printf '%s\n' $THREAD_LIST | sort -n | tail -1)
+setpriv --reuid="$U" --regid="$U" --clear-groups -- "$LGPROBE" sink tcp 127.0.0.1 "$PORT" --threads "$max_threads" >"$tmp/sink.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 250); do grep -q ready "$tmp/sink.out" && break; sleep 0.02; done
 grep -q ready "$tmp/sink.out" || { cat "$tmp/sink.out"; echo "sink server failed" >&2; exit 1; }
-
 cat >"$tmp/exec.yaml" <<YAML
 version: 1
 log: { rate: 0 }
@@ -63,72 +75,114 @@ guards:
     allow: { owner: true }
 YAML
 
-flood() { # SECONDS → "RATE CPU_US_PER_CONN"; any failed connection aborts the bench
+flood() { # SECONDS THREADS → "RATE CPU_US_PER_CONN"; any failed connection aborts the bench
 	local out
-	out=$(as_u "$U" "$exe" flood tcp 127.0.0.1 "$PORT" --seconds "$1" --threads "$THREADS" \
+	out=$(as_u "$U" "$exe" flood tcp 127.0.0.1 "$PORT" --seconds "$1" --threads "$2" \
 		--src 127.0.0.2-127.0.0.254 2>&1) || { echo "flood failed: $out" >&2; exit 1; }
 	printf '%s\n' "$out" | sed -n 's/.*rate=\([0-9.]*\) cpu_us_per_conn=\([0-9.]*\).*/\1 \2/p'
 }
 daemon_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$daemon/stat"; }
 
-setup() { # a|b|c
+others_set() { # N: that many extra processes of U
+	local p
+	while [ "${#others[@]}" -gt "$1" ]; do
+		p=${others[-1]}
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+		unset 'others[-1]'
+	done
+	while [ "${#others[@]}" -lt "$1" ]; do
+		# setpriv itself, not as_u: $! of a backgrounded function is a subshell, and
+		# killing that would leave the sleep running.
+		setpriv --reuid="$U" --regid="$U" --clear-groups -- sleep 100000 &
+		others+=($!)
+	done
+}
+
+setup() { # a|b1|b100|w1|w100|c
 	if [ -n "$daemon" ]; then
 		kill "$daemon"
 		wait "$daemon" || true
 		daemon=
 	fi
-	local p v who bin
+	local p v who bin netns=/proc/self/fd/9 want=following
+	case $1 in
+	*100) others_set "$OTHERS" ;;
+	*) others_set 0 ;;
+	esac
 	case $1 in
 	a) return 0 ;;
-	b) p="$tmp/exec.yaml" who=$U bin=$LGPROBE ;;
-	c) p="$tmp/owner.yaml" who=$((U + 1)) bin=$exe ;;
+	b*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE ;;
+	w*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE netns='' want='no process events' ;;
+	c) p="$tmp/owner.yaml" who=$((U + 1)) bin=$exe want='' ;;
 	esac
-	"$LOGUARD" -f "$p" run >"$tmp/records" 2>"$tmp/daemon.err" &
+	LOGUARD_PROC_EVENTS_NETNS=$netns "$LOGUARD" -f "$p" run >"$tmp/records" 2>"$tmp/daemon.err" &
 	daemon=$!
-	for _ in $(seq 250); do grep -q '^loguard: guarding' "$tmp/daemon.err" && break; sleep 0.02; done
+	# 20 s: a loaded 2-core machine took more than 5 to start a daemon.
+	for _ in $(seq 1000); do grep -q '^loguard: guarding' "$tmp/daemon.err" && break; sleep 0.02; done
 	grep -q '^loguard: guarding' "$tmp/daemon.err" || { cat "$tmp/daemon.err"; exit 1; }
-	v=$(as_u "$who" "$bin" connect tcp 127.0.0.1 "$PORT" --timeout-ms 1000 2>/dev/null || true)
+	[ -z "$want" ] || grep -q "executables: $want" "$tmp/daemon.err" ||
+		{ echo "config $1: expected '$want':" >&2; cat "$tmp/daemon.err" >&2; exit 1; }
+	v=$(as_u "$who" "$bin" connect tcp 127.0.0.1 "$PORT" --timeout-ms 5000 2>/dev/null || true)
 	[ "$v" = refused ] || { echo "config $1: expected refused, got '$v'" >&2; exit 1; }
 }
 
-echo "loguard process-identity benchmark: kernel $(uname -r), $(nproc) CPUs, $THREADS client threads"
-flood 1 >/dev/null
-declare -A rates=([a]="" [b]="" [c]="") last
-rb="" rc="" dcpu=""
+echo "loguard process-identity benchmark: kernel $(uname -r), $(nproc) CPUs," \
+	"client threads: $THREAD_LIST, $OTHERS extra processes in *100"
+flood 1 "$max_threads" >/dev/null
+configs="a b1 b100 w1 w100 c"
+declare -A rates=() ratios=() dcpu=() last=()
 for r in $(seq "$ROUNDS"); do
-	order="a b c"
-	[ $((r % 2)) -eq 0 ] && order="c b a"
-	for c in $order; do
-		setup "$c"
-		t0=0
-		[ -z "$daemon" ] || t0=$(daemon_cpu_ticks)
-		read -r v cpu < <(flood "$SECONDS_PER")
-		if [ "$c" = b ]; then # daemon CPU per judged connection, in microseconds
-			n=$(awk -v r="$v" -v s="$SECONDS_PER" 'BEGIN { print r * s }')
-			dcpu+="$(awk -v t="$(($(daemon_cpu_ticks) - t0))" -v hz="$(getconf CLK_TCK)" -v n="$n" \
-				'BEGIN { printf "%.1f", t / hz * 1e6 / n }') "
-		fi
-		rates[$c]+="$v "
-		last[$c]=$v
-		printf '  round %d  (%s) %10.0f conn/s %8.2f us CPU/conn (client)\n' "$r" "$c" "$v" "$cpu"
+	for t in $THREAD_LIST; do
+		order=$configs
+		# shellcheck disable=SC2086
+		[ $((r % 2)) -eq 0 ] && order=$(printf '%s\n' $configs | tac | tr '\n' ' ')
+		for c in $order; do
+			setup "$c"
+			t0=0
+			[ -z "$daemon" ] || t0=$(daemon_cpu_ticks)
+			read -r v cpu < <(flood "$SECONDS_PER" "$t")
+			if [ "$c" != a ] && [ "$c" != c ]; then # daemon CPU per judged connection, in us
+				n=$(awk -v r="$v" -v s="$SECONDS_PER" 'BEGIN { print r * s }')
+				dcpu[$t.$c]+="$(awk -v t="$(($(daemon_cpu_ticks) - t0))" \
+					-v hz="$(getconf CLK_TCK)" -v n="$n" \
+					'BEGIN { printf "%.1f", t / hz * 1e6 / n }') "
+			fi
+			rates[$t.$c]+="$v "
+			last[$t.$c]=$v
+			printf '  round %d  %d threads (%-4s) %10.0f conn/s %8.2f us CPU/conn (client)\n' \
+				"$r" "$t" "$c" "$v" "$cpu"
+		done
+		for c in $configs; do
+			ratios[$t.$c]+="$(ratio "${last[$t.$c]}" "${last[$t.a]}") "
+		done
 	done
-	rb+="$(ratio "${last[b]}" "${last[a]}") "
-	rc+="$(ratio "${last[c]}" "${last[a]}") "
 done
 setup a
 
-# shellcheck disable=SC2086 # the lists split on purpose
-ma=$(median ${rates[a]}) mb=$(median ${rates[b]}) mc=$(median ${rates[c]})
+declare -A names=([a]="(a) no table" [b1]="(b1) executables, index, 1 other process"
+	[b100]="(b100) executables, index, $((OTHERS + 1)) others"
+	[w1]="(w1) executables, /proc walk, 1 other" [w100]="(w100) executables, walk, $((OTHERS + 1)) others"
+	[c]="(c) owner-only, receiver known to kernel")
 echo
 echo "================================================================================"
-printf '%-46s %9s %13s  %s\n' "connection rate ($ROUNDS rounds)" "median" "min-max" "ratio to (a): of medians / median per round"
-# shellcheck disable=SC2086
-printf '%-46s %9.0f %13s  %s\n' "(a) no table" "$ma" "$(spread ${rates[a]})" "1.000"
-# shellcheck disable=SC2086
-printf '%-46s %9.0f %13s  %s / %s\n' "(b) executable guard (every connection queued)" "$mb" \
-	"$(spread ${rates[b]})" "$(ratio "$mb" "$ma")" "$(printf '%.3f' "$(median $rb)")"
-# shellcheck disable=SC2086
-printf '%-46s %9.0f %13s  %s / %s\n' "(c) owner-only, receiver known to the kernel" "$mc" \
-	"$(spread ${rates[c]})" "$(ratio "$mc" "$ma")" "$(printf '%.3f' "$(median $rc)")"
-# shellcheck disable=SC2086
-echo "daemon CPU per judged connection in (b): $(median $dcpu) us (per round: $dcpu)"
+for t in $THREAD_LIST; do
+	# shellcheck disable=SC2086 # the lists split on purpose
+	ma=$(median ${rates[$t.a]})
+	printf '%d client threads, %d rounds %26s %9s %13s  %s\n' "$t" "$ROUNDS" "" "median" "min-max" \
+		"ratio to (a): of medians / median per round; daemon us/conn"
+	for c in $configs; do
+		# shellcheck disable=SC2086
+		m=$(median ${rates[$t.$c]})
+		# shellcheck disable=SC2086
+		printf '  %-48s %9.0f %13s  %s / %s%s\n' "${names[$c]}" "$m" "$(spread ${rates[$t.$c]})" \
+			"$(ratio "$m" "$ma")" "$(printf '%.3f' "$(median ${ratios[$t.$c]})")" \
+			"$([ -z "${dcpu[$t.$c]:-}" ] || printf '; %s us' "$(median ${dcpu[$t.$c]})")"
+	done
+	# shellcheck disable=SC2086
+	printf '  %-48s %s\n' "b100 / b1 (1.0: flat in the uid's processes)" \
+		"$(ratio "$(median ${rates[$t.b100]})" "$(median ${rates[$t.b1]})")"
+	# shellcheck disable=SC2086
+	printf '  %-48s %s\n' "b1 / w1 (index against walk)" \
+		"$(ratio "$(median ${rates[$t.b1]})" "$(median ${rates[$t.w1]})")"
+done

@@ -120,6 +120,22 @@ static bool flags_refused(int r, const struct installed *inst, uint32_t table_fl
 	return (r == -EOPNOTSUPP || r == -EINVAL) && (inst->flags & mask) != (table_flags & mask);
 }
 
+static bool has_queue_rules(const struct ruleset *rs)
+{
+	for (size_t i = 0; rs && i < rs->n_chains; i++)
+		for (size_t j = 0; j < rs->chains[i].n_rules; j++)
+			switch (rs->chains[i].rules[j].kind) {
+			case RS_RULE_QUEUE:
+			case RS_RULE_QUEUE_OWNER_UNKNOWN:
+			case RS_RULE_HOLD_METERED:
+			case RS_RULE_HOLD_METER_FULL:
+				return true;
+			default:
+				break;
+			}
+	return false;
+}
+
 int apply_ruleset(struct nl *nl, const struct ruleset *rs, bool commit, uint32_t table_flags,
 		  struct diags *d, struct emit_stats *ret_stats)
 {
@@ -130,6 +146,14 @@ int apply_ruleset_since(struct nl *nl, const struct ruleset *rs, const struct ru
 			bool commit, uint32_t table_flags, struct diags *d,
 			struct emit_stats *ret_stats)
 {
+	/* LOGUARD_QUEUE=nft or xt forces how connections are queued (tests of both); else nft's
+	 * own expression until the kernel refuses it. */
+	const char *force = getenv("LOGUARD_QUEUE");
+	bool force_nft = force && !strcmp(force, "nft");
+	bool queue = has_queue_rules(rs);
+
+	if (force && !strcmp(force, "xt"))
+		nl_set_queue_xt(nl);
 	struct diags tries = { 0 };
 	bool replace = false;
 	int r = 0;
@@ -137,7 +161,8 @@ int apply_ruleset_since(struct nl *nl, const struct ruleset *rs, const struct ru
 	for (int attempt = 0; attempt < APPLY_RETRIES; attempt++) {
 		struct emit_opts opts = { .has_genid = true,
 					  .commit = commit,
-					  .table_flags = table_flags };
+					  .table_flags = table_flags,
+					  .queue_xt = !force_nft && nl_queue_xt(nl) };
 		struct installed *inst = NULL;
 		struct emit_batch *b = NULL;
 		bool update, retry;
@@ -180,6 +205,13 @@ int apply_ruleset_since(struct nl *nl, const struct ruleset *rs, const struct ru
 			emit_batch_free(b);
 		}
 		retry = r == -ERESTART || r == -EINTR;
+		/* An expression type the kernel does not have is ENOENT: without nft_queue, the
+		 * xtables target (once; remembered for this socket). */
+		if (r == -ENOENT && queue && !opts.queue_xt && !force_nft) {
+			nl_set_queue_xt(nl);
+			retry = true;
+			attempt--;
+		}
 		if (update && flags_refused(r, inst, table_flags)) {
 			/* Only a new table can take these flags (once: update is false then). */
 			replace = retry = true;
@@ -189,6 +221,11 @@ int apply_ruleset_since(struct nl *nl, const struct ruleset *rs, const struct ru
 		if (!retry)
 			break;
 	}
+	if (r == -ENOENT && queue && force_nft)
+		diags_add(&tries, DIAG_ERROR, NULL,
+			  "LOGUARD_QUEUE=nft: this kernel has no nft queue expression "
+			  "(CONFIG_NFT_QUEUE); without LOGUARD_QUEUE the xtables NFQUEUE target is "
+			  "used");
 	/* Only the last attempt's diagnostics matter. */
 	diags_move(d, &tries);
 	return r;

@@ -811,6 +811,15 @@ int daemon_run(const struct daemon_opts *opts)
 				(unsigned long long)ls.refused,
 				(unsigned long long)ls.cgroups_added,
 				(unsigned long long)ls.cgroups_removed);
+		if (ls.exec_indexed || ls.exec_walked)
+			fprintf(stderr,
+				"loguard: executables: %llu checks from the process index, %llu by "
+				"/proc walk; %llu process events, %llu losses, %llu rebuilds\n",
+				(unsigned long long)ls.exec_indexed,
+				(unsigned long long)ls.exec_walked,
+				(unsigned long long)ls.proc_events,
+				(unsigned long long)ls.proc_lost,
+				(unsigned long long)ls.proc_rebuilds);
 	}
 	if (d.hold) {
 		struct hold_stats hs;

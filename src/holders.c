@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "holders.h"
+#include "procidx.h"
 
 #define DENTS_SIZE 8192
 
@@ -116,4 +118,335 @@ int holders_check(int proc_fd, uint64_t inode, uint32_t uid, const struct policy
 	}
 	close(procdir);
 	return 0;
+}
+
+/* ---- with the process index ---- */
+
+/* A batch's queries of one uid are at most this many per pass; more wait for the next. */
+#define BATCH_MAX 64
+/* Index changes during a check (forks of the uid) before giving up on the index for it: looks
+ * at just the new processes, then whole checks again. */
+#define INDEX_RECHECKS 8
+#define INDEX_RETRIES  3
+
+/* The files at a guard's paths now, read once per call (an upgrade replaces them). */
+struct now_ids {
+	const struct policy_guard *g;
+	size_t n;
+	struct policy_file_id *ids;
+	bool borrowed; /* ids belong to an earlier query's entry of the same guard */
+};
+
+static bool id_in(const struct policy_file_id *v, size_t n, uint64_t dev, uint64_t ino)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].dev == dev && v[i].ino == ino)
+			return true;
+	return false;
+}
+
+static bool proc_allowed(const struct procidx_proc *p, const struct now_ids *now)
+{
+	return p->exe_known && (id_in(now->g->exe_ids, now->g->n_exe_ids, p->exe_dev, p->exe_ino) ||
+				id_in(now->ids, now->n, p->exe_dev, p->exe_ino));
+}
+
+static int now_fill(struct now_ids *now, const struct policy_guard *g)
+{
+	struct stat st;
+
+	now->g = g;
+	now->n = 0;
+	now->ids = calloc(g->n_executables ? g->n_executables : 1, sizeof(*now->ids));
+	if (!now->ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->n_executables; i++)
+		if (stat(g->executables[i].name, &st) == 0)
+			now->ids[now->n++] =
+				(struct policy_file_id){ .dev = st.st_dev, .ino = st.st_ino };
+	return 0;
+}
+
+/* Mark in *ret_held (bit i for inodes[i]) which of the sockets fddir's process holds. */
+static void held_in(int fddir, const uint64_t *inodes, size_t n, uint64_t *ret_held)
+{
+	char buf[DENTS_SIZE], target[64];
+
+	for (;;) {
+		ssize_t len = getdents64(fddir, buf, sizeof(buf));
+
+		if (len <= 0)
+			break;
+		for (ssize_t off = 0; off < len;) {
+			const struct dirent64 *d = (const struct dirent64 *)(buf + off);
+			unsigned long long ino;
+			ssize_t tl;
+
+			off += d->d_reclen;
+			if (d->d_name[0] < '0' || d->d_name[0] > '9')
+				continue;
+			tl = readlinkat(fddir, d->d_name, target, sizeof(target) - 1);
+			if (tl < 9 || memcmp(target, "socket:[", 8))
+				continue;
+			target[tl] = '\0';
+			ino = strtoull(target + 8, NULL, 10);
+			for (size_t i = 0; i < n; i++)
+				if (inodes[i] == ino)
+					*ret_held |= 1ULL << i;
+		}
+		/* procfs fills the buffer while entries remain: with room left for another
+		 * (names here are fd numbers) this was the last of them, no EOF read needed. */
+		if (len < (ssize_t)sizeof(buf) - 256)
+			break;
+	}
+}
+
+/* Which of the sockets the process piddir holds; a group whose leader exited keeps its files
+ * in the other threads (the leader's fd directory is empty then). */
+static uint64_t holds_which(int piddir, bool leader_gone, const uint64_t *inodes, size_t n)
+{
+	char buf[DENTS_SIZE], path[NAME_MAX + 8];
+	uint64_t held = 0;
+	int fddir, taskdir;
+
+	if (!leader_gone) {
+		fddir = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fddir >= 0) {
+			held_in(fddir, inodes, n, &held);
+			close(fddir);
+		}
+		return held;
+	}
+	taskdir = openat(piddir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (taskdir < 0)
+		return 0;
+	for (;;) {
+		ssize_t len = getdents64(taskdir, buf, sizeof(buf));
+
+		if (len <= 0)
+			break;
+		for (ssize_t off = 0; off < len;) {
+			const struct dirent64 *d = (const struct dirent64 *)(buf + off);
+
+			off += d->d_reclen;
+			if (d->d_name[0] < '1' || d->d_name[0] > '9')
+				continue;
+			snprintf(path, sizeof(path), "%s/fd", d->d_name);
+			fddir = openat(taskdir, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fddir >= 0) {
+				held_in(fddir, inodes, n, &held);
+				close(fddir);
+			}
+		}
+	}
+	close(taskdir);
+	return held;
+}
+
+/* holds_which() for an indexed process, through the index's open /proc/PID/fd when it has
+ * one (that task's, whoever has the pid now). With ret_exe, and a socket held, the process's
+ * exe is stat()ed through the same handle too (zeroed if that fails: matches no file). */
+static uint64_t holds_which_indexed(struct procidx *x, int proc_fd, const struct procidx_proc *p,
+				    const uint64_t *inodes, size_t n, struct stat *ret_exe)
+{
+	int fd = p->leader_gone ? -1 : procidx_fd_dir(x, p->pid), piddir;
+	uint64_t held = 0;
+	char name[16];
+
+	if (fd >= 0 && lseek(fd, 0, SEEK_SET) == 0) {
+		held_in(fd, inodes, n, &held);
+		if (held && ret_exe && fstatat(fd, "../exe", ret_exe, 0) < 0)
+			memset(ret_exe, 0, sizeof(*ret_exe));
+		return held;
+	}
+	snprintf(name, sizeof(name), "%d", (int)p->pid);
+	piddir = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (piddir < 0)
+		return 0; /* gone: holds nothing */
+	held = holds_which(piddir, p->leader_gone, inodes, n);
+	if (held && ret_exe && fstatat(piddir, "exe", ret_exe, 0) < 0)
+		memset(ret_exe, 0, sizeof(*ret_exe));
+	close(piddir);
+	return held;
+}
+
+/* Count pid as a holder of the sockets in held, allowed for the queries not in disallowed. */
+static void count_held(struct holders_query *q, const size_t *qi, size_t n, uint64_t held,
+		       uint64_t disallowed, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct holders_verdict *v = &q[qi[i]].v;
+
+		if (!(held & (1ULL << i)))
+			continue;
+		v->n_holders++;
+		if (!(disallowed & (1ULL << i)))
+			v->n_allowed++;
+		else if (!v->first_other)
+			v->first_other = pid;
+	}
+}
+
+/* The queries qi[0..n) (all of one uid) against that uid's processes. 0, -EAGAIN, -errno. */
+static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, const size_t *qi,
+		     size_t n, const struct now_ids *now)
+{
+	uint64_t inodes[BATCH_MAX], want_allowed = 0, gen0 = procidx_gen(x);
+	pid_t *deferred = NULL;
+	size_t n_def = 0, cap_def = 0, iter = 0;
+	const struct procidx_proc *p;
+	uint32_t uid = q[qi[0]].uid;
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		inodes[i] = q[qi[i]].inode;
+		want_allowed |= 1ULL << i;
+	}
+	/* First those that run something a query does not allow: each must be seen. */
+	while ((p = procidx_next_of_uid(x, uid, &iter))) {
+		uint64_t disallowed = 0, held;
+
+		for (size_t i = 0; i < n; i++)
+			if (!proc_allowed(p, &now[qi[i]]))
+				disallowed |= 1ULL << i;
+		if (!disallowed) {
+			pid_t *nd;
+
+			if (n_def == cap_def) {
+				cap_def = cap_def ? cap_def * 2 : 16;
+				nd = realloc(deferred, cap_def * sizeof(*nd));
+				if (!nd) {
+					r = -ENOMEM;
+					goto out;
+				}
+				deferred = nd;
+			}
+			deferred[n_def++] = p->pid;
+			continue;
+		}
+		held = holds_which_indexed(x, proc_fd, p, inodes, n, NULL);
+		count_held(q, qi, n, held, disallowed, p->pid);
+	}
+	/* A query with a disallowed holder is decided; the others need one allowed holder. */
+	for (size_t i = 0; i < n; i++)
+		if (q[qi[i]].v.n_holders != q[qi[i]].v.n_allowed || q[qi[i]].v.n_allowed)
+			want_allowed &= ~(1ULL << i);
+	/* Then those that run only allowed files, newest first (the likely connector), until
+	 * every socket has one; the holder's exe is read again now, not trusted from the index. */
+	for (size_t k = n_def; k-- > 0 && want_allowed;) {
+		const struct procidx_proc *dp = procidx_find(x, deferred[k]);
+		uint64_t held;
+		struct stat exe;
+
+		if (!dp)
+			continue;
+		held = holds_which_indexed(x, proc_fd, dp, inodes, n, &exe) & want_allowed;
+		if (held &&
+		    ((uint64_t)exe.st_dev != dp->exe_dev || (uint64_t)exe.st_ino != dp->exe_ino)) {
+			r = -EAGAIN; /* exec'd meanwhile (its event is on the way), or gone */
+			goto out;
+		}
+		count_held(q, qi, n, held, 0, dp->pid);
+		want_allowed &= ~held;
+	}
+	/* Events of the time we looked: a process of the uid made or changed meanwhile may
+	 * hold a socket we did not see. Those (only) are looked at, as above, until a look
+	 * brings no new event for the uid; a uid that keeps forking is asked again. */
+	for (int round = 0;; round++) {
+		uint64_t seen = gen0;
+		bool changed = false;
+
+		r = procidx_update(x);
+		if (r < 0)
+			goto out;
+		if (procidx_gen(x) == seen)
+			break;
+		gen0 = procidx_gen(x);
+		iter = 0;
+		while ((p = procidx_next_of_uid(x, uid, &iter))) {
+			uint64_t disallowed = 0, held;
+			struct stat exe;
+
+			if (p->gen <= seen)
+				continue;
+			changed = true;
+			if (round == INDEX_RECHECKS) {
+				r = -EAGAIN;
+				goto out;
+			}
+			for (size_t i = 0; i < n; i++)
+				if (!proc_allowed(p, &now[qi[i]]))
+					disallowed |= 1ULL << i;
+			held = holds_which_indexed(x, proc_fd, p, inodes, n, &exe);
+			if (held & ~disallowed && ((uint64_t)exe.st_dev != p->exe_dev ||
+						   (uint64_t)exe.st_ino != p->exe_ino)) {
+				r = -EAGAIN;
+				goto out;
+			}
+			count_held(q, qi, n, held, disallowed, p->pid);
+		}
+		if (!changed)
+			break;
+	}
+	r = 0;
+out:
+	free(deferred);
+	return r;
+}
+
+int holders_check_indexed(struct procidx *x, int proc_fd, struct holders_query *q, size_t n)
+{
+	struct now_ids *now = calloc(n ? n : 1, sizeof(*now));
+	size_t qi[BATCH_MAX];
+	bool *done = calloc(n ? n : 1, sizeof(*done));
+	int r = 0;
+
+	if (!now || !done) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		q[i].v = (struct holders_verdict){ 0 };
+		for (size_t j = 0; j < i; j++)
+			if (q[j].g == q[i].g) {
+				now[i] = now[j];
+				now[i].borrowed = true;
+				break;
+			}
+		if (!now[i].g && (r = now_fill(&now[i], q[i].g)) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t m = 0;
+
+		if (done[i])
+			continue;
+		for (size_t j = i; j < n && m < BATCH_MAX; j++)
+			if (!done[j] && q[j].uid == q[i].uid) {
+				qi[m++] = j;
+				done[j] = true;
+			}
+		for (int tries = 0;; tries++) {
+			if (!procidx_ready(x)) {
+				r = -ENODATA;
+				goto out;
+			}
+			for (size_t k = 0; k < m; k++)
+				q[qi[k]].v = (struct holders_verdict){ 0 };
+			r = check_uid(x, proc_fd, q, qi, m, now);
+			if (r != -EAGAIN)
+				break;
+			if (tries == INDEX_RETRIES)
+				goto out;
+		}
+		if (r < 0)
+			goto out;
+	}
+out:
+	for (size_t i = 0; now && i < n; i++)
+		if (!now[i].borrowed)
+			free(now[i].ids);
+	free(now);
+	free(done);
+	return r;
 }

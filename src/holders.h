@@ -27,4 +27,27 @@ struct holders_verdict {
 int holders_check(int proc_fd, uint64_t inode, uint32_t uid, const struct policy_guard *g,
 		  struct holders_verdict *ret);
 
+struct procidx;
+
+/* One socket to judge: in inode, uid, g; out v (as holders_check() fills it, except that
+ * n_holders counts allowed holders only until one was found: the verdict rule is the same,
+ * v.n_holders && v.n_allowed == v.n_holders). */
+struct holders_query {
+	uint64_t inode;
+	uint32_t uid;
+	const struct policy_guard *g;
+	struct holders_verdict v;
+};
+
+/*
+ * holders_check() for n sockets at once, asking the process index which processes may act as
+ * each uid and what they run, instead of walking /proc: each process that runs a file some
+ * query does not allow has its fds read once for all of the batch (it must be shown not to
+ * hold the socket); those that run allowed files only until every socket has an allowed
+ * holder. The holder's exe is stat()ed again when found. 0; -EAGAIN when the index changed
+ * for these uids while it looked (a fork, exec or uid change: ask again); -ENODATA when the
+ * index cannot answer (not ready); -errno.
+ */
+int holders_check_indexed(struct procidx *x, int proc_fd, struct holders_query *q, size_t n);
+
 #endif

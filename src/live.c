@@ -25,6 +25,7 @@
 #include "listeners.h"
 #include "live.h"
 #include "nfqueue.h"
+#include "procidx.h"
 
 #include <linux/netfilter.h> /* after <netinet/in.h>: NF_ACCEPT, NF_REPEAT */
 
@@ -59,7 +60,11 @@ struct pending {
 	struct nfqueue_packet p;
 	uint32_t order; /* the uid's n-th packet in the batch */
 	uint32_t seq;	/* arrival */
+	int8_t exec;	/* executables verdict judged with its batch: 1 allow, 0 not, -1 not yet */
 };
+
+/* Executables checks judged together (one read of each process's fds for all of them). */
+#define EXEC_BATCH 64
 
 /* Who made a refused connection is looked up at once (the client may exit), which costs a
  * process search of up to ENRICH_SCAN_BUDGET steps: a few ms for a client holding thousands
@@ -129,6 +134,8 @@ struct live {
 
 	struct nfqueue *queue;
 	uint16_t queue_num;
+	struct procidx *procs; /* NULL: executables are judged by a /proc walk */
+	bool procs_said;       /* why there is no index, said once */
 	struct listeners *listeners;
 
 	struct cgwatch *cgwatch;
@@ -1058,16 +1065,58 @@ static bool judge_owner(struct live *l, const struct audit_event *ev)
 
 /* ---- executables ---- */
 
-static bool judge_exec(struct live *l, const struct policy_guard *g, const struct audit_event *ev)
+/* The walk: every process on the host, for when the index cannot answer. */
+static bool judge_exec_walk(struct live *l, const struct policy_guard *g, uint64_t inode,
+			    uint32_t uid)
 {
 	struct holders_verdict v;
-	struct enrich_sock s;
 
-	if (enrich_sock_lookup(l->enrich, ev, &s) < 0 || !s.has_inode || !s.has_uid)
-		return false;
-	if (holders_check(l->proc_fd, s.inode, s.uid, g, &v) < 0)
+	l->stats.exec_walked++;
+	if (holders_check(l->proc_fd, inode, uid, g, &v) < 0)
 		return false;
 	return v.n_holders && v.n_allowed == v.n_holders;
+}
+
+/* Executables verdicts for the pending packets pend[from..to) of executables guards, one
+ * index pass for all; what the index cannot answer is walked. */
+static void judge_exec_batch(struct live *l, size_t from, size_t to)
+{
+	struct holders_query q[EXEC_BATCH];
+	size_t idx[EXEC_BATCH], n = 0;
+	int r = -ENODATA;
+
+	for (size_t i = from; i < to && n < EXEC_BATCH; i++) {
+		struct pending *pe = &l->pend[i];
+		const struct policy_guard *g;
+		struct enrich_sock s;
+
+		if (pe->exec >= 0)
+			continue;
+		g = guard_of(l, pe->p.ev.proto, pe->p.ev.dport, NULL);
+		if (!g || !g->n_executables)
+			continue;
+		if (enrich_sock_lookup(l->enrich, &pe->p.ev, &s) < 0 || !s.has_inode ||
+		    !s.has_uid) {
+			pe->exec = 0;
+			continue;
+		}
+		q[n] = (struct holders_query){ .inode = s.inode, .uid = s.uid, .g = g };
+		idx[n++] = i;
+	}
+	if (!n)
+		return;
+	if (l->procs && procidx_update(l->procs) == 0)
+		r = holders_check_indexed(l->procs, l->proc_fd, q, n);
+	for (size_t k = 0; k < n; k++) {
+		const struct holders_verdict *v = &q[k].v;
+
+		if (r == 0) {
+			l->stats.exec_indexed++;
+			l->pend[idx[k]].exec = v->n_holders && v->n_allowed == v->n_holders;
+		} else {
+			l->pend[idx[k]].exec = judge_exec_walk(l, q[k].g, q[k].inode, q[k].uid);
+		}
+	}
 }
 
 /* ---- identities of refusals ---- */
@@ -1142,14 +1191,14 @@ bool live_take_identity(struct live *l, struct record *rec)
 
 /* ---- the queue ---- */
 
-static void judge_packet(struct live *l, const struct nfqueue_packet *p)
+static void judge_packet(struct live *l, const struct nfqueue_packet *p, int exec)
 {
 	const struct policy_guard *g = guard_of(l, p->ev.proto, p->ev.dport, NULL);
 	bool allow;
 
 	/* Queued by rules a reload just replaced, for a port no longer guarded. */
 	if (!g) {
-		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
+		nfqueue_verdict_add(l->queue, p->id, NF_ACCEPT, false, 0);
 		return;
 	}
 	/* A cgroup made a moment ago (a unit starting) may still wait in the inotify queue:
@@ -1158,7 +1207,7 @@ static void judge_packet(struct live *l, const struct nfqueue_packet *p)
 		cgwatch_handle(l);
 	allow = g->owner && judge_owner(l, &p->ev);
 	if (!allow && g->n_executables)
-		allow = judge_exec(l, g, &p->ev);
+		allow = exec > 0;
 	if (allow) {
 		l->stats.accepted++;
 		/* The record first: once accepted, a loopback connection can be made, used and
@@ -1169,7 +1218,7 @@ static void judge_packet(struct live *l, const struct nfqueue_packet *p)
 			ev.verdict = RECORD_ALLOW;
 			l->on_allow(l->data, &ev);
 		}
-		nfqueue_verdict(l->queue, p->id, NF_ACCEPT, false, 0);
+		nfqueue_verdict_add(l->queue, p->id, NF_ACCEPT, false, 0);
 		return;
 	}
 	/* Not ours to allow: back through the hook with the mark. The sets decide again (they
@@ -1177,7 +1226,7 @@ static void judge_packet(struct live *l, const struct nfqueue_packet *p)
 	 * kernel's deny path (log, reject or drop; in audit, log and accept). */
 	l->stats.refused++;
 	remember_refusal(l, &p->ev);
-	nfqueue_verdict(l->queue, p->id, NF_REPEAT, true, p->mark | LOGUARD_MARK_ASKED);
+	nfqueue_verdict_add(l->queue, p->id, NF_REPEAT, true, p->mark | LOGUARD_MARK_ASKED);
 }
 
 /* Take a packet from the kernel; judged by judge_pending(). */
@@ -1187,10 +1236,19 @@ static int on_packet(const struct nfqueue_packet *p, void *data)
 
 	l->stats.queued++;
 	if (array_grow(&l->pend, &l->cap_pend, l->n_pend, sizeof(*l->pend)) < 0) {
-		judge_packet(l, p); /* no room to wait: judged in arrival order */
+		const struct policy_guard *g = guard_of(l, p->ev.proto, p->ev.dport, NULL);
+		struct enrich_sock s;
+		int exec = 0;
+
+		/* No room to wait: judged now, in arrival order, by the walk (no memory for
+		 * more either). */
+		if (g && g->n_executables && enrich_sock_lookup(l->enrich, &p->ev, &s) == 0 &&
+		    s.has_inode && s.has_uid)
+			exec = judge_exec_walk(l, g, s.inode, s.uid);
+		judge_packet(l, p, exec);
 		return 0;
 	}
-	l->pend[l->n_pend++] = (struct pending){ .p = *p };
+	l->pend[l->n_pend++] = (struct pending){ .p = *p, .exec = -1 };
 	return 0;
 }
 
@@ -1217,8 +1275,10 @@ static void judge_pending(struct live *l)
 	long long t0 = mono_ns();
 	size_t done = 0;
 
-	if (!l->n_pend)
+	if (!l->n_pend) {
+		nfqueue_verdict_flush(l->queue); /* of packets judged on arrival (no memory) */
 		return;
+	}
 	for (size_t i = 0; i < l->n_uid_counts; i++)
 		l->uid_counts[i].order = 0;
 	for (size_t i = 0; i < l->n_pend; i++) {
@@ -1230,13 +1290,21 @@ static void judge_pending(struct live *l)
 	}
 	qsort(l->pend, l->n_pend, sizeof(*l->pend), cmp_pending);
 	while (done < l->n_pend) {
-		judge_packet(l, &l->pend[done++].p);
+		if (l->pend[done].exec < 0)
+			judge_exec_batch(l, done, l->n_pend);
+		judge_packet(l, &l->pend[done].p, l->pend[done].exec);
+		done++;
 		if ((done & 7) == 0 && mono_ns() - t0 > QUEUE_JUDGE_NS)
 			break;
 	}
 	/* Keep the rest in arrival order: their ranks are recomputed with the next batch. */
 	memmove(l->pend, l->pend + done, (l->n_pend - done) * sizeof(*l->pend));
 	l->n_pend -= done;
+	/* One send for the turn's verdicts. */
+	nfqueue_verdict_flush(l->queue);
+	/* Verdicts judged ahead are judged again when their turn comes: never on old data. */
+	for (size_t i = 0; i < l->n_pend; i++)
+		l->pend[i].exec = -1;
 	qsort(l->pend, l->n_pend, sizeof(*l->pend), cmp_arrival);
 }
 
@@ -1263,10 +1331,32 @@ int live_new(struct nl *nl, struct enrich *enrich, live_allow_cb cb, void *data,
 	return 0;
 }
 
+/* Follow process events for the executables check; without them it walks /proc per check. */
+static void procs_open(struct live *l)
+{
+	/* The proc connector answers only in the initial network namespace; a daemon in another
+	 * one may be told where to open it (tests run the daemon in a namespace of their own). */
+	const char *netns = getenv("LOGUARD_PROC_EVENTS_NETNS");
+	int r = procidx_open(netns && *netns ? netns : NULL, &l->procs);
+
+	if (r == 0) {
+		fprintf(stderr, "loguard: executables: following process events\n");
+		return;
+	}
+	if (!l->procs_said)
+		fprintf(stderr,
+			"loguard: executables: no process events (%s%s): each check walks /proc\n",
+			strerror(-r),
+			r == -ECONNREFUSED ? ", the proc connector answers only in the initial "
+					     "network namespace"
+					   : "");
+	l->procs_said = true;
+}
+
 int live_apply(struct live *l, const struct loaded *cur)
 {
 	const struct policy *p = cur->policy;
-	bool need_queue = false, need_listeners = false;
+	bool need_queue = false, need_listeners = false, need_procs = false;
 	int r;
 
 	/* The table was updated in place: the owner sets, where both policies have them, still
@@ -1290,6 +1380,13 @@ int live_apply(struct live *l, const struct loaded *cur)
 		need_queue |=
 			policy_guard_needs_daemon(g) || g->n_units || g->n_cgroups || g->n_launched;
 		need_listeners |= g->owner;
+		need_procs |= g->n_executables > 0;
+	}
+	if (!need_procs) {
+		procidx_free(l->procs);
+		l->procs = NULL;
+	} else if (!l->procs) {
+		procs_open(l);
 	}
 	if (l->queue && (!need_queue || l->queue_num != p->queue_num)) {
 		l->n_pend = 0; /* their ids die with the queue: the kernel drops them */
@@ -1305,6 +1402,10 @@ int live_apply(struct live *l, const struct loaded *cur)
 			return r;
 		}
 		l->queue_num = p->queue_num;
+		fprintf(stderr, "loguard: queueing to NFQUEUE %u with %s\n", p->queue_num,
+			nl_queue_xt(l->nl) ? "the xtables NFQUEUE target (no nft queue expression "
+					     "here, or LOGUARD_QUEUE=xt)"
+					   : "nft's queue expression");
 	}
 	if (!need_listeners) {
 		listeners_close(l->listeners);
@@ -1353,6 +1454,8 @@ size_t live_pollfds(const struct live *l, struct pollfd *pfd)
 					    .events = POLLIN };
 	if (l->cgwatch)
 		pfd[n++] = (struct pollfd){ .fd = cgwatch_fd(l->cgwatch), .events = POLLIN };
+	if (l->procs)
+		pfd[n++] = (struct pollfd){ .fd = procidx_fd(l->procs), .events = POLLIN };
 	return n;
 }
 
@@ -1368,6 +1471,10 @@ int live_handle(struct live *l)
 	}
 	if (l->cgwatch)
 		cgwatch_handle(l); /* never fatal: what is known stays enforced */
+	/* Never fatal either: an index that cannot answer makes the check walk /proc. Kept
+	 * current between connections so that a check finds little to apply. */
+	if (l->procs)
+		procidx_update(l->procs);
 	if (l->queue) {
 		/* Take what is queued (bounded), then judge fairly (bounded). */
 		if (l->n_pend < QUEUE_READ_MAX) {
@@ -1420,6 +1527,14 @@ void live_get_stats(const struct live *l, struct live_stats *ret)
 	ret->cgroup_dirs_polled = cs.polled;
 	ret->cgroup_dirs_truncated = cs.truncated;
 	ret->cgroup_dirs_skipped = cs.skipped;
+	if (l->procs) {
+		struct procidx_stats ps;
+
+		procidx_get_stats(l->procs, &ps);
+		ret->proc_events = ps.events;
+		ret->proc_lost = ps.lost;
+		ret->proc_rebuilds = ps.rebuilds;
+	}
 }
 
 void live_free(struct live *l)
@@ -1430,6 +1545,7 @@ void live_free(struct live *l)
 	patterns_free(l);
 	nfqueue_close(l->queue);
 	listeners_close(l->listeners);
+	procidx_free(l->procs);
 	free(l->pend);
 	free(l->owners);
 	free(l->key_head);

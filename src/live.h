@@ -28,7 +28,7 @@ int live_new(struct nl *nl, struct enrich *enrich, live_allow_cb cb, void *data,
 int live_apply(struct live *l, const struct loaded *cur);
 
 /* The descriptors to poll (POLLIN), at most LIVE_MAX_FDS. */
-#define LIVE_MAX_FDS 3
+#define LIVE_MAX_FDS 4
 size_t live_pollfds(const struct live *l, struct pollfd *pfd);
 
 /* Handle what is pending on them, without blocking: a bounded batch (call again while they
@@ -62,6 +62,10 @@ struct live_stats {
 	uint64_t cgroups_followed; /* matched cgroups in the kernel now */
 	uint64_t update_errors;	   /* element updates the kernel refused */
 	uint64_t queue_enobufs;
+	/* Executables checks answered from the process index, and by a /proc walk (no index:
+	 * no proc connector here, events lost and not rebuilt yet, or the uid kept forking). */
+	uint64_t exec_indexed, exec_walked;
+	uint64_t proc_events, proc_lost, proc_rebuilds; /* of the index (procidx.h) */
 	/* Exhaustion (see cgwatch.h): matched cgroups not in the kernel (over their owner's
 	 * share, or refused by it), directories followed by rescans (no inotify watch left),
 	 * with children left out by a limit, left out (cumulative), times a limit was hit,

@@ -41,13 +41,19 @@
 #define RCVBUF_SIZE (QUEUE_MAXLEN * 2048)
 /* One packet per datagram, so this is plenty. */
 #define READ_BUF_SIZE (64 * 1024)
+/* Verdicts gathered for one send (~40 bytes each): nfnetlink takes every message of a
+ * datagram in turn, so a turn's verdicts cost one syscall, not one each. */
+#define VERDICT_BUF_SIZE (8 * 1024)
+#define VERDICT_MAX_LEN	 64
 
 struct nfqueue {
 	struct mnl_socket *sock;
 	uint16_t num;
 	unsigned flags; /* NFQUEUE_* */
 	uint32_t seq;
+	size_t vlen; /* verdicts waiting in vbuf */
 	char buf[READ_BUF_SIZE];
+	char vbuf[VERDICT_BUF_SIZE];
 };
 
 /* A queue message for our queue number; config messages are numbered for their ACKs. */
@@ -175,19 +181,55 @@ int nfqueue_fd(const struct nfqueue *q)
 	return mnl_socket_get_fd(q->sock);
 }
 
-int nfqueue_verdict(struct nfqueue *q, uint32_t id, uint32_t verdict, bool set_mark, uint32_t mark)
+/* A verdict message at buf (at least VERDICT_MAX_LEN bytes), or NULL for an unknown verdict. */
+static struct nlmsghdr *put_verdict(struct nfqueue *q, char *buf, uint32_t id, uint32_t verdict,
+				    bool set_mark, uint32_t mark)
 {
 	struct nfqnl_msg_verdict_hdr vh = { .verdict = htonl(verdict), .id = htonl(id) };
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 
 	if (verdict != NF_ACCEPT && verdict != NF_DROP && verdict != NF_REPEAT)
-		return -EINVAL;
+		return NULL;
 	nlh = put_msg(q, buf, NFQNL_MSG_VERDICT);
 	mnl_attr_put(nlh, NFQA_VERDICT_HDR, sizeof(vh), &vh);
 	if (set_mark)
 		mnl_attr_put_u32(nlh, NFQA_MARK, htonl(mark));
+	return nlh;
+}
+
+int nfqueue_verdict(struct nfqueue *q, uint32_t id, uint32_t verdict, bool set_mark, uint32_t mark)
+{
+	char buf[VERDICT_MAX_LEN];
+	struct nlmsghdr *nlh = put_verdict(q, buf, id, verdict, set_mark, mark);
+
+	if (!nlh)
+		return -EINVAL;
 	if (mnl_socket_sendto(q->sock, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	return 0;
+}
+
+int nfqueue_verdict_add(struct nfqueue *q, uint32_t id, uint32_t verdict, bool set_mark,
+			uint32_t mark)
+{
+	struct nlmsghdr *nlh;
+	int r;
+
+	if (q->vlen + VERDICT_MAX_LEN > sizeof(q->vbuf) && (r = nfqueue_verdict_flush(q)) < 0)
+		return r;
+	nlh = put_verdict(q, q->vbuf + q->vlen, id, verdict, set_mark, mark);
+	if (!nlh)
+		return -EINVAL;
+	q->vlen += NLMSG_ALIGN(nlh->nlmsg_len);
+	return 0;
+}
+
+int nfqueue_verdict_flush(struct nfqueue *q)
+{
+	size_t len = q->vlen;
+
+	q->vlen = 0;
+	if (len && mnl_socket_sendto(q->sock, q->vbuf, len) < 0)
 		return -errno;
 	return 0;
 }
@@ -199,6 +241,7 @@ void nfqueue_close(struct nfqueue *q)
 	if (!q)
 		return;
 	if (q->sock) {
+		nfqueue_verdict_flush(q);
 		/* Closing alone would unbind too; no ACK: packets may be ahead of it. The kernel
 		 * drops what still waits for a verdict. */
 		struct nlmsghdr *nlh = put_config(q, buf, NFQNL_CFG_CMD_UNBIND);

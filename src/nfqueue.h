@@ -59,6 +59,12 @@ int nfqueue_read(struct nfqueue *q, nfqueue_cb cb, void *data, size_t max, uint6
  * mark becomes `mark` first (NF_REPEAT then lets the rules see it). */
 int nfqueue_verdict(struct nfqueue *q, uint32_t id, uint32_t verdict, bool set_mark, uint32_t mark);
 
+/* nfqueue_verdict() gathered with others, sent by nfqueue_verdict_flush() (or when the buffer
+ * is full, or on close): one send for a turn's verdicts. The packet waits until then. */
+int nfqueue_verdict_add(struct nfqueue *q, uint32_t id, uint32_t verdict, bool set_mark,
+			uint32_t mark);
+int nfqueue_verdict_flush(struct nfqueue *q);
+
 /* Decode one NFQNL_MSG_PACKET; ev.time is now. -EINVAL: not a valid queue message (no id);
  * -ENOENT: valid, but not a TCP/UDP packet over IPv4/IPv6 whose ports are in the copied part
  * (p->id, mark, uid and gid are still set, so the caller can give a verdict). */

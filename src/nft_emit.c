@@ -90,7 +90,8 @@ struct emit_batch {
 	struct emit_msg *msgs;
 	size_t n_msgs, cap_msgs;
 	struct emit_stats stats;
-	int err; /* first allocation failure while building */
+	int err;       /* first allocation failure while building */
+	bool queue_xt; /* from emit_opts */
 };
 
 static struct emit_msg *batch_msg(struct emit_batch *b, enum emit_obj obj)
@@ -796,14 +797,28 @@ static void x_mark_set(struct rule_ctx *rc, uint32_t mask, uint32_t xor)
 	}
 }
 
-/* The xtables NFQUEUE target through nft_compat: nft's own `queue` expression needs
- * CONFIG_NFT_QUEUE, which kernels (this project's among them) often lack, while the target
- * is there wherever iptables-nft works. Revision 3: queue number, count, flags. */
+/* nft's own `queue` expression (nft_queue, CONFIG_NFT_QUEUE: Debian's, Fedora's, Ubuntu's
+ * kernels), which `nft list` prints as `queue flags bypass to N`, like the printer. Where the
+ * kernel lacks it (apply.c finds out from the kernel's refusal), the xtables NFQUEUE target
+ * through nft_compat, revision 3 (queue number, count, flags), which iptables-nft kernels
+ * have; nft prints that one only as an xt target. */
 static void x_queue(struct rule_ctx *rc, uint16_t num, bool bypass)
 {
-	struct xt_NFQ_info_v3 *info = calloc(1, sizeof(*info));
-	struct nftnl_expr *e = info ? expr(rc, "target") : NULL;
+	struct xt_NFQ_info_v3 *info;
+	struct nftnl_expr *e;
 
+	if (!rc->b->queue_xt) {
+		e = expr(rc, "queue");
+		if (!e)
+			return;
+		nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_NUM, num);
+		nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_TOTAL, 1);
+		if (bypass)
+			nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS, NFT_QUEUE_FLAG_BYPASS);
+		return;
+	}
+	info = calloc(1, sizeof(*info));
+	e = info ? expr(rc, "target") : NULL;
 	if (!e) {
 		free(info);
 		rc->b->err = -ENOMEM;
@@ -1125,6 +1140,7 @@ int emit_batch_build(const struct ruleset *rs, const struct emit_opts *opts,
 
 	if (!b)
 		return -ENOMEM;
+	b->queue_xt = opts->queue_xt;
 	batch_begin(b, opts);
 	/* Whether the table exists was read together with the genid: if that changed, the
 	 * kernel refuses the batch. (An update cannot change an owner flag, so no "ensure it
@@ -1504,6 +1520,7 @@ int emit_update_build(const struct ruleset *rs, const struct installed *inst,
 		free(plans);
 		return -ENOMEM;
 	}
+	b->queue_xt = opts->queue_xt;
 	batch_begin(b, opts);
 	/* An orphaned persistent table is adopted by asking for the owner flag again. */
 	if ((inst->flags & owner_flags) != (opts->table_flags & owner_flags) ||

@@ -20,6 +20,7 @@ struct emit_opts {
 	bool commit;	   /* false: omit BATCH_END, the kernel validates then aborts (dry run) */
 	bool table_exists; /* delete the installed table first (read at genid time) */
 	uint32_t table_flags; /* NFT_TABLE_F_OWNER, EMIT_TABLE_F_PERSIST */
+	bool queue_xt; /* queue with the xtables NFQUEUE target: the kernel lacks nft's `queue` */
 };
 
 /* Keep an owned table after its owner exits (kernel >= 6.9; not in older headers). */

@@ -30,8 +30,9 @@ struct nl {
 	struct mnl_socket *sock;
 	uint32_t portid;
 	uint32_t seq;
-	int sndbuf; /* current send buffer size we asked for */
-	char *buf;  /* RECV_BUF_SIZE */
+	int sndbuf;    /* current send buffer size we asked for */
+	char *buf;     /* RECV_BUF_SIZE */
+	bool queue_xt; /* the kernel refused nft's queue expression: use the xtables target */
 };
 
 int nl_open(struct nl **ret_nl)
@@ -279,4 +280,14 @@ int nl_send_batch(struct nl *nl, const struct emit_batch *b, struct diags *diags
 out:
 	free(iov);
 	return r;
+}
+
+bool nl_queue_xt(const struct nl *nl)
+{
+	return nl->queue_xt;
+}
+
+void nl_set_queue_xt(struct nl *nl)
+{
+	nl->queue_xt = true;
 }

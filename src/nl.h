@@ -37,4 +37,9 @@ int nl_send_batch(struct nl *nl, const struct emit_batch *b, struct diags *diags
 /* Send one request (a GET, or a dump with NLM_F_DUMP) and feed every reply to cb. */
 int nl_request(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data);
 
+/* Whether this kernel refused nft's `queue` expression (no nft_queue), found by apply and
+ * remembered for this socket's later batches, which then queue with the xtables target. */
+bool nl_queue_xt(const struct nl *nl);
+void nl_set_queue_xt(struct nl *nl);
+
 #endif

@@ -235,8 +235,8 @@ static void print_rule(FILE *f, const struct ruleset *rs, const struct rs_rule *
 		break;
 	case RS_RULE_QUEUE_OWNER_UNKNOWN:
 	case RS_RULE_QUEUE:
-		/* Installed as the xtables NFQUEUE target (see nft_emit.c); printed as nft's own
-		 * queue statement, which means the same. */
+		/* nft's own queue statement, as nft lists it. Kernels without nft_queue get the
+		 * xtables NFQUEUE target instead (nft_emit.c), which nft lists as an xt target. */
 		fprintf(f, "meta mark & 0x%08x == 0x00000000 ", LOGUARD_MARK_ASKED);
 		if (r->kind == RS_RULE_QUEUE_OWNER_UNKNOWN)
 			fprintf(f, "%s daddr . meta l4proto . th dport != @%s ",

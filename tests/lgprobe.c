@@ -80,6 +80,7 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -136,7 +137,8 @@ static void __attribute__((noreturn)) usage(void)
 	      "       lgprobe hold    tcp ADDR PORT [--timeout-ms N]\n"
 	      "       lgprobe sink    tcp|udp ADDR PORT [--threads N]\n"
 	      "       lgprobe flood   tcp|udp ADDR PORT --seconds S [--threads N] [--src A-B]"
-	      " [--timeout-ms N]\n",
+	      " [--timeout-ms N]\n"
+	      "       lgprobe forks   N     (fork N children that exit at once, one at a time)\n",
 	      stderr);
 	exit(V_ERROR);
 }
@@ -1003,10 +1005,29 @@ static int run_flood(const struct opts *o)
 	return 0;
 }
 
+/* A burst of process events (fork, exit) for tests of the daemon's process index. */
+static int run_forks(unsigned long n)
+{
+	for (unsigned long i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			perror("fork");
+			return V_ERROR;
+		}
+		if (pid == 0)
+			_exit(0);
+		waitpid(pid, NULL, 0);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
 
+	if (argc == 3 && !strcmp(argv[1], "forks"))
+		return run_forks(parse_ulong(argv[2], "forks", 10000000));
 	parse_args(argc, argv, &o);
 	signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(o.mode, "listen"))

@@ -67,6 +67,10 @@ LGPROBE=$scratch/bin/lgprobe
 LG_OUTER_NETNS=$(readlink /proc/self/ns/net)
 LG_OUTER_MNTNS=$(readlink /proc/self/ns/mnt)
 export LOGUARD LGPROBE LG_OUTER_NETNS LG_OUTER_MNTNS
+# The proc connector answers only in the initial network namespace: a daemon in a test's
+# namespace opens its process-events socket in ours (when ours is the initial one; else it
+# walks /proc and says so). Tests of the walk unset it.
+export LOGUARD_PROC_EVENTS_NETNS=/proc/$$/ns/net
 export LG_ROOT=$root
 
 npass=0 nfail=0 nskip=0

@@ -59,33 +59,9 @@ expect_records 0 'r["uid"] == 1001 and r["dport"] == 5432 and r["verdict"] == "a
 # it, so it does not pass (every holder must be an allowed program, not the first one found).
 # (Debian's python3, which tools/deps.sh installs: a python3 earlier in root's PATH may not be
 # one the test user can run.)
-got=$(as_user alice /usr/bin/python3 -c '
-import os, socket, subprocess, sys
-s = socket.socket()
-s.set_inheritable(True)
-# The allowed program gets a copy first (lower pid), then a later process of the maker
-# connects, after the maker closed its own copy: a scan that stopped at the first holder
-# would see only the allowed program.
-child = subprocess.Popen([sys.argv[1], "listen", "tcp", "127.0.0.1", "5999"],
-                         pass_fds=[s.fileno()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-r, w = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.close(w)
-    os.read(r, 1)
-    s.settimeout(1.5)
-    try:
-        s.connect(("127.0.0.1", 5432)); print("connected", flush=True)
-    except ConnectionRefusedError:
-        print("refused", flush=True)
-    except OSError as e:
-        print("error", e, flush=True)
-    os._exit(0)
-s.close()
-os.write(w, b"x")
-os.waitpid(pid, 0)
-child.kill()
-' "$bin/probe-allowed" 2>&1)
+cp "$(dirname "$(readlink -f "$0")")/shared_socket.py" "$LG_TMP/shared_socket.py"
+chmod 644 "$LG_TMP/shared_socket.py"
+got=$(as_user alice /usr/bin/python3 "$LG_TMP/shared_socket.py" inherited "$bin/probe-allowed" 5432 2>&1)
 [ "$got" = refused ] && log "ok: a socket shared with the allowed program by another is refused" ||
 	fail "inherited socket: expected refused, got '$got'"
 

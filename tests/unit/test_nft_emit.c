@@ -384,6 +384,78 @@ static void test_round_trip_ranges(void **state)
 }
 
 /* Replacing an installed table: delete then create in the same batch, with the owner flags. */
+/* Queue statements as built: nft's own expression (number, one queue, bypass as the rule
+ * says), or with queue_xt the xtables NFQUEUE target and no queue expression. */
+struct queue_seen {
+	bool xt;
+	uint16_t num;
+	size_t n_queue, n_target, n_bypass;
+};
+
+static int queue_expr_cb(struct nftnl_expr *e, void *data)
+{
+	struct queue_seen *q = data;
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+	if (!strcmp(name, "queue")) {
+		q->n_queue++;
+		assert_int_equal(nftnl_expr_get_u16(e, NFTNL_EXPR_QUEUE_NUM), q->num);
+		assert_int_equal(nftnl_expr_get_u16(e, NFTNL_EXPR_QUEUE_TOTAL), 1);
+		if (nftnl_expr_is_set(e, NFTNL_EXPR_QUEUE_FLAGS) &&
+		    (nftnl_expr_get_u16(e, NFTNL_EXPR_QUEUE_FLAGS) & NFT_QUEUE_FLAG_BYPASS))
+			q->n_bypass++;
+	} else if (!strcmp(name, "target")) {
+		q->n_target++;
+		assert_string_equal(nftnl_expr_get_str(e, NFTNL_EXPR_TG_NAME), "NFQUEUE");
+	}
+	return 0;
+}
+
+static void queue_rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_rule *r;
+
+	if ((nlh->nlmsg_type & 0xff) != NFT_MSG_NEWRULE)
+		return;
+	r = nftnl_rule_alloc();
+	assert_int_equal(nftnl_rule_nlmsg_parse(nlh, r), 0);
+	nftnl_expr_foreach(r, queue_expr_cb, data);
+	nftnl_rule_free(r);
+}
+
+static void test_queue_expression(void **state)
+{
+	struct fixture fx = { 0 };
+	size_t n_rules = 0, n_bypass = 0;
+
+	(void)state;
+	load(&fx, "golden/process.yaml", true);
+	for (size_t i = 0; i < fx.rs->n_chains; i++)
+		for (size_t j = 0; j < fx.rs->chains[i].n_rules; j++) {
+			const struct rs_rule *r = &fx.rs->chains[i].rules[j];
+
+			if (r->kind == RS_RULE_QUEUE || r->kind == RS_RULE_QUEUE_OWNER_UNKNOWN) {
+				n_rules++;
+				n_bypass += r->bypass;
+			}
+		}
+	assert_true(n_rules > 0);
+	for (int xt = 0; xt < 2; xt++) {
+		struct emit_opts opts = { .seq = 1000, .commit = true, .queue_xt = xt };
+		struct queue_seen q = { .xt = xt, .num = fx.rs->queue_num };
+		struct emit_batch *b;
+
+		assert_int_equal(emit_batch_build(fx.rs, &opts, &b), 0);
+		for_each_msg(b, queue_rule_cb, &q);
+		assert_int_equal(q.n_queue, xt ? 0 : n_rules);
+		assert_int_equal(q.n_target, xt ? n_rules : 0);
+		if (!xt)
+			assert_int_equal(q.n_bypass, n_bypass);
+		emit_batch_free(b);
+	}
+	unload(&fx);
+}
+
 static void test_replace_owned(void **state)
 {
 	struct emit_opts opts = { .seq = 1,
@@ -691,6 +763,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_basic),
 		cmocka_unit_test(test_round_trip_ranges),
+		cmocka_unit_test(test_queue_expression),
 		cmocka_unit_test(test_dry_run_has_no_end),
 		cmocka_unit_test(test_replace_owned),
 		cmocka_unit_test(test_big_policy_split),
