@@ -2,7 +2,7 @@
 /*
  * NFLOG reader. The ruleset logs to one group with a prefix naming the verdict;
  * this reads those packets and turns them into audit_events. Facts used (see
- * DESIGN.md): NFULA_UID/GID come with packets that have a full socket, which
+ * docs/architecture.md): NFULA_UID/GID come with packets that have a full socket, which
  * every SYN and UDP datagram we log has; output-hook packets carry no
  * timestamp, so events are stamped on receipt; NFULNL_CFG_F_SEQ numbers every
  * logged packet, so a gap means the kernel could not deliver some.

@@ -3,7 +3,7 @@
  * Policy → ruleset IR. Every policy entry becomes a set element; the number of
  * rules depends only on which (mode, action, log) profiles and cgroup levels
  * the policy uses, so per-packet cost does not grow with the policy (see
- * DESIGN.md: 1,000 linear rules cost 82% of the loopback connection rate).
+ * docs/architecture.md: 1,000 linear rules cost 82% of the loopback connection rate).
  */
 #include <errno.h>
 #include <netinet/in.h>

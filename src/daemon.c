@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * `loguard run`: apply the policy, then one poll loop over the NFLOG socket.
+ * `loguard run`: apply the policy, then one poll loop over the event sources: NFLOG, the
+ * hold queues, live.c's (cgroup watch, sock_diag destroy notifications, the NFQUEUE of
+ * connections to judge, the proc connector) and the share control socket.
  * Signal handlers only set flags; ppoll() unblocks the signals atomically, so a
  * signal can never slip in between checking the flags and going to sleep.
  * Nothing wakes the loop while there is no traffic: the periodic stats record
@@ -478,6 +480,9 @@ static int reload(struct daemon *d)
 	read_rate_limited(d);
 	apply_loaded_free(&d->cur);
 	d->cur = next;
+	/* A reload is how an admin says /etc/passwd, /etc/group or the units changed: names and
+	 * cgroup paths cached for records are looked up again. */
+	enrich_flush(d->enrich);
 	/* The table was updated in place: keep what still holds of what we added. */
 	live_apply(d->live, &d->cur);
 	if (d->share)

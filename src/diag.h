@@ -14,7 +14,7 @@ struct loc {
 
 enum diag_level { DIAG_ERROR, DIAG_WARNING, __DIAG_LEVEL_MAX };
 
-/* One located message; the library stages queue these, only main/daemon print them. */
+/* One located message; the pipeline stages queue these, the commands print them. */
 struct diag {
 	enum diag_level level;
 	char *file;

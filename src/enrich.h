@@ -31,7 +31,8 @@ int enrich_record(struct enrich *e, struct record *r);
  * behind the kernel and must not spend a sock_diag round trip per record. */
 int enrich_names(struct enrich *e, struct record *r);
 
-/* Forget cached user/group names and cgroup paths (e.g. on SIGHUP: /etc/passwd changed). */
+/* Forget cached user/group names and cgroup paths (the daemon does on every reload: SIGHUP
+ * is how an admin says /etc/passwd or the units changed). */
 void enrich_flush(struct enrich *e);
 
 /* What sock_diag reports about the socket that sent a packet. */

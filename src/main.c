@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * loguard command line: a table of subcommands over the pipeline
- * parse → check → compile → emit → netlink. Only this file prints.
+ * parse → check → compile → emit → netlink. The pipeline stages never print (they return
+ * located diagnostics); the commands print: here, and the daemon's parts and the exec
+ * supervisor they start (docs/architecture.md, "Who prints").
  */
 #include <ctype.h>
 #include <errno.h>

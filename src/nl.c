@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The netlink boundary: one NETLINK_NETFILTER socket, batches out, errors in.
- * Facts this relies on (checked on kernel 6.18, see DESIGN.md):
+ * Facts this relies on (checked on kernel 6.18; docs/architecture.md, "Kernel facts"):
  *  - a batch is processed synchronously inside sendmsg(), so every error and
  *    ACK is queued on our socket when sendmsg() returns;
  *  - on any failing message the kernel reports it by seq and aborts the whole

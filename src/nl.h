@@ -10,7 +10,9 @@
 #include "diag.h"
 #include "nft_emit.h"
 
-/* An nfnetlink socket to nf_tables; the only place loguard talks to the kernel. */
+/* An nfnetlink socket to nf_tables: every ruleset loguard writes or reads goes through one.
+ * (The daemon's event readers, NFLOG, NFQUEUE, sock_diag and the proc connector, each own
+ * their socket: docs/architecture.md.) */
 struct nl;
 
 /* Open and bind; needs CAP_NET_ADMIN for anything but reads. Returns 0 or -errno. */
