@@ -1,6 +1,7 @@
 # loguard — guard loopback ports with nftables.
-# Targets: all (default), check (everything CI runs), unit, unit-asan, valgrind, integration,
-# systemd-test, package-test, fuzz, fuzz-smoke, bench, run, deb, install, uninstall, deps, clean.
+# Targets: all (default), check (everything CI runs), unit, unit-asan, readme-check, valgrind,
+# integration, systemd-test, package-test, fuzz, fuzz-smoke, bench, run, deb, install, uninstall,
+# deps, clean.
 # V=1 prints every command.
 
 PREFIX ?= /usr/local
@@ -46,8 +47,8 @@ ASAN_OBJ := $(LIB_SRC:src/%.c=$(ASAN_DIR)/%.o)
 ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(ASAN_DIR)/tests/%)
 PROBE := $(B)/tests/lgprobe
 
-.PHONY: all check check-all unit unit-asan valgrind integration fuzz-smoke install uninstall \
-	clean deps run fuzz bench
+.PHONY: all check check-all unit unit-asan readme-check valgrind integration fuzz-smoke install \
+	uninstall clean deps run fuzz bench
 
 all: $(B)/loguard $(PROBE)
 
@@ -87,6 +88,10 @@ unit-asan: $(ASAN_UNIT_BIN)
 	$(Q)set -e; for t in $(ASAN_UNIT_BIN); do echo "== $$t (asan+ubsan)"; \
 		(cd tests && ASAN_OPTIONS=detect_leaks=1 ../$$t); done
 
+# README's sample rulesets are copies of golden files (tools/readme_ruleset.py writes them).
+readme-check:
+	$(Q)python3 tools/readme_ruleset.py --check
+
 valgrind: $(B)/loguard
 	$(Q)tests/valgrind.sh $(B)/loguard policies/*.yaml
 
@@ -98,7 +103,8 @@ check:
 	$(Q)sh tools/deps.sh
 	$(Q)$(MAKE) --no-print-directory check-all
 
-check-all: all unit unit-asan valgrind integration systemd-check package-check fuzz-smoke
+check-all: all unit unit-asan readme-check valgrind integration systemd-check package-check \
+	fuzz-smoke
 	@echo "make check: all tests passed"
 
 deps:

@@ -3,7 +3,8 @@
  * Compiler golden files: every tests/golden/NAME.yaml compiles to exactly the
  * text in NAME.nft (the `loguard print` output), and where NAME.live.nft exists, compiled for
  * `loguard run` (held denials, live sets) to that. LOGUARD_UPDATE_GOLDEN=1 rewrites the .nft
- * files (and the .live.nft files that exist); review the diff before committing them.
+ * files (and the .live.nft files that exist); review the diff, then run tools/readme_ruleset.py:
+ * README shows basic.nft and part of hold.live.nft, and `make check` compares them.
  */
 #include <errno.h>
 #include <glob.h>
