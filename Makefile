@@ -22,7 +22,7 @@ BASHCOMPDIR := $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-complet
 endif
 PKGS := libnftnl libmnl yaml-0.1
 CFLAGS ?= -O2 -g
-WARN := -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 -Werror
+include tools/warnings.mk
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WARN) -D_GNU_SOURCE $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -Isrc

@@ -17,8 +17,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= policy packet record records share
 FUZZ_B := build/fuzz
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS := -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 -Werror \
-	-D_GNU_SOURCE -g -O1 $(FUZZ_SAN) -Isrc \
+include tools/warnings.mk
+FUZZ_CFLAGS := $(WARN) -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) -Isrc \
 	$(shell $(PKG_CONFIG) --cflags yaml-0.1 libmnl 2>/dev/null)
 YAML_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
 MNL_LIBS := $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null || echo -lmnl)
