@@ -32,8 +32,8 @@ policy_ARGS := -dict=tests/fuzz/policy.dict
 policy_CORPUS := tests/fuzz/corpus
 policy_SHARE := 2
 
-packet_SRC := tests/fuzz/fuzz_packet.c src/audit.c
-packet_DEPS := src/audit.h src/record.h src/ruleset.h
+packet_SRC := tests/fuzz/fuzz_packet.c src/nflog.c
+packet_DEPS := src/nflog.h src/record.h src/ruleset.h
 packet_LIBS := $(MNL_LIBS)
 packet_ARGS := -max_len=2200
 packet_CORPUS := tests/fuzz/corpus-packet
