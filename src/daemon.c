@@ -276,7 +276,7 @@ static void open_live_stats(struct daemon *d)
 	write_live_stats(d);
 }
 
-static int on_event(const struct audit_event *ev, void *data);
+static int on_event(const struct conn_event *ev, void *data);
 
 static void emit_stats(struct daemon *d)
 {
@@ -348,7 +348,7 @@ static int identify_held(struct daemon *d, struct record *rec, bool full)
 }
 
 /* held: a held packet's record (full: with the full lookup); else NFLOG's. */
-static int write_record(struct daemon *d, const struct audit_event *ev, bool held, bool full)
+static int write_record(struct daemon *d, const struct conn_event *ev, bool held, bool full)
 {
 	struct record rec = { .ev = *ev };
 	char *line = NULL;
@@ -386,13 +386,13 @@ static int write_record(struct daemon *d, const struct audit_event *ev, bool hel
 	return r < 0 ? r : 0;
 }
 
-static int on_event(const struct audit_event *ev, void *data)
+static int on_event(const struct conn_event *ev, void *data)
 {
 	return write_record(data, ev, false, false);
 }
 
 /* A held denial (hold.c): its sender is still there. */
-static void on_held(void *data, const struct audit_event *ev, bool full)
+static void on_held(void *data, const struct conn_event *ev, bool full)
 {
 	struct daemon *d = data;
 
@@ -411,7 +411,7 @@ static void flush_out(void *data)
 
 /* A connection the daemon itself allowed (owner-only port, executable), in a guard that logs
  * allowed ones: the kernel did not log it, so the record is written here. */
-static void on_allowed(void *data, const struct audit_event *ev)
+static void on_allowed(void *data, const struct conn_event *ev)
 {
 	on_event(ev, data);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * NFLOG reader. The ruleset logs to one group with a prefix naming the verdict;
- * this reads those packets and turns them into audit_events. Facts used (see
+ * this reads those packets and turns them into conn_events. Facts used (see
  * DESIGN.md): NFULA_UID/GID come with packets that have a full socket, which
  * every SYN and UDP datagram we log has; output-hook packets carry no
  * timestamp, so events are stamped on receipt; NFULNL_CFG_F_SEQ numbers every
@@ -189,7 +189,7 @@ static bool attr_u32(const struct nlattr *a, uint32_t *ret)
 }
 
 /* The ports of a TCP or UDP header at p (len bytes left); -EMSGSIZE: cut off. */
-static int parse_ports(const uint8_t *p, size_t len, struct audit_event *ev)
+static int parse_ports(const uint8_t *p, size_t len, struct conn_event *ev)
 {
 	if (len < 4)
 		return -EMSGSIZE;
@@ -198,7 +198,7 @@ static int parse_ports(const uint8_t *p, size_t len, struct audit_event *ev)
 	return 0;
 }
 
-static int parse_ipv4(const uint8_t *p, size_t len, struct audit_event *ev)
+static int parse_ipv4(const uint8_t *p, size_t len, struct conn_event *ev)
 {
 	size_t ihl;
 
@@ -220,7 +220,7 @@ static int parse_ipv4(const uint8_t *p, size_t len, struct audit_event *ev)
 	return parse_ports(p + ihl, len - ihl, ev);
 }
 
-static int parse_ipv6(const uint8_t *p, size_t len, struct audit_event *ev)
+static int parse_ipv6(const uint8_t *p, size_t len, struct conn_event *ev)
 {
 	uint8_t next;
 	size_t off = 40;
@@ -269,7 +269,7 @@ static int parse_ipv6(const uint8_t *p, size_t len, struct audit_event *ev)
 	return parse_ports(p + off, len - off, ev);
 }
 
-int nflog_parse_ip(uint16_t hw_protocol, const uint8_t *p, size_t len, struct audit_event *ev)
+int nflog_parse_ip(uint16_t hw_protocol, const uint8_t *p, size_t len, struct conn_event *ev)
 {
 	int r;
 
@@ -312,7 +312,7 @@ static int verdict_from_prefix(const char *prefix, enum record_verdict *ret)
 	return -EINVAL;
 }
 
-int nflog_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev)
+int nflog_parse_packet(const struct nlmsghdr *nlh, struct conn_event *ev)
 {
 	const struct nlattr *tb[NFULA_MAX + 1] = { 0 };
 	const struct nfulnl_msg_packet_hdr *ph;
@@ -344,7 +344,7 @@ int nflog_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev)
 }
 
 /* Count a sequence gap: packets the kernel logged but could not deliver. */
-static void track_seq(struct nflog *a, const struct audit_event *ev, struct record_stats *st)
+static void track_seq(struct nflog *a, const struct conn_event *ev, struct record_stats *st)
 {
 	if (!ev->has_seq)
 		return;
@@ -380,7 +380,7 @@ int nflog_read(struct nflog *a, nflog_cb cb, void *data, struct record_stats *st
 		left = (int)n;
 		for (nlh = (const struct nlmsghdr *)a->buf; mnl_nlmsg_ok(nlh, left);
 		     nlh = mnl_nlmsg_next(nlh, &left)) {
-			struct audit_event ev;
+			struct conn_event ev;
 			int r = nflog_parse_packet(nlh, &ev);
 
 			if (r == -ENOENT || r == -EBADMSG)

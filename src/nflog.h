@@ -31,7 +31,7 @@ int nflog_set_batching(struct nflog *a, bool batch);
 int nflog_fd(const struct nflog *a);
 
 /* Called for every logged packet; a negative return stops the read with that error. */
-typedef int (*nflog_cb)(const struct audit_event *ev, void *data);
+typedef int (*nflog_cb)(const struct conn_event *ev, void *data);
 
 /* Read everything queued, without blocking; count receipts and losses in stats
  * (sequence gaps and socket overflows). Returns the number of events or -errno. */
@@ -41,14 +41,14 @@ int nflog_read(struct nflog *a, nflog_cb cb, void *data, struct record_stats *st
  * (ev->ports_unknown); -EINVAL: not a valid NFLOG packet message; -ENOENT: valid, but not
  * logged by loguard; -EBADMSG: loguard's, but not readable as TCP or UDP over IP
  * (ev->has_seq/seq are filled for both). */
-int nflog_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev);
+int nflog_parse_packet(const struct nlmsghdr *nlh, struct conn_event *ev);
 
 /* Fill ev's family, proto, addresses and ports from the IPv4 or IPv6 packet at p (len bytes
  * copied), whose ethertype is hw_protocol (host order; else the version nibble decides); ev
  * must be zeroed. Shared with nfqueue; needs no socket (fuzzed). 0; -EMSGSIZE: the copy ended
  * in the headers before the ports (family and addresses filled, proto if reached,
  * ev->ports_unknown set); -ENOENT: not TCP/UDP, a fragment without the ports, or no IP header. */
-int nflog_parse_ip(uint16_t hw_protocol, const uint8_t *p, size_t len, struct audit_event *ev);
+int nflog_parse_ip(uint16_t hw_protocol, const uint8_t *p, size_t len, struct conn_event *ev);
 
 /* Unbind and close; accepts NULL. */
 void nflog_close(struct nflog *a);

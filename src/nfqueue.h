@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "record.h"
+#include "conn_event.h"
 
 /* Default queue number for connections the kernel rules cannot judge (executables, listeners
  * not yet known); the policy's `queue:` key overrides it. */
@@ -20,7 +20,7 @@ struct nfqueue;
 struct nfqueue_packet {
 	uint32_t id;
 	uint32_t mark;
-	struct audit_event ev;
+	struct conn_event ev;
 };
 
 /* Bind queue `num` (CAP_NET_ADMIN, else -EPERM; -EBUSY if another socket has it): copy only

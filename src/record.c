@@ -212,7 +212,7 @@ static int format_addr(int family, const struct in6_addr *a, char out[INET6_ADDR
 {
 	if (family != AF_INET && family != AF_INET6)
 		return -EAFNOSUPPORT;
-	/* struct audit_event keeps AF_INET addresses in the first 4 bytes of the in6_addr */
+	/* struct conn_event keeps AF_INET addresses in the first 4 bytes of the in6_addr */
 	if (!inet_ntop(family, a, out, INET6_ADDRSTRLEN))
 		return -errno;
 	return 0;
@@ -220,7 +220,7 @@ static int format_addr(int family, const struct in6_addr *a, char out[INET6_ADDR
 
 static int record_parts(const struct record *r, struct parts *ret)
 {
-	const struct audit_event *ev = &r->ev;
+	const struct conn_event *ev = &r->ev;
 	struct parts p;
 	int err;
 
@@ -484,7 +484,7 @@ static void json_listener(struct buf *b, const struct record_listener *l)
 
 int record_format_json(const struct record *r, char **ret)
 {
-	const struct audit_event *ev = &r->ev;
+	const struct conn_event *ev = &r->ev;
 	struct buf b = { 0 };
 	struct parts p;
 	int err;
@@ -574,7 +574,7 @@ static void text_listener(struct buf *b, const struct record_listener *l)
 static void text_record(struct buf *b, const struct record *r, const struct parts *p,
 			bool with_time)
 {
-	const struct audit_event *ev = &r->ev;
+	const struct conn_event *ev = &r->ev;
 	const char *lb = p->v6 ? "[" : "", *rb = p->v6 ? "]" : "";
 
 	if (with_time)
@@ -857,7 +857,7 @@ static void jfield_listener(struct buf *b, const struct record_listener *l)
 
 int journal_send_record(int fd, const struct record *r)
 {
-	const struct audit_event *ev = &r->ev;
+	const struct conn_event *ev = &r->ev;
 	struct buf b = { 0 }, msg = { 0 }, cmd = { 0 };
 	struct parts p;
 	int err;

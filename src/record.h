@@ -2,32 +2,13 @@
 #ifndef LOGUARD_RECORD_H
 #define LOGUARD_RECORD_H
 
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
 
-/* What the ruleset decided, from the NFLOG prefix. */
-enum record_verdict { RECORD_ALLOW, RECORD_DENY, RECORD_WOULD_DENY, __RECORD_VERDICT_MAX };
-
-/* One logged packet as the kernel reported it (NFLOG): plain data, no lookups. */
-struct audit_event {
-	struct timespec time; /* CLOCK_REALTIME when loguard received it */
-	enum record_verdict verdict;
-	uint8_t proto;		  /* IPPROTO_TCP or IPPROTO_UDP */
-	int family;		  /* AF_INET or AF_INET6: the packet's, not the socket's */
-	struct in6_addr src, dst; /* AF_INET: the 4 address bytes first, rest zero */
-	uint16_t sport, dport;	  /* host order */
-	/* The headers in front of the ports did not fit in what the kernel copied: sport and dport
-	 * are 0, proto is 0 when the transport header itself was not reached. */
-	bool ports_unknown;
-	bool has_uid, has_gid; /* NFULA_UID/GID: only for packets with a full socket */
-	uint32_t uid, gid;
-	bool has_seq; /* NFULA_SEQ (per group), for loss detection */
-	uint32_t seq;
-};
+#include "conn_event.h"
 
 /* Whether a record names the receiving side: not looked up, nobody would receive the packet,
  * or a socket (TCP listener, bound UDP socket) would. */
@@ -47,7 +28,7 @@ struct record_listener {
 /* An event plus everything loguard could find out about who sent it. Every
  * pointer may be NULL and every has_* false: a field not found is null, never guessed. */
 struct record {
-	struct audit_event ev;
+	struct conn_event ev;
 	const char *guard;  /* from the compiled policy by (proto, dport); borrowed */
 	char *user, *group; /* names of ev.uid / ev.gid */
 	bool has_pid;

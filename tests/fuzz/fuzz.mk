@@ -33,14 +33,14 @@ policy_CORPUS := tests/fuzz/corpus
 policy_SHARE := 2
 
 packet_SRC := tests/fuzz/fuzz_packet.c src/nflog.c
-packet_DEPS := src/nflog.h src/record.h src/ruleset.h
+packet_DEPS := src/nflog.h src/conn_event.h src/record.h src/ruleset.h
 packet_LIBS := $(MNL_LIBS)
 packet_ARGS := -max_len=2200
 packet_CORPUS := tests/fuzz/corpus-packet
 packet_SHARE := 1
 
 record_SRC := tests/fuzz/fuzz_record.c src/record.c
-record_DEPS := src/record.h
+record_DEPS := src/record.h src/conn_event.h
 record_LIBS :=
 record_ARGS := -max_len=8192 -dict=tests/fuzz/record.dict
 record_CORPUS := tests/fuzz/corpus-record

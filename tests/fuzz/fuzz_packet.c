@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const uint16_t hw_protocols[] = { 0, 0x0800, 0x86dd, 0x0806 };
 
 /* What nflog_parse_ip() promises for each result. */
-static void check_ip(int r, const struct audit_event *ev)
+static void check_ip(int r, const struct conn_event *ev)
 {
 	switch (r) {
 	case 0:
@@ -59,7 +59,7 @@ static void check_nflog(uint16_t hw, const uint8_t *p, size_t len, uint8_t sel)
 						LOGUARD_PREFIX_WOULD_DENY, "someone else" };
 	char *buf = calloc(1, MNL_NLMSG_HDRLEN + 256 + len + 64);
 	struct nfulnl_msg_packet_hdr ph = { .hw_protocol = htons(hw), .hook = 3 };
-	struct audit_event ev;
+	struct conn_event ev;
 	struct nlmsghdr *nlh;
 	struct nfgenmsg *nfg;
 	int r;
@@ -92,7 +92,7 @@ static void check_nflog(uint16_t hw, const uint8_t *p, size_t len, uint8_t sel)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct audit_event ev;
+	struct conn_event ev;
 	uint16_t hw;
 	uint8_t sel;
 	int r;

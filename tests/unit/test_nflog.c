@@ -65,7 +65,7 @@ static void ports(struct pkt *p, uint8_t proto, uint16_t sport, uint16_t dport)
 }
 
 /* Parse the first n bytes (the copy) with a zeroed event. */
-static int parse(const struct pkt *p, size_t n, uint16_t hw, struct audit_event *ev)
+static int parse(const struct pkt *p, size_t n, uint16_t hw, struct conn_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	return nflog_parse_ip(hw, p->b, n < p->len ? n : p->len, ev);
@@ -73,7 +73,7 @@ static int parse(const struct pkt *p, size_t n, uint16_t hw, struct audit_event 
 
 static void test_ipv4(void **state)
 {
-	struct audit_event ev;
+	struct conn_event ev;
 	struct pkt p;
 
 	(void)state;
@@ -118,7 +118,7 @@ static void test_ipv4(void **state)
 static void test_ipv6_routing_header(void **state)
 {
 	static const unsigned segs[] = { 0, 1, 12, 127 };
-	struct audit_event ev;
+	struct conn_event ev;
 	struct pkt p;
 
 	(void)state;
@@ -148,7 +148,7 @@ static void test_ipv6_routing_header(void **state)
  * packet is still an event, with what is known. */
 static void test_ipv6_cut(void **state)
 {
-	struct audit_event ev;
+	struct conn_event ev;
 	struct pkt p;
 
 	(void)state;
@@ -179,7 +179,7 @@ static void test_ipv6_cut(void **state)
 
 static void test_ipv6_other(void **state)
 {
-	struct audit_event ev;
+	struct conn_event ev;
 	struct pkt p;
 
 	(void)state;
