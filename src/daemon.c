@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "enrich.h"
 #include "hold.h"
+#include "journal.h"
 #include "listener_id.h"
 #include "live.h"
 #include "nflog.h"

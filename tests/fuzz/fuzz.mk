@@ -39,15 +39,15 @@ packet_ARGS := -max_len=2200
 packet_CORPUS := tests/fuzz/corpus-packet
 packet_SHARE := 1
 
-record_SRC := tests/fuzz/fuzz_record.c src/record.c
-record_DEPS := src/record.h src/conn_event.h
+record_SRC := tests/fuzz/fuzz_record.c src/record.c src/buf.c src/journal.c
+record_DEPS := src/record.h src/conn_event.h src/buf.h src/journal.h
 record_LIBS :=
 record_ARGS := -max_len=8192 -dict=tests/fuzz/record.dict
 record_CORPUS := tests/fuzz/corpus-record
 record_SHARE := 2
 
 # The suggest harness: records_read, suggest and what they need, without the kernel side.
-records_SRC := tests/fuzz/fuzz_records.c src/records_read.c src/suggest.c src/record.c \
+records_SRC := tests/fuzz/fuzz_records.c src/records_read.c src/suggest.c src/record.c src/buf.c \
 	src/diag.c src/policy_parse.c src/launch_name.c
 records_DEPS := src/records_read.h src/suggest.h src/policy.h
 records_LIBS := $(YAML_LIBS)
