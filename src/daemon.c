@@ -21,6 +21,7 @@
 
 #include "apply.h"
 #include "daemon.h"
+#include "daemon_stats.h"
 #include "enrich.h"
 #include "hold.h"
 #include "journal.h"

@@ -37,7 +37,6 @@
 #include "nft_emit.h"
 #include "nl.h"
 #include "share.h"
-#include "show.h"
 
 
 /* Grants one user may hold as owner (a group counts its members), and all together: the grant

@@ -6,26 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "daemon_stats.h"
 #include "nl.h"
 #include "policy.h"
-
-/* Where a running daemon publishes its counters: $RUNTIME_DIRECTORY or LOGUARD_RUN_DIR. */
-#define LOGUARD_RUN_DIR	   "/run/loguard"
-#define LOGUARD_LIVE_STATS "stats"
-
-/* The daemon's live counters, read from its stats file (live: the daemon still runs). */
-struct show_live {
-	bool live;
-	long pid;
-	unsigned long long received, lost, enobufs, rate_limited, unmatched, identity_skipped;
-	unsigned long long queued, queue_allowed, receivers, cgroups;
-	/* Exhaustion of the cgroup watch and sets: see struct live_stats. */
-	bool has_limits; /* the daemon wrote the fields below */
-	unsigned long long cgroups_waiting, cgroup_dirs_watched, cgroup_dirs_polled;
-	unsigned long long cgroup_dirs_truncated, cgroup_dirs_skipped, cgroup_limit_hits;
-	unsigned long long update_errors;
-};
-int show_read_live(struct show_live *ret);
 
 /* One guarded (protocol, port interval) as installed. */
 struct show_ports {
@@ -54,11 +37,11 @@ struct show_guard {
 /* The installed table as `show` reports it. */
 struct show_table {
 	bool installed;
-	bool counters;		 /* the table keeps counters (policy did not say counters: false) */
-	uint32_t flags, owner;	 /* NFT_TABLE_F_OWNER etc., and the owner's netlink port id */
-	bool has_rate_limit;	 /* the policy limits the log rate ... */
-	uint64_t rate_limited;	 /* ... and this many records were suppressed */
-	struct show_live daemon; /* counters of a running `loguard run`, if any */
+	bool counters;	       /* the table keeps counters (policy did not say counters: false) */
+	uint32_t flags, owner; /* NFT_TABLE_F_OWNER etc., and the owner's netlink port id */
+	bool has_rate_limit;   /* the policy limits the log rate ... */
+	uint64_t rate_limited; /* ... and this many records were suppressed */
+	struct daemon_stats daemon; /* counters of a running `loguard run`, if any */
 	uint32_t genid;
 	struct show_guard *guards; /* sorted by name */
 	size_t n_guards;

@@ -56,7 +56,7 @@ records_CORPUS := tests/fuzz/records-corpus
 records_SHARE := 1
 
 share_SRC := tests/fuzz/fuzz_share.c src/share_proto.c
-share_DEPS := src/share.h
+share_DEPS := src/share.h src/daemon_stats.h
 share_LIBS :=
 share_ARGS := -max_len=128
 share_CORPUS := tests/fuzz/corpus-share
