@@ -32,7 +32,7 @@
 #include "policy_dir.h"
 #include "record.h"
 #include "share.h"
-#include "show.h"
+#include "table_read.h"
 
 #include <linux/netfilter/nf_tables.h>
 
@@ -151,7 +151,7 @@ static uint64_t counter_growth(struct daemon *d, const char *name, uint64_t *see
 {
 	uint64_t v, grown;
 
-	if (!name || show_read_counter(d->nl, name, &v) < 0)
+	if (!name || table_read_counter(d->nl, name, &v) < 0)
 		return 0;
 	grown = v >= *seen ? v - *seen : v;
 	*seen = v;
