@@ -22,17 +22,19 @@
 #include <unistd.h>
 
 #include "apply.h"
-#include "audit.h"
 #include "daemon.h"
+#include "daemon_stats.h"
 #include "enrich.h"
 #include "hold.h"
+#include "journal.h"
 #include "listener_id.h"
 #include "live.h"
+#include "nflog.h"
 #include "notify.h"
 #include "policy_dir.h"
 #include "record.h"
 #include "share.h"
-#include "show.h"
+#include "table_read.h"
 
 #include <linux/netfilter/nf_tables.h>
 
@@ -69,7 +71,7 @@ struct daemon {
 	const struct daemon_opts *opts;
 	struct loaded cur;
 	struct nl *nl;
-	struct audit *audit;
+	struct nflog *nflog;
 	struct enrich *enrich;
 	struct live *live;    /* cgroups, owner-only ports, queued connections */
 	struct share *share;  /* `loguard share` requests and the grants they made */
@@ -151,7 +153,7 @@ static uint64_t counter_growth(struct daemon *d, const char *name, uint64_t *see
 {
 	uint64_t v, grown;
 
-	if (!name || show_read_counter(d->nl, name, &v) < 0)
+	if (!name || table_read_counter(d->nl, name, &v) < 0)
 		return 0;
 	grown = v >= *seen ? v - *seen : v;
 	*seen = v;
@@ -278,7 +280,7 @@ static void open_live_stats(struct daemon *d)
 	write_live_stats(d);
 }
 
-static int on_event(const struct audit_event *ev, void *data);
+static int on_event(const struct conn_event *ev, void *data);
 
 static void emit_stats(struct daemon *d)
 {
@@ -287,7 +289,7 @@ static void emit_stats(struct daemon *d)
 
 	read_rate_limited(d);
 	if (d->stats.enobufs) {
-		audit_read(d->audit, on_event, d, &d->stats);
+		nflog_read(d->nflog, on_event, d, &d->stats);
 		read_sent(d);
 	}
 	take_live_stats(d);
@@ -350,7 +352,7 @@ static int identify_held(struct daemon *d, struct record *rec, bool full)
 }
 
 /* held: a held packet's record (full: with the full lookup); else NFLOG's. */
-static int write_record(struct daemon *d, const struct audit_event *ev, bool held, bool full)
+static int write_record(struct daemon *d, const struct conn_event *ev, bool held, bool full)
 {
 	struct record rec = { .ev = *ev };
 	char *line = NULL;
@@ -388,13 +390,13 @@ static int write_record(struct daemon *d, const struct audit_event *ev, bool hel
 	return r < 0 ? r : 0;
 }
 
-static int on_event(const struct audit_event *ev, void *data)
+static int on_event(const struct conn_event *ev, void *data)
 {
 	return write_record(data, ev, false, false);
 }
 
 /* A held denial (hold.c): its sender is still there. */
-static void on_held(void *data, const struct audit_event *ev, bool full)
+static void on_held(void *data, const struct conn_event *ev, bool full)
 {
 	struct daemon *d = data;
 
@@ -413,7 +415,7 @@ static void flush_out(void *data)
 
 /* A connection the daemon itself allowed (owner-only port, executable), in a guard that logs
  * allowed ones: the kernel did not log it, so the record is written here. */
-static void on_allowed(void *data, const struct audit_event *ev)
+static void on_allowed(void *data, const struct conn_event *ev)
 {
 	on_event(ev, data);
 }
@@ -439,7 +441,7 @@ static int reload(struct daemon *d)
 {
 	struct diags dg = { 0 };
 	struct loaded next = { 0 };
-	struct audit *audit = NULL;
+	struct nflog *nflog = NULL;
 	struct emit_stats st = { 0 };
 	long long t0 = mono_ns();
 	int r;
@@ -449,7 +451,7 @@ static int reload(struct daemon *d)
 	 * file keeps the whole previous policy. */
 	r = load_policy(d, &dg, &next);
 	if (r >= 0 && next.rs->log_group != d->cur.rs->log_group) {
-		r = audit_open(next.rs->log_group, &audit);
+		r = nflog_open(next.rs->log_group, &nflog);
 		if (r < 0)
 			diags_add(&dg, DIAG_ERROR, NULL, "cannot bind NFLOG group %u: %s",
 				  next.rs->log_group, strerror(-r));
@@ -463,17 +465,17 @@ static int reload(struct daemon *d)
 			"loguard: reload of %s%s%s failed; the previous policy stays in force\n",
 			d->opts->policy_file, d->opts->policy_dir ? " and " : "",
 			d->opts->policy_dir ? d->opts->policy_dir : "");
-		audit_close(audit);
+		nflog_close(nflog);
 		apply_loaded_free(&next);
 		notify_sendf("READY=1\nSTATUS=reload failed; still guarding with the previous "
 			     "policy");
 		return r;
 	}
 	/* Drain what the old group still holds before switching. */
-	if (audit) {
-		audit_read(d->audit, on_event, d, &d->stats);
-		audit_close(d->audit);
-		d->audit = audit;
+	if (nflog) {
+		nflog_read(d->nflog, on_event, d, &d->stats);
+		nflog_close(d->nflog);
+		d->nflog = nflog;
 	}
 	/* The counter object stays through an in-place update, its count going on (one made
 	 * anew starts at zero, which read_rate_limited() takes as a restart). */
@@ -512,7 +514,7 @@ static int start(struct daemon *d)
 	}
 	r = nl_open(&d->nl);
 	if (r >= 0)
-		r = audit_open(d->cur.rs->log_group, &d->audit);
+		r = nflog_open(d->cur.rs->log_group, &d->nflog);
 	if (r < 0) {
 		fprintf(stderr, "loguard: cannot open netlink (NFLOG group %u): %s%s\n",
 			d->cur.rs->log_group, strerror(-r),
@@ -576,10 +578,10 @@ static void adapt_batching(struct daemon *d, unsigned events)
 	}
 	d->rate_events += events;
 	if (d->rate_events > BATCH_ABOVE_PER_SECOND)
-		audit_set_batching(d->audit, true);
+		nflog_set_batching(d->nflog, true);
 	else if (d->last_second_events < UNBATCH_BELOW_PER_SECOND &&
 		 d->rate_events < UNBATCH_BELOW_PER_SECOND)
-		audit_set_batching(d->audit, false);
+		nflog_set_batching(d->nflog, false);
 }
 
 static int timeout_ms(const struct daemon *d)
@@ -659,7 +661,7 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 {
 	for (;;) {
 		struct pollfd pfd[1 + LIVE_MAX_FDS + HOLD_MAX_FDS + SHARE_MAX_FDS] = {
-			{ .fd = audit_fd(d->audit), .events = POLLIN }
+			{ .fd = nflog_fd(d->nflog), .events = POLLIN }
 		};
 		size_t n_live = live_pollfds(d->live, pfd + 1);
 		size_t n_hold = hold_pollfds(d->hold, pfd + 1 + n_live);
@@ -725,7 +727,7 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 			int r;
 
 			d->batch_events = 0;
-			r = audit_read(d->audit, on_event, d, &d->stats);
+			r = nflog_read(d->nflog, on_event, d, &d->stats);
 			if (r > 0)
 				adapt_batching(d, (unsigned)r);
 
@@ -775,7 +777,7 @@ int daemon_run(const struct daemon_opts *opts)
 		r = loop(&d, &unblocked);
 		notify_send("STOPPING=1");
 		hold_handle(d.hold); /* held senders get their records and verdicts */
-		audit_read(d.audit, on_event, &d, &d.stats); /* what is still queued */
+		nflog_read(d.nflog, on_event, &d, &d.stats); /* what is still queued */
 		emit_stats(&d);
 		/* A runtime error is no reason to open every guard: the table stays in force (its
 		 * sets as last updated) for a restarted daemon to take over. Only a stop asked
@@ -844,7 +846,7 @@ int daemon_run(const struct daemon_opts *opts)
 	live_free(d.live);
 	listener_id_free(d.lid);
 	enrich_free(d.enrich);
-	audit_close(d.audit);
+	nflog_close(d.nflog);
 	nl_close(d.nl);
 	apply_loaded_free(&d.cur);
 	sigprocmask(SIG_SETMASK, &unblocked, NULL);

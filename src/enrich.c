@@ -387,7 +387,7 @@ static bool addr_is_any(const struct in6_addr *a)
  * unconnected UDP socket, which has none. This rejects the TCP lookup's fallback to a
  * listener and a UDP lookup given the wrong way round (the server's socket).
  */
-static bool diag_matches(const struct audit_event *ev, const struct inet_diag_msg *m)
+static bool diag_matches(const struct conn_event *ev, const struct inet_diag_msg *m)
 {
 	struct in6_addr ms, md, es, ed;
 
@@ -407,7 +407,7 @@ static bool diag_matches(const struct audit_event *ev, const struct inet_diag_ms
 }
 
 /* One SOCK_DIAG_BY_FAMILY request; the reply is checked against ev. */
-static int diag_query(struct enrich *e, const struct audit_event *ev, uint8_t family,
+static int diag_query(struct enrich *e, const struct conn_event *ev, uint8_t family,
 		      const struct inet_diag_sockid *id, struct enrich_sock *ret)
 {
 	int fd = mnl_socket_get_fd(e->diag);
@@ -482,7 +482,7 @@ static int diag_query(struct enrich *e, const struct audit_event *ev, uint8_t fa
 	return -ENOENT;
 }
 
-int enrich_sock_lookup(struct enrich *e, const struct audit_event *ev, struct enrich_sock *ret)
+int enrich_sock_lookup(struct enrich *e, const struct conn_event *ev, struct enrich_sock *ret)
 {
 	struct inet_diag_sockid id = { 0 };
 	void *local, *remote;
@@ -1076,7 +1076,7 @@ nomem:
 
 int enrich_names(struct enrich *e, struct record *r)
 {
-	const struct audit_event *ev = &r->ev;
+	const struct conn_event *ev = &r->ev;
 	int err;
 
 	if (ev->has_uid) {
@@ -1094,7 +1094,7 @@ int enrich_names(struct enrich *e, struct record *r)
 
 int enrich_record(struct enrich *e, struct record *r)
 {
-	const struct audit_event *ev = &r->ev;
+	const struct conn_event *ev = &r->ev;
 	struct enrich_sock s;
 	int piddir = -1, err;
 	pid_t pid;

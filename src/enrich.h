@@ -50,7 +50,7 @@ struct enrich_sock {
  * ev->dst:dport; IPv4 events also find AF_INET6 sockets talking to ::ffff:a.b.c.d. A reply
  * that does not match the 4-tuple (a listener, another socket) counts as not found.
  * 0, -ENOENT, or another -errno. */
-int enrich_sock_lookup(struct enrich *e, const struct audit_event *ev, struct enrich_sock *ret);
+int enrich_sock_lookup(struct enrich *e, const struct conn_event *ev, struct enrich_sock *ret);
 
 /* Path below the cgroup2 mount (leading '/') of cgroup id, via open_by_handle_at (needs
  * CAP_DAC_READ_SEARCH), cached. 0, -ENOENT (removed, not permitted, no mount) or -ENOMEM. */

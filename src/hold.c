@@ -289,7 +289,7 @@ static int handle_pending(struct hold *h)
 	while (r >= 0 && done < h->n_pend && clock_ns(CLOCK_MONOTONIC) - t0 < HOLD_TURN_NS) {
 		struct pending *x = &h->pend[done++];
 		struct uid_budget *b = budget_of(h, pending_uid(x), t0 / 1000000000LL);
-		struct audit_event ev = x->p.ev;
+		struct conn_event ev = x->p.ev;
 		bool full = b && b->ns < HOLD_ID_NS_PER_UID;
 		long long cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "record.h"
+#include "conn_event.h"
 #include "ruleset.h"
 
 /* The queues where the ruleset holds the denials and would-be denials its log meters let
@@ -16,7 +16,7 @@ struct hold;
 
 /* Write the record of held packet ev (ev->verdict DENY or WOULD_DENY): with the full lookup of
  * who sent it when `full`, else the kernel's identity only (see hold.c for the budget). */
-typedef void (*hold_record_cb)(void *data, const struct audit_event *ev, bool full);
+typedef void (*hold_record_cb)(void *data, const struct conn_event *ev, bool full);
 /* After a batch's records, before its verdicts: make the records durable (flush). */
 typedef void (*hold_flush_cb)(void *data);
 

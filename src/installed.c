@@ -22,7 +22,7 @@
 #include "array.h"
 #include "installed.h"
 #include "ruleset.h"
-#include "show.h"
+#include "table_read.h"
 
 int inst_elem_cmp(const void *a, const void *b)
 {
@@ -443,7 +443,7 @@ int installed_read_since(struct nl *nl, const struct ruleset *known, struct inst
 
 	if (!inst)
 		return -ENOMEM;
-	r = show_table_info(nl, &inst->exists, &inst->flags, &inst->owner);
+	r = table_read_info(nl, &inst->exists, &inst->flags, &inst->owner);
 	if (r >= 0 && inst->exists)
 		r = read_chains(nl, &rc);
 	if (r >= 0 && inst->exists)

@@ -32,7 +32,7 @@
 #include "launch.h"
 #include "nl.h"
 #include "ruleset.h"
-#include "show.h"
+#include "table_read.h"
 
 #define LAUNCH_POLL_NS (5 * 1000 * 1000)
 #define LAUNCH_KILL_MS 5000 /* for what cgroup.kill ended to be gone, before RUN is removed */
@@ -291,7 +291,7 @@ static void wait_allowed(const char *name, uint64_t id, unsigned wait_ms)
 	}
 	r = nl_open(&nl);
 	do
-		r = r < 0 ? r : show_cgroup_allowed(nl, level, id, &allowed);
+		r = r < 0 ? r : table_cgroup_allowed(nl, level, id, &allowed);
 	while (r >= 0 && !allowed && poll_sleep(&deadline));
 	nl_close(nl); /* before exec: the command must not inherit the socket */
 	if (r < 0)

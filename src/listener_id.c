@@ -175,7 +175,7 @@ static bool slot_fresh(const struct slot *s, long long now)
 
 int listener_id_fill(struct listener_id *c, struct record *rec)
 {
-	const struct audit_event *ev = &rec->ev;
+	const struct conn_event *ev = &rec->ev;
 	struct listener ls;
 	struct slot *s = NULL;
 	long long now;

@@ -34,7 +34,7 @@ int listeners_open(struct listeners **ret);
 int listeners_open_lookup(struct listeners **ret);
 
 /* Find the receiver of a packet of `family` (AF_INET, AF_INET6) and `proto` (IPPROTO_TCP,
- * IPPROTO_UDP) to dst:dport (dst as in struct audit_event: AF_INET's 4 bytes first). The most
+ * IPPROTO_UDP) to dst:dport (dst as in struct conn_event: AF_INET's 4 bytes first). The most
  * specific bound address wins over wildcards; an IPv4 packet also finds a dual-stack (not
  * IPV6_V6ONLY) AF_INET6 wildcard listener. TCP asks the kernel's own lookup (two exact
  * sock_diag requests, no dump) and dumps the port only when a socket bound to a device is

@@ -748,7 +748,7 @@ static struct uid_count *uid_count_of(struct live *l, uint32_t uid, bool create)
 }
 
 /* The uid's entry with its per-second counters current (the packet's uid; none: UINT32_MAX). */
-static struct uid_count *uid_budget(struct live *l, const struct audit_event *ev)
+static struct uid_count *uid_budget(struct live *l, const struct conn_event *ev)
 {
 	long long sec = mono_ns() / 1000000000LL;
 	struct uid_count *uc = uid_count_of(l, ev->has_uid ? ev->uid : UINT32_MAX, true);
@@ -1009,9 +1009,9 @@ static void owners_after_reload(struct live *l)
 /* A UDP datagram to a connected socket whose peer is exactly the sender: an answer to what
  * the receiver asked (a DNS reply to a client's ephemeral port). The receiver chose that
  * peer, so it passes; judged per datagram, never cached (the socket is no listener). */
-static bool udp_reply(struct live *l, const struct audit_event *ev)
+static bool udp_reply(struct live *l, const struct conn_event *ev)
 {
-	struct audit_event rev = *ev;
+	struct conn_event rev = *ev;
 	struct enrich_sock s;
 
 	if (ev->proto != IPPROTO_UDP)
@@ -1025,7 +1025,7 @@ static bool udp_reply(struct live *l, const struct audit_event *ev)
 
 /* Is the sender the user of the socket that would receive this? Remembers the receiver in the
  * kernel unless sockets of several users could receive it. */
-static bool judge_owner(struct live *l, const struct audit_event *ev)
+static bool judge_owner(struct live *l, const struct conn_event *ev)
 {
 	struct listener ls;
 	struct owner_entry o;
@@ -1121,7 +1121,7 @@ static void judge_exec_batch(struct live *l, size_t from, size_t to)
 
 /* ---- identities of refusals ---- */
 
-static bool same_flow(const struct audit_event *a, const struct audit_event *b)
+static bool same_flow(const struct conn_event *a, const struct conn_event *b)
 {
 	return a->proto == b->proto && a->family == b->family && a->sport == b->sport &&
 	       a->dport == b->dport && !memcmp(&a->src, &b->src, sizeof(a->src)) &&
@@ -1129,7 +1129,7 @@ static bool same_flow(const struct audit_event *a, const struct audit_event *b)
 }
 
 /* Within the budgets above? Counts the attempt. */
-static bool refusal_id_budget(struct live *l, const struct audit_event *ev, long long now)
+static bool refusal_id_budget(struct live *l, const struct conn_event *ev, long long now)
 {
 	long long sec = now / 1000000000LL;
 	struct uid_count *uc;
@@ -1144,7 +1144,7 @@ static bool refusal_id_budget(struct live *l, const struct audit_event *ev, long
 	return uc && uc->id_n++ < REFUSAL_IDS_PER_UID;
 }
 
-static void remember_refusal(struct live *l, const struct audit_event *ev)
+static void remember_refusal(struct live *l, const struct conn_event *ev)
 {
 	struct record *r = &l->recent[l->recent_next];
 	long long t0 = mono_ns();
@@ -1213,7 +1213,7 @@ static void judge_packet(struct live *l, const struct nfqueue_packet *p, int exe
 		/* The record first: once accepted, a loopback connection can be made, used and
 		 * closed before we would get to look up who made it. */
 		if (logs_allowed(g) && l->on_allow) {
-			struct audit_event ev = p->ev;
+			struct conn_event ev = p->ev;
 
 			ev.verdict = RECORD_ALLOW;
 			l->on_allow(l->data, &ev);

@@ -19,7 +19,7 @@
 struct live;
 
 /* Called for a connection the daemon itself allowed, when its guard logs allowed ones. */
-typedef void (*live_allow_cb)(void *data, const struct audit_event *ev);
+typedef void (*live_allow_cb)(void *data, const struct conn_event *ev);
 
 int live_new(struct nl *nl, struct enrich *enrich, live_allow_cb cb, void *data, struct live **ret);
 

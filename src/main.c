@@ -31,6 +31,7 @@
 #include "share.h"
 #include "show.h"
 #include "suggest_cmd.h"
+#include "table_read.h"
 #include "why.h"
 
 #ifndef LOGUARD_VERSION
@@ -300,7 +301,7 @@ static int cmd_flush(struct cmdline *cl)
 	if (open_nl(cl, &nl) < 0)
 		return EXIT_SYSTEM;
 	/* Say what happened: "removed" only when there was something to remove. */
-	r = show_table_info(nl, &exists, NULL, NULL);
+	r = table_read_info(nl, &exists, NULL, NULL);
 	if (r < 0) {
 		nl_close(nl);
 		return kernel_error(cl, "reading table inet " LOGUARD_TABLE, r);
@@ -315,34 +316,34 @@ static int cmd_flush(struct cmdline *cl)
 
 /* The kernel keeps guard names, not files: name each guard's file from the policy files as
  * they are now. Best effort and quiet: a policy that does not parse names no files. */
-static void label_files(const struct cmdline *cl, struct show_table *t)
+static void label_files(const struct cmdline *cl, struct table_state *t)
 {
 	const struct policy_source src = source(cl);
 	struct policy *p = NULL;
 	struct diags d = { 0 };
 
 	if (t->installed && policy_source_load(&src, POLICY_OPEN_PLAIN, &d, &p) == 0)
-		show_label_files(t, p);
+		table_label_files(t, p);
 	policy_free(p);
 	diags_free(&d);
 }
 
 static int cmd_show(struct cmdline *cl)
 {
-	struct show_table *t = NULL;
+	struct table_state *t = NULL;
 	struct nl *nl = NULL;
 	int r;
 
 	if (open_nl(cl, &nl) < 0)
 		return EXIT_SYSTEM;
-	r = show_read(nl, &t);
+	r = table_read(nl, &t);
 	nl_close(nl);
 	if (r < 0)
 		return kernel_error(cl, "reading table inet " LOGUARD_TABLE, r);
 	label_files(cl, t);
 	r = cl->json ? show_print_json(t, stdout) : show_print_text(t, stdout);
 	r = r < 0 || fflush(stdout) ? EXIT_SYSTEM : t->installed ? EXIT_OK : EXIT_NOT_INSTALLED;
-	show_table_free(t);
+	table_state_free(t);
 	return r;
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * NFQUEUE reader, speaking nfnetlink_queue over libmnl (no libnetfilter_queue). The sibling of
- * audit.c: the ruleset queues the packets its rules cannot judge, this reads them and gives
+ * nflog.c: the ruleset queues the packets its rules cannot judge, this reads them and gives
  * verdicts. Facts used (checked on kernel 6.18 in a network namespace):
  *  - the whole config (bind, copy mode, maxlen, flags) goes in one message, which the kernel
  *    applies in one go: after its ACK every queued packet has our copy mode and uid/gid;
@@ -29,7 +29,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 
-#include "audit.h"
+#include "nflog.h"
 #include "nfqueue.h"
 
 /* An IPv6 header, a few extension headers and the ports; the rest is not ours to read. */
@@ -132,7 +132,7 @@ int nfqueue_open(uint16_t num, struct nfqueue **ret)
 
 int nfqueue_open_flags(uint16_t num, unsigned open_flags, struct nfqueue **ret)
 {
-	uint32_t range = open_flags & NFQUEUE_COPY_ALL_HEADERS ? AUDIT_COPY_RANGE : COPY_RANGE;
+	uint32_t range = open_flags & NFQUEUE_COPY_ALL_HEADERS ? NFLOG_COPY_RANGE : COPY_RANGE;
 	struct nfqnl_msg_config_params params = { .copy_range = htonl(range),
 						  .copy_mode = NFQNL_COPY_PACKET };
 	/* GSO: hand over large packets whole and skip checksumming; we read headers only. */
@@ -289,7 +289,7 @@ int nfqueue_parse_packet(const struct nlmsghdr *nlh, struct nfqueue_packet *p)
 	p->ev.has_gid = attr_u32(tb[NFQA_GID], &p->ev.gid);
 	clock_gettime(CLOCK_REALTIME, &p->ev.time);
 	if (!tb[NFQA_PAYLOAD] ||
-	    audit_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFQA_PAYLOAD]),
+	    nflog_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFQA_PAYLOAD]),
 			   mnl_attr_get_payload_len(tb[NFQA_PAYLOAD]), &p->ev) < 0)
 		return -ENOENT;
 	return 0;

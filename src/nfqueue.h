@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "record.h"
+#include "conn_event.h"
 
 /* Default queue number for connections the kernel rules cannot judge (executables, listeners
  * not yet known); the policy's `queue:` key overrides it. */
@@ -20,7 +20,7 @@ struct nfqueue;
 struct nfqueue_packet {
 	uint32_t id;
 	uint32_t mark;
-	struct audit_event ev;
+	struct conn_event ev;
 };
 
 /* Bind queue `num` (CAP_NET_ADMIN, else -EPERM; -EBUSY if another socket has it): copy only
@@ -30,7 +30,7 @@ int nfqueue_open(uint16_t num, struct nfqueue **ret);
 /* The same with flags (NFQUEUE_*): NFQUEUE_FAIL_OPEN lets the kernel accept what a full queue cannot take
  * (NFQA_CFG_F_FAIL_OPEN) instead of dropping it: only for queues whose packets pass anyway. */
 #define NFQUEUE_FAIL_OPEN (1U << 0)
-/* Copy AUDIT_COPY_RANGE bytes, as NFLOG does: the ports behind any header an unprivileged
+/* Copy NFLOG_COPY_RANGE bytes, as NFLOG does: the ports behind any header an unprivileged
  * client can add, for queues whose packets must not be dropped as unreadable. */
 #define NFQUEUE_COPY_ALL_HEADERS (1U << 1)
 /* A packet nfqueue_read() cannot read (ports past even that copy: more than 2 KiB of headers,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Records as JSON lines, as text for people, and as journald native-protocol datagrams.
+ * Records as JSON lines and as text for people; journal.c sends them to journald.
  *
  * Strings in a record (exe, argv, cgroup path, unit names, even user names) come from other
  * users: no byte sequence in them may create a field, a line, or change how a viewer shows the
@@ -18,125 +18,23 @@
  *   is exactly its bytes: printable, no space, '=', '"', '(', ')' or '\\', not empty and not
  *   "-" (which means unknown). Otherwise it is quoted, with \\ \" \n \r \t, \xNN for other C0
  *   controls, DEL and bytes of invalid UTF-8, \uXXXX / \UXXXXXXXX for hidden code points.
- * - journald: the same escapes as text, without quotes (a journal field is delimited already):
- *   journalctl prints fields raw, so they get the same treatment. MESSAGE= is the text line
- *   without its time: journald stamps every entry itself, and journalctl would show it twice.
+ * - journald (journal.c): the same escapes as text, without quotes (a journal field is
+ *   delimited already): journalctl prints fields raw, so they get the same treatment.
  */
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
-#include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
+#include "buf.h"
 #include "record.h"
-
-#define JOURNAL_SOCKET "/run/systemd/journal/socket"
-
-/* journald's syslog priorities (sd-daemon.h LOG_* values, without pulling in syslog.h). */
-#define PRIO_WARNING 4
-#define PRIO_NOTICE  5
-#define PRIO_INFO    6
-
-/* A growing byte buffer with a sticky error: appends after a failure do nothing, so a
- * formatter checks once at the end instead of after every piece. */
-struct buf {
-	char *p;
-	size_t len, cap;
-	int err;
-};
-
-static bool buf_reserve(struct buf *b, size_t n)
-{
-	size_t need, cap;
-	char *p;
-
-	if (b->err)
-		return false;
-	/* +1: room for the terminating NUL that buf_finish() adds */
-	if (n > SIZE_MAX - b->len - 1) {
-		b->err = -EOVERFLOW;
-		return false;
-	}
-	need = b->len + n + 1;
-	if (need <= b->cap)
-		return true;
-	cap = b->cap ? b->cap : 256;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	p = realloc(b->p, cap);
-	if (!p) {
-		b->err = -ENOMEM;
-		return false;
-	}
-	b->p = p;
-	b->cap = cap;
-	return true;
-}
-
-static void buf_add(struct buf *b, const void *data, size_t n)
-{
-	if (!buf_reserve(b, n))
-		return;
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-}
-
-static void buf_addc(struct buf *b, char c)
-{
-	buf_add(b, &c, 1);
-}
-
-static void buf_adds(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void buf_addf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->err)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->err = -EINVAL;
-		return;
-	}
-	if (!buf_reserve(b, (size_t)n))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-/* NUL-terminate and hand over the string; on an earlier failure free it and return the error. */
-static int buf_finish(struct buf *b, char **ret)
-{
-	if (buf_reserve(b, 0)) {
-		b->p[b->len] = '\0';
-		*ret = b->p;
-		return 0;
-	}
-	free(b->p);
-	return b->err;
-}
 
 void record_listener_clear(struct record_listener *l)
 {
@@ -179,10 +77,7 @@ const char *record_verdict_name(enum record_verdict v)
 	return verdict_names[v];
 }
 
-/* RFC 3339 needs a four-digit year. */
-#define TIME_LEN sizeof("2026-11-26T05:07:31.123456Z")
-
-static int format_time(const struct timespec *ts, char out[TIME_LEN])
+static int format_time(const struct timespec *ts, char out[RECORD_TIME_LEN])
 {
 	struct tm tm;
 
@@ -192,36 +87,27 @@ static int format_time(const struct timespec *ts, char out[TIME_LEN])
 		return -EOVERFLOW;
 	if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
 		return -ERANGE;
-	if (snprintf(out, TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		     ts->tv_nsec / 1000) != TIME_LEN - 1)
+	if (snprintf(out, RECORD_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts->tv_nsec / 1000) != RECORD_TIME_LEN - 1)
 		return -ERANGE;
 	return 0;
 }
-
-/* Everything of a record that needs converting before any format can be written. */
-struct parts {
-	char time[TIME_LEN];
-	const char *verdict;
-	char proto[8]; /* "" when unknown */
-	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
-	bool v6; /* addresses need [] around them next to a port */
-};
 
 static int format_addr(int family, const struct in6_addr *a, char out[INET6_ADDRSTRLEN])
 {
 	if (family != AF_INET && family != AF_INET6)
 		return -EAFNOSUPPORT;
-	/* struct audit_event keeps AF_INET addresses in the first 4 bytes of the in6_addr */
+	/* struct conn_event keeps AF_INET addresses in the first 4 bytes of the in6_addr */
 	if (!inet_ntop(family, a, out, INET6_ADDRSTRLEN))
 		return -errno;
 	return 0;
 }
 
-static int record_parts(const struct record *r, struct parts *ret)
+int record_to_parts(const struct record *r, struct record_parts *ret)
 {
-	const struct audit_event *ev = &r->ev;
-	struct parts p;
+	const struct conn_event *ev = &r->ev;
+	struct record_parts p;
 	int err;
 
 	p.verdict = record_verdict_name(ev->verdict);
@@ -395,7 +281,7 @@ static bool text_bare(const char *str)
 }
 
 /* The escaped bytes of s (see the top of the file); with quote, '"' is escaped too. */
-static void text_escape(struct buf *b, const char *str, bool quote)
+void record_text_escape(struct buf *b, const char *str, bool quote)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	const char *esc;
@@ -424,7 +310,7 @@ static void text_escape(struct buf *b, const char *str, bool quote)
 }
 
 /* A text value: "-" when unknown, bare when that is unambiguous, else quoted and escaped. */
-static void text_str(struct buf *b, const char *str)
+void record_text_value(struct buf *b, const char *str)
 {
 	if (!str) {
 		buf_addc(b, '-');
@@ -435,7 +321,7 @@ static void text_str(struct buf *b, const char *str)
 		return;
 	}
 	buf_addc(b, '"');
-	text_escape(b, str, true);
+	record_text_escape(b, str, true);
 	buf_addc(b, '"');
 }
 
@@ -484,12 +370,12 @@ static void json_listener(struct buf *b, const struct record_listener *l)
 
 int record_format_json(const struct record *r, char **ret)
 {
-	const struct audit_event *ev = &r->ev;
+	const struct conn_event *ev = &r->ev;
 	struct buf b = { 0 };
-	struct parts p;
+	struct record_parts p;
 	int err;
 
-	err = record_parts(r, &p);
+	err = record_to_parts(r, &p);
 	if (err)
 		return err;
 	buf_addf(&b, "{\"time\":\"%s\",\"type\":\"connection\",\"guard\":", p.time);
@@ -540,7 +426,7 @@ static void text_id(struct buf *b, const char *key, bool known, uint32_t id, con
 	buf_addf(b, " %s=%" PRIu32, key, id);
 	if (name) {
 		buf_addc(b, '(');
-		text_str(b, name);
+		record_text_value(b, name);
 		buf_addc(b, ')');
 	}
 }
@@ -561,26 +447,26 @@ static void text_listener(struct buf *b, const struct record_listener *l)
 	else
 		buf_adds(b, " listener_pid=-");
 	buf_adds(b, " listener_exe=");
-	text_str(b, l->exe);
+	record_text_value(b, l->exe);
 	buf_adds(b, " listener_unit=");
-	text_str(b, l->unit);
+	record_text_value(b, l->unit);
 	if (l->user_unit) {
 		buf_adds(b, " listener_user_unit=");
-		text_str(b, l->user_unit);
+		record_text_value(b, l->user_unit);
 	}
 }
 
 /* The text line; journald stamps entries itself, so MESSAGE= leaves the time out. */
-static void text_record(struct buf *b, const struct record *r, const struct parts *p,
-			bool with_time)
+void record_text_line(struct buf *b, const struct record *r, const struct record_parts *p,
+		      bool with_time)
 {
-	const struct audit_event *ev = &r->ev;
+	const struct conn_event *ev = &r->ev;
 	const char *lb = p->v6 ? "[" : "", *rb = p->v6 ? "]" : "";
 
 	if (with_time)
 		buf_addf(b, "%s ", p->time);
 	buf_addf(b, "%s ", p->verdict);
-	text_str(b, r->guard);
+	record_text_value(b, r->guard);
 	buf_addf(b, " %s", p->proto[0] ? p->proto : "-");
 	if (ev->ports_unknown)
 		buf_addf(b, " %s%s%s:- -> %s%s%s:-", lb, p->src, rb, lb, p->dst, rb);
@@ -594,13 +480,13 @@ static void text_record(struct buf *b, const struct record *r, const struct part
 	else
 		buf_adds(b, " pid=-");
 	buf_adds(b, " exe=");
-	text_str(b, r->exe);
+	record_text_value(b, r->exe);
 	buf_adds(b, " unit=");
-	text_str(b, r->unit);
+	record_text_value(b, r->unit);
 	/* only below a user manager: lines of other records keep their shape */
 	if (r->user_unit) {
 		buf_adds(b, " user_unit=");
-		text_str(b, r->user_unit);
+		record_text_value(b, r->user_unit);
 	}
 	if (r->has_granted_by)
 		text_id(b, "granted_by", true, r->granted_by_uid, r->granted_by);
@@ -610,19 +496,19 @@ static void text_record(struct buf *b, const struct record *r, const struct part
 int record_format_text(const struct record *r, char **ret)
 {
 	struct buf b = { 0 };
-	struct parts p;
+	struct record_parts p;
 	int err;
 
-	err = record_parts(r, &p);
+	err = record_to_parts(r, &p);
 	if (err)
 		return err;
-	text_record(&b, r, &p, true);
+	record_text_line(&b, r, &p, true);
 	return buf_finish(&b, ret);
 }
 
 int record_stats_format_json(const struct record_stats *s, const struct timespec *now, char **ret)
 {
-	char time[TIME_LEN];
+	char time[RECORD_TIME_LEN];
 	struct buf b = { 0 };
 	int err;
 
@@ -641,7 +527,7 @@ int record_stats_format_json(const struct record_stats *s, const struct timespec
 	return buf_finish(&b, ret);
 }
 
-static void text_stats(struct buf *b, const struct record_stats *s)
+void record_text_stats(struct buf *b, const struct record_stats *s)
 {
 	buf_addf(b,
 		 "stats received=%" PRIu64 " lost=%" PRIu64 " enobufs=%" PRIu64
@@ -655,7 +541,7 @@ static void text_stats(struct buf *b, const struct record_stats *s)
 
 int record_stats_format_text(const struct record_stats *s, const struct timespec *now, char **ret)
 {
-	char time[TIME_LEN];
+	char time[RECORD_TIME_LEN];
 	struct buf b = { 0 };
 	int err;
 
@@ -663,286 +549,6 @@ int record_stats_format_text(const struct record_stats *s, const struct timespec
 	if (err)
 		return err;
 	buf_addf(&b, "%s ", time);
-	text_stats(&b, s);
+	record_text_stats(&b, s);
 	return buf_finish(&b, ret);
-}
-
-int journal_open_path(const char *path, int *ret_fd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tmo = { .tv_usec = JOURNAL_SEND_TIMEOUT_MS * 1000 };
-	size_t len = strlen(path);
-	int sndbuf = 8 * 1024 * 1024, fd, err;
-
-	if (len == 0)
-		return -EINVAL;
-	if (len >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, len);
-	/* Blocking, as sd_journal_send(), but only for JOURNAL_SEND_TIMEOUT_MS: journald drains
-	 * fast, and a short wait is better than a dropped record; a journald that stays stuck
-	 * must not stall the daemon's loop (queued connections wait for its verdicts), so then
-	 * the entry is dropped and counted. Connected, so a missing journald shows up here, at
-	 * startup. */
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo)) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	/* Room for a burst while journald catches up (sd-journal asks for 8 MiB too); the
-	 * kernel's maximum applies without CAP_NET_ADMIN. */
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	if (connect(fd, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + len + 1)) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
-int journal_open(int *ret_fd)
-{
-	return journal_open_path(JOURNAL_SOCKET, ret_fd);
-}
-
-/* KEY=value\n, or when the value has a newline KEY\n<le64 length><value>\n. */
-static void jfield(struct buf *b, const char *key, const char *val, size_t len)
-{
-	buf_adds(b, key);
-	if (memchr(val, '\n', len)) {
-		uint64_t le = htole64(len);
-
-		buf_addc(b, '\n');
-		buf_add(b, &le, sizeof(le));
-	} else {
-		buf_addc(b, '=');
-	}
-	buf_add(b, val, len);
-	buf_addc(b, '\n');
-}
-
-/* Values from records are escaped as in text, without quotes (journalctl shows fields raw);
- * unknown values are left out, never sent empty. */
-static void jfield_str(struct buf *b, const char *key, const char *val)
-{
-	struct buf e = { 0 };
-
-	if (!val)
-		return;
-	text_escape(&e, val, false);
-	if (e.err)
-		b->err = b->err ? b->err : e.err;
-	else
-		jfield(b, key, e.p ? e.p : "", e.len);
-	free(e.p);
-}
-
-static void jfield_u64(struct buf *b, const char *key, bool known, uint64_t v)
-{
-	char s[24];
-
-	if (!known)
-		return;
-	snprintf(s, sizeof(s), "%" PRIu64, v);
-	jfield_str(b, key, s);
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* systemd's way for entries larger than a datagram: a sealed memfd passed as the only content
- * of an empty datagram. journald only accepts it fully sealed (it must not change while read). */
-static int journal_send_memfd(int fd, const void *data, size_t len)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct msghdr mh = { .msg_control = control.buf, .msg_controllen = sizeof(control.buf) };
-	struct cmsghdr *cm;
-	int mfd, err;
-
-	mfd = memfd_create("loguard-journal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (mfd < 0)
-		return -errno;
-	err = write_all(mfd, data, len);
-	if (err)
-		goto out;
-	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) {
-		err = -errno;
-		goto out;
-	}
-	memset(&control, 0, sizeof(control));
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
-	while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
-		if (errno != EINTR) {
-			err = -errno;
-			goto out;
-		}
-	}
-	err = 0;
-out:
-	close(mfd);
-	return err;
-}
-
-static int journal_send(int fd, const struct buf *b)
-{
-	struct iovec iov = { .iov_base = b->p, .iov_len = b->len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
-		if (errno == EINTR)
-			continue;
-		/* too big for the socket's send buffer: the same as sd_journal_sendv() does */
-		if (errno == EMSGSIZE || errno == ENOBUFS)
-			return journal_send_memfd(fd, b->p, b->len);
-		return -errno;
-	}
-	return 0;
-}
-
-static int verdict_priority(enum record_verdict v)
-{
-	switch (v) {
-	case RECORD_DENY:
-		return PRIO_WARNING;
-	case RECORD_WOULD_DENY:
-		return PRIO_NOTICE;
-	default:
-		return PRIO_INFO;
-	}
-}
-
-/* LOGUARD_LISTENING=yes|no, then the LOGUARD_LISTENER_* fields known; none when not looked
- * up. */
-static void jfield_listener(struct buf *b, const struct record_listener *l)
-{
-	bool found = l->state == RECORD_LISTENER_FOUND;
-
-	if (l->state == RECORD_LISTENER_UNKNOWN)
-		return;
-	jfield_str(b, "LOGUARD_LISTENING", found ? "yes" : "no");
-	jfield_u64(b, "LOGUARD_LISTENER_UID", found, l->uid);
-	jfield_str(b, "LOGUARD_LISTENER_USER", l->user);
-	jfield_u64(b, "LOGUARD_LISTENER_PID", l->has_pid, (uint64_t)l->pid);
-	jfield_str(b, "LOGUARD_LISTENER_EXE", l->exe);
-	jfield_str(b, "LOGUARD_LISTENER_UNIT", l->unit);
-	jfield_str(b, "LOGUARD_LISTENER_USER_UNIT", l->user_unit);
-}
-
-int journal_send_record(int fd, const struct record *r)
-{
-	const struct audit_event *ev = &r->ev;
-	struct buf b = { 0 }, msg = { 0 }, cmd = { 0 };
-	struct parts p;
-	int err;
-
-	err = record_parts(r, &p);
-	if (err)
-		return err;
-	text_record(&msg, r, &p, false);
-	if (msg.err) {
-		err = msg.err;
-		goto out;
-	}
-	jfield(&b, "MESSAGE", msg.p, msg.len);
-	buf_addf(&b, "PRIORITY=%d\n", verdict_priority(ev->verdict));
-	buf_adds(&b, "SYSLOG_IDENTIFIER=loguard\nLOGUARD_TYPE=connection\n");
-	jfield_str(&b, "LOGUARD_GUARD", r->guard);
-	jfield_str(&b, "LOGUARD_VERDICT", p.verdict);
-	jfield_str(&b, "LOGUARD_PROTOCOL", p.proto[0] ? p.proto : NULL);
-	jfield_str(&b, "LOGUARD_SRC", p.src);
-	jfield_u64(&b, "LOGUARD_SPORT", !ev->ports_unknown, ev->sport);
-	jfield_str(&b, "LOGUARD_DST", p.dst);
-	jfield_u64(&b, "LOGUARD_DPORT", !ev->ports_unknown, ev->dport);
-	jfield_u64(&b, "LOGUARD_UID", ev->has_uid, ev->uid);
-	jfield_str(&b, "LOGUARD_USER", r->user);
-	jfield_u64(&b, "LOGUARD_GID", ev->has_gid, ev->gid);
-	jfield_str(&b, "LOGUARD_GROUP", r->group);
-	jfield_u64(&b, "LOGUARD_PID", r->has_pid, (uint64_t)r->pid);
-	jfield_str(&b, "LOGUARD_EXE", r->exe);
-	if (r->argv) {
-		/* arguments as text values: one with a space is quoted, so they split again */
-		for (char *const *a = r->argv; *a; a++) {
-			if (a != r->argv)
-				buf_addc(&cmd, ' ');
-			text_str(&cmd, *a);
-		}
-		/* an empty argv (kernel thread, zombie) is known to be empty: sent as "" */
-		if (cmd.err)
-			b.err = cmd.err;
-		else
-			jfield(&b, "LOGUARD_CMDLINE", cmd.p ? cmd.p : "", cmd.len);
-	}
-	jfield_str(&b, "LOGUARD_CGROUP", r->cgroup);
-	jfield_str(&b, "LOGUARD_UNIT", r->unit);
-	jfield_str(&b, "LOGUARD_USER_UNIT", r->user_unit);
-	if (r->has_granted_by) {
-		char uid[16];
-
-		jfield_str(&b, "LOGUARD_GRANTED_BY", r->granted_by);
-		snprintf(uid, sizeof(uid), "%" PRIu32, r->granted_by_uid);
-		jfield_str(&b, "LOGUARD_GRANTED_BY_UID", uid);
-	}
-	jfield_listener(&b, &r->listener);
-	err = b.err ? b.err : journal_send(fd, &b);
-out:
-	free(b.p);
-	free(msg.p);
-	free(cmd.p);
-	return err;
-}
-
-int journal_send_stats(int fd, const struct record_stats *s)
-{
-	struct buf b = { 0 }, msg = { 0 };
-	int err;
-
-	text_stats(&msg, s);
-	if (msg.err) {
-		err = msg.err;
-		goto out;
-	}
-	jfield(&b, "MESSAGE", msg.p, msg.len);
-	buf_addf(&b, "PRIORITY=%d\nSYSLOG_IDENTIFIER=loguard\nLOGUARD_TYPE=stats\n", PRIO_INFO);
-	buf_addf(&b,
-		 "LOGUARD_RECEIVED=%" PRIu64 "\nLOGUARD_LOST=%" PRIu64 "\nLOGUARD_ENOBUFS=%" PRIu64
-		 "\nLOGUARD_RATE_LIMITED=%" PRIu64 "\nLOGUARD_UNMATCHED=%" PRIu64
-		 "\nLOGUARD_IDENTITY_SKIPPED=%" PRIu64 "\nLOGUARD_PORTS_UNKNOWN=%" PRIu64
-		 "\nLOGUARD_JOURNAL_UNSENT=%" PRIu64 "\nLOGUARD_QUEUED=%" PRIu64
-		 "\nLOGUARD_QUEUE_ALLOWED=%" PRIu64 "\nLOGUARD_RECEIVERS=%" PRIu64
-		 "\nLOGUARD_CGROUPS=%" PRIu64 "\n",
-		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
-		 s->identity_skipped, s->ports_unknown, s->journal_unsent, s->queued,
-		 s->queue_allowed, s->receivers, s->cgroups);
-	err = b.err ? b.err : journal_send(fd, &b);
-out:
-	free(b.p);
-	free(msg.p);
-	return err;
 }

@@ -9,25 +9,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-/* What the ruleset decided, from the NFLOG prefix. */
-enum record_verdict { RECORD_ALLOW, RECORD_DENY, RECORD_WOULD_DENY, __RECORD_VERDICT_MAX };
-
-/* One logged packet as the kernel reported it (NFLOG): plain data, no lookups. */
-struct audit_event {
-	struct timespec time; /* CLOCK_REALTIME when loguard received it */
-	enum record_verdict verdict;
-	uint8_t proto;		  /* IPPROTO_TCP or IPPROTO_UDP */
-	int family;		  /* AF_INET or AF_INET6: the packet's, not the socket's */
-	struct in6_addr src, dst; /* AF_INET: the 4 address bytes first, rest zero */
-	uint16_t sport, dport;	  /* host order */
-	/* The headers in front of the ports did not fit in what the kernel copied: sport and dport
-	 * are 0, proto is 0 when the transport header itself was not reached. */
-	bool ports_unknown;
-	bool has_uid, has_gid; /* NFULA_UID/GID: only for packets with a full socket */
-	uint32_t uid, gid;
-	bool has_seq; /* NFULA_SEQ (per group), for loss detection */
-	uint32_t seq;
-};
+#include "conn_event.h"
 
 /* Whether a record names the receiving side: not looked up, nobody would receive the packet,
  * or a socket (TCP listener, bound UDP socket) would. */
@@ -47,7 +29,7 @@ struct record_listener {
 /* An event plus everything loguard could find out about who sent it. Every
  * pointer may be NULL and every has_* false: a field not found is null, never guessed. */
 struct record {
-	struct audit_event ev;
+	struct conn_event ev;
 	const char *guard;  /* from the compiled policy by (proto, dport); borrowed */
 	char *user, *group; /* names of ev.uid / ev.gid */
 	bool has_pid;
@@ -103,21 +85,32 @@ int record_format_text(const struct record *r, char **ret);
 int record_stats_format_json(const struct record_stats *s, const struct timespec *now, char **ret);
 int record_stats_format_text(const struct record_stats *s, const struct timespec *now, char **ret);
 
-/* A connected socket to journald's native socket; -errno if journald is not there. */
-int journal_open(int *ret_fd);
-/* The same for a socket at path (tests run a fake journald). */
-int journal_open_path(const char *path, int *ret_fd);
-/* Send r as one entry with LOGUARD_* fields (escaped as in text, without quotes). 0, or -errno
- * when journald did not take it (-EAGAIN: its queue stayed full for JOURNAL_SEND_TIMEOUT_MS):
- * the caller counts that in record_stats.journal_unsent. */
-int journal_send_record(int fd, const struct record *r);
-/* The stats record as one entry; returns as journal_send_record(). */
-int journal_send_stats(int fd, const struct record_stats *s);
+/* The pieces of the text format, for the third format built on it (journal.c). */
+struct buf;
 
-/* How long a send may wait for journald to drain its queue before the entry is counted as
- * unsent: long enough for a journald busy with a flood's backlog on a loaded machine (100 ms
- * lost a record there), short enough that a stuck journald does not stall NFQUEUE verdicts
- * (a SYN is retransmitted after 1 s). */
-#define JOURNAL_SEND_TIMEOUT_MS 500
+/* RFC 3339 needs a four-digit year. */
+#define RECORD_TIME_LEN sizeof("2026-11-26T05:07:31.123456Z")
+
+/* Everything of a record that needs converting before any format can be written. */
+struct record_parts {
+	char time[RECORD_TIME_LEN];
+	const char *verdict;
+	char proto[8]; /* "" when unknown */
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	bool v6; /* addresses need [] around them next to a port */
+};
+
+/* Convert r's event: 0, or -errno when a field cannot be (unknown verdict or family, time
+ * out of range). */
+int record_to_parts(const struct record *r, struct record_parts *ret);
+/* The text line of r (record_format_text()); without with_time the time is left out. */
+void record_text_line(struct buf *b, const struct record *r, const struct record_parts *p,
+		      bool with_time);
+/* The stats record's text line without its time. */
+void record_text_stats(struct buf *b, const struct record_stats *s);
+/* A text value: "-" when unknown, bare when that is unambiguous, else quoted and escaped. */
+void record_text_value(struct buf *b, const char *str);
+/* The escaped bytes of str (see record.c); with quote, '"' is escaped too. */
+void record_text_escape(struct buf *b, const char *str, bool quote);
 
 #endif

@@ -37,7 +37,6 @@
 #include "nft_emit.h"
 #include "nl.h"
 #include "share.h"
-#include "show.h"
 
 
 /* Grants one user may hold as owner (a group counts its members), and all together: the grant
@@ -976,7 +975,7 @@ int share_timeout_ms(const struct share *s)
 	return due <= now ? 0 : due - now > SWEEP_MS ? SWEEP_MS : (int)(due - now);
 }
 
-bool share_granted_by(const struct share *s, const struct audit_event *ev, uint32_t *ret_uid)
+bool share_granted_by(const struct share *s, const struct conn_event *ev, uint32_t *ret_uid)
 {
 	unsigned family = ev->family == AF_INET ? 4 : 6;
 

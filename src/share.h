@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "apply.h"
-#include "record.h"
+#include "conn_event.h"
 
 /*
  * Self-service sharing (`share: true` guards): the user whose socket receives connections on a
@@ -93,7 +93,7 @@ int share_timeout_ms(const struct share *s);
 
 /* If ev was allowed by a grant (its sender is not the receiver's user but has that user's
  * grant there), the granting uid. */
-bool share_granted_by(const struct share *s, const struct audit_event *ev, uint32_t *ret_uid);
+bool share_granted_by(const struct share *s, const struct conn_event *ev, uint32_t *ret_uid);
 
 struct share_stats {
 	uint64_t grants;	   /* kept now (a group counts its members) */

@@ -12,8 +12,8 @@
 
 #include <netinet/in.h>
 
+#include "daemon_stats.h"
 #include "share.h"
-#include "show.h"
 
 #define REQ_MAGIC0  'L'
 #define REQ_MAGIC1  'G'

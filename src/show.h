@@ -2,92 +2,14 @@
 #ifndef LOGUARD_SHOW_H
 #define LOGUARD_SHOW_H
 
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 
-#include "nl.h"
-#include "policy.h"
-
-/* Where a running daemon publishes its counters: $RUNTIME_DIRECTORY or LOGUARD_RUN_DIR. */
-#define LOGUARD_RUN_DIR	   "/run/loguard"
-#define LOGUARD_LIVE_STATS "stats"
-
-/* The daemon's live counters, read from its stats file (live: the daemon still runs). */
-struct show_live {
-	bool live;
-	long pid;
-	unsigned long long received, lost, enobufs, rate_limited, unmatched, identity_skipped;
-	unsigned long long queued, queue_allowed, receivers, cgroups;
-	/* Exhaustion of the cgroup watch and sets: see struct live_stats. */
-	bool has_limits; /* the daemon wrote the fields below */
-	unsigned long long cgroups_waiting, cgroup_dirs_watched, cgroup_dirs_polled;
-	unsigned long long cgroup_dirs_truncated, cgroup_dirs_skipped, cgroup_limit_hits;
-	unsigned long long update_errors;
-};
-int show_read_live(struct show_live *ret);
-
-/* One guarded (protocol, port interval) as installed. */
-struct show_ports {
-	uint8_t proto;
-	uint16_t first, last;
-};
-
-/* One guard read back from the kernel, with its counters. */
-struct show_guard {
-	char *name;
-	enum policy_mode mode;
-	enum policy_action action;
-	enum policy_log log;
-	struct show_ports *ports;
-	size_t n_ports;
-	uint64_t connections; /* new connections / datagrams that reached the guard */
-	uint64_t allowed;     /* of those, matched an allow entry */
-	size_t n_allow;	      /* allow entries (uid or cgroup elements) */
-	/* Guards loguard run judges (owner, executables, live units) count their denials and the
-	 * daemon's repeats in sets of their own (LOGUARD_DENIED_SET, LOGUARD_ASKED_SET). */
-	bool judged;
-	uint64_t asked, denied;
-	char *file;	      /* the policy file that has a guard of this name now; NULL: none */
-};
-
-/* The installed table as `show` reports it. */
-struct show_table {
-	bool installed;
-	bool counters;		 /* the table keeps counters (policy did not say counters: false) */
-	uint32_t flags, owner;	 /* NFT_TABLE_F_OWNER etc., and the owner's netlink port id */
-	bool has_rate_limit;	 /* the policy limits the log rate ... */
-	uint64_t rate_limited;	 /* ... and this many records were suppressed */
-	struct show_live daemon; /* counters of a running `loguard run`, if any */
-	uint32_t genid;
-	struct show_guard *guards; /* sorted by name */
-	size_t n_guards;
-};
-
-/* Read table inet loguard back from the kernel. Returns 0 (installed or not) or -errno. */
-int show_read(struct nl *nl, struct show_table **ret_table);
-
-/* Whether table inet loguard exists, its flags and owner (netlink port id, 0 = none). */
-int show_table_info(struct nl *nl, bool *ret_exists, uint32_t *ret_flags, uint32_t *ret_owner);
-
-/* Packets of a named counter of table inet loguard (-ENOENT: no such counter). */
-int show_read_counter(struct nl *nl, const char *name, uint64_t *ret_packets);
-
-/* Whether set allow_cgroup_lLEVEL or its _ranges twin has an element for cgroup id (any
- * protocol and port). No table or set: false. 0 or -errno. */
-int show_cgroup_allowed(struct nl *nl, unsigned level, uint64_t id, bool *ret_allowed);
-
-/* Name each guard's file from the policy files as they are now (p, main file and drop-ins):
- * the kernel keeps guard names, not files. Returns 0 or -ENOMEM. */
-int show_label_files(struct show_table *t, const struct policy *p);
+#include "table_read.h"
 
 /* Human-readable table, one guard per line. */
-int show_print_text(const struct show_table *t, FILE *f);
+int show_print_text(const struct table_state *t, FILE *f);
 
 /* One JSON object. */
-int show_print_json(const struct show_table *t, FILE *f);
-
-/* Free; accepts NULL. */
-void show_table_free(struct show_table *t);
+int show_print_json(const struct table_state *t, FILE *f);
 
 #endif

@@ -32,22 +32,22 @@ policy_ARGS := -dict=tests/fuzz/policy.dict
 policy_CORPUS := tests/fuzz/corpus
 policy_SHARE := 2
 
-packet_SRC := tests/fuzz/fuzz_packet.c src/audit.c
-packet_DEPS := src/audit.h src/record.h src/ruleset.h
+packet_SRC := tests/fuzz/fuzz_packet.c src/nflog.c
+packet_DEPS := src/nflog.h src/conn_event.h src/record.h src/ruleset.h
 packet_LIBS := $(MNL_LIBS)
 packet_ARGS := -max_len=2200
 packet_CORPUS := tests/fuzz/corpus-packet
 packet_SHARE := 1
 
-record_SRC := tests/fuzz/fuzz_record.c src/record.c
-record_DEPS := src/record.h
+record_SRC := tests/fuzz/fuzz_record.c src/record.c src/buf.c src/journal.c
+record_DEPS := src/record.h src/conn_event.h src/buf.h src/journal.h
 record_LIBS :=
 record_ARGS := -max_len=8192 -dict=tests/fuzz/record.dict
 record_CORPUS := tests/fuzz/corpus-record
 record_SHARE := 2
 
 # The suggest harness: records_read, suggest and what they need, without the kernel side.
-records_SRC := tests/fuzz/fuzz_records.c src/records_read.c src/suggest.c src/record.c \
+records_SRC := tests/fuzz/fuzz_records.c src/records_read.c src/suggest.c src/record.c src/buf.c \
 	src/diag.c src/policy_parse.c src/launch_name.c
 records_DEPS := src/records_read.h src/suggest.h src/policy.h
 records_LIBS := $(YAML_LIBS)
@@ -56,7 +56,7 @@ records_CORPUS := tests/fuzz/records-corpus
 records_SHARE := 1
 
 share_SRC := tests/fuzz/fuzz_share.c src/share_proto.c
-share_DEPS := src/share.h
+share_DEPS := src/share.h src/daemon_stats.h
 share_LIBS :=
 share_ARGS := -max_len=128
 share_CORPUS := tests/fuzz/corpus-share

@@ -2,9 +2,9 @@
 /*
  * libFuzzer harness for the NFLOG packet parser: the headers of a logged packet are the
  * client's (IPv4 options, IPv6 extension headers up to the copy range). The first byte picks
- * the ethertype the kernel reports and whether the packet goes through audit_parse_ip() alone
+ * the ethertype the kernel reports and whether the packet goes through nflog_parse_ip() alone
  * or wrapped in a whole NFULNL_MSG_PACKET message (prefix, uid, seq) through
- * audit_parse_packet(). Checked besides memory safety: the documented results and what each
+ * nflog_parse_packet(). Checked besides memory safety: the documented results and what each
  * promises about the event.
  */
 #include <arpa/inet.h>
@@ -18,15 +18,15 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>
 
-#include "audit.h"
+#include "nflog.h"
 #include "ruleset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint16_t hw_protocols[] = { 0, 0x0800, 0x86dd, 0x0806 };
 
-/* What audit_parse_ip() promises for each result. */
-static void check_ip(int r, const struct audit_event *ev)
+/* What nflog_parse_ip() promises for each result. */
+static void check_ip(int r, const struct conn_event *ev)
 {
 	switch (r) {
 	case 0:
@@ -59,7 +59,7 @@ static void check_nflog(uint16_t hw, const uint8_t *p, size_t len, uint8_t sel)
 						LOGUARD_PREFIX_WOULD_DENY, "someone else" };
 	char *buf = calloc(1, MNL_NLMSG_HDRLEN + 256 + len + 64);
 	struct nfulnl_msg_packet_hdr ph = { .hw_protocol = htons(hw), .hook = 3 };
-	struct audit_event ev;
+	struct conn_event ev;
 	struct nlmsghdr *nlh;
 	struct nfgenmsg *nfg;
 	int r;
@@ -76,7 +76,7 @@ static void check_nflog(uint16_t hw, const uint8_t *p, size_t len, uint8_t sel)
 		mnl_attr_put_u32(nlh, NFULA_UID, htonl(1002));
 	mnl_attr_put_u32(nlh, NFULA_SEQ, htonl(7));
 	mnl_attr_put(nlh, NFULA_PAYLOAD, len, p);
-	r = audit_parse_packet(nlh, &ev);
+	r = nflog_parse_packet(nlh, &ev);
 	if ((sel & 3) == 3) {
 		if (r != -ENOENT || !ev.has_seq || ev.seq != 7)
 			abort();
@@ -92,7 +92,7 @@ static void check_nflog(uint16_t hw, const uint8_t *p, size_t len, uint8_t sel)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct audit_event ev;
+	struct conn_event ev;
 	uint16_t hw;
 	uint8_t sel;
 	int r;
@@ -104,10 +104,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	/* never more than the kernel copies */
-	if (size > AUDIT_COPY_RANGE)
-		size = AUDIT_COPY_RANGE;
+	if (size > NFLOG_COPY_RANGE)
+		size = NFLOG_COPY_RANGE;
 	memset(&ev, 0, sizeof(ev));
-	r = audit_parse_ip(hw, data, size, &ev);
+	r = nflog_parse_ip(hw, data, size, &ev);
 	check_ip(r, &ev);
 	if (sel & 0x80)
 		check_nflog(hw, data, size, (uint8_t)(sel >> 2));

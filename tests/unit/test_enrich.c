@@ -38,7 +38,7 @@ static const char *self_argv0;
 
 /* ---- helpers ---- */
 
-static void event_addr(struct audit_event *ev, const struct sockaddr_storage *ss, bool src)
+static void event_addr(struct conn_event *ev, const struct sockaddr_storage *ss, bool src)
 {
 	struct in6_addr *a = src ? &ev->src : &ev->dst;
 	uint16_t *port = src ? &ev->sport : &ev->dport;
@@ -68,7 +68,7 @@ static void event_addr(struct audit_event *ev, const struct sockaddr_storage *ss
 
 /* The event NFLOG would report for the first packet client sends to server: src = the
  * client's address as the packet carries it (127.0.0.1 even for a socket bound to any). */
-static void make_event(struct audit_event *ev, uint8_t proto, int client,
+static void make_event(struct conn_event *ev, uint8_t proto, int client,
 		       const struct sockaddr_storage *server)
 {
 	struct sockaddr_storage local;
@@ -228,7 +228,7 @@ static void assert_argv0(char *const *argv)
 static void sock_of(struct enrich *e, int client, const struct sockaddr_storage *srv,
 		    struct enrich_sock *ret)
 {
-	struct audit_event ev;
+	struct conn_event ev;
 
 	make_event(&ev, IPPROTO_TCP, client, srv);
 	assert_int_equal(enrich_sock_lookup(e, &ev, ret), 0);
@@ -942,7 +942,7 @@ static void test_other_cgroup(void **state)
 	assert_non_null(r.exe);
 	assert_argv0(r.argv);
 	{
-		struct audit_event ev = r.ev;
+		struct conn_event ev = r.ev;
 
 		record_clear(&r);
 		r.ev = ev;
@@ -964,7 +964,7 @@ static void test_other_cgroup(void **state)
 		      (unsigned long long)st.scan_steps);
 	enrich_free(e2);
 	{
-		struct audit_event ev = r.ev;
+		struct conn_event ev = r.ev;
 
 		record_clear(&r);
 		r.ev = ev;
@@ -1018,7 +1018,7 @@ static void cost_run(struct enrich *e)
 	struct sockaddr_storage srv;
 	int ls = server4(SOCK_STREAM, &srv), c, a;
 	struct record r = { 0 }, miss = { 0 };
-	struct audit_event ev;
+	struct conn_event ev;
 	struct enrich_sock es;
 	struct enrich_stats st;
 	char *cg = enrich_cgroup_root(e) ? self_cgroup() : NULL, *p;

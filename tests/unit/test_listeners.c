@@ -138,7 +138,7 @@ static int find(struct listeners *l, int family, uint8_t proto, const char *dst,
 {
 	struct in6_addr a = { 0 };
 
-	/* AF_INET: the 4 bytes first, as in struct audit_event. */
+	/* AF_INET: the 4 bytes first, as in struct conn_event. */
 	assert_int_equal(inet_pton(family, dst, &a), 1);
 	memset(ret, 0xa5, sizeof(*ret));
 	return listeners_find(l, family, proto, &a, port, 0, ret);

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "journal.h"
 #include "record.h"
 
 #define TIME_SEC  1795669651 /* 2026-11-26T05:07:31Z */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * NFLOG reader. The ruleset logs to one group with a prefix naming the verdict;
- * this reads those packets and turns them into audit_events. Facts used (see
+ * this reads those packets and turns them into conn_events. Facts used (see
  * docs/architecture.md): NFULA_UID/GID come with packets that have a full socket, which
  * every SYN and UDP datagram we log has; output-hook packets carry no
  * timestamp, so events are stamped on receipt; NFULNL_CFG_F_SEQ numbers every
@@ -20,7 +20,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>
 
-#include "audit.h"
+#include "nflog.h"
 #include "ruleset.h"
 
 /* Big enough that a burst of SYNs does not overflow while we write records. */
@@ -32,18 +32,18 @@
 #define NLBUFSIZ_BATCHED (16 * 1024) /* 32 records of ~300 bytes */
 #define READ_BUF_SIZE	 (256 * 1024)
 
-struct audit {
+struct nflog {
 	struct mnl_socket *sock;
 	uint16_t group;
 	bool have_seq;
 	uint32_t next_seq;
-	bool batching; /* qthreshold > 1: see audit_set_batching() */
+	bool batching; /* qthreshold > 1: see nflog_set_batching() */
 	char *buf;
 };
 
 /* Send one config attribute; with ack, wait for the kernel's answer (only before the
  * socket carries packets: later, answers would interleave with them). */
-static int config_msg(struct audit *a, uint16_t type, const void *data, size_t len, bool ack)
+static int config_msg(struct nflog *a, uint16_t type, const void *data, size_t len, bool ack)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
@@ -73,20 +73,20 @@ static int config_msg(struct audit *a, uint16_t type, const void *data, size_t l
 	return 0;
 }
 
-static int config(struct audit *a, uint16_t type, const void *data, size_t len)
+static int config(struct nflog *a, uint16_t type, const void *data, size_t len)
 {
 	return config_msg(a, type, data, len, true);
 }
 
-int audit_open(uint16_t group, struct audit **ret_audit)
+int nflog_open(uint16_t group, struct nflog **ret_nflog)
 {
 	struct nfulnl_msg_config_cmd bind_cmd = { .command = NFULNL_CFG_CMD_BIND };
-	struct nfulnl_msg_config_mode mode = { .copy_range = htonl(AUDIT_COPY_RANGE),
+	struct nfulnl_msg_config_mode mode = { .copy_range = htonl(NFLOG_COPY_RANGE),
 					       .copy_mode = NFULNL_COPY_PACKET };
 	uint16_t flags = htons(NFULNL_CFG_F_SEQ);
 	uint32_t qthresh = htonl(1); /* deliver at once: pid lookups race with the client */
 	uint32_t nlbufsiz = htonl(NLBUFSIZ);
-	struct audit *a = calloc(1, sizeof(*a));
+	struct nflog *a = calloc(1, sizeof(*a));
 	int rcvbuf = RCVBUF_SIZE, fd, r;
 
 	if (!a)
@@ -129,14 +129,14 @@ int audit_open(uint16_t group, struct audit **ret_audit)
 		r = -errno;
 		goto fail;
 	}
-	*ret_audit = a;
+	*ret_nflog = a;
 	return 0;
 fail:
-	audit_close(a);
+	nflog_close(a);
 	return r;
 }
 
-int audit_set_batching(struct audit *a, bool batch)
+int nflog_set_batching(struct nflog *a, bool batch)
 {
 	/* Batched: up to 32 records per message, flushed after 10 ms at most. */
 	uint32_t qthresh = htonl(batch ? 32 : 1), timeout = htonl(1);
@@ -155,12 +155,12 @@ int audit_set_batching(struct audit *a, bool batch)
 	return r;
 }
 
-int audit_fd(const struct audit *a)
+int nflog_fd(const struct nflog *a)
 {
 	return mnl_socket_get_fd(a->sock);
 }
 
-void audit_close(struct audit *a)
+void nflog_close(struct nflog *a)
 {
 	if (!a)
 		return;
@@ -189,7 +189,7 @@ static bool attr_u32(const struct nlattr *a, uint32_t *ret)
 }
 
 /* The ports of a TCP or UDP header at p (len bytes left); -EMSGSIZE: cut off. */
-static int parse_ports(const uint8_t *p, size_t len, struct audit_event *ev)
+static int parse_ports(const uint8_t *p, size_t len, struct conn_event *ev)
 {
 	if (len < 4)
 		return -EMSGSIZE;
@@ -198,7 +198,7 @@ static int parse_ports(const uint8_t *p, size_t len, struct audit_event *ev)
 	return 0;
 }
 
-static int parse_ipv4(const uint8_t *p, size_t len, struct audit_event *ev)
+static int parse_ipv4(const uint8_t *p, size_t len, struct conn_event *ev)
 {
 	size_t ihl;
 
@@ -220,7 +220,7 @@ static int parse_ipv4(const uint8_t *p, size_t len, struct audit_event *ev)
 	return parse_ports(p + ihl, len - ihl, ev);
 }
 
-static int parse_ipv6(const uint8_t *p, size_t len, struct audit_event *ev)
+static int parse_ipv6(const uint8_t *p, size_t len, struct conn_event *ev)
 {
 	uint8_t next;
 	size_t off = 40;
@@ -269,7 +269,7 @@ static int parse_ipv6(const uint8_t *p, size_t len, struct audit_event *ev)
 	return parse_ports(p + off, len - off, ev);
 }
 
-int audit_parse_ip(uint16_t hw_protocol, const uint8_t *p, size_t len, struct audit_event *ev)
+int nflog_parse_ip(uint16_t hw_protocol, const uint8_t *p, size_t len, struct conn_event *ev)
 {
 	int r;
 
@@ -312,7 +312,7 @@ static int verdict_from_prefix(const char *prefix, enum record_verdict *ret)
 	return -EINVAL;
 }
 
-int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev)
+int nflog_parse_packet(const struct nlmsghdr *nlh, struct conn_event *ev)
 {
 	const struct nlattr *tb[NFULA_MAX + 1] = { 0 };
 	const struct nfulnl_msg_packet_hdr *ph;
@@ -332,7 +332,7 @@ int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev)
 	if (verdict_from_prefix(mnl_attr_get_str(tb[NFULA_PREFIX]), &ev->verdict) < 0)
 		return -ENOENT; /* someone else's log statement on our group */
 	ph = mnl_attr_get_payload(tb[NFULA_PACKET_HDR]);
-	r = audit_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFULA_PAYLOAD]),
+	r = nflog_parse_ip(ntohs(ph->hw_protocol), mnl_attr_get_payload(tb[NFULA_PAYLOAD]),
 			   mnl_attr_get_payload_len(tb[NFULA_PAYLOAD]), ev);
 	/* The ruleset logs TCP and UDP only: a packet of ours that does not read as one must
 	 * not vanish either (the caller counts it). */
@@ -344,7 +344,7 @@ int audit_parse_packet(const struct nlmsghdr *nlh, struct audit_event *ev)
 }
 
 /* Count a sequence gap: packets the kernel logged but could not deliver. */
-static void track_seq(struct audit *a, const struct audit_event *ev, struct record_stats *st)
+static void track_seq(struct nflog *a, const struct conn_event *ev, struct record_stats *st)
 {
 	if (!ev->has_seq)
 		return;
@@ -354,7 +354,7 @@ static void track_seq(struct audit *a, const struct audit_event *ev, struct reco
 	a->next_seq = ev->seq + 1;
 }
 
-int audit_read(struct audit *a, audit_cb cb, void *data, struct record_stats *stats)
+int nflog_read(struct nflog *a, nflog_cb cb, void *data, struct record_stats *stats)
 {
 	int n_events = 0;
 
@@ -380,8 +380,8 @@ int audit_read(struct audit *a, audit_cb cb, void *data, struct record_stats *st
 		left = (int)n;
 		for (nlh = (const struct nlmsghdr *)a->buf; mnl_nlmsg_ok(nlh, left);
 		     nlh = mnl_nlmsg_next(nlh, &left)) {
-			struct audit_event ev;
-			int r = audit_parse_packet(nlh, &ev);
+			struct conn_event ev;
+			int r = nflog_parse_packet(nlh, &ev);
 
 			if (r == -ENOENT || r == -EBADMSG)
 				track_seq(a, &ev, stats);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The NFLOG packet parser on buffers, as the kernel copies them (AUDIT_COPY_RANGE bytes at
+ * The NFLOG packet parser on buffers, as the kernel copies them (NFLOG_COPY_RANGE bytes at
  * most): IPv4 with options, IPv6 with the extension headers a client can add (a segment routing
  * header of up to 127 segments without privileges; hop-by-hop and destination options with
  * CAP_NET_RAW), packets cut in their headers (ports unknown, never dropped), and what is not
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "audit.h"
+#include "nflog.h"
 
 /* A packet being built: bytes and where the next header's "next header" byte is. */
 struct pkt {
@@ -65,15 +65,15 @@ static void ports(struct pkt *p, uint8_t proto, uint16_t sport, uint16_t dport)
 }
 
 /* Parse the first n bytes (the copy) with a zeroed event. */
-static int parse(const struct pkt *p, size_t n, uint16_t hw, struct audit_event *ev)
+static int parse(const struct pkt *p, size_t n, uint16_t hw, struct conn_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
-	return audit_parse_ip(hw, p->b, n < p->len ? n : p->len, ev);
+	return nflog_parse_ip(hw, p->b, n < p->len ? n : p->len, ev);
 }
 
 static void test_ipv4(void **state)
 {
-	struct audit_event ev;
+	struct conn_event ev;
 	struct pkt p;
 
 	(void)state;
@@ -85,7 +85,7 @@ static void test_ipv4(void **state)
 	p.len = 60;
 	p.next_at = 9;
 	ports(&p, IPPROTO_UDP, 5353, 53);
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x0800, &ev), 0);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x0800, &ev), 0);
 	assert_int_equal(ev.family, AF_INET);
 	assert_int_equal(ev.proto, IPPROTO_UDP);
 	assert_int_equal(ev.sport, 5353);
@@ -93,7 +93,7 @@ static void test_ipv4(void **state)
 	assert_false(ev.ports_unknown);
 	assert_int_equal(ev.dst.s6_addr[0], 127);
 	/* the version nibble decides without an ethertype */
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0, &ev), 0);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0, &ev), 0);
 	/* cut in the options or the ports: recorded without ports */
 	assert_int_equal(parse(&p, 50, 0x0800, &ev), -EMSGSIZE);
 	assert_true(ev.ports_unknown);
@@ -103,13 +103,13 @@ static void test_ipv4(void **state)
 	/* not an IP header at all, another protocol, a later fragment: not ours to record */
 	assert_int_equal(parse(&p, 19, 0x0800, &ev), -ENOENT);
 	p.b[9] = IPPROTO_ICMP;
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x0800, &ev), -ENOENT);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x0800, &ev), -ENOENT);
 	p.b[9] = IPPROTO_UDP;
 	p.b[7] = 1;
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x0800, &ev), -ENOENT);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x0800, &ev), -ENOENT);
 	p.b[7] = 0;
 	p.b[0] = 0x44; /* IHL below 5 */
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x0800, &ev), -ENOENT);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x0800, &ev), -ENOENT);
 }
 
 /* Issue 9.8: a segment routing header of 12 segments (200 bytes) pushed the ports past the old
@@ -118,7 +118,7 @@ static void test_ipv4(void **state)
 static void test_ipv6_routing_header(void **state)
 {
 	static const unsigned segs[] = { 0, 1, 12, 127 };
-	struct audit_event ev;
+	struct conn_event ev;
 	struct pkt p;
 
 	(void)state;
@@ -127,7 +127,7 @@ static void test_ipv6_routing_header(void **state)
 		if (segs[i])
 			v6_ext(&p, IPPROTO_ROUTING, 8 + 16 * segs[i]);
 		ports(&p, IPPROTO_TCP, 40000, 62893);
-		assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x86dd, &ev), 0);
+		assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x86dd, &ev), 0);
 		assert_int_equal(ev.family, AF_INET6);
 		assert_int_equal(ev.proto, IPPROTO_TCP);
 		assert_int_equal(ev.sport, 40000);
@@ -140,7 +140,7 @@ static void test_ipv6_routing_header(void **state)
 	v6_ext(&p, IPPROTO_HOPOPTS, 8);
 	v6_ext(&p, IPPROTO_ROUTING, 2048);
 	ports(&p, IPPROTO_UDP, 1, 2);
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x86dd, &ev), 0);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x86dd, &ev), 0);
 	assert_int_equal(ev.dport, 2);
 }
 
@@ -148,7 +148,7 @@ static void test_ipv6_routing_header(void **state)
  * packet is still an event, with what is known. */
 static void test_ipv6_cut(void **state)
 {
-	struct audit_event ev;
+	struct conn_event ev;
 	struct pkt p;
 
 	(void)state;
@@ -159,7 +159,7 @@ static void test_ipv6_cut(void **state)
 	ports(&p, IPPROTO_TCP, 40000, 62893);
 	assert_int_equal(parse(&p, p.len, 0x86dd, &ev), 0);
 	assert_int_equal(ev.dport, 62893);
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x86dd, &ev), -EMSGSIZE);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x86dd, &ev), -EMSGSIZE);
 	assert_true(ev.ports_unknown);
 	assert_int_equal(ev.family, AF_INET6);
 	assert_int_equal(ev.proto, 0); /* the transport header was not reached */
@@ -179,7 +179,7 @@ static void test_ipv6_cut(void **state)
 
 static void test_ipv6_other(void **state)
 {
-	struct audit_event ev;
+	struct conn_event ev;
 	struct pkt p;
 
 	(void)state;
@@ -187,12 +187,12 @@ static void test_ipv6_other(void **state)
 	v6_start(&p);
 	v6_frag(&p, 0);
 	ports(&p, IPPROTO_UDP, 7, 9);
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x86dd, &ev), 0);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x86dd, &ev), 0);
 	assert_int_equal(ev.dport, 9);
 	v6_start(&p);
 	v6_frag(&p, 8);
 	ports(&p, IPPROTO_UDP, 7, 9);
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x86dd, &ev), -ENOENT);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x86dd, &ev), -ENOENT);
 	/* AH is walked by its own length unit (4 bytes, + 2) */
 	v6_start(&p);
 	p.b[6] = IPPROTO_AH;
@@ -200,17 +200,17 @@ static void test_ipv6_other(void **state)
 	p.b[41] = 4; /* (4 + 2) * 4 = 24 bytes */
 	p.len = 64;
 	ports(&p, IPPROTO_TCP, 1, 443);
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x86dd, &ev), 0);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x86dd, &ev), 0);
 	assert_int_equal(ev.dport, 443);
 	/* not TCP or UDP */
 	v6_start(&p);
 	v6_ext(&p, IPPROTO_DSTOPTS, 16);
 	ports(&p, IPPROTO_ICMPV6, 0, 0);
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x86dd, &ev), -ENOENT);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x86dd, &ev), -ENOENT);
 	/* a v4 header under the v6 ethertype is not v6 */
 	v6_start(&p);
 	p.b[0] = 0x45;
-	assert_int_equal(parse(&p, AUDIT_COPY_RANGE, 0x86dd, &ev), -ENOENT);
+	assert_int_equal(parse(&p, NFLOG_COPY_RANGE, 0x86dd, &ev), -ENOENT);
 }
 
 int main(void)
