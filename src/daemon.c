@@ -577,15 +577,27 @@ static void adapt_batching(struct daemon *d, unsigned events)
 		audit_set_batching(d->audit, false);
 }
 
+/* CLOCK_MONOTONIC ms at which the stats record is due (when stats_pending). */
+static long long stats_due_ms(const struct daemon *d)
+{
+	return d->stats_due.tv_sec * 1000LL + d->stats_due.tv_nsec / 1000000;
+}
+
+/* CLOCK_MONOTONIC ms at which the live counters file may be written again. */
+static long long live_stats_due_ms(const struct daemon *d)
+{
+	return d->live_written_ms + LIVE_STATS_INTERVAL_MS;
+}
+
 static int timeout_ms(const struct daemon *d)
 {
 	long long now = mono_ns() / 1000000, ms = -1;
 
 	/* Idle (nothing pending): -1, sleep until the kernel or a signal wakes us. */
 	if (d->stats_pending)
-		ms = d->stats_due.tv_sec * 1000LL + d->stats_due.tv_nsec / 1000000 - now;
+		ms = stats_due_ms(d) - now;
 	if (d->live_pending) {
-		long long live = d->live_written_ms + LIVE_STATS_INTERVAL_MS - now;
+		long long live = live_stats_due_ms(d) - now;
 
 		if (ms < 0 || live < ms)
 			ms = live;
@@ -641,13 +653,88 @@ static void schedule_stats(struct daemon *d)
 	d->stats_pending = true;
 }
 
-/* Held packets to handle: one of the hold queues is readable, or some wait their turn. */
-static bool hold_ready(const struct daemon *d, const struct pollfd *pfd, size_t n, int ready)
+/* Held senders wait for us: their records and verdicts first. */
+static int handle_hold(struct daemon *d)
+{
+	int r = hold_handle(d->hold);
+
+	if (r < 0) {
+		fprintf(stderr, "loguard: reading held denials: %s\n", strerror(-r));
+		return r;
+	}
+	schedule_stats(d);
+	return 0;
+}
+
+/* Share requests (a bounded batch per turn, see share.c), or its timed work when due. */
+static void handle_share(struct daemon *d, const struct pollfd *pfd, size_t n, int ready)
+{
+	bool due = share_timeout_ms(d->share) == 0;
+
+	for (size_t i = 0; !due && ready > 0 && i < n; i++)
+		due = pfd[i].revents != 0;
+	if (due)
+		share_handle(d->share);
+}
+
+/* live_handle() reads every source, a bounded batch each: a flood's queue is read over
+ * several turns, with signals seen in between. */
+static int handle_live(struct daemon *d)
+{
+	int r;
+
+	d->batch_events = 0; /* a burst is counted per read, as for NFLOG */
+	r = live_handle(d->live);
+	if (r < 0) {
+		fprintf(stderr, "loguard: %s\n", strerror(-r));
+		return r;
+	}
+	schedule_stats(d);
+	if (d->out)
+		fflush(d->out);
+	return 0;
+}
+
+static int handle_nflog(struct daemon *d)
+{
+	int r;
+
+	d->batch_events = 0;
+	r = audit_read(d->audit, on_event, d, &d->stats);
+	if (r < 0) {
+		fprintf(stderr, "loguard: reading NFLOG: %s\n", strerror(-r));
+		return r;
+	}
+	if (r > 0)
+		adapt_batching(d, (unsigned)r);
+	if (d->out)
+		fflush(d->out);
+	if (r > 0)
+		schedule_stats(d);
+	return 0;
+}
+
+/* The live counters file and the stats record, each when due. */
+static void write_due_stats(struct daemon *d)
+{
+	if (d->live_pending && live_stats_due_ms(d) <= mono_ns() / 1000000)
+		write_live_stats(d);
+	if (d->stats_pending && stats_due_ms(d) <= mono_ns() / 1000000)
+		emit_stats(d);
+}
+
+static bool any_ready(const struct pollfd *pfd, size_t n, int ready)
 {
 	for (size_t i = 0; ready > 0 && i < n; i++)
 		if (pfd[i].revents)
 			return true;
-	return hold_pending(d->hold);
+	return false;
+}
+
+/* Held packets to handle: one of the hold queues is readable, or some wait their turn. */
+static bool hold_ready(const struct daemon *d, const struct pollfd *pfd, size_t n, int ready)
+{
+	return any_ready(pfd, n, ready) || hold_pending(d->hold);
 }
 
 static int loop(struct daemon *d, const sigset_t *unblocked)
@@ -660,7 +747,7 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		size_t n_hold = hold_pollfds(d->hold, pfd + 1 + n_live);
 		size_t share_at = 1 + n_live + n_hold;
 		size_t n_pfd = share_at + share_pollfds(d->share, pfd + share_at);
-		int t = timeout_ms(d), n;
+		int t = timeout_ms(d), n, r = 0;
 		struct timespec ts = { t / 1000, (t % 1000) * 1000000L };
 
 		if (got_stop)
@@ -678,70 +765,19 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		if (n > 0 || t == 0)
 			take_pending_signals();
 		live_tick(d->live);
-		/* Held senders wait for us: their records and verdicts first. */
-		if (hold_ready(d, pfd + 1 + n_live, n_hold, n)) {
-			int r = hold_handle(d->hold);
-
-			if (r < 0) {
-				fprintf(stderr, "loguard: reading held denials: %s\n",
-					strerror(-r));
-				return r;
-			}
-			schedule_stats(d);
-		}
-		/* Requests (a bounded batch per turn, see share.c), or its timed work when due. */
-		if (d->share) {
-			bool due = share_timeout_ms(d->share) == 0;
-
-			for (size_t i = share_at; !due && n > 0 && i < n_pfd; i++)
-				due = pfd[i].revents != 0;
-			if (due)
-				share_handle(d->share);
-		}
-		for (size_t i = 1; n > 0 && i < 1 + n_live; i++) {
-			int r;
-
-			if (!pfd[i].revents)
-				continue;
-			d->batch_events = 0; /* a burst is counted per read, as for NFLOG */
-			r = live_handle(d->live);
-			if (r < 0) {
-				fprintf(stderr, "loguard: %s\n", strerror(-r));
-				return r;
-			}
-			schedule_stats(d);
-			if (d->out)
-				fflush(d->out);
-			/* live_handle() reads every source, a bounded batch each: a flood's
-			 * queue is read over several turns, with signals seen in between. */
-			break;
-		}
-		if (n > 0 && pfd[0].revents) {
-			int r;
-
-			d->batch_events = 0;
-			r = audit_read(d->audit, on_event, d, &d->stats);
-			if (r > 0)
-				adapt_batching(d, (unsigned)r);
-
-			if (r < 0) {
-				fprintf(stderr, "loguard: reading NFLOG: %s\n", strerror(-r));
-				return r;
-			}
-			if (d->out)
-				fflush(d->out);
-			if (r > 0)
-				schedule_stats(d);
-		}
+		if (hold_ready(d, pfd + 1 + n_live, n_hold, n))
+			r = handle_hold(d);
+		if (r >= 0 && d->share)
+			handle_share(d, pfd + share_at, n_pfd - share_at, n);
+		if (r >= 0 && any_ready(pfd + 1, n_live, n))
+			r = handle_live(d);
+		if (r >= 0 && n > 0 && pfd[0].revents)
+			r = handle_nflog(d);
+		if (r < 0)
+			return r;
 		if (n > 0)
 			d->live_pending = true;
-		if (d->live_pending &&
-		    mono_ns() / 1000000 - d->live_written_ms >= LIVE_STATS_INTERVAL_MS)
-			write_live_stats(d);
-		if (d->stats_pending &&
-		    d->stats_due.tv_sec * 1000LL + d->stats_due.tv_nsec / 1000000 <=
-			    mono_ns() / 1000000)
-			emit_stats(d);
+		write_due_stats(d);
 	}
 }
 

@@ -1376,9 +1376,7 @@ int live_apply(struct live *l, const struct loaded *cur)
 	for (size_t i = 0; i < p->n_guards; i++) {
 		const struct policy_guard *g = &p->guards[i];
 
-		/* As compile_policy_opts(.live) queues them: see compile.c's profile.ask. */
-		need_queue |=
-			policy_guard_needs_daemon(g) || g->n_units || g->n_cgroups || g->n_launched;
+		need_queue |= policy_guard_queued(g, true);
 		need_listeners |= g->owner;
 		need_procs |= g->n_executables > 0;
 	}
