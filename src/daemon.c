@@ -23,6 +23,7 @@
 #include "audit.h"
 #include "daemon.h"
 #include "enrich.h"
+#include "exit_status.h"
 #include "hold.h"
 #include "listener_id.h"
 #include "live.h"
@@ -432,11 +433,52 @@ static int load_policy(struct daemon *d, struct diags *dg, struct loaded *ret)
 	return apply_load_source(&src, APPLY_TRUSTED | APPLY_LIVE, dg, ret);
 }
 
-/* Load and apply; on any error keep what is installed and say why. */
+static void reload_failed(struct daemon *d)
+{
+	fprintf(stderr, "loguard: reload of %s%s%s failed; the previous policy stays in force\n",
+		d->opts->policy_file, d->opts->policy_dir ? " and " : "",
+		d->opts->policy_dir ? d->opts->policy_dir : "");
+	notify_sendf("READY=1\nSTATUS=reload failed; still guarding with the previous policy");
+}
+
+/*
+ * The reload's table is in force but the daemon cannot follow it (live_apply() failed: the
+ * queue bound by another process, no listener or cgroup events): put the previous table back
+ * and follow that again, as a reload to it would, so that rules and daemon agree. Returns 0
+ * with prev in force again (d->cur is prev, the new policy freed), or -errno with the new
+ * table still in force (d->cur unchanged).
+ */
+static int reload_undo(struct daemon *d, const struct loaded *prev)
+{
+	struct loaded next = d->cur;
+	struct diags dg = { 0 };
+	int r = apply_ruleset_since(d->nl, prev->rs, next.rs, true, d->table_flags, &dg, NULL);
+
+	diags_print(&dg, stderr);
+	diags_free(&dg);
+	if (r < 0) {
+		fprintf(stderr, "loguard: cannot put the previous table back: %s\n", strerror(-r));
+		return r;
+	}
+	d->cur = *prev;
+	if (live_apply(d->live, &d->cur) < 0)
+		fprintf(stderr, "loguard: the previous table is back, but loguard cannot follow "
+				"all of it either (see above)\n");
+	if (d->share)
+		share_apply(d->share, &d->cur);
+	apply_loaded_free(&next);
+	return 0;
+}
+
+/*
+ * Load and apply; on any error keep what is installed and say why. Never exits: a reload the
+ * daemon cannot follow (live_apply() failing) puts the previous table back; only when even
+ * that fails does the new table stay, followed as far as it can be, and the status says so.
+ */
 static int reload(struct daemon *d)
 {
 	struct diags dg = { 0 };
-	struct loaded next = { 0 };
+	struct loaded next = { 0 }, prev;
 	struct audit *audit = NULL;
 	struct emit_stats st = { 0 };
 	long long t0 = mono_ns();
@@ -457,32 +499,42 @@ static int reload(struct daemon *d)
 	diags_print(&dg, stderr);
 	diags_free(&dg);
 	if (r < 0) {
-		fprintf(stderr,
-			"loguard: reload of %s%s%s failed; the previous policy stays in force\n",
-			d->opts->policy_file, d->opts->policy_dir ? " and " : "",
-			d->opts->policy_dir ? d->opts->policy_dir : "");
 		audit_close(audit);
 		apply_loaded_free(&next);
-		notify_sendf("READY=1\nSTATUS=reload failed; still guarding with the previous "
-			     "policy");
+		reload_failed(d);
 		return r;
 	}
 	/* Drain what the old group still holds before switching. */
-	if (audit) {
+	if (audit)
 		audit_read(d->audit, on_event, d, &d->stats);
-		audit_close(d->audit);
-		d->audit = audit;
-	}
 	/* The counter object stays through an in-place update, its count going on (one made
 	 * anew starts at zero, which read_rate_limited() takes as a restart). */
 	read_rate_limited(d);
-	apply_loaded_free(&d->cur);
+	prev = d->cur;
 	d->cur = next;
 	/* The table was updated in place: keep what still holds of what we added. */
-	live_apply(d->live, &d->cur);
+	r = live_apply(d->live, &d->cur);
+	if (r < 0 && reload_undo(d, &prev) == 0) {
+		audit_close(audit);
+		reload_failed(d);
+		return r;
+	}
+	if (audit) {
+		audit_close(d->audit);
+		d->audit = audit;
+	}
+	apply_loaded_free(&prev);
 	if (d->share)
 		share_apply(d->share, &d->cur);
 	hold_apply(d->hold, d->cur.rs);
+	if (r < 0) {
+		fprintf(stderr, "loguard: reloaded %s, but cannot follow all of it (see above)\n",
+			d->opts->policy_file);
+		notify_sendf("READY=1\nSTATUS=reload incomplete: guarding with %s, not all of it "
+			     "followed (see the log)",
+			     d->opts->policy_file);
+		return r;
+	}
 	fprintf(stderr, "loguard: reloaded %s in %.1f ms (%zu elements added, %zu removed)\n",
 		d->opts->policy_file, (double)(mono_ns() - t0) / 1e6, st.n_elems,
 		st.n_elems_deleted);
@@ -503,7 +555,7 @@ static int start(struct daemon *d)
 	if (r < 0) {
 		if (!dg_errors)
 			fprintf(stderr, "loguard: %s: %s\n", d->opts->policy_file, strerror(-r));
-		return r == -ENOMEM ? 3 : 1;
+		return r == -ENOMEM ? EXIT_SYSTEM : EXIT_POLICY;
 	}
 	r = nl_open(&d->nl);
 	if (r >= 0)
@@ -514,14 +566,14 @@ static int start(struct daemon *d)
 			r == -EBUSY			  ? " (another process reads that group)"
 			: r == -EPERM || r == -EACCES ? " (CAP_NET_ADMIN needed: run as root)"
 						      : "");
-		return 3;
+		return EXIT_SYSTEM;
 	}
 	/* Bound before the rules that hold into them exist: no denial bypasses its record. */
 	r = hold_new(on_held, flush_out, d, &d->hold);
 	if (r >= 0)
 		r = hold_apply(d->hold, d->cur.rs);
 	if (r < 0)
-		return 3;
+		return EXIT_SYSTEM;
 	/* Owned (no other process may change it while we live) and persistent (it stays in
 	 * force if we die; a restarted daemon adopts it): fail closed. */
 	r = apply_ruleset_owned(d->nl, d->cur.rs, true, &dg, NULL, &d->table_flags);
@@ -533,7 +585,7 @@ static int start(struct daemon *d)
 	diags_free(&dg);
 	if (r < 0) {
 		fprintf(stderr, "loguard: applying %s: %s\n", d->opts->policy_file, strerror(-r));
-		return 3;
+		return EXIT_SYSTEM;
 	}
 	r = enrich_new(NULL, &d->enrich);
 	if (r >= 0)
@@ -542,10 +594,10 @@ static int start(struct daemon *d)
 		r = live_new(d->nl, d->enrich, on_allowed, d, &d->live);
 	if (r < 0) {
 		fprintf(stderr, "loguard: %s\n", strerror(-r));
-		return 3;
+		return EXIT_SYSTEM;
 	}
 	if (live_apply(d->live, &d->cur) < 0)
-		return 3;
+		return EXIT_SYSTEM;
 	/* Sharing is a convenience on top of the guard: without it the guard still stands. */
 	r = runtime_dir() ? share_new(d->live, d->nl, runtime_dir(), &d->share) : -ENOENT;
 	if (r < 0)
@@ -555,7 +607,7 @@ static int start(struct daemon *d)
 		share_apply(d->share, &d->cur);
 	counters_baseline(d);
 	open_live_stats(d);
-	return open_sinks(d) < 0 ? 3 : 0;
+	return open_sinks(d) < 0 ? EXIT_SYSTEM : EXIT_OK;
 }
 
 /* Thousands of records a second: let the kernel batch them (one wakeup per 32); a
@@ -799,7 +851,7 @@ int daemon_run(const struct daemon_opts *opts)
 	sigaction(SIGINT, &sa, NULL);
 
 	status = start(&d);
-	if (status == 0) {
+	if (status == EXIT_OK) {
 		fprintf(stderr, "loguard: guarding with %s (%zu guards), logging NFLOG group %u\n",
 			opts->policy_file, d.cur.policy->n_guards, d.cur.rs->log_group);
 		notify_status(&d, "READY=1\n");
@@ -812,7 +864,7 @@ int daemon_run(const struct daemon_opts *opts)
 		 * sets as last updated) for a restarted daemon to take over. Only a stop asked
 		 * for removes it. */
 		if (r < 0) {
-			status = 3;
+			status = EXIT_SYSTEM;
 			fprintf(stderr, "loguard: exiting on an error; table inet " LOGUARD_TABLE
 					" stays in force\n");
 		}
@@ -821,7 +873,7 @@ int daemon_run(const struct daemon_opts *opts)
 
 			if (apply_ruleset(d.nl, NULL, true, 0, &dg, NULL) < 0) {
 				diags_print(&dg, stderr);
-				status = 3;
+				status = EXIT_SYSTEM;
 			}
 			diags_free(&dg);
 		}
