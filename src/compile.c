@@ -36,11 +36,12 @@ struct profile {
 	bool owner; /* the listener's own user may connect (daemon-maintained sets) */
 	bool share; /* and may let others in: the grant sets (daemon-maintained) */
 	/* The daemon judges what the sets do not allow: executables, and (live) cgroups that
-	 * may have appeared a moment before their first connection. */
+	 * may have appeared a moment before their first connection (policy_guard_asks()). */
 	bool ask;
 	bool fail_open; /* queue bypass: pass while no daemon listens */
 };
 
+/* policy_guard_queued(), for the guards sharing this profile. */
 static bool profile_queues(const struct profile *pr)
 {
 	return pr->owner || pr->ask;
@@ -64,7 +65,7 @@ static struct profile guard_profile(const struct policy_guard *g, bool live)
 
 	pr.owner = g->owner;
 	pr.share = g->owner && g->share;
-	pr.ask = g->n_executables > 0 || (live && (g->n_units || g->n_cgroups || g->n_launched));
+	pr.ask = policy_guard_asks(g, live);
 	pr.fail_open = profile_queues(&pr) && g->fail == POLICY_FAIL_OPEN;
 	/* Audit blocks nothing and logs everything: action and log do not matter, and a
 	 * missing daemon must not block either. */
@@ -197,6 +198,7 @@ struct compiler {
 	bool any_queue; /* some guard's profile asks the daemon: create the counting sets */
 	bool any_logs_allowed; /* some profile logs what it allows: make the allow_log chain */
 	bool live;	       /* compiled for `loguard run` (compile_opts.live) */
+	bool live_cgroups;     /* live, with unit or cgroup guards: the daemon adds cgroups */
 	bool hold; /* live, with log meters: denials are held for the daemon's record */
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
@@ -888,53 +890,78 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 	return compile_policy_opts(p, NULL, diags, ret_rs);
 }
 
-int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
-			struct diags *diags, struct ruleset **ret_rs)
+/* Each guard's ports, merged (ports), then split by protocol (pieces[0] TCP, [1] UDP). */
+struct guard_ports {
+	struct policy_ports **ports, **pieces[2];
+	size_t *n_ports, *n_pieces[2];
+	size_t n;
+};
+
+static int guard_ports_alloc(struct guard_ports *gp, size_t n_guards)
 {
-	bool live = opts && opts->live, live_cgroups = false;
-	struct compiler c = { .p = p, .live = live };
-	static const unsigned proto_bits[] = { POLICY_PROTO_TCP, POLICY_PROTO_UDP };
-	struct policy_ports **ports = NULL, **pieces[2] = { NULL, NULL };
-	size_t *n_ports = NULL, *n_pieces[2] = { NULL, NULL }, n_fixed = 0;
-	size_t n_elems[2][2] = { { 0 } }; /* [interval][guard map, uid map] */
-	int r = -ENOMEM;
-
-	c.rs = calloc(1, sizeof(*c.rs));
-	ports = calloc(p->n_guards + 1, sizeof(*ports));
-	n_ports = calloc(p->n_guards + 1, sizeof(*n_ports));
+	gp->n = n_guards;
+	gp->ports = calloc(n_guards + 1, sizeof(*gp->ports));
+	gp->n_ports = calloc(n_guards + 1, sizeof(*gp->n_ports));
 	for (int pi = 0; pi < 2; pi++) {
-		pieces[pi] = calloc(p->n_guards + 1, sizeof(*pieces[pi]));
-		n_pieces[pi] = calloc(p->n_guards + 1, sizeof(*n_pieces[pi]));
+		gp->pieces[pi] = calloc(n_guards + 1, sizeof(*gp->pieces[pi]));
+		gp->n_pieces[pi] = calloc(n_guards + 1, sizeof(*gp->n_pieces[pi]));
 	}
-	if (!c.rs || !ports || !n_ports || !pieces[0] || !pieces[1] || !n_pieces[0] || !n_pieces[1])
-		goto out;
-	c.rs->counters = p->counters;
-	c.rs->log_group = p->log_group;
-	c.rs->queue_num = p->queue_num;
-	c.rs->log_rate = p->log_rate;
-	c.rs->log_rate_unit = policy_rate_unit_name(p->log_rate_unit);
-	c.rs->log_burst = p->log_burst;
-	/* Held denials need the meters: they bound what reaches the daemon. */
-	c.hold = live && p->log_rate;
-	c.rs->hold = c.hold;
-	if (p->log_rate)
-		c.rs->rate_counter = LOGUARD_RATE_COUNTER;
-	c.rs->sent_counter = LOGUARD_SENT_COUNTER;
+	if (!gp->ports || !gp->n_ports || !gp->pieces[0] || !gp->pieces[1] || !gp->n_pieces[0] ||
+	    !gp->n_pieces[1])
+		return -ENOMEM;
+	return 0;
+}
 
-	/* First pass: which sets the policy needs. */
+static void guard_ports_free(struct guard_ports *gp)
+{
+	for (size_t i = 0; gp->ports && i < gp->n; i++)
+		free(gp->ports[i]);
+	free(gp->ports);
+	free(gp->n_ports);
+	for (int pi = 0; pi < 2; pi++) {
+		for (size_t i = 0; gp->pieces[pi] && i < gp->n; i++)
+			free(gp->pieces[pi][i]);
+		free(gp->pieces[pi]);
+		free(gp->n_pieces[pi]);
+	}
+}
+
+/* The ruleset's table-wide settings, from the policy. */
+static void init_ruleset(struct compiler *c)
+{
+	const struct policy *p = c->p;
+
+	c->rs->counters = p->counters;
+	c->rs->log_group = p->log_group;
+	c->rs->queue_num = p->queue_num;
+	c->rs->log_rate = p->log_rate;
+	c->rs->log_rate_unit = policy_rate_unit_name(p->log_rate_unit);
+	c->rs->log_burst = p->log_burst;
+	/* Held denials need the meters: they bound what reaches the daemon. */
+	c->hold = c->live && p->log_rate;
+	c->rs->hold = c->hold;
+	if (p->log_rate)
+		c->rs->rate_counter = LOGUARD_RATE_COUNTER;
+	c->rs->sent_counter = LOGUARD_SENT_COUNTER;
+}
+
+/* First pass: which sets the policy needs, and each guard's ports merged. */
+static int scan_guards(struct compiler *c, struct guard_ports *gp, struct diags *diags)
+{
+	const struct policy *p = c->p;
+
 	for (size_t i = 0; i < p->n_guards; i++) {
 		const struct policy_guard *g = &p->guards[i];
-		const struct profile gp = guard_profile(g, live);
+		int r = merged_ports(g, &gp->ports[i], &gp->n_ports[i]);
 
-		r = merged_ports(g, &ports[i], &n_ports[i]);
 		if (r < 0)
-			goto out;
-		c.any_owner |= g->owner;
-		c.any_queue |= p->counters && profile_queues(&gp);
-		c.any_share |= g->owner && g->share;
-		c.any_udp |= (g->protocols & POLICY_PROTO_UDP) != 0;
+			return r;
+		c->any_owner |= g->owner;
+		c->any_queue |= p->counters && policy_guard_queued(g, c->live);
+		c->any_share |= g->owner && g->share;
+		c->any_udp |= (g->protocols & POLICY_PROTO_UDP) != 0;
 		/* The daemon adds cgroups that appear later, at levels known only then. */
-		live_cgroups |= live && (g->n_units || g->n_cgroups || g->n_launched);
+		c->live_cgroups |= c->live && (g->n_units || g->n_cgroups || g->n_launched);
 		for (size_t k = 0; k < g->n_cgroup_ids; k++) {
 			unsigned level = g->cgroup_ids[k].level;
 
@@ -942,50 +969,49 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 				diags_add(diags, DIAG_ERROR, &g->cgroup_ids[k].loc,
 					  "cgroup '%s' is %u levels deep (expected 1-%u)",
 					  g->cgroup_ids[k].path, level, MAX_CGROUP_LEVEL);
-				r = -EINVAL;
-				goto out;
+				return -EINVAL;
 			}
-			c.level_used[level] = true;
+			c->level_used[level] = true;
 		}
 	}
+	for (unsigned l = 1; c->live_cgroups && l <= LOGUARD_LIVE_CGROUP_LEVELS; l++)
+		c->level_used[l] = true;
+	return 0;
+}
 
-	for (unsigned l = 1; live_cgroups && l <= LOGUARD_LIVE_CGROUP_LEVELS; l++)
-		c.level_used[l] = true;
+/*
+ * Second pass: narrower guards take their ports out of the wider ranges around them. Counts
+ * the elements of the guard and uid maps, by [interval][guard map, uid map].
+ */
+static int split_ports(struct compiler *c, struct guard_ports *gp, size_t n_elems[2][2])
+{
+	static const unsigned proto_bits[] = { POLICY_PROTO_TCP, POLICY_PROTO_UDP };
+	const struct policy *p = c->p;
 
-	/* Narrower guards take their ports out of the wider ranges around them. */
 	for (int pi = 0; pi < 2; pi++) {
-		r = split_nested(p, proto_bits[pi], ports, n_ports, pieces[pi], n_pieces[pi]);
-		if (r < 0)
-			goto out;
-		for (size_t i = 0; i < p->n_guards; i++)
-			for (size_t k = 0; k < n_pieces[pi][i]; k++) {
-				int iv = pieces[pi][i][k].first != pieces[pi][i][k].last;
+		int r = split_nested(p, proto_bits[pi], gp->ports, gp->n_ports, gp->pieces[pi],
+				     gp->n_pieces[pi]);
 
-				c.any_range |= iv;
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < p->n_guards; i++)
+			for (size_t k = 0; k < gp->n_pieces[pi][i]; k++) {
+				int iv = gp->pieces[pi][i][k].first != gp->pieces[pi][i][k].last;
+
+				c->any_range |= iv;
 				n_elems[iv][0]++;
 				n_elems[iv][1] += p->guards[i].n_uids;
 			}
 	}
+	return 0;
+}
 
-	/* Sets in a fixed order, so the printed text is stable. */
-	r = add_sets(&c, RS_SET_GUARDS, 0, LOGUARD_GUARD_MAP);
-	if (r >= 0)
-		r = add_sets(&c, RS_SET_ALLOW_UID, 0, LOGUARD_ALLOW_UID_SET);
-	for (unsigned l = 1; r >= 0 && l <= MAX_CGROUP_LEVEL; l++) {
-		char name[32];
+/* The owner sets (and with sharing, the grant sets) of both families: daemon-maintained. */
+static int add_owner_sets(struct compiler *c)
+{
+	int r = 0;
 
-		if (!c.level_used[l])
-			continue;
-		snprintf(name, sizeof(name), LOGUARD_ALLOW_CGROUP_SET_FMT, l);
-		r = add_sets(&c, RS_SET_ALLOW_CGROUP, l, name);
-		for (size_t k = c.rs->n_sets - 1 - c.any_range; r >= 0 && k < c.rs->n_sets; k++)
-			c.rs->sets[k].live = live_cgroups;
-	}
-	if (r >= 0 && c.any_queue)
-		r = add_sets(&c, RS_SET_ASKED, 0, LOGUARD_ASKED_SET);
-	if (r >= 0 && c.any_queue)
-		r = add_sets(&c, RS_SET_DENIED, 0, LOGUARD_DENIED_SET);
-	for (unsigned fam = 4; r >= 0 && c.any_owner && fam <= 6; fam += 2) {
+	for (unsigned fam = 4; r >= 0 && c->any_owner && fam <= 6; fam += 2) {
 		for (int k = 0; r >= 0 && k < 2; k++) {
 			char name[32];
 
@@ -993,23 +1019,51 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 				snprintf(name, sizeof(name), LOGUARD_OWNER_KNOWN_SET_FMT, fam);
 			else
 				snprintf(name, sizeof(name), LOGUARD_OWNER_SET_FMT, fam);
-			r = add_set_kind(&c, k ? RS_SET_OWNER_KNOWN : RS_SET_OWNER, name);
+			r = add_set_kind(c, k ? RS_SET_OWNER_KNOWN : RS_SET_OWNER, name);
 			if (r >= 0) {
-				c.rs->sets[c.rs->n_sets - 1].family = fam;
-				c.rs->sets[c.rs->n_sets - 1].live = true;
+				c->rs->sets[c->rs->n_sets - 1].family = fam;
+				c->rs->sets[c->rs->n_sets - 1].live = true;
 			}
 		}
 	}
-	for (unsigned fam = 4; r >= 0 && c.any_share && fam <= 6; fam += 2) {
+	for (unsigned fam = 4; r >= 0 && c->any_share && fam <= 6; fam += 2) {
 		char name[32];
 
 		snprintf(name, sizeof(name), LOGUARD_GRANT_SET_FMT, fam);
-		r = add_set_kind(&c, RS_SET_GRANT, name);
+		r = add_set_kind(c, RS_SET_GRANT, name);
 		if (r >= 0) {
-			c.rs->sets[c.rs->n_sets - 1].family = fam;
-			c.rs->sets[c.rs->n_sets - 1].live = true;
+			c->rs->sets[c->rs->n_sets - 1].family = fam;
+			c->rs->sets[c->rs->n_sets - 1].live = true;
 		}
 	}
+	return r;
+}
+
+/* Third pass: the sets, in a fixed order, so the printed text is stable. */
+static int add_all_sets(struct compiler *c)
+{
+	const struct policy *p = c->p;
+	int r;
+
+	r = add_sets(c, RS_SET_GUARDS, 0, LOGUARD_GUARD_MAP);
+	if (r >= 0)
+		r = add_sets(c, RS_SET_ALLOW_UID, 0, LOGUARD_ALLOW_UID_SET);
+	for (unsigned l = 1; r >= 0 && l <= MAX_CGROUP_LEVEL; l++) {
+		char name[32];
+
+		if (!c->level_used[l])
+			continue;
+		snprintf(name, sizeof(name), LOGUARD_ALLOW_CGROUP_SET_FMT, l);
+		r = add_sets(c, RS_SET_ALLOW_CGROUP, l, name);
+		for (size_t k = c->rs->n_sets - 1 - c->any_range; r >= 0 && k < c->rs->n_sets; k++)
+			c->rs->sets[k].live = c->live_cgroups;
+	}
+	if (r >= 0 && c->any_queue)
+		r = add_sets(c, RS_SET_ASKED, 0, LOGUARD_ASKED_SET);
+	if (r >= 0 && c->any_queue)
+		r = add_sets(c, RS_SET_DENIED, 0, LOGUARD_DENIED_SET);
+	if (r >= 0)
+		r = add_owner_sets(c);
 	/* One meter per kind of log record, when the policy limits the log rate: the limit is
 	 * per (protocol, port, uid), so one noisy user cannot hide the records of the others. */
 	for (int k = 0; r >= 0 && p->log_rate && k < __LOG_KIND_MAX; k++) {
@@ -1018,53 +1072,71 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 		if (!log_kind_needed(p, k))
 			continue;
 		snprintf(name, sizeof(name), "rate_%s", log_kinds[k].chain);
-		r = add_set_kind(&c, RS_SET_LOG_RATE, name);
+		r = add_set_kind(c, RS_SET_LOG_RATE, name);
 	}
-	if (r < 0)
-		goto out;
-	/* The sets array is final now: pointers into it stay valid. */
-	for (size_t i = 0; i < c.rs->n_sets; i++) {
-		struct rs_set *s = &c.rs->sets[i];
+	return r;
+}
+
+/* The sets array is final: take pointers into it, and room for every guard and uid element
+ * at once (doubling a 10,000-guard policy's 20,000 elements copied them to fresh pages six
+ * times over). */
+static int index_sets(struct compiler *c, size_t n_elems[2][2])
+{
+	for (size_t i = 0; i < c->rs->n_sets; i++) {
+		struct rs_set *s = &c->rs->sets[i];
 
 		if (s->kind == RS_SET_GUARDS)
-			c.guards[s->interval] = s;
+			c->guards[s->interval] = s;
 		else if (s->kind == RS_SET_ALLOW_UID)
-			c.uids[s->interval] = s;
+			c->uids[s->interval] = s;
 		else if (s->kind == RS_SET_ALLOW_CGROUP)
-			c.cgroups[s->level][s->interval] = s;
+			c->cgroups[s->level][s->interval] = s;
 		else if (s->kind == RS_SET_ASKED)
-			c.asked[s->interval] = s;
+			c->asked[s->interval] = s;
 		else if (s->kind == RS_SET_DENIED)
-			c.denied[s->interval] = s;
+			c->denied[s->interval] = s;
 	}
-	/* Room for every guard and uid element at once: doubling a 10,000-guard policy's 20,000
-	 * elements copied them to fresh pages six times over. */
-	for (int iv = 0; iv <= c.any_range; iv++) {
-		r = set_reserve(c.guards[iv], n_elems[iv][0]);
-		if (r >= 0)
-			r = set_reserve(c.uids[iv], n_elems[iv][1]);
-		if (r < 0)
-			goto out;
-	}
+	for (int iv = 0; iv <= c->any_range; iv++) {
+		int r = set_reserve(c->guards[iv], n_elems[iv][0]);
 
-	r = compile_base_chains(&c, &n_fixed);
+		if (r >= 0)
+			r = set_reserve(c->uids[iv], n_elems[iv][1]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
+			struct diags *diags, struct ruleset **ret_rs)
+{
+	struct compiler c = { .p = p, .live = opts && opts->live };
+	struct guard_ports gp = { 0 };
+	size_t n_elems[2][2] = { { 0 } }, n_fixed = 0;
+	int r = -ENOMEM;
+
+	c.rs = calloc(1, sizeof(*c.rs));
+	if (!c.rs || guard_ports_alloc(&gp, p->n_guards) < 0)
+		goto out;
+	init_ruleset(&c);
+	r = scan_guards(&c, &gp, diags);
+	if (r >= 0)
+		r = split_ports(&c, &gp, n_elems);
+	if (r >= 0)
+		r = add_all_sets(&c);
+	if (r >= 0)
+		r = index_sets(&c, n_elems);
+	if (r >= 0)
+		r = compile_base_chains(&c, &n_fixed);
 	for (size_t i = 0; r >= 0 && i < p->n_guards; i++)
-		r = compile_guard(&c, &p->guards[i],
-				  (struct policy_ports *const[2]){ pieces[0][i], pieces[1][i] },
-				  (const size_t[2]){ n_pieces[0][i], n_pieces[1][i] });
+		r = compile_guard(
+			&c, &p->guards[i],
+			(struct policy_ports *const[2]){ gp.pieces[0][i], gp.pieces[1][i] },
+			(const size_t[2]){ gp.n_pieces[0][i], gp.n_pieces[1][i] });
 	if (r >= 0)
 		r = compile_chains(&c, n_fixed);
 out:
-	for (size_t i = 0; ports && i < p->n_guards; i++)
-		free(ports[i]);
-	free(ports);
-	free(n_ports);
-	for (int pi = 0; pi < 2; pi++) {
-		for (size_t i = 0; pieces[pi] && i < p->n_guards; i++)
-			free(pieces[pi][i]);
-		free(pieces[pi]);
-		free(n_pieces[pi]);
-	}
+	guard_ports_free(&gp);
 	if (r < 0) {
 		ruleset_free(c.rs);
 		return r;

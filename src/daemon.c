@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "daemon_stats.h"
 #include "enrich.h"
+#include "exit_status.h"
 #include "hold.h"
 #include "journal.h"
 #include "listener_id.h"
@@ -436,11 +437,52 @@ static int load_policy(struct daemon *d, struct diags *dg, struct loaded *ret)
 	return apply_load_source(&src, APPLY_TRUSTED | APPLY_LIVE, dg, ret);
 }
 
-/* Load and apply; on any error keep what is installed and say why. */
+static void reload_failed(struct daemon *d)
+{
+	fprintf(stderr, "loguard: reload of %s%s%s failed; the previous policy stays in force\n",
+		d->opts->policy_file, d->opts->policy_dir ? " and " : "",
+		d->opts->policy_dir ? d->opts->policy_dir : "");
+	notify_sendf("READY=1\nSTATUS=reload failed; still guarding with the previous policy");
+}
+
+/*
+ * The reload's table is in force but the daemon cannot follow it (live_apply() failed: the
+ * queue bound by another process, no listener or cgroup events): put the previous table back
+ * and follow that again, as a reload to it would, so that rules and daemon agree. Returns 0
+ * with prev in force again (d->cur is prev, the new policy freed), or -errno with the new
+ * table still in force (d->cur unchanged).
+ */
+static int reload_undo(struct daemon *d, const struct loaded *prev)
+{
+	struct loaded next = d->cur;
+	struct diags dg = { 0 };
+	int r = apply_ruleset_since(d->nl, prev->rs, next.rs, true, d->table_flags, &dg, NULL);
+
+	diags_print(&dg, stderr);
+	diags_free(&dg);
+	if (r < 0) {
+		fprintf(stderr, "loguard: cannot put the previous table back: %s\n", strerror(-r));
+		return r;
+	}
+	d->cur = *prev;
+	if (live_apply(d->live, &d->cur) < 0)
+		fprintf(stderr, "loguard: the previous table is back, but loguard cannot follow "
+				"all of it either (see above)\n");
+	if (d->share)
+		share_apply(d->share, &d->cur);
+	apply_loaded_free(&next);
+	return 0;
+}
+
+/*
+ * Load and apply; on any error keep what is installed and say why. Never exits: a reload the
+ * daemon cannot follow (live_apply() failing) puts the previous table back; only when even
+ * that fails does the new table stay, followed as far as it can be, and the status says so.
+ */
 static int reload(struct daemon *d)
 {
 	struct diags dg = { 0 };
-	struct loaded next = { 0 };
+	struct loaded next = { 0 }, prev;
 	struct nflog *nflog = NULL;
 	struct emit_stats st = { 0 };
 	long long t0 = mono_ns();
@@ -461,35 +503,45 @@ static int reload(struct daemon *d)
 	diags_print(&dg, stderr);
 	diags_free(&dg);
 	if (r < 0) {
-		fprintf(stderr,
-			"loguard: reload of %s%s%s failed; the previous policy stays in force\n",
-			d->opts->policy_file, d->opts->policy_dir ? " and " : "",
-			d->opts->policy_dir ? d->opts->policy_dir : "");
 		nflog_close(nflog);
 		apply_loaded_free(&next);
-		notify_sendf("READY=1\nSTATUS=reload failed; still guarding with the previous "
-			     "policy");
+		reload_failed(d);
 		return r;
 	}
 	/* Drain what the old group still holds before switching. */
-	if (nflog) {
+	if (nflog)
 		nflog_read(d->nflog, on_event, d, &d->stats);
-		nflog_close(d->nflog);
-		d->nflog = nflog;
-	}
 	/* The counter object stays through an in-place update, its count going on (one made
 	 * anew starts at zero, which read_rate_limited() takes as a restart). */
 	read_rate_limited(d);
-	apply_loaded_free(&d->cur);
+	prev = d->cur;
 	d->cur = next;
 	/* A reload is how an admin says /etc/passwd, /etc/group or the units changed: names and
 	 * cgroup paths cached for records are looked up again. */
 	enrich_flush(d->enrich);
 	/* The table was updated in place: keep what still holds of what we added. */
-	live_apply(d->live, &d->cur);
+	r = live_apply(d->live, &d->cur);
+	if (r < 0 && reload_undo(d, &prev) == 0) {
+		nflog_close(nflog);
+		reload_failed(d);
+		return r;
+	}
+	if (nflog) {
+		nflog_close(d->nflog);
+		d->nflog = nflog;
+	}
+	apply_loaded_free(&prev);
 	if (d->share)
 		share_apply(d->share, &d->cur);
 	hold_apply(d->hold, d->cur.rs);
+	if (r < 0) {
+		fprintf(stderr, "loguard: reloaded %s, but cannot follow all of it (see above)\n",
+			d->opts->policy_file);
+		notify_sendf("READY=1\nSTATUS=reload incomplete: guarding with %s, not all of it "
+			     "followed (see the log)",
+			     d->opts->policy_file);
+		return r;
+	}
 	fprintf(stderr, "loguard: reloaded %s in %.1f ms (%zu elements added, %zu removed)\n",
 		d->opts->policy_file, (double)(mono_ns() - t0) / 1e6, st.n_elems,
 		st.n_elems_deleted);
@@ -510,7 +562,7 @@ static int start(struct daemon *d)
 	if (r < 0) {
 		if (!dg_errors)
 			fprintf(stderr, "loguard: %s: %s\n", d->opts->policy_file, strerror(-r));
-		return r == -ENOMEM ? 3 : 1;
+		return r == -ENOMEM ? EXIT_SYSTEM : EXIT_POLICY;
 	}
 	r = nl_open(&d->nl);
 	if (r >= 0)
@@ -521,14 +573,14 @@ static int start(struct daemon *d)
 			r == -EBUSY			  ? " (another process reads that group)"
 			: r == -EPERM || r == -EACCES ? " (CAP_NET_ADMIN needed: run as root)"
 						      : "");
-		return 3;
+		return EXIT_SYSTEM;
 	}
 	/* Bound before the rules that hold into them exist: no denial bypasses its record. */
 	r = hold_new(on_held, flush_out, d, &d->hold);
 	if (r >= 0)
 		r = hold_apply(d->hold, d->cur.rs);
 	if (r < 0)
-		return 3;
+		return EXIT_SYSTEM;
 	/* Owned (no other process may change it while we live) and persistent (it stays in
 	 * force if we die; a restarted daemon adopts it): fail closed. */
 	r = apply_ruleset_owned(d->nl, d->cur.rs, true, &dg, NULL, &d->table_flags);
@@ -540,7 +592,7 @@ static int start(struct daemon *d)
 	diags_free(&dg);
 	if (r < 0) {
 		fprintf(stderr, "loguard: applying %s: %s\n", d->opts->policy_file, strerror(-r));
-		return 3;
+		return EXIT_SYSTEM;
 	}
 	r = enrich_new(NULL, &d->enrich);
 	if (r >= 0)
@@ -549,10 +601,10 @@ static int start(struct daemon *d)
 		r = live_new(d->nl, d->enrich, on_allowed, d, &d->live);
 	if (r < 0) {
 		fprintf(stderr, "loguard: %s\n", strerror(-r));
-		return 3;
+		return EXIT_SYSTEM;
 	}
 	if (live_apply(d->live, &d->cur) < 0)
-		return 3;
+		return EXIT_SYSTEM;
 	/* Sharing is a convenience on top of the guard: without it the guard still stands. */
 	r = runtime_dir() ? share_new(d->live, d->nl, runtime_dir(), &d->share) : -ENOENT;
 	if (r < 0)
@@ -562,7 +614,7 @@ static int start(struct daemon *d)
 		share_apply(d->share, &d->cur);
 	counters_baseline(d);
 	open_live_stats(d);
-	return open_sinks(d) < 0 ? 3 : 0;
+	return open_sinks(d) < 0 ? EXIT_SYSTEM : EXIT_OK;
 }
 
 /* Thousands of records a second: let the kernel batch them (one wakeup per 32); a
@@ -584,15 +636,27 @@ static void adapt_batching(struct daemon *d, unsigned events)
 		nflog_set_batching(d->nflog, false);
 }
 
+/* CLOCK_MONOTONIC ms at which the stats record is due (when stats_pending). */
+static long long stats_due_ms(const struct daemon *d)
+{
+	return d->stats_due.tv_sec * 1000LL + d->stats_due.tv_nsec / 1000000;
+}
+
+/* CLOCK_MONOTONIC ms at which the live counters file may be written again. */
+static long long live_stats_due_ms(const struct daemon *d)
+{
+	return d->live_written_ms + LIVE_STATS_INTERVAL_MS;
+}
+
 static int timeout_ms(const struct daemon *d)
 {
 	long long now = mono_ns() / 1000000, ms = -1;
 
 	/* Idle (nothing pending): -1, sleep until the kernel or a signal wakes us. */
 	if (d->stats_pending)
-		ms = d->stats_due.tv_sec * 1000LL + d->stats_due.tv_nsec / 1000000 - now;
+		ms = stats_due_ms(d) - now;
 	if (d->live_pending) {
-		long long live = d->live_written_ms + LIVE_STATS_INTERVAL_MS - now;
+		long long live = live_stats_due_ms(d) - now;
 
 		if (ms < 0 || live < ms)
 			ms = live;
@@ -648,13 +712,88 @@ static void schedule_stats(struct daemon *d)
 	d->stats_pending = true;
 }
 
-/* Held packets to handle: one of the hold queues is readable, or some wait their turn. */
-static bool hold_ready(const struct daemon *d, const struct pollfd *pfd, size_t n, int ready)
+/* Held senders wait for us: their records and verdicts first. */
+static int handle_hold(struct daemon *d)
+{
+	int r = hold_handle(d->hold);
+
+	if (r < 0) {
+		fprintf(stderr, "loguard: reading held denials: %s\n", strerror(-r));
+		return r;
+	}
+	schedule_stats(d);
+	return 0;
+}
+
+/* Share requests (a bounded batch per turn, see share.c), or its timed work when due. */
+static void handle_share(struct daemon *d, const struct pollfd *pfd, size_t n, int ready)
+{
+	bool due = share_timeout_ms(d->share) == 0;
+
+	for (size_t i = 0; !due && ready > 0 && i < n; i++)
+		due = pfd[i].revents != 0;
+	if (due)
+		share_handle(d->share);
+}
+
+/* live_handle() reads every source, a bounded batch each: a flood's queue is read over
+ * several turns, with signals seen in between. */
+static int handle_live(struct daemon *d)
+{
+	int r;
+
+	d->batch_events = 0; /* a burst is counted per read, as for NFLOG */
+	r = live_handle(d->live);
+	if (r < 0) {
+		fprintf(stderr, "loguard: %s\n", strerror(-r));
+		return r;
+	}
+	schedule_stats(d);
+	if (d->out)
+		fflush(d->out);
+	return 0;
+}
+
+static int handle_nflog(struct daemon *d)
+{
+	int r;
+
+	d->batch_events = 0;
+	r = nflog_read(d->nflog, on_event, d, &d->stats);
+	if (r < 0) {
+		fprintf(stderr, "loguard: reading NFLOG: %s\n", strerror(-r));
+		return r;
+	}
+	if (r > 0)
+		adapt_batching(d, (unsigned)r);
+	if (d->out)
+		fflush(d->out);
+	if (r > 0)
+		schedule_stats(d);
+	return 0;
+}
+
+/* The live counters file and the stats record, each when due. */
+static void write_due_stats(struct daemon *d)
+{
+	if (d->live_pending && live_stats_due_ms(d) <= mono_ns() / 1000000)
+		write_live_stats(d);
+	if (d->stats_pending && stats_due_ms(d) <= mono_ns() / 1000000)
+		emit_stats(d);
+}
+
+static bool any_ready(const struct pollfd *pfd, size_t n, int ready)
 {
 	for (size_t i = 0; ready > 0 && i < n; i++)
 		if (pfd[i].revents)
 			return true;
-	return hold_pending(d->hold);
+	return false;
+}
+
+/* Held packets to handle: one of the hold queues is readable, or some wait their turn. */
+static bool hold_ready(const struct daemon *d, const struct pollfd *pfd, size_t n, int ready)
+{
+	return any_ready(pfd, n, ready) || hold_pending(d->hold);
 }
 
 static int loop(struct daemon *d, const sigset_t *unblocked)
@@ -667,7 +806,7 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		size_t n_hold = hold_pollfds(d->hold, pfd + 1 + n_live);
 		size_t share_at = 1 + n_live + n_hold;
 		size_t n_pfd = share_at + share_pollfds(d->share, pfd + share_at);
-		int t = timeout_ms(d), n;
+		int t = timeout_ms(d), n, r = 0;
 		struct timespec ts = { t / 1000, (t % 1000) * 1000000L };
 
 		if (got_stop)
@@ -685,70 +824,19 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 		if (n > 0 || t == 0)
 			take_pending_signals();
 		live_tick(d->live);
-		/* Held senders wait for us: their records and verdicts first. */
-		if (hold_ready(d, pfd + 1 + n_live, n_hold, n)) {
-			int r = hold_handle(d->hold);
-
-			if (r < 0) {
-				fprintf(stderr, "loguard: reading held denials: %s\n",
-					strerror(-r));
-				return r;
-			}
-			schedule_stats(d);
-		}
-		/* Requests (a bounded batch per turn, see share.c), or its timed work when due. */
-		if (d->share) {
-			bool due = share_timeout_ms(d->share) == 0;
-
-			for (size_t i = share_at; !due && n > 0 && i < n_pfd; i++)
-				due = pfd[i].revents != 0;
-			if (due)
-				share_handle(d->share);
-		}
-		for (size_t i = 1; n > 0 && i < 1 + n_live; i++) {
-			int r;
-
-			if (!pfd[i].revents)
-				continue;
-			d->batch_events = 0; /* a burst is counted per read, as for NFLOG */
-			r = live_handle(d->live);
-			if (r < 0) {
-				fprintf(stderr, "loguard: %s\n", strerror(-r));
-				return r;
-			}
-			schedule_stats(d);
-			if (d->out)
-				fflush(d->out);
-			/* live_handle() reads every source, a bounded batch each: a flood's
-			 * queue is read over several turns, with signals seen in between. */
-			break;
-		}
-		if (n > 0 && pfd[0].revents) {
-			int r;
-
-			d->batch_events = 0;
-			r = nflog_read(d->nflog, on_event, d, &d->stats);
-			if (r > 0)
-				adapt_batching(d, (unsigned)r);
-
-			if (r < 0) {
-				fprintf(stderr, "loguard: reading NFLOG: %s\n", strerror(-r));
-				return r;
-			}
-			if (d->out)
-				fflush(d->out);
-			if (r > 0)
-				schedule_stats(d);
-		}
+		if (hold_ready(d, pfd + 1 + n_live, n_hold, n))
+			r = handle_hold(d);
+		if (r >= 0 && d->share)
+			handle_share(d, pfd + share_at, n_pfd - share_at, n);
+		if (r >= 0 && any_ready(pfd + 1, n_live, n))
+			r = handle_live(d);
+		if (r >= 0 && n > 0 && pfd[0].revents)
+			r = handle_nflog(d);
+		if (r < 0)
+			return r;
 		if (n > 0)
 			d->live_pending = true;
-		if (d->live_pending &&
-		    mono_ns() / 1000000 - d->live_written_ms >= LIVE_STATS_INTERVAL_MS)
-			write_live_stats(d);
-		if (d->stats_pending &&
-		    d->stats_due.tv_sec * 1000LL + d->stats_due.tv_nsec / 1000000 <=
-			    mono_ns() / 1000000)
-			emit_stats(d);
+		write_due_stats(d);
 	}
 }
 
@@ -770,7 +858,7 @@ int daemon_run(const struct daemon_opts *opts)
 	sigaction(SIGINT, &sa, NULL);
 
 	status = start(&d);
-	if (status == 0) {
+	if (status == EXIT_OK) {
 		fprintf(stderr, "loguard: guarding with %s (%zu guards), logging NFLOG group %u\n",
 			opts->policy_file, d.cur.policy->n_guards, d.cur.rs->log_group);
 		notify_status(&d, "READY=1\n");
@@ -783,7 +871,7 @@ int daemon_run(const struct daemon_opts *opts)
 		 * sets as last updated) for a restarted daemon to take over. Only a stop asked
 		 * for removes it. */
 		if (r < 0) {
-			status = 3;
+			status = EXIT_SYSTEM;
 			fprintf(stderr, "loguard: exiting on an error; table inet " LOGUARD_TABLE
 					" stays in force\n");
 		}
@@ -792,7 +880,7 @@ int daemon_run(const struct daemon_opts *opts)
 
 			if (apply_ruleset(d.nl, NULL, true, 0, &dg, NULL) < 0) {
 				diags_print(&dg, stderr);
-				status = 3;
+				status = EXIT_SYSTEM;
 			}
 			diags_free(&dg);
 		}

@@ -16,7 +16,8 @@ struct daemon_opts {
 };
 
 /* Apply the policy, log every record of its NFLOG group until SIGTERM/SIGINT,
- * reload on SIGHUP. Returns an exit status (0, 1 invalid policy, 3 system error). */
+ * reload on SIGHUP. Returns an exit status (exit_status.h): EXIT_OK, EXIT_POLICY or
+ * EXIT_SYSTEM. */
 int daemon_run(const struct daemon_opts *opts);
 
 #endif

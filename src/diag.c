@@ -114,3 +114,23 @@ void diags_print(const struct diags *d, FILE *f)
 		free(s);
 	}
 }
+
+const char *diag_quote(char buf[static DIAG_QUOTE_SIZE], const char *s, size_t len)
+{
+	size_t o = 0, n = len > DIAG_QUOTE_SHOWN ? DIAG_QUOTE_SHOWN : len;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = s[i];
+
+		if (ch < 0x20 || ch == 0x7f || ch == '\\')
+			o += sprintf(buf + o, "\\x%02x", ch);
+		else
+			buf[o++] = ch;
+	}
+	if (n < len) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Where a policy node was written; file points into the owning policy. */
 struct loc {
@@ -41,5 +42,25 @@ void diags_print(const struct diags *d, FILE *f);
 
 /* Free every message; d itself is caller-owned and left empty. Accepts NULL. */
 void diags_free(struct diags *d);
+
+/* Bytes of untrusted text diag_quote() shows; the rest is cut to "...". */
+#define DIAG_QUOTE_SHOWN 64
+/* Room diag_quote() writes at most: every shown byte as \xNN, "..." and the NUL. */
+#define DIAG_QUOTE_SIZE (DIAG_QUOTE_SHOWN * 4 + 8)
+
+/*
+ * Quote untrusted text (a policy's own bytes: names, keys, values) for a message: control
+ * bytes, DEL and '\' as \xNN, so a message is one line and cannot fake another; cut after
+ * DIAG_QUOTE_SHOWN bytes with "...". s is len bytes and need not be NUL-terminated (may hold
+ * NULs). Writes buf, DIAG_QUOTE_SIZE bytes, and returns it, to be a printf argument: one buf
+ * per argument of the same message.
+ */
+const char *diag_quote(char buf[static DIAG_QUOTE_SIZE], const char *s, size_t len);
+
+/* diag_quote() of a NUL-terminated string. */
+static inline const char *diag_quote_str(char buf[static DIAG_QUOTE_SIZE], const char *s)
+{
+	return diag_quote(buf, s, strlen(s));
+}
 
 #endif

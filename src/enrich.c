@@ -911,66 +911,77 @@ static void hint_add(struct enrich *e, pid_t pid, const struct enrich_sock *s)
 				     .cgroup_id = s->cgroup_id };
 }
 
-/* Pid and open /proc/PID of a holder of the socket: see enrich_socket_pid(). */
-static int find_holder(struct enrich *e, const struct enrich_sock *sk, const char *cgroup,
-		       pid_t *ret_pid, int *ret_piddir)
+/* One search for the holder of a socket: where it has looked, and what it found. */
+struct holder_search {
+	struct scan scan;
+	pid_t tried[N_HINTS]; /* the hints looked at */
+	size_t n_tried;
+	size_t n_pids; /* e->pids: the socket's cgroup, looked at and sorted */
+	pid_t pid;     /* the holder, once found (scan_pid() returned 1) */
+	int piddir;
+};
+
+/* 0. Recent holders of sockets like this one: no cgroup.procs or /proc listing. */
+static int search_hints(struct enrich *e, struct holder_search *hs, const struct enrich_sock *sk)
 {
-	struct scan s = { .budget = e->scan_budget };
-	pid_t tried[N_HINTS];
-	size_t n_pids = 0, n_tried = 0;
-	int procfd, r;
-
-	if (!sk->has_inode)
-		return -ENOENT;
-	s.want_len = (size_t)snprintf(s.want, sizeof(s.want), "socket:[%llu]",
-				      (unsigned long long)sk->inode);
-
-	/* 0. Recent holders of sockets like this one: no cgroup.procs or /proc listing. */
 	for (size_t h = 0; h < N_HINTS; h++) {
+		int r;
+
 		if (!hint_fits(&e->hints[h], sk))
 			continue;
-		tried[n_tried++] = e->hints[h].pid;
-		r = scan_pid(e, &s, e->hints[h].pid, false, 0, ret_piddir);
+		hs->tried[hs->n_tried++] = e->hints[h].pid;
+		r = scan_pid(e, &hs->scan, e->hints[h].pid, false, 0, &hs->piddir);
 		if (r) {
-			*ret_pid = e->hints[h].pid;
+			hs->pid = e->hints[h].pid;
 			return r;
 		}
 	}
+	return 0;
+}
 
-	/* 1. The socket's cgroup: usually a handful of processes. Not the root cgroup: it
-	 * holds every process on hosts without systemd, the uid scan is narrower then. */
-	if (cgroup && strcmp(cgroup, "/") && e->cg_fd >= 0) {
-		r = read_cgroup_procs(e, cgroup, &n_pids);
-		if (r == -ENOMEM)
+/* 1. The socket's cgroup: usually a handful of processes. Not the root cgroup: it holds
+ * every process on hosts without systemd, the uid scan is narrower then. */
+static int search_cgroup(struct enrich *e, struct holder_search *hs, const char *cgroup)
+{
+	int r;
+
+	if (!cgroup || !strcmp(cgroup, "/") || e->cg_fd < 0)
+		return 0;
+	r = read_cgroup_procs(e, cgroup, &hs->n_pids);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		hs->n_pids = 0;
+	for (size_t i = 0; i < hs->n_pids; i++) {
+		if (pid_in(hs->tried, hs->n_tried, e->pids[i]))
+			continue;
+		r = scan_pid(e, &hs->scan, e->pids[i], false, 0, &hs->piddir);
+		if (r) {
+			hs->pid = e->pids[i];
 			return r;
-		if (r < 0)
-			n_pids = 0;
-		for (size_t i = 0; i < n_pids; i++) {
-			if (pid_in(tried, n_tried, e->pids[i]))
-				continue;
-			r = scan_pid(e, &s, e->pids[i], false, 0, ret_piddir);
-			if (r) {
-				*ret_pid = e->pids[i];
-				return r;
-			}
 		}
-		if (n_pids)
-			qsort(e->pids, n_pids, sizeof(*e->pids), pid_cmp);
 	}
+	if (hs->n_pids)
+		qsort(e->pids, hs->n_pids, sizeof(*e->pids), pid_cmp);
+	return 0;
+}
+
+/* 2. The processes of the socket's owner, skipping those seen, while the budget lasts. */
+static int search_uid(struct enrich *e, struct holder_search *hs, const struct enrich_sock *sk)
+{
+	int procfd, r = 0;
+
 	if (!sk->has_uid)
-		goto not_found;
-
-	/* 2. The processes of the socket's owner, skipping those seen. */
+		return 0;
 	procfd = openat(e->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (procfd < 0)
-		goto not_found;
-	r = 0;
-	while (s.budget && r == 0) {
+		return 0;
+	while (hs->scan.budget && r == 0) {
 		ssize_t len = getdents64(procfd, e->proc_dents, DENTS_SIZE);
 
 		if (len <= 0)
 			break;
-		for (ssize_t off = 0; off < len && s.budget;) {
+		for (ssize_t off = 0; off < len && hs->scan.budget;) {
 			const struct dirent64 *d = (const struct dirent64 *)(e->proc_dents + off);
 			pid_t pid;
 
@@ -978,20 +989,42 @@ static int find_holder(struct enrich *e, const struct enrich_sock *sk, const cha
 			if (d->d_name[0] < '1' || d->d_name[0] > '9')
 				continue;
 			pid = atoi(d->d_name);
-			if (pid_in(tried, n_tried, pid) || pid_in_sorted(e->pids, n_pids, pid))
+			if (pid_in(hs->tried, hs->n_tried, pid) ||
+			    pid_in_sorted(e->pids, hs->n_pids, pid))
 				continue;
-			r = scan_pid(e, &s, pid, true, sk->uid, ret_piddir);
+			r = scan_pid(e, &hs->scan, pid, true, sk->uid, &hs->piddir);
 			if (r) {
-				*ret_pid = pid;
+				hs->pid = pid;
 				break;
 			}
 		}
 	}
 	close(procfd);
-	if (r)
+	return r;
+}
+
+/* Pid and open /proc/PID of a holder of the socket: see enrich_socket_pid(). */
+static int find_holder(struct enrich *e, const struct enrich_sock *sk, const char *cgroup,
+		       pid_t *ret_pid, int *ret_piddir)
+{
+	struct holder_search hs = { .scan.budget = e->scan_budget };
+	int r;
+
+	if (!sk->has_inode)
+		return -ENOENT;
+	hs.scan.want_len = (size_t)snprintf(hs.scan.want, sizeof(hs.scan.want), "socket:[%llu]",
+					    (unsigned long long)sk->inode);
+	r = search_hints(e, &hs, sk);
+	if (!r)
+		r = search_cgroup(e, &hs, cgroup);
+	if (!r)
+		r = search_uid(e, &hs, sk);
+	if (r) {
+		*ret_pid = hs.pid;
+		*ret_piddir = hs.piddir;
 		return r;
-not_found:
-	if (!s.budget && e->scan_budget)
+	}
+	if (!hs.scan.budget && e->scan_budget)
 		e->stats.scan_exhausted++;
 	return -ENOENT;
 }

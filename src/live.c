@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The daemon's moving parts. Three event sources, each a non-blocking descriptor in the main
+ * The daemon's moving parts. Four event sources, each a non-blocking descriptor in the main
  * loop: the cgroup watcher (units and cgroups that start, restart and stop), sock_diag destroy
- * notifications (receivers of owner-only ports that go away) and the NFQUEUE (connections the
- * sets could not decide). Each turns into set element updates or a verdict; nothing here ever
+ * notifications (receivers of owner-only ports that go away), the NFQUEUE (connections the
+ * sets could not decide) and the proc connector (procidx.c: the processes whose executables
+ * those verdicts read). Each turns into set element updates or a verdict; nothing here ever
  * replaces the table, so a running allowed unit is never refused because another one changed.
  */
 #include <errno.h>
@@ -1376,9 +1377,7 @@ int live_apply(struct live *l, const struct loaded *cur)
 	for (size_t i = 0; i < p->n_guards; i++) {
 		const struct policy_guard *g = &p->guards[i];
 
-		/* As compile_policy_opts(.live) queues them: see compile.c's profile.ask. */
-		need_queue |=
-			policy_guard_needs_daemon(g) || g->n_units || g->n_cgroups || g->n_launched;
+		need_queue |= policy_guard_queued(g, true);
 		need_listeners |= g->owner;
 		need_procs |= g->n_executables > 0;
 	}

@@ -845,6 +845,75 @@ static void x_log_or_hold(struct rule_ctx *rc, const struct ruleset *rs, const s
 	x_verdict(rc, NFT_RETURN, NULL);
 }
 
+/* fib daddr type, into reg 1: the destination's address type (RTN_*). */
+static void x_fib_daddr_type(struct rule_ctx *rc)
+{
+	struct nftnl_expr *e = expr(rc, "fib");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+}
+
+/* socket cgroupv2 level N, into reg 2 (after l4proto . dport): the socket's cgroup id there. */
+static void x_socket_cgroup(struct rule_ctx *rc, uint32_t level)
+{
+	struct nftnl_expr *e = expr(rc, "socket");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_CGROUPV2);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG32_02);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, level);
+}
+
+/* update @meter { l4proto . dport . skuid limit rate R }: the element of this port and user
+ * carries its own token bucket; under the rate, log (or hold). */
+static void x_log_metered(struct rule_ctx *rc, const struct ruleset *rs, const struct rs_rule *r)
+{
+	struct nftnl_expr *dyn, *lim;
+
+	x_proto_dport_uid(rc);
+	dyn = expr(rc, "dynset");
+	lim = limit_new(rs);
+	if (!dyn || !lim) {
+		nftnl_expr_free(lim);
+		rc->b->err = -ENOMEM;
+		return;
+	}
+	nftnl_expr_set_u32(dyn, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+	nftnl_expr_set_u32(dyn, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+	nftnl_expr_set_str(dyn, NFTNL_EXPR_DYNSET_SET_NAME, r->set);
+	nftnl_expr_add_expr(dyn, NFTNL_EXPR_DYNSET_EXPR, lim);
+	x_log_or_hold(rc, rs, r);
+}
+
+/* key != @meter (the meter had no room for this port and user), or no socket to key on at
+ * all: one limit shared by all of them, then log (or hold). */
+static void x_log_unmetered(struct rule_ctx *rc, const struct ruleset *rs, const struct rs_rule *r)
+{
+	struct nftnl_expr *e, *lim;
+
+	if (r->kind != RS_RULE_LOG_NO_SOCKET) {
+		x_proto_dport_uid(rc);
+		e = expr(rc, "lookup");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+			nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, r->set);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+		}
+	}
+	lim = limit_new(rs);
+	if (!lim) {
+		rc->b->err = -ENOMEM;
+		return;
+	}
+	nftnl_rule_add_expr(rc->r, lim);
+	x_log_or_hold(rc, rs, r);
+}
+
 static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, const struct rs_rule *r)
 {
 	static const uint8_t tcp = IPPROTO_TCP;
@@ -885,18 +954,12 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 	case RS_RULE_ACCEPT_IP_UNICAST: {
 		uint8_t v4 = NFPROTO_IPV4;
 		uint32_t unicast = RTN_UNICAST;
-		struct nftnl_expr *e;
 
 		/* IPv4 fib type is a lookup in the local table only: local, broadcast (the
 		 * subnets' and 255.255.255.255), multicast, or unicast for the rest. */
 		x_meta(rc, NFT_META_NFPROTO, NFT_REG_1);
 		x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &v4, 1);
-		e = expr(rc, "fib");
-		if (e) {
-			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-		}
+		x_fib_daddr_type(rc);
 		x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &unicast, sizeof(unicast));
 		x_verdict(rc, NF_ACCEPT, NULL);
 		break;
@@ -926,16 +989,9 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 			x_hton(rc, NFT_REG32_02, 4, 4);
 		x_lookup(rc, r->set, true);
 		break;
-	case RS_RULE_ALLOW_CGROUP: {
-		struct nftnl_expr *e;
-
+	case RS_RULE_ALLOW_CGROUP:
 		x_proto_dport(rc, r->interval);
-		e = expr(rc, "socket");
-		if (e) {
-			nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_CGROUPV2);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG32_02);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, r->level);
-		}
+		x_socket_cgroup(rc, r->level);
 		if (r->interval)
 			x_hton(rc, NFT_REG32_02, 8, 8);
 		x_lookup(rc, r->set, false);
@@ -944,54 +1000,18 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		else
 			x_verdict(rc, NF_ACCEPT, NULL);
 		break;
-	}
 	case RS_RULE_LOG:
 		x_log(rc, rs, r->prefix);
 		break;
 	case RS_RULE_LOG_METERED:
-	case RS_RULE_HOLD_METERED: {
-		/* update @meter { l4proto . dport . skuid limit rate R }: the element of this port
-		 * and user carries its own token bucket; under the rate, log. */
-		struct nftnl_expr *dyn, *lim;
-
-		x_proto_dport_uid(rc);
-		dyn = expr(rc, "dynset");
-		lim = limit_new(rs);
-		if (!dyn || !lim) {
-			nftnl_expr_free(lim);
-			rc->b->err = -ENOMEM;
-			break;
-		}
-		nftnl_expr_set_u32(dyn, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
-		nftnl_expr_set_u32(dyn, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
-		nftnl_expr_set_str(dyn, NFTNL_EXPR_DYNSET_SET_NAME, r->set);
-		nftnl_expr_add_expr(dyn, NFTNL_EXPR_DYNSET_EXPR, lim);
-		x_log_or_hold(rc, rs, r);
+	case RS_RULE_HOLD_METERED:
+		x_log_metered(rc, rs, r);
 		break;
-	}
 	case RS_RULE_LOG_METER_FULL:
 	case RS_RULE_HOLD_METER_FULL:
-	case RS_RULE_LOG_NO_SOCKET: {
-		struct nftnl_expr *e, *lim;
-
-		if (r->kind != RS_RULE_LOG_NO_SOCKET) {
-			x_proto_dport_uid(rc);
-			e = expr(rc, "lookup");
-			if (e) {
-				nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-				nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, r->set);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
-			}
-		}
-		lim = limit_new(rs);
-		if (!lim) {
-			rc->b->err = -ENOMEM;
-			break;
-		}
-		nftnl_rule_add_expr(rc->r, lim);
-		x_log_or_hold(rc, rs, r);
+	case RS_RULE_LOG_NO_SOCKET:
+		x_log_unmetered(rc, rs, r);
 		break;
-	}
 	case RS_RULE_LOG_OVER_SOCKET: {
 		/* Never a socket's uid (unmapped ids read as the overflow uid): the rule matches
 		 * whenever the packet has a socket. */
@@ -1049,13 +1069,8 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 		x_not_asked(rc);
 		x_queue(rc, rs->queue_num, r->bypass);
 		break;
-	case RS_RULE_COUNT_ASKED: {
-		uint32_t asked = LOGUARD_MARK_ASKED;
-
-		x_meta(rc, NFT_META_MARK, NFT_REG_1);
-		x_bitwise(rc, NFT_REG_1, LOGUARD_MARK_ASKED, 4);
-		x_cmp(rc, NFT_REG_1, NFT_CMP_EQ, &asked, 4);
-	}
+	case RS_RULE_COUNT_ASKED:
+		x_mark_is(rc, LOGUARD_MARK_ASKED, LOGUARD_MARK_ASKED);
 		/* fall through */
 	case RS_RULE_COUNT: /* a lookup that only counts: the element's counter */
 		x_proto_dport(rc, r->interval);

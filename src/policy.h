@@ -90,6 +90,24 @@ static inline bool policy_guard_needs_daemon(const struct policy_guard *g)
 	return g->owner || g->n_executables;
 }
 
+/*
+ * Whether the daemon judges this guard's connections the sets do not allow (compile.c's
+ * profile.ask): executables always; when compiled for the daemon (live) also unit, cgroup
+ * and launched guards, whose cgroups may appear a moment before their first connection.
+ */
+static inline bool policy_guard_asks(const struct policy_guard *g, bool live)
+{
+	return g->n_executables || (live && (g->n_units || g->n_cgroups || g->n_launched));
+}
+
+/* Whether the guard's packets go to the daemon through NFQUEUE (compile.c's profile_queues):
+ * the one answer for compile.c, which writes the queue rules, and live.c, which binds the
+ * queue. */
+static inline bool policy_guard_queued(const struct policy_guard *g, bool live)
+{
+	return g->owner || policy_guard_asks(g, live);
+}
+
 /* Log rate limit per time unit; rate 0 means unlimited. */
 enum policy_rate_unit {
 	POLICY_RATE_SECOND,

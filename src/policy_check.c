@@ -36,8 +36,6 @@
 #define NSS_BUF_MAX (1U << 20)
 /* Past this many errors the rest is noise; a hostile policy could otherwise make millions. */
 #define CHECK_MAX_ERRORS 100
-#define ESC_SHOWN	 64
-#define ESC_BUF		 (ESC_SHOWN * 4 + 8)
 
 /* One passwd entry from the enumeration. */
 struct pw_entry {
@@ -112,26 +110,6 @@ struct check_ctx {
 	char **hints;	     /* [pattern]: "user@*.service/NAME" for plain units matching nothing */
 	bool *hint_found;    /* [pattern]: that form matches (the unit is a user manager's) */
 };
-
-static const char *esc(char *buf, const char *s)
-{
-	size_t o = 0, len = strlen(s), n = len > ESC_SHOWN ? ESC_SHOWN : len;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = s[i];
-
-		if (ch < 0x20 || ch == 0x7f || ch == '\\')
-			o += sprintf(buf + o, "\\x%02x", ch);
-		else
-			buf[o++] = ch;
-	}
-	if (n < len) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
 
 __attribute__((format(printf, 4, 5))) static void
 report(struct check_ctx *c, enum diag_level level, const struct loc *loc, const char *fmt, ...)
@@ -551,7 +529,7 @@ out:
 /* Fill g->uids from the resolved tables; errors and warnings at each reference. */
 static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 {
-	char b[ESC_BUF], b2[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE], b2[DIAG_QUOTE_SIZE];
 	size_t n = 0, cap = 0;
 	uid_t *v = NULL;
 
@@ -563,19 +541,20 @@ static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 
 		if (r == -ERANGE) {
 			report(c, DIAG_ERROR, &ref->loc,
-			       "uid %s out of range (expected 0-4294967294)", esc(b, ref->name));
+			       "uid %s out of range (expected 0-4294967294)",
+			       diag_quote_str(b, ref->name));
 			continue;
 		}
 		if (r < 0) {
 			u = user_res_find(c, ref->name);
 			if (!u || u->r == -ENOENT) {
 				report(c, DIAG_ERROR, &ref->loc, "unknown user '%s'",
-				       esc(b, ref->name));
+				       diag_quote_str(b, ref->name));
 				continue;
 			}
 			if (u->r < 0) {
 				report(c, DIAG_ERROR, &ref->loc, "cannot look up user '%s': %s",
-				       esc(b, ref->name), strerror(-u->r));
+				       diag_quote_str(b, ref->name), strerror(-u->r));
 				continue;
 			}
 			id = u->uid;
@@ -590,25 +569,27 @@ static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 		const struct group_res *gr = group_res_find(c, ref->name);
 
 		if (!gr || gr->r == -ENOENT) {
-			report(c, DIAG_ERROR, &ref->loc, "unknown group '%s'", esc(b, ref->name));
+			report(c, DIAG_ERROR, &ref->loc, "unknown group '%s'",
+			       diag_quote_str(b, ref->name));
 			continue;
 		}
 		if (gr->r == -ERANGE) {
 			report(c, DIAG_ERROR, &ref->loc,
-			       "gid %s out of range (expected 0-4294967294)", esc(b, ref->name));
+			       "gid %s out of range (expected 0-4294967294)",
+			       diag_quote_str(b, ref->name));
 			continue;
 		}
 		if (gr->r < 0) {
 			report(c, DIAG_ERROR, &ref->loc, "cannot look up group '%s': %s",
-			       esc(b, ref->name), strerror(-gr->r));
+			       diag_quote_str(b, ref->name), strerror(-gr->r));
 			continue;
 		}
 		if (gr->bad_member)
 			report(c, DIAG_WARNING, &ref->loc, "group '%s' lists unknown user '%s'",
-			       esc(b, ref->name), esc(b2, gr->bad_member));
+			       diag_quote_str(b, ref->name), diag_quote_str(b2, gr->bad_member));
 		if (gr->n_uids == 0) {
 			report(c, DIAG_WARNING, &ref->loc, "group '%s' has no members",
-			       esc(b, ref->name));
+			       diag_quote_str(b, ref->name));
 			continue;
 		}
 		for (size_t j = 0; j < gr->n_uids; j++) {
@@ -666,7 +647,7 @@ static void report_overlap(struct check_ctx *c, const struct interval *a, const 
 	const struct policy_guard *lg = &c->p->guards[later->guard];
 	const struct policy_guard *eg = &c->p->guards[earlier->guard];
 	const struct loc *el = &eg->ports[earlier->port].loc;
-	char b1[ESC_BUF], lt[32], et[32];
+	char b1[DIAG_QUOTE_SIZE], lt[32], et[32];
 
 	interval_text(lt, sizeof(lt), later);
 	interval_text(et, sizeof(et), earlier);
@@ -674,23 +655,25 @@ static void report_overlap(struct check_ctx *c, const struct interval *a, const 
 	    later->last == earlier->last)
 		report(c, DIAG_ERROR, &lg->ports[later->port].loc,
 		       "%s is listed twice in guard '%s' (%s:%u:%u)", lt,
-		       esc(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+		       diag_quote_str(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
 	else if (later->guard == earlier->guard)
 		report(c, DIAG_ERROR, &lg->ports[later->port].loc,
 		       "%s overlap%s %s of the same guard '%s' (%s:%u:%u)", lt,
 		       later->first == later->last ? "s" : "", et,
-		       esc(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+		       diag_quote_str(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
 	else if (crossing)
 		/* "ports A-B cross ports C-D", "port P crosses" cannot happen: one port nests. */
 		report(c, DIAG_ERROR, &lg->ports[later->port].loc,
 		       "%s cross%s %s of guard '%s' (%s:%u:%u): only a range inside another "
 		       "takes precedence",
-		       lt, later->first == later->last ? "es" : "", et, esc(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+		       lt, later->first == later->last ? "es" : "", et,
+		       diag_quote_str(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
 	else
 		report(c, DIAG_ERROR, &lg->ports[later->port].loc,
 		       "%s is also in guard '%s' (%s:%u:%u), as wide: neither takes "
 		       "precedence",
-		       lt, esc(b1, eg->name ? eg->name : "?"), el->file, el->line, el->col);
+		       lt, diag_quote_str(b1, eg->name ? eg->name : "?"), el->file, el->line,
+		       el->col);
 }
 
 /*
@@ -770,7 +753,7 @@ static int check_overlaps(struct check_ctx *c)
 /* Locate the cgroup2 root once per call; reports a located error the first time it fails. */
 static int cg_root(struct check_ctx *c, const struct loc *loc)
 {
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 
 	if (c->cg_root_r <= 0)
 		return c->cg_root_r;
@@ -787,7 +770,7 @@ static int cg_root(struct check_ctx *c, const struct loc *loc)
 		if (c->cg_root_fd < 0) {
 			c->cg_root_r = -errno;
 			report(c, DIAG_ERROR, loc, "cannot open cgroup2 root '%s': %s",
-			       esc(b, c->cg_root), strerror(-c->cg_root_r));
+			       diag_quote_str(b, c->cg_root), strerror(-c->cg_root_r));
 		}
 	} else if (c->cg_root_r == -ENOENT) {
 		report(c, DIAG_ERROR, loc,
@@ -917,7 +900,7 @@ static int scan_hints(struct check_ctx *c)
  * reported there, once. 0, -EINVAL (reported) or -ENOMEM. */
 static int scan_once(struct check_ctx *c, const struct loc *loc)
 {
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	int r;
 
 	if (c->scanned)
@@ -935,7 +918,7 @@ static int scan_once(struct check_ctx *c, const struct loc *loc)
 		return r;
 	if (r < 0) {
 		report(c, DIAG_ERROR, loc, "cannot scan the cgroup2 tree '%s': %s",
-		       esc(b, c->cg_root), strerror(-r));
+		       diag_quote_str(b, c->cg_root), strerror(-r));
 		return -EINVAL;
 	}
 	if (c->n_matches > 1)
@@ -956,28 +939,28 @@ static int scan_once(struct check_ctx *c, const struct loc *loc)
 static int cgroup_missing(struct check_ctx *c, const struct policy_ref *ref)
 {
 	const char *rel = ref->name + strspn(ref->name, "/");
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	struct stat st;
 
 	if (fstatat(c->cg_root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR) {
 			report(c, DIAG_WARNING, &ref->loc,
 			       "cgroup '%s' does not exist; not matched until it does",
-			       esc(b, ref->name));
+			       diag_quote_str(b, ref->name));
 			return 0;
 		}
-		report(c, DIAG_ERROR, &ref->loc, "cannot access cgroup '%s': %s", esc(b, rel),
-		       strerror(errno));
+		report(c, DIAG_ERROR, &ref->loc, "cannot access cgroup '%s': %s",
+		       diag_quote_str(b, rel), strerror(errno));
 		return -EINVAL;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		report(c, DIAG_ERROR, &ref->loc, "cgroup '%s' is not a directory under '%s'",
-		       esc(b, rel), c->cg_root);
+		       diag_quote_str(b, rel), c->cg_root);
 		return -EINVAL;
 	}
 	report(c, DIAG_WARNING, &ref->loc,
 	       "cgroup '%s' is beyond what loguard scans (%u levels, %u cgroups); not matched",
-	       esc(b, ref->name), CGMATCH_MAX_DEPTH, CGMATCH_MAX_DIRS);
+	       diag_quote_str(b, ref->name), CGMATCH_MAX_DEPTH, CGMATCH_MAX_DIRS);
 	return 0;
 }
 
@@ -986,27 +969,28 @@ static int ref_unmatched(struct check_ctx *c, const struct policy_ref *ref, bool
 			 size_t pat)
 {
 	bool glob = strpbrk(ref->name, "*?[") != NULL;
-	char b[ESC_BUF], b2[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE], b2[DIAG_QUOTE_SIZE];
 
 	if (!is_unit) {
 		if (!glob)
 			return cgroup_missing(c, ref);
 		report(c, DIAG_WARNING, &ref->loc,
-		       "no cgroup matches '%s'; not matched until one exists", esc(b, ref->name));
+		       "no cgroup matches '%s'; not matched until one exists",
+		       diag_quote_str(b, ref->name));
 	} else if (c->hint_found && c->hint_found[pat]) {
 		report(c, DIAG_WARNING, &ref->loc,
 		       "unit '%s' has a cgroup only below a user manager, where its user chose the "
 		       "name: not matched; write '%s' to allow a user's unit",
-		       esc(b, ref->name), esc(b2, c->hints[pat]));
+		       diag_quote_str(b, ref->name), diag_quote_str(b2, c->hints[pat]));
 	} else if (glob) {
 		report(c, DIAG_WARNING, &ref->loc,
 		       "no unit matching '%s' has a cgroup (not active?); not matched until one "
 		       "has",
-		       esc(b, ref->name));
+		       diag_quote_str(b, ref->name));
 	} else {
 		report(c, DIAG_WARNING, &ref->loc,
 		       "unit '%s' has no cgroup (not active?); not matched until it has one",
-		       esc(b, ref->name));
+		       diag_quote_str(b, ref->name));
 	}
 	return 0;
 }
@@ -1064,7 +1048,7 @@ static int cgroups_unique(struct policy_guard *g)
 static int guard_cgroups(struct check_ctx *c, struct policy_guard *g)
 {
 	size_t cap = 0;
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	int r;
 
 	for (size_t k = 0; k < g->n_units + g->n_cgroups; k++) {
@@ -1075,7 +1059,7 @@ static int guard_cgroups(struct check_ctx *c, struct policy_guard *g)
 
 		if (why) {
 			report(c, DIAG_ERROR, &ref->loc, "%s '%s' %s", is_unit ? "unit" : "cgroup",
-			       esc(b, ref->name), why);
+			       diag_quote_str(b, ref->name), why);
 			continue;
 		}
 		pat = c->next_pat++;
@@ -1115,7 +1099,7 @@ static int guard_cgroups(struct check_ctx *c, struct policy_guard *g)
 static int guard_launched(struct check_ctx *c, struct policy_guard *g)
 {
 	size_t cap = g->n_cgroup_ids;
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	int r;
 
 	for (size_t k = 0; k < g->n_launched; k++) {
@@ -1135,7 +1119,7 @@ static int guard_launched(struct check_ctx *c, struct policy_guard *g)
 			report(c, DIAG_WARNING, &ref->loc,
 			       "nothing was launched as '%s' yet; matched once `loguard exec --as "
 			       "%s` created its cgroup",
-			       esc(b, ref->name), esc(b, ref->name));
+			       diag_quote_str(b, ref->name), diag_quote_str(b, ref->name));
 			free(cg.path);
 			continue;
 		}
@@ -1173,7 +1157,8 @@ static void name_pg_wrapper_targets(const char *link_name, char *buf, size_t siz
  * on the script finds nothing. Say so, naming what runs when we can tell. */
 static void warn_script(struct check_ctx *c, const struct policy_ref *ref)
 {
-	char line[256] = "", real[PATH_MAX], runs[1024] = "", b[ESC_BUF], b2[ESC_BUF];
+	char line[256] = "", real[PATH_MAX], runs[1024] = "", b[DIAG_QUOTE_SIZE],
+	     b2[DIAG_QUOTE_SIZE];
 	const char *base, *how;
 	struct stat lst;
 	char *interp;
@@ -1200,19 +1185,19 @@ static void warn_script(struct check_ctx *c, const struct policy_ref *ref)
 		report(c, DIAG_WARNING, &ref->loc,
 		       "executable '%s' is %s '%s' (%s), which never connects itself: Debian's "
 		       "pg_wrapper runs %s; list that instead",
-		       esc(b, ref->name), how, esc(b2, real), interp, runs);
+		       diag_quote_str(b, ref->name), how, diag_quote_str(b2, real), interp, runs);
 	else
 		report(c, DIAG_WARNING, &ref->loc,
 		       "executable '%s' is %s '%s': what connects is its interpreter %s (or a "
 		       "program the script runs), never the script; list that program instead",
-		       esc(b, ref->name), how, esc(b2, real), interp);
+		       diag_quote_str(b, ref->name), how, diag_quote_str(b2, real), interp);
 }
 
 /* Executables are the files at their paths now, by device and inode: a copy elsewhere or
  * another file renamed to the same name is a different file. */
 static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 {
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 
 	if (!g->n_executables)
 		return 0;
@@ -1227,16 +1212,16 @@ static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 			if (errno == ENOENT || errno == ENOTDIR)
 				report(c, DIAG_WARNING, &ref->loc,
 				       "executable '%s' does not exist; matched once it does",
-				       esc(b, ref->name));
+				       diag_quote_str(b, ref->name));
 			else
 				report(c, DIAG_ERROR, &ref->loc,
-				       "cannot access executable '%s': %s", esc(b, ref->name),
-				       strerror(errno));
+				       "cannot access executable '%s': %s",
+				       diag_quote_str(b, ref->name), strerror(errno));
 			continue;
 		}
 		if (!S_ISREG(st.st_mode)) {
 			report(c, DIAG_ERROR, &ref->loc, "executable '%s' is not a regular file",
-			       esc(b, ref->name));
+			       diag_quote_str(b, ref->name));
 			continue;
 		}
 		/* Whoever can write the file can make it run their code with its identity. */
@@ -1244,7 +1229,7 @@ static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 			report(c, DIAG_WARNING, &ref->loc,
 			       "executable '%s' can be changed by others than root, who could then "
 			       "connect as it",
-			       esc(b, ref->name));
+			       diag_quote_str(b, ref->name));
 		warn_script(c, ref);
 		g->exe_ids[g->n_exe_ids++] = (struct policy_file_id){ st.st_dev, st.st_ino };
 	}

@@ -39,9 +39,6 @@
 #define SERVICE_NAME_MAX  64
 #define UNIT_NAME_MAX	  255
 #define CGROUP_PATH_MAX	  4095
-/* How much of a user-supplied string we quote in a message. */
-#define ESC_SHOWN 64
-#define ESC_BUF	  (ESC_SHOWN * 4 + 8)
 /* Distinct service names are bounded by the services database; this bounds the linear cache. */
 #define SVC_CACHE_MAX 256
 
@@ -311,28 +308,6 @@ const char *policy_cgroup_path_invalid(const char *path)
 	return NULL;
 }
 
-/* Quote untrusted text for a message: control bytes escaped, long text cut. */
-static const char *esc(char *buf, const char *s, size_t len)
-{
-	size_t o = 0, n = len > ESC_SHOWN ? ESC_SHOWN : len;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = s[i];
-
-		if (ch < 0x20 || ch == 0x7f || ch == '\\') {
-			o += sprintf(buf + o, "\\x%02x", ch);
-		} else {
-			buf[o++] = ch;
-		}
-	}
-	if (n < len) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 static struct loc mark_loc(const struct parse_ctx *c, yaml_mark_t m)
 {
 	return (struct loc){ .file = c->p->file, .line = m.line + 1, .col = m.column + 1 };
@@ -417,20 +392,20 @@ static void syntax_error(struct parse_ctx *c)
 static void check_node_props(struct parse_ctx *c, const yaml_char_t *anchor, const yaml_char_t *tag)
 {
 	struct loc loc = ev_loc(c);
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 
 	if (anchor)
 		error(c, &loc, "YAML anchor '&%s' is not supported (write the value out)",
-		      esc(b, (const char *)anchor, strlen((const char *)anchor)));
+		      diag_quote_str(b, (const char *)anchor));
 	if (tag)
 		error(c, &loc, "YAML tag '%s' is not supported",
-		      esc(b, (const char *)tag, strlen((const char *)tag)));
+		      diag_quote_str(b, (const char *)tag));
 }
 
 /* Make the next event current. Returns 0 or < 0 when parsing must stop. */
 static int next(struct parse_ctx *c)
 {
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	struct loc loc;
 
 	if (c->fatal)
@@ -470,8 +445,7 @@ static int next(struct parse_ctx *c)
 	case YAML_ALIAS_EVENT:
 		loc = ev_loc(c);
 		error(c, &loc, "YAML alias '*%s' is not supported (write the value out)",
-		      esc(b, (const char *)c->ev.data.alias.anchor,
-			  strlen((const char *)c->ev.data.alias.anchor)));
+		      diag_quote_str(b, (const char *)c->ev.data.alias.anchor));
 		break;
 	default:
 		break;
@@ -571,7 +545,7 @@ static bool expect(struct parse_ctx *c, enum node_kind want, const char *what)
 static int map_next_key(struct parse_ctx *c, const struct map_spec *spec, struct loc *seen,
 			unsigned *ret_key, struct loc *ret_loc)
 {
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 
 	for (;;) {
 		enum node_kind k;
@@ -602,8 +576,8 @@ static int map_next_key(struct parse_ctx *c, const struct map_spec *spec, struct
 			if (strlen(spec->keys[i]) == len && !memcmp(spec->keys[i], s, len))
 				break;
 		if (i == spec->n_keys) {
-			error(c, &loc, "unknown key '%s'%s (expected one of: %s)", esc(b, s, len),
-			      spec->in, spec->allowed);
+			error(c, &loc, "unknown key '%s'%s (expected one of: %s)",
+			      diag_quote(b, s, len), spec->in, spec->allowed);
 		} else if (seen[i].line) {
 			error(c, &loc, "duplicate key '%s'%s (first at %u:%u)", spec->keys[i],
 			      spec->in, seen[i].line, seen[i].col);
@@ -643,7 +617,7 @@ static bool get_scalar(struct parse_ctx *c, const char *what, const char **ret_s
 static bool get_enum(struct parse_ctx *c, const char *what, const char *const *names, unsigned n,
 		     const char *allowed, unsigned *ret)
 {
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	const char *s;
 	size_t len;
 	struct loc loc = ev_loc(c);
@@ -656,7 +630,8 @@ static bool get_enum(struct parse_ctx *c, const char *what, const char *const *n
 			return true;
 		}
 	}
-	error(c, &loc, "invalid %s '%s' (expected one of: %s)", what, esc(b, s, len), allowed);
+	error(c, &loc, "invalid %s '%s' (expected one of: %s)", what, diag_quote(b, s, len),
+	      allowed);
 	return false;
 }
 
@@ -681,7 +656,7 @@ static int parse_uint(const char *s, size_t len, uint64_t max, uint64_t *ret)
 
 static void parse_version(struct parse_ctx *c)
 {
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	struct loc loc = ev_loc(c);
 	const char *s;
 	size_t len;
@@ -690,7 +665,7 @@ static void parse_version(struct parse_ctx *c)
 	if (!get_scalar(c, "'version'", &s, &len))
 		return;
 	if (parse_uint(s, len, UINT32_MAX, &v) || v != 1) {
-		error(c, &loc, "unsupported version '%s' (expected 1)", esc(b, s, len));
+		error(c, &loc, "unsupported version '%s' (expected 1)", diag_quote(b, s, len));
 		return;
 	}
 	c->p->version = v;
@@ -699,7 +674,7 @@ static void parse_version(struct parse_ctx *c)
 static void parse_queue(struct parse_ctx *c)
 {
 	struct loc loc = ev_loc(c);
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	const char *s;
 	uint64_t v;
 	size_t len;
@@ -709,9 +684,10 @@ static void parse_queue(struct parse_ctx *c)
 		return;
 	r = parse_uint(s, len, UINT16_MAX, &v);
 	if (r == -ERANGE)
-		error(c, &loc, "queue %s out of range (expected 0-65535)", esc(b, s, len));
+		error(c, &loc, "queue %s out of range (expected 0-65535)", diag_quote(b, s, len));
 	else if (r)
-		error(c, &loc, "invalid queue '%s' (expected a number 0-65535)", esc(b, s, len));
+		error(c, &loc, "invalid queue '%s' (expected a number 0-65535)",
+		      diag_quote(b, s, len));
 	else
 		c->p->queue_num = v;
 }
@@ -720,7 +696,7 @@ static void parse_log(struct parse_ctx *c)
 {
 	struct loc seen[__LOG_MAX] = { 0 }, key_loc, loc;
 	const char *s, *slash;
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	unsigned key, u;
 	uint64_t v;
 	size_t len;
@@ -738,10 +714,10 @@ static void parse_log(struct parse_ctx *c)
 			r = parse_uint(s, len, UINT16_MAX, &v);
 			if (r == -ERANGE)
 				error(c, &loc, "log group %s out of range (expected 0-65535)",
-				      esc(b, s, len));
+				      diag_quote(b, s, len));
 			else if (r)
 				error(c, &loc, "invalid log group '%s' (expected a number 0-65535)",
-				      esc(b, s, len));
+				      diag_quote(b, s, len));
 			else
 				c->p->log_group = v;
 			continue;
@@ -753,7 +729,7 @@ static void parse_log(struct parse_ctx *c)
 			if (r || v == 0)
 				error(c, &loc,
 				      "invalid log burst '%s' (expected a number of records 1-%u)",
-				      esc(b, s, len), LOG_BURST_MAX);
+				      diag_quote(b, s, len), LOG_BURST_MAX);
 			else
 				c->p->log_burst = v;
 			continue;
@@ -783,7 +759,7 @@ static void parse_log(struct parse_ctx *c)
 		error(c, &loc,
 		      "invalid log rate '%s' (expected N/second, N/minute, N/hour or N/day with N "
 		      "1-4294967295, or 0 or none for no limit)",
-		      esc(b, s, len));
+		      diag_quote(b, s, len));
 	}
 }
 
@@ -830,7 +806,7 @@ static void parse_port(struct parse_ctx *c, struct guard_state *gs)
 {
 	struct policy_guard *g = gs->g;
 	struct policy_ports *pp;
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	struct loc loc = ev_loc(c);
 	bool name_chars = true, has_alpha = false;
 	const char *s, *dash;
@@ -849,7 +825,8 @@ static void parse_port(struct parse_ctx *c, struct guard_state *gs)
 	r = parse_uint(s, len, 65535, &a);
 	if (r == 0 || r == -ERANGE) {
 		if (r || a == 0) {
-			error(c, &loc, "port %s out of range (expected 1-65535)", esc(b, s, len));
+			error(c, &loc, "port %s out of range (expected 1-65535)",
+			      diag_quote(b, s, len));
 			return;
 		}
 		z = a;
@@ -862,12 +839,12 @@ static void parse_port(struct parse_ctx *c, struct guard_state *gs)
 			goto invalid;
 		if (ra || rz || a == 0 || z == 0) {
 			error(c, &loc, "port range %s out of range (expected 1-65535)",
-			      esc(b, s, len));
+			      diag_quote(b, s, len));
 			return;
 		}
 		if (a > z) {
 			error(c, &loc, "port range %s is reversed (expected first <= last)",
-			      esc(b, s, len));
+			      diag_quote(b, s, len));
 			return;
 		}
 	} else if (has_alpha && name_chars && len <= SERVICE_NAME_MAX) {
@@ -904,12 +881,12 @@ invalid:
 		error(c, &loc,
 		      "invalid port '%s' (expected a number 1-65535, a range A-B or a service "
 		      "name; the protocol goes in the guard's 'protocol: %s')",
-		      esc(b, s, len), strncasecmp(dash, "/tcp", 4) ? "udp" : "tcp");
+		      diag_quote(b, s, len), strncasecmp(dash, "/tcp", 4) ? "udp" : "tcp");
 	else
 		error(c, &loc,
 		      "invalid port '%s' (expected a number 1-65535, a range A-B or a service "
 		      "name)",
-		      esc(b, s, len));
+		      diag_quote(b, s, len));
 }
 
 static void parse_ports(struct parse_ctx *c, struct guard_state *gs)
@@ -943,7 +920,7 @@ static void parse_ref(struct parse_ctx *c, struct guard_state *gs, unsigned key)
 	struct policy_ref **v, *ref;
 	struct loc loc = ev_loc(c);
 	const char *s, *why = NULL;
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	size_t *n, len;
 	char *name;
 
@@ -998,7 +975,7 @@ static void parse_ref(struct parse_ctx *c, struct guard_state *gs, unsigned key)
 	if (why) {
 		/* launch_name_invalid() says why as `loguard exec` prints it, after a colon. */
 		error(c, &loc, key == A_LAUNCHED ? "invalid %s '%s': %s" : "%s '%s' %s", noun[key],
-		      esc(b, s, len), why);
+		      diag_quote(b, s, len), why);
 		free(name);
 		return;
 	}
@@ -1100,7 +1077,7 @@ out:
 static void resolve_services(struct parse_ctx *c, struct guard_state *gs)
 {
 	struct policy_guard *g = gs->g;
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 
 	for (size_t i = 0; i < gs->n_pend && !c->fatal; i++) {
 		const char *name = gs->pend[i].name;
@@ -1114,7 +1091,7 @@ static void resolve_services(struct parse_ctx *c, struct guard_state *gs)
 			fail(c, -ENOMEM);
 			return;
 		}
-		esc(b, name, strlen(name));
+		diag_quote_str(b, name);
 		if (need_tcp && need_udp && tcp < 0 && udp < 0)
 			error(c, &pp->loc, "unknown service '%s' for tcp and udp", b);
 		else if (need_tcp && tcp < 0)
@@ -1185,7 +1162,7 @@ static void parse_guard(struct parse_ctx *c)
 	struct guard_state gs = { 0 };
 	struct loc seen[__G_MAX] = { 0 }, key_loc, loc = ev_loc(c);
 	unsigned errors_before;
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 	const char *s;
 	unsigned key, v;
 	size_t len;
@@ -1212,7 +1189,7 @@ static void parse_guard(struct parse_ctx *c)
 				error(c, &vloc,
 				      "invalid guard name '%s' (expected 1-32 characters from "
 				      "A-Z a-z 0-9 _ . -)",
-				      esc(b, s, len));
+				      diag_quote(b, s, len));
 				break;
 			}
 			gs.g->name = strndup(s, len);
@@ -1314,7 +1291,7 @@ static void check_duplicate_names(struct parse_ctx *c)
 {
 	struct policy *p = c->p;
 	size_t *idx, *first, n = 0;
-	char b[ESC_BUF];
+	char b[DIAG_QUOTE_SIZE];
 
 	idx = calloc(p->n_guards + 1, sizeof(*idx));
 	first = calloc(p->n_guards + 1, sizeof(*first));
@@ -1337,8 +1314,7 @@ static void check_duplicate_names(struct parse_ctx *c)
 
 		if (first[i] != i)
 			error(c, &c->name_locs[i], "duplicate guard name '%s' (first at %u:%u)",
-			      esc(b, p->guards[i].name, strlen(p->guards[i].name)), f->line,
-			      f->col);
+			      diag_quote_str(b, p->guards[i].name), f->line, f->col);
 	}
 out:
 	free(idx);

@@ -138,7 +138,6 @@ enum rs_rule_kind {
 	RS_RULE_ACCEPT_IP6_NOT_MCAST,	/* ip6 daddr != ff00::/8 accept */
 	RS_RULE_ACCEPT_IP_UNICAST,	/* meta nfproto ipv4 fib daddr type unicast accept */
 	RS_RULE_ACCEPT_TCP_NOT_SYN,	/* tcp flags != syn / syn,ack accept */
-	RS_RULE_ACCEPT_UDP_ESTABLISHED, /* meta l4proto udp ct state established,related accept */
 	RS_RULE_DISPATCH,		/* meta l4proto . th dport vmap @guards */
 	RS_RULE_ALLOW_UID_MAP,		/* meta l4proto . th dport . meta skuid vmap @set */
 	RS_RULE_ALLOW_CGROUP,		/* ... . socket cgroupv2 level N @set <verdict> */
