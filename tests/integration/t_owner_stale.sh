@@ -87,7 +87,8 @@ def stale(port, peer_port, mode, churn=1):
                 raise
             # Newer kernels (seen on 6.18.44) refuse connect() on a socket that listened: it
             # stays a closed socket of the same inode (keep) or is closed without a peer.
-            if k == 0:
+            # (Said only where "ready" came first: the churn's first line must be "moved".)
+            if churn == 1:
                 print("cannot connect a former listener: it stays closed", flush=True)
             if mode == "close":
                 ls.close()
