@@ -26,6 +26,7 @@
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 
+#include "enrich.h"
 #include "share.h"
 #include "why.h"
 
@@ -103,60 +104,34 @@ static int dump_port(struct mnl_socket *nl, uint8_t family, uint8_t proto, uint1
 	}
 }
 
-/* The first process (if we may look: our own, or any as root) holding socket inode. */
-static bool socket_holder(uint32_t inode, long *ret_pid, char *comm, size_t size)
+/* A process holding the listener's socket (if we may look: our own, or any as root), by
+ * enrich's bounded search among the processes of the socket's user, and its name. */
+static bool socket_holder(struct enrich *e, const struct why_listener *l, long *ret_pid,
+			  char *comm, size_t size)
 {
-	char want[32], path[64], link[64];
-	struct dirent *de;
-	bool found = false;
-	DIR *proc = opendir("/proc");
+	struct enrich_sock s = {
+		.has_inode = true, .inode = l->inode, .has_uid = true, .uid = l->uid
+	};
+	char path[64];
+	pid_t pid;
+	FILE *f;
 
-	if (!proc)
+	if (!e || !l->inode || enrich_socket_pid(e, &s, NULL, &pid) < 0)
 		return false;
-	snprintf(want, sizeof(want), "socket:[%u]", inode);
-	while (!found && (de = readdir(proc))) {
-		long pid = strtol(de->d_name, NULL, 10);
-		struct dirent *fe;
-		DIR *fds;
-
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
-		fds = opendir(path);
-		if (!fds)
-			continue;
-		while (!found && (fe = readdir(fds))) {
-			ssize_t k;
-
-			snprintf(path, sizeof(path), "/proc/%ld/fd/%.20s", pid, fe->d_name);
-			k = readlink(path, link, sizeof(link) - 1);
-			if (k <= 0)
-				continue;
-			link[k] = '\0';
-			found = !strcmp(link, want);
-		}
-		closedir(fds);
-		if (found) {
-			FILE *f;
-
-			snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-			f = fopen(path, "re");
-			comm[0] = '\0';
-			if (f) {
-				if (fgets(comm, (int)size, f))
-					comm[strcspn(comm, "\n")] = '\0';
-				/* The process names itself: nothing but printable ASCII reaches
-				 * the terminal. */
-				for (char *c = comm; *c; c++)
-					if (*c < 0x20 || *c > 0x7e)
-						*c = '?';
-				fclose(f);
-			}
-			*ret_pid = pid;
-		}
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	f = fopen(path, "re");
+	comm[0] = '\0';
+	if (f) {
+		if (fgets(comm, (int)size, f))
+			comm[strcspn(comm, "\n")] = '\0';
+		/* The process names itself: nothing but printable ASCII reaches the terminal. */
+		for (char *c = comm; *c; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				*c = '?';
+		fclose(f);
 	}
-	closedir(proc);
-	return found;
+	*ret_pid = pid;
+	return true;
 }
 
 static const char *user_name(uid_t uid, char *buf, size_t size)
@@ -473,6 +448,10 @@ int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE 
 			   "from the kernel, guard or not)\n",
 			port, pname);
 	}
+	struct enrich *e = NULL;
+
+	if (listeners_ok && n && enrich_new(NULL, &e) < 0)
+		e = NULL; /* names no process; the rest stands */
 	for (size_t i = 0; listeners_ok && i < n; i++) {
 		long pid;
 		char comm[32];
@@ -480,9 +459,10 @@ int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE 
 		fprintf(f, "listening: %s%s%s:%u %s, user %s", ls[i].family == AF_INET6 ? "[" : "",
 			ls[i].addr, ls[i].family == AF_INET6 ? "]" : "", port, pname,
 			user_name(ls[i].uid, lw, sizeof(lw)));
-		if (socket_holder(ls[i].inode, &pid, comm, sizeof(comm)))
+		if (socket_holder(e, &ls[i], &pid, comm, sizeof(comm)))
 			fprintf(f, ", pid %ld (%s)", pid, comm);
 		fputc('\n', f);
 	}
+	enrich_free(e);
 	return ferror(f) ? -EIO : 0;
 }

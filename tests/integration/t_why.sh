@@ -50,6 +50,8 @@ has "bob asks about 8888 (default user: the caller)" \
 	"^bob \\(1002\\): refused; the listener's owner is alice \\(1001\\); not in its users or groups\$" \
 	"a refused tcp client sees \"Connection refused\" at once" \
 	"^listening: 127.0.0.1:8888 tcp, user alice \\(1001\\)"
+why alice 8888
+has "alice sees her own server's process" "^listening: 127.0.0.1:8888 tcp, user alice \\(1001\\), pid [0-9]+ \\([a-z0-9]+\\)\$"
 why bob 8888 --user carol
 has "carol through a supplementary group" "^carol \\(1003\\): allowed, a member of group 'developers' \\($dir/50-devs.yaml:4:36\\)\$"
 why bob 8888 --user dave
