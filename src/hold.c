@@ -244,7 +244,7 @@ static long long clock_ns(clockid_t clock)
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* Let one recorded packet go on (see the top of the file). */
+/* Let one recorded packet go on (see the top of the file): gathered, sent by release(). */
 static int verdict(struct hold *h, const struct pending *x)
 {
 	const uint32_t ours = LOGUARD_MARK_ASKED | LOGUARD_MARK_HOLD;
@@ -253,15 +253,15 @@ static int verdict(struct hold *h, const struct pending *x)
 
 	if (x->k == Q_DENY) {
 		if (p->mark & LOGUARD_MARK_HOLD)
-			return nfqueue_verdict(q, p->id, NF_ACCEPT, false, 0);
+			return nfqueue_verdict_add(q, p->id, NF_ACCEPT, false, 0);
 		h->stats.unmarked++;
-		return nfqueue_verdict(q, p->id, NF_DROP, false, 0);
+		return nfqueue_verdict_add(q, p->id, NF_DROP, false, 0);
 	}
 	/* Audit: the connection goes on without loguard's marks (a changed mark re-routes). */
-	return nfqueue_verdict(q, p->id, NF_ACCEPT, (p->mark & ours) != 0, p->mark & ~ours);
+	return nfqueue_verdict_add(q, p->id, NF_ACCEPT, (p->mark & ours) != 0, p->mark & ~ours);
 }
 
-/* After the records of pend[from, to): one flush, then their verdicts. */
+/* After the records of pend[from, to): one flush, then their verdicts, one message per queue. */
 static int release(struct hold *h, size_t from, size_t to)
 {
 	int r = 0;
@@ -272,6 +272,12 @@ static int release(struct hold *h, size_t from, size_t to)
 	for (size_t i = from; r >= 0 && i < to; i++) {
 		r = verdict(h, &h->pend[i]);
 		h->stats.held += r >= 0;
+	}
+	for (int k = 0; k < __Q_MAX; k++) {
+		int f = h->q[k] ? nfqueue_verdict_flush(h->q[k]) : 0;
+
+		if (r >= 0)
+			r = f;
 	}
 	return r;
 }
