@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,10 +363,11 @@ static int write_record(struct daemon *d, const struct conn_event *ev, bool held
 	if (!rec.guard && !ev->ports_unknown)
 		d->stats.unmatched++;
 	if (ev->verdict == RECORD_ALLOW && share_granted_by(d->share, ev, &rec.granted_by_uid)) {
-		struct passwd *pw = getpwuid(rec.granted_by_uid);
-
 		rec.has_granted_by = true;
-		rec.granted_by = pw ? strdup(pw->pw_name) : NULL;
+		if (enrich_user_name(d->enrich, rec.granted_by_uid, &rec.granted_by) == -ENOMEM) {
+			record_clear(&rec);
+			return -ENOMEM;
+		}
 	}
 	if (held)
 		r = identify_held(d, &rec, full);

@@ -1105,6 +1105,11 @@ nomem:
 	return -ENOMEM;
 }
 
+int enrich_user_name(struct enrich *e, uint32_t uid, char **ret)
+{
+	return name_lookup(e, false, uid, ret);
+}
+
 /* ---- all together ---- */
 
 int enrich_names(struct enrich *e, struct record *r)

@@ -31,6 +31,10 @@ int enrich_record(struct enrich *e, struct record *r);
  * behind the kernel and must not spend a sock_diag round trip per record. */
 int enrich_names(struct enrich *e, struct record *r);
 
+/* The name of uid from NSS, through the same cache as records' names: malloc()ed in *ret.
+ * 0, -ENOENT (no such user, or NSS failed: not cached) or -ENOMEM. */
+int enrich_user_name(struct enrich *e, uint32_t uid, char **ret);
+
 /* Forget cached user/group names and cgroup paths (the daemon does on every reload: SIGHUP
  * is how an admin says /etc/passwd or the units changed). */
 void enrich_flush(struct enrich *e);

@@ -267,11 +267,8 @@ int journal_send_record(int fd, const struct record *r)
 	jfield_str(&b, "LOGUARD_UNIT", r->unit);
 	jfield_str(&b, "LOGUARD_USER_UNIT", r->user_unit);
 	if (r->has_granted_by) {
-		char uid[16];
-
 		jfield_str(&b, "LOGUARD_GRANTED_BY", r->granted_by);
-		snprintf(uid, sizeof(uid), "%" PRIu32, r->granted_by_uid);
-		jfield_str(&b, "LOGUARD_GRANTED_BY_UID", uid);
+		jfield_u64(&b, "LOGUARD_GRANTED_BY_UID", true, r->granted_by_uid);
 	}
 	jfield_listener(&b, &r->listener);
 	err = b.err ? b.err : journal_send(fd, &b);

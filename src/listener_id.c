@@ -90,17 +90,12 @@ static int read_exe(pid_t pid, char **ret)
 static int identify(struct listener_id *c, int family, const struct listener *ls,
 		    struct record_listener *ret)
 {
-	struct record owner = { .ev = { .has_uid = true, .uid = ls->uid } };
 	struct record_listener id = { .state = RECORD_LISTENER_FOUND, .uid = ls->uid };
 	char *cgroup = NULL;
 	int r;
 
-	/* enrich's name cache, through a record of the owner's uid alone */
-	r = enrich_names(c->e, &owner);
-	id.user = owner.user;
-	owner.user = NULL;
-	record_clear(&owner);
-	if (r < 0)
+	r = enrich_user_name(c->e, ls->uid, &id.user);
+	if (r == -ENOMEM)
 		goto out;
 	if (ls->has_cgroup_id) {
 		r = enrich_cgroup_path(c->e, ls->cgroup_id, &cgroup);
