@@ -1094,8 +1094,12 @@ static void judge_exec_batch(struct live *l, size_t from, size_t to)
 		if (pe->exec >= 0)
 			continue;
 		g = guard_of(l, pe->p.ev.proto, pe->p.ev.dport, NULL);
-		if (!g || !g->n_executables)
+		if (!g || !g->n_executables) {
+			/* No executables to judge (judge_packet() reads exec only for those): mark
+			 * it judged, or every turn's loop would batch from here again. */
+			pe->exec = 0;
 			continue;
+		}
 		if (enrich_sock_lookup(l->enrich, &pe->p.ev, &s) < 0 || !s.has_inode ||
 		    !s.has_uid) {
 			pe->exec = 0;
