@@ -459,32 +459,20 @@ static int cmd_why(struct cmdline *cl)
 	return r == -EINVAL ? EXIT_USAGE : r < 0 ? EXIT_SYSTEM : EXIT_OK;
 }
 
-/* share and unshare take PORT and their options in any order (getopt stopped at PORT). */
+/* share and unshare: PORT (getopt took the options, before or after it) and the request. */
 static int share_args(struct cmdline *cl, const char *cmd, struct share_request *q)
 {
-	const char *port = NULL;
+	const char *port = cl->argv ? cl->argv[0] : NULL;
 	unsigned long v;
 	char *end;
 
-	for (char **a = cl->argv; a && *a; a++) {
-		bool more = a[1] != NULL;
-
-		if (!strcmp(*a, "--udp") || !strcmp(*a, "-U"))
-			cl->udp = true;
-		else if ((!strcmp(*a, "--with") || !strcmp(*a, "-w")) && more)
-			cl->with = *++a;
-		else if ((!strcmp(*a, "--for") || !strcmp(*a, "-t")) && more && q->op == SHARE_OP_SHARE)
-			cl->for_ = *++a;
-		else if (!port && isdigit((unsigned char)**a))
-			port = *a;
-		else {
-			fprintf(stderr, "%s: %s: unexpected argument '%s'\n", cl->prog, cmd, *a);
-			return EXIT_USAGE;
-		}
+	if (port && cl->argv[1]) {
+		fprintf(stderr, "%s: %s: unexpected argument '%s'\n", cl->prog, cmd, cl->argv[1]);
+		return EXIT_USAGE;
 	}
 	errno = 0;
 	v = port ? strtoul(port, &end, 10) : 0;
-	if (!port || *end || errno || !v || v > 65535) {
+	if (!port || !isdigit((unsigned char)*port) || *end || errno || !v || v > 65535) {
 		fprintf(stderr, "%s: %s: a PORT from 1 to 65535 is required\n", cl->prog, cmd);
 		return EXIT_USAGE;
 	}
