@@ -181,7 +181,12 @@ static const struct policy_ref *allowing_ref(const struct policy_guard *g, const
 	}
 	for (size_t i = 0; i < g->n_groups; i++) {
 		const struct group *gr = getgrnam(g->groups[i].name);
+		char *end;
+		unsigned long id = strtoul(g->groups[i].name, &end, 10);
 
+		/* A number names a gid, as policy_check resolves it. */
+		if (!gr && g->groups[i].name[0] && !*end)
+			gr = getgrgid((gid_t)id);
 		if (!gr)
 			continue;
 		if (gr->gr_gid == pw->pw_gid) {

@@ -17,6 +17,9 @@ guards:
     ports: [7000]
     allow: { users: [alice] }
     action: drop
+  - name: by-gid
+    ports: [7001]
+    allow: { groups: [2001] }
 YAML
 chmod 0644 "$dir/50-devs.yaml"
 
@@ -54,6 +57,8 @@ why alice 8888
 has "alice sees her own server's process" "^listening: 127.0.0.1:8888 tcp, user alice \\(1001\\), pid [0-9]+ \\([a-z0-9]+\\)\$"
 why bob 8888 --user carol
 has "carol through a supplementary group" "^carol \\(1003\\): allowed, a member of group 'developers' \\($dir/50-devs.yaml:4:36\\)\$"
+why bob 7001 --user carol
+has "a group named by its gid, as the policy resolves it" "^carol \\(1003\\): allowed, a member of group '2001'"
 why bob 8888 --user dave
 has "dave through his primary group" "^dave \\(1004\\): allowed, a member of group 'developers'"
 why bob 8888 --user 1001
