@@ -27,6 +27,7 @@
 #include <linux/sock_diag.h>
 
 #include "enrich.h"
+#include "listeners.h"
 #include "share.h"
 #include "why.h"
 
@@ -102,6 +103,27 @@ static int dump_port(struct mnl_socket *nl, uint8_t family, uint8_t proto, uint1
 			(*n)++;
 		}
 	}
+}
+
+/* The owner as `loguard run` judges it: the uid of the socket that receives a connection to
+ * 127.0.0.1 (else ::1) on port, by listeners_find()'s rule (most specific address, sockets
+ * bound to a device). False when nobody, or no single user, receives there. */
+static bool receiver_uid(uint8_t proto, uint16_t port, uint32_t *ret_uid)
+{
+	static const struct in6_addr lo4 = { .s6_addr = { 127, 0, 0, 1 } };
+	struct listeners *lk = NULL;
+	struct listener rcv;
+	int r = listeners_open_lookup(&lk);
+
+	if (r == 0)
+		r = listeners_find(lk, AF_INET, proto, &lo4, port, 0, &rcv);
+	if (r == -ENOENT)
+		r = listeners_find(lk, AF_INET6, proto, &in6addr_loopback, port, 0, &rcv);
+	listeners_close(lk);
+	if (r < 0 || rcv.contested || rcv.ambiguous)
+		return false;
+	*ret_uid = rcv.uid;
+	return true;
 }
 
 /* A process holding the listener's socket (if we may look: our own, or any as root), by
@@ -291,7 +313,7 @@ int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE 
 	char who[64], lw[64];
 	const char *gname;
 	struct passwd pwbuf, *pw;
-	bool any_owner = true, listeners_ok = false, by_group = false, exe_ok = false;
+	bool any_owner = false, listeners_ok = false, by_group = false, exe_ok = false;
 	uint32_t owner_uid = 0;
 	size_t n = 0;
 	uint16_t port;
@@ -334,11 +356,8 @@ int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE 
 	}
 	if (nl)
 		mnl_socket_close(nl);
-	for (size_t i = 0; i < n; i++) {
-		if (i && ls[i].uid != owner_uid)
-			any_owner = false;
-		owner_uid = ls[i].uid;
-	}
+	if (n)
+		any_owner = receiver_uid(o->udp ? IPPROTO_UDP : IPPROTO_TCP, port, &owner_uid);
 
 	gname = ruleset_guard_of(l->rs, o->udp ? IPPROTO_UDP : IPPROTO_TCP, port);
 	for (size_t i = 0; gname && i < l->policy->n_guards; i++)
@@ -411,8 +430,8 @@ int why_explain(const struct loaded *l, const struct why_opts *o, FILE *f, FILE 
 			if (g->owner && !n)
 				fputs("; nobody listens, so no owner yet", f);
 			else if (g->owner && !any_owner)
-				fputs("; sockets of several users share the port: judged per "
-				      "connection",
+				fputs("; no one user's socket receives connections to 127.0.0.1 "
+				      "or ::1 here: judged per connection",
 				      f);
 			else if (g->owner)
 				fprintf(f, "; the listener's owner is %s",
