@@ -162,7 +162,10 @@ int apply_ruleset_since(struct nl *nl, const struct ruleset *rs, const struct ru
 		struct emit_opts opts = { .has_genid = true,
 					  .commit = commit,
 					  .table_flags = table_flags,
-					  .queue_xt = !force_nft && nl_queue_xt(nl) };
+					  .queue_xt = !force_nft && nl_queue_xt(nl),
+					  /* Not our own table's reload: whoever learned its
+					   * receivers and grants is gone. */
+					  .forget_learned = !prev };
 		struct installed *inst = NULL;
 		struct emit_batch *b = NULL;
 		bool update, retry;

@@ -1356,11 +1356,40 @@ static bool set_resized(const struct rs_set *s, const struct inst_set *x)
 	return !s->interval && s->kind != RS_SET_LOG_RATE && x->size != rs_set_size(s);
 }
 
+/* Every element of the installed set `name` out (DELSETELEM without a list: nft's `flush
+ * set`). */
+static void put_flush(struct emit_batch *b, const char *name)
+{
+	struct nftnl_set *ns = nftnl_set_alloc();
+	struct emit_msg *m;
+	struct nlmsghdr *nlh;
+
+	if (!ns) {
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_set_set_str(ns, NFTNL_SET_TABLE, LOGUARD_TABLE);
+	nftnl_set_set_str(ns, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nlh = batch_put(b, NFT_MSG_DELSETELEM, 0, EMIT_OBJ_CONTROL, &m);
+	if (nlh) {
+		m->what = "flush set";
+		nftnl_set_elems_nlmsg_build_payload(nlh, ns);
+		batch_next(b);
+	}
+	nftnl_set_free(ns);
+}
+
+/* What a daemon learned while it ran: receivers of owner-only ports and the grants on them. */
+static bool set_elems_learned(const struct rs_set *s)
+{
+	return s->kind == RS_SET_OWNER || s->kind == RS_SET_OWNER_KNOWN || s->kind == RS_SET_GRANT;
+}
+
 /* Elements the daemon or the packet path manage: an update leaves them as they are. */
 static bool set_elems_managed(const struct rs_set *s)
 {
-	return s->kind == RS_SET_OWNER || s->kind == RS_SET_OWNER_KNOWN ||
-	       s->kind == RS_SET_GRANT || s->kind == RS_SET_LOG_RATE;
+	return set_elems_learned(s) || s->kind == RS_SET_LOG_RATE;
 }
 
 static bool str_same(const char *a, const char *b)
@@ -1557,6 +1586,9 @@ int emit_update_build(const struct ruleset *rs, const struct installed *inst,
 			if (!chain_kept(&rs->chains[i], inst_find_chain(inst, rs->chains[i].name)))
 				put_chain(b, &rs->chains[i]);
 		add_sets(b, rs, plans);
+		for (size_t i = 0; i < rs->n_sets && !b->err; i++)
+			if (opts->forget_learned && plans[i].inst && set_elems_learned(&rs->sets[i]))
+				put_flush(b, rs->sets[i].name);
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
 			for (size_t j = 0; j < rs->chains[i].n_rules && !b->err; j++)
 				put_rule(b, rs, &rs->chains[i], &rs->chains[i].rules[j]);
@@ -1583,34 +1615,6 @@ int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t
 		return -ENOMEM;
 	batch_begin(b, opts);
 	put_elems(b, s, elems, n, del, false);
-	return batch_finish(b, opts, ret_batch);
-}
-
-int emit_set_flush_build(const char *set, const struct emit_opts *opts,
-			 struct emit_batch **ret_batch)
-{
-	struct emit_batch *b = batch_new(ELEM_MSG_BUDGET, ELEM_BATCH_OVERRUN);
-	struct nftnl_set *ns = nftnl_set_alloc();
-	struct emit_msg *m;
-	struct nlmsghdr *nlh;
-
-	if (!b || !ns) {
-		nftnl_set_free(ns);
-		emit_batch_free(b);
-		return -ENOMEM;
-	}
-	batch_begin(b, opts);
-	nftnl_set_set_str(ns, NFTNL_SET_TABLE, LOGUARD_TABLE);
-	nftnl_set_set_str(ns, NFTNL_SET_NAME, set);
-	nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, NFPROTO_INET);
-	/* DELSETELEM without an element list: every element (nft's `flush set`). */
-	nlh = batch_put(b, NFT_MSG_DELSETELEM, 0, EMIT_OBJ_CONTROL, &m);
-	if (nlh) {
-		m->what = "flush set";
-		nftnl_set_elems_nlmsg_build_payload(nlh, ns);
-		batch_next(b);
-	}
-	nftnl_set_free(ns);
 	return batch_finish(b, opts, ret_batch);
 }
 

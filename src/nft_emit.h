@@ -21,6 +21,11 @@ struct emit_opts {
 	bool table_exists; /* delete the installed table first (read at genid time) */
 	uint32_t table_flags; /* NFT_TABLE_F_OWNER, EMIT_TABLE_F_PERSIST */
 	bool queue_xt; /* queue with the xtables NFQUEUE target: the kernel lacks nft's `queue` */
+	/* An update of a table this process did not install (an earlier daemon's, adopted):
+	 * the sets of what that daemon learned (receivers, grants) are emptied in the same
+	 * transaction. Nobody follows those elements any more: kept, a port that changed hands
+	 * would still let the old owner in. */
+	bool forget_learned;
 };
 
 /* Keep an owned table after its owner exits (kernel >= 6.9; not in older headers). */
@@ -48,11 +53,6 @@ int emit_elems_build(const struct rs_set *s, const struct rs_elem *elems, size_t
 		     const struct emit_opts *opts, struct emit_batch **ret_batch);
 
 /* The batch as an iovec over its pages (valid until the batch is freed). */
-/* A batch that empties the named set of table inet loguard (the daemon's own sets, whose
- * elements an earlier daemon may have left in an adopted table). */
-int emit_set_flush_build(const char *set, const struct emit_opts *opts,
-			 struct emit_batch **ret_batch);
-
 int emit_batch_iovec(const struct emit_batch *b, struct iovec **ret_iov, size_t *ret_n,
 		     size_t *ret_len);
 

@@ -111,7 +111,6 @@ struct bucket {
 struct share {
 	struct live *live;
 	struct nl *nl;
-	bool flushed; /* the grant sets emptied of what an earlier daemon left */
 	const struct loaded *cur;
 	int lfd;
 	bool inherited; /* lfd is systemd's (loguard-control.socket): not ours to unlink */
@@ -564,41 +563,9 @@ void share_on_owners_cleared(void *data)
 	s->stats.elems = 0;
 }
 
-/* An adopted table (the last daemon died; OWNER|PERSIST kept it) may hold elements of grants
- * we do not know, so never remove: out with them; what still holds comes back as receivers
- * are learned. */
-static void flush_grant_sets(struct share *s)
-{
-	struct emit_opts opts = { .commit = true };
-	struct emit_batch *b = NULL;
-	struct diags dg = { 0 };
-
-	for (unsigned fam = 4; fam <= 6; fam += 2) {
-		const struct rs_set *set = grant_set(s, fam);
-
-		if (!set)
-			continue;
-		opts.seq = nl_seq_reserve(s->nl, 0);
-		if (emit_set_flush_build(set->name, &opts, &b) < 0)
-			continue;
-		nl_seq_reserve(s->nl, emit_batch_seq_last(b) - emit_batch_seq_first(b) + 1);
-		if (nl_send_batch(s->nl, b, &dg) < 0) {
-			diags_print(&dg, stderr);
-			fprintf(stderr, "loguard: cannot empty set %s\n", set->name);
-		}
-		diags_free(&dg);
-		emit_batch_free(b);
-	}
-}
-
 void share_apply(struct share *s, const struct loaded *cur)
 {
 	s->cur = cur;
-	if (!s->flushed) {
-		flush_grant_sets(s);
-		s->flushed = true;
-		s->n_k = 0;
-	}
 	/* Receivers of ports no longer shareable stop carrying grants; the grant sets may be new
 	 * (share was just turned on) or gone (their elements with them). */
 	if (!grant_set(s, 4) || !grant_set(s, 6))

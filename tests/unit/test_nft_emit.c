@@ -662,10 +662,10 @@ static void update_cb(const struct nlmsghdr *nlh, void *data)
 	}
 }
 
-static void update_of(const struct fixture *fx, const struct installed *inst,
+static void update_of(const struct fixture *fx, const struct installed *inst, bool forget,
 		      struct update_seen *ret)
 {
-	struct emit_opts opts = { .seq = 1, .commit = true };
+	struct emit_opts opts = { .seq = 1, .commit = true, .forget_learned = forget };
 	struct emit_batch *b = NULL;
 
 	*ret = (struct update_seen){ 0 };
@@ -693,7 +693,7 @@ static void test_update_unchanged(void **state)
 	(void)state;
 	load(&fx, "golden/process.yaml", true);
 	inst = installed_of(&fx);
-	update_of(&fx, inst, &u);
+	update_of(&fx, inst, false, &u);
 	assert_int_equal(u.n[NFT_MSG_NEWTABLE], 0);
 	assert_int_equal(u.n[NFT_MSG_NEWSET] + u.n[NFT_MSG_DELSET], 0);
 	assert_int_equal(u.n[NFT_MSG_NEWSETELEM] + u.n[NFT_MSG_DELSETELEM], 0);
@@ -701,6 +701,36 @@ static void test_update_unchanged(void **state)
 	assert_int_equal(u.n[NFT_MSG_NEWOBJ] + u.n[NFT_MSG_DELOBJ], 0);
 	assert_int_equal(u.n[NFT_MSG_DELRULE], fx.rs->n_chains);
 	assert_int_equal(u.n[NFT_MSG_NEWRULE], total_rules(fx.rs));
+	installed_free(inst);
+	unload(&fx);
+}
+
+/* A table adopted from a dead daemon: the sets of what it learned (receivers, grants) are
+ * emptied in the update's transaction; the daemon's own reload leaves them. */
+static void test_update_forgets_learned(void **state)
+{
+	static const char *const learned[] = { "owner4", "owner6", "owner_known4",
+					       "owner_known6", "grant4", "grant6" };
+	struct fixture fx = { 0 };
+	struct installed *inst;
+	struct update_seen u;
+
+	(void)state;
+	load(&fx, "golden/share.yaml", true);
+	inst = installed_of(&fx);
+	update_of(&fx, inst, false, &u);
+	assert_int_equal(u.n[NFT_MSG_DELSETELEM], 0);
+	update_of(&fx, inst, true, &u);
+	assert_int_equal(u.n[NFT_MSG_DELSETELEM], 6);
+	assert_int_equal(u.n[NFT_MSG_NEWSETELEM] + u.n[NFT_MSG_DELSET], 0);
+	assert_int_equal(u.n_sets, 6);
+	for (size_t i = 0; i < 6; i++) {
+		bool seen = false;
+
+		for (unsigned j = 0; j < u.n_sets; j++)
+			seen |= !strcmp(u.sets[j], learned[i]);
+		assert_true(seen);
+	}
 	installed_free(inst);
 	unload(&fx);
 }
@@ -741,7 +771,7 @@ static void test_update_differences(void **state)
 	inst->chains = c;
 	inst->chains[inst->n_chains++] = (struct inst_chain){ .name = strdup("stray") };
 
-	update_of(&fx, inst, &u);
+	update_of(&fx, inst, false, &u);
 	assert_int_equal(u.n[NFT_MSG_DELSET], 1);
 	assert_int_equal(u.n[NFT_MSG_NEWSET], 1);
 	assert_int_equal(u.n[NFT_MSG_DELSETELEM], 1);
@@ -770,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_describe_error),
 		cmocka_unit_test(test_update_unchanged),
 		cmocka_unit_test(test_update_differences),
+		cmocka_unit_test(test_update_forgets_learned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
