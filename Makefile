@@ -142,6 +142,7 @@ install: $(B)/loguard
 	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service
 	install -m 0644 systemd/loguard-control.socket $(DESTDIR)$(SYSTEMDUNITDIR)/loguard-control.socket
 	install -D -m 0644 completion/loguard.bash $(DESTDIR)$(BASHCOMPDIR)/loguard
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/loguard/policy.d
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml ]; then \
 		echo "install -D -m 0644 policies/default.yaml $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml"; \
 		install -D -m 0644 policies/default.yaml $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml; \
@@ -151,7 +152,7 @@ install: $(B)/loguard
 		echo "start it now and at boot: systemctl daemon-reload && systemctl enable --now loguard"; \
 	fi
 
-# Reverses install, except the policy (an admin's file). A unit that is still enabled is
+# Reverses install, except the policy and its drop-ins (an admin's files). A unit that is still enabled is
 # disabled first (offline, `systemctl --root`: no running service is touched; stop it before).
 uninstall:
 	@if [ -e $(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service ] && command -v systemctl >/dev/null; then \
@@ -162,8 +163,11 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man8/loguard.service.8 $(DESTDIR)$(MANDIR)/man5/loguard.yaml.5 \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/loguard.service \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/loguard-control.socket $(DESTDIR)$(BASHCOMPDIR)/loguard
+	@rmdir $(DESTDIR)$(SYSCONFDIR)/loguard/policy.d 2>/dev/null || true
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml ]; then \
 		echo "kept $(DESTDIR)$(SYSCONFDIR)/loguard/policy.yaml (remove it by hand if unwanted)"; fi
+	@if [ -d $(DESTDIR)$(SYSCONFDIR)/loguard/policy.d ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/loguard/policy.d (it holds drop-ins)"; fi
 
 # The service under a real systemd, booted in a container on a throwaway overlay of / (root;
 # every write stays in a tmpfs). Exit 77 (skipped) where the container cannot boot.
