@@ -29,6 +29,7 @@
 #include "cgwatch.h"
 #include "launch.h"
 #include "policy.h"
+#include "trust.h"
 
 /* Above this many distinct user names, one passwd scan beats a lookup per name. */
 #define USER_SCAN_THRESHOLD 32
@@ -1197,7 +1198,7 @@ static void warn_script(struct check_ctx *c, const struct policy_ref *ref)
  * another file renamed to the same name is a different file. */
 static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 {
-	char b[DIAG_QUOTE_SIZE];
+	char b[DIAG_QUOTE_SIZE], why[2 * PATH_MAX + 256];
 
 	if (!g->n_executables)
 		return 0;
@@ -1208,6 +1209,12 @@ static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 		const struct policy_ref *ref = &g->executables[k];
 		struct stat st;
 
+		/* Whoever can put another program at the path (the file, a directory or a link on
+		 * its way, or where a missing one would be made) can connect as this one. */
+		if (trust_check_program(ref->name, why, sizeof(why)) == -EPERM)
+			report(c, DIAG_WARNING, &ref->loc,
+			       "executable '%s' %s; whoever can, can connect as it",
+			       diag_quote_str(b, ref->name), why);
 		if (stat(ref->name, &st) < 0) {
 			if (errno == ENOENT || errno == ENOTDIR)
 				report(c, DIAG_WARNING, &ref->loc,
@@ -1224,12 +1231,6 @@ static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 			       diag_quote_str(b, ref->name));
 			continue;
 		}
-		/* Whoever can write the file can make it run their code with its identity. */
-		if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
-			report(c, DIAG_WARNING, &ref->loc,
-			       "executable '%s' can be changed by others than root, who could then "
-			       "connect as it",
-			       diag_quote_str(b, ref->name));
 		warn_script(c, ref);
 		g->exe_ids[g->n_exe_ids++] = (struct policy_file_id){ st.st_dev, st.st_ino };
 	}

@@ -31,6 +31,10 @@ struct walk {
 	size_t depth;
 	char path[PATH_MAX];
 	char why[2 * PATH_MAX + 256]; /* set only when the walk found something untrusted */
+	const char *what;	      /* for messages: "a policy", "an executable" */
+	bool judge_only;	      /* judge the file, never open it (a program may be 0711) */
+	bool missing;		      /* -ENOENT: a name on the way does not exist in... */
+	struct stat missing_in;	      /* ...this directory (the last one judged) */
 };
 
 static const char *type_name(mode_t m)
@@ -112,9 +116,9 @@ static int judge_dir(struct walk *w, const struct stat *st)
 	if (st->st_uid == 0 && (!others_can_write(st) || (st->st_mode & S_ISVTX)))
 		return 0;
 	return untrusted(w,
-			 "refusing a policy in a directory that someone other than root can change "
+			 "refusing %s in a directory that someone other than root can change "
 			 "(%s: owner uid %u, mode %04o)",
-			 w->path, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777));
+			 w->what, w->path, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777));
 }
 
 /* The regular file name in the current directory, judged by st: open it for reading. */
@@ -127,16 +131,18 @@ static int open_file(struct walk *w, const char *file, const char *name, const s
 
 	entry_path(w, name, where, sizeof(where));
 	if (!S_ISREG(st->st_mode))
-		return untrusted(w, "refusing a policy that is not a regular file (%s is a %s)",
-				 where, type_name(st->st_mode));
+		return untrusted(w, "refusing %s that is not a regular file (%s is a %s)",
+				 w->what, where, type_name(st->st_mode));
 	if (st->st_uid != 0 || others_can_write(st))
 		return untrusted(
 			w,
-			"refusing a policy that someone other than root can change (%s%s"
+			"refusing %s that someone other than root can change (%s%s"
 			"owner uid %u, mode %04o): it must be owned by root and not group- "
 			"or world-writable",
-			strcmp(where, file) ? where : "", strcmp(where, file) ? ": " : "",
+			w->what, strcmp(where, file) ? where : "", strcmp(where, file) ? ": " : "",
 			(unsigned)st->st_uid, (unsigned)(st->st_mode & 07777));
+	if (w->judge_only)
+		return 0;
 	/* Only root can replace the name now; still, O_NONBLOCK and the inode comparison make
 	 * sure that whatever is there is never waited for and never read unjudged. */
 	fd = openat(w->fds[w->depth - 1], name,
@@ -146,8 +152,8 @@ static int open_file(struct walk *w, const char *file, const char *name, const s
 	if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino ||
 	    !S_ISREG(now.st_mode)) {
 		close(fd);
-		return untrusted(w, "refusing a policy that was replaced while being checked (%s)",
-				 where);
+		return untrusted(w, "refusing %s that was replaced while being checked (%s)",
+				 w->what, where);
 	}
 	*ret_fd = fd;
 	return 0;
@@ -212,10 +218,9 @@ static int walk_open(struct walk *w, const char *file, bool want_dir, int *ret_f
 			r = fstat(w->fds[w->depth - 1], &st) < 0
 				    ? -errno
 				    : untrusted(w,
-						"refusing a policy that is not a regular file (%s "
-						"is a "
+						"refusing %s that is not a regular file (%s is a "
 						"directory)",
-						w->path);
+						w->what, w->path);
 			break;
 		}
 		name = p;
@@ -239,6 +244,8 @@ static int walk_open(struct walk *w, const char *file, bool want_dir, int *ret_f
 			r = -errno;
 			if (fd >= 0)
 				close(fd);
+			else if (r == -ENOENT)
+				w->missing = fstat(w->fds[w->depth - 1], &w->missing_in) == 0;
 			break;
 		}
 		if (S_ISDIR(st.st_mode)) {
@@ -262,10 +269,10 @@ static int walk_open(struct walk *w, const char *file, bool want_dir, int *ret_f
 				close(fd);
 				r = untrusted(
 					w,
-					"refusing a policy reached through a symbolic link that "
+					"refusing %s reached through a symbolic link that "
 					"someone other than root can replace (%s: owner uid %u, "
 					"in directory %s of mode %04o)",
-					entry_path(w, name, where, sizeof(where)),
+					w->what, entry_path(w, name, where, sizeof(where)),
 					(unsigned)st.st_uid, w->path,
 					(unsigned)(dir.st_mode & 07777));
 				break;
@@ -350,6 +357,7 @@ int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
+	w->what = "a policy";
 	r = walk_open(w, file, false, &fd);
 	if (r < 0)
 		r = walk_failed(w, file, r, mode, O_RDONLY | O_NOCTTY, "cannot read", d, &fd);
@@ -368,6 +376,7 @@ int trust_open_dir(const char *dir, enum trust_mode mode, struct diags *d, int *
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
+	w->what = "a policy";
 	r = walk_open(w, dir, true, &fd);
 	/* judge_dir() lets a sticky directory of root's pass on the way (others cannot replace
 	 * root's entries there); in the drop-in directory itself, others could add a file. */
@@ -385,5 +394,34 @@ int trust_open_dir(const char *dir, enum trust_mode mode, struct diags *d, int *
 	free(w);
 	if (r >= 0)
 		*ret_fd = fd;
+	return r;
+}
+
+int trust_check_program(const char *path, char *why, size_t size)
+{
+	struct walk *w = calloc(1, sizeof(*w));
+	const char *prefix = "refusing an executable ";
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->what = "an executable";
+	w->judge_only = true;
+	why[0] = '\0';
+	r = walk_open(w, path, false, NULL);
+	/* Missing: whoever may add names where the path breaks off can make the rest. */
+	if (r == -ENOENT && w->missing && w->missing_in.st_uid == 0 &&
+	    !others_can_write(&w->missing_in))
+		;
+	else if (r == -ENOENT && w->missing)
+		r = untrusted(w,
+			      "refusing an executable that does not exist yet and that someone "
+			      "other than root can make (in %s: owner uid %u, mode %04o)",
+			      w->path, (unsigned)w->missing_in.st_uid,
+			      (unsigned)(w->missing_in.st_mode & 07777));
+	if (r == -EPERM)
+		snprintf(why, size, "%s",
+			 w->why + (strncmp(w->why, prefix, strlen(prefix)) ? 0 : strlen(prefix)));
+	free(w);
 	return r;
 }

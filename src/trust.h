@@ -24,4 +24,12 @@ int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret
  * caller to judge. */
 int trust_open_dir(const char *dir, enum trust_mode mode, struct diags *d, int *ret_fd);
 
+/* Whether only root can change what runs at path, a program a policy names: the file it
+ * resolves to and every directory and symbolic link on its way are judged as trust_open()
+ * judges a policy, the file itself not opened (a program may be execute-only). A file that does
+ * not exist is judged by where its path breaks off: whoever can add names there can make it.
+ * 0 (only root), -ENOENT (missing, only root could make it), -EPERM (others could: why says
+ * how, a phrase that follows "an executable"), or another -errno. */
+int trust_check_program(const char *path, char *why, size_t size);
+
 #endif

@@ -466,6 +466,61 @@ static void test_script_executables(void **state)
 	rmdir(dir);
 }
 
+/* A program that someone other than root can replace, through a directory on its way, or make
+ * where a missing path breaks off, is a warning: they could connect as it. (Root only: a test
+ * run by another user owns the whole temporary tree.) */
+static void test_replaceable_executables(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/loguard-exew-XXXXXX", open_dir[64], sticky[64], path[3][96];
+	char *text, *msgs, *want;
+	FILE *f;
+
+	if (geteuid() != 0)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(open_dir, sizeof(open_dir), "%s/open", dir);
+	snprintf(sticky, sizeof(sticky), "%s/sticky", dir);
+	snprintf(path[0], sizeof(path[0]), "%s/tool", open_dir);
+	snprintf(path[1], sizeof(path[1]), "%s/later/tool", sticky);
+	snprintf(path[2], sizeof(path[2]), "%s/tool", dir);
+	assert_int_equal(mkdir(open_dir, 0755), 0);
+	assert_int_equal(chmod(open_dir, 0777), 0);
+	assert_int_equal(mkdir(sticky, 0755), 0);
+	assert_int_equal(chmod(sticky, 01777), 0);
+	for (int i = 0; i < 3; i += 2) {
+		f = fopen(path[i], "w");
+		assert_non_null(f);
+		fputs("\177ELF", f);
+		fclose(f);
+		assert_int_equal(chmod(path[i], 0755), 0);
+	}
+	assert_true(asprintf(&text,
+			     "version: 1\nguards:\n  - name: a\n    ports: 1\n    allow:\n"
+			     "      executables:\n        - %s\n        - %s\n        - %s\n",
+			     path[0], path[1], path[2]) > 0);
+	assert_int_equal(check(text, NULL, NULL, &msgs), 0);
+	assert_true(asprintf(&want,
+			     "policy.yaml:7:11: warning: executable '%s' in a directory that someone "
+			     "other than root can change (%s: owner uid 0, mode 0777); whoever can, "
+			     "can connect as it\n"
+			     "policy.yaml:8:11: warning: executable '%s' that does not exist yet and "
+			     "that someone other than root can make (in %s: owner uid 0, mode 1777); "
+			     "whoever can, can connect as it\n"
+			     "policy.yaml:8:11: warning: executable '%s' does not exist; matched once "
+			     "it does",
+			     path[0], open_dir, path[1], sticky, path[1]) > 0);
+	expect_msgs(msgs, want);
+	free(want);
+	free(msgs);
+	free(text);
+	unlink(path[0]);
+	unlink(path[2]);
+	rmdir(open_dir);
+	rmdir(sticky);
+	rmdir(dir);
+}
+
 /* Each repeated port is an error, but a hostile policy cannot make millions of messages. */
 static void test_error_limit(void **state)
 {
@@ -911,6 +966,7 @@ int main(void)
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_no_allow),
 		cmocka_unit_test(test_script_executables),
+		cmocka_unit_test(test_replaceable_executables),
 		cmocka_unit_test(test_error_limit),
 		cmocka_unit_test(test_large_policy),
 		cmocka_unit_test_setup_teardown(test_cgroups, tree_setup, tree_teardown),
