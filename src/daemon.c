@@ -79,6 +79,7 @@ struct daemon {
 	struct listener_id *lid; /* the receiving side of records */
 	FILE *out;	      /* JSON lines or text; NULL when only the journal gets records */
 	int journal_fd;	      /* -1 unless stdout/stderr is connected to journald */
+	bool journal_stuck;   /* a send to it timed out, none went through since */
 	uint32_t table_flags; /* OWNER|PERSIST where the kernel has it */
 	struct record_stats stats;
 	uint64_t rate_limited_seen; /* the kernel counter's value when last read */
@@ -300,7 +301,7 @@ static void emit_stats(struct daemon *d)
 		record_stats_format_json(&d->stats, &now, &line);
 	write_line(d, line);
 	if (d->journal_fd >= 0)
-		journal_send_stats(d->journal_fd, &d->stats);
+		journal_send_stats(d->journal_fd, &d->stats, &d->journal_stuck);
 	if (d->out)
 		fflush(d->out);
 	d->stats_pending = false;
@@ -385,7 +386,7 @@ static int write_record(struct daemon *d, const struct conn_event *ev, bool held
 		r = record_format_json(&rec, &line);
 	if (r >= 0)
 		write_line(d, line);
-	if (d->journal_fd >= 0 && journal_send_record(d->journal_fd, &rec) < 0)
+	if (d->journal_fd >= 0 && journal_send_record(d->journal_fd, &rec, &d->journal_stuck) < 0)
 		d->stats.journal_unsent++;
 	record_clear(&rec);
 	return r < 0 ? r : 0;

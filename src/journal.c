@@ -46,7 +46,8 @@ int journal_open_path(const char *path, int *ret_fd)
 	/* Blocking, as sd_journal_send(), but only for JOURNAL_SEND_TIMEOUT_MS: journald drains
 	 * fast, and a short wait is better than a dropped record; a journald that stays stuck
 	 * must not stall the daemon's loop (queued connections wait for its verdicts), so then
-	 * the entry is dropped and counted. Connected, so a missing journald shows up here, at
+	 * the entry is dropped and counted, and the next ones are not waited for until one
+	 * goes through (see journal_send()). Connected, so a missing journald shows up here, at
 	 * startup. */
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -136,7 +137,7 @@ static int write_all(int fd, const void *data, size_t len)
 
 /* systemd's way for entries larger than a datagram: a sealed memfd passed as the only content
  * of an empty datagram. journald only accepts it fully sealed (it must not change while read). */
-static int journal_send_memfd(int fd, const void *data, size_t len)
+static int journal_send_memfd(int fd, const void *data, size_t len, int flags)
 {
 	union {
 		struct cmsghdr h;
@@ -162,7 +163,7 @@ static int journal_send_memfd(int fd, const void *data, size_t len)
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
-	while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+	while (sendmsg(fd, &mh, MSG_NOSIGNAL | flags) < 0) {
 		if (errno != EINTR) {
 			err = -errno;
 			goto out;
@@ -174,20 +175,31 @@ out:
 	return err;
 }
 
-static int journal_send(int fd, const struct buf *b)
+/* One wait of JOURNAL_SEND_TIMEOUT_MS per episode, not per entry: after a send timed out,
+ * *stuck is set and sends do not wait until one goes through (journald drained its queue).
+ * Otherwise a stuck journald would hold the daemon 500 ms for every record, and with it every
+ * queued connection waiting for a verdict. */
+static int journal_send(int fd, const struct buf *b, bool *stuck)
 {
 	struct iovec iov = { .iov_base = b->p, .iov_len = b->len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int flags = *stuck ? MSG_DONTWAIT : 0, r = 0;
 
-	while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+	while (sendmsg(fd, &mh, MSG_NOSIGNAL | flags) < 0) {
 		if (errno == EINTR)
 			continue;
 		/* too big for the socket's send buffer: the same as sd_journal_sendv() does */
 		if (errno == EMSGSIZE || errno == ENOBUFS)
-			return journal_send_memfd(fd, b->p, b->len);
-		return -errno;
+			r = journal_send_memfd(fd, b->p, b->len, flags);
+		else
+			r = -errno;
+		break;
 	}
-	return 0;
+	if (r == -EAGAIN || r == -EWOULDBLOCK)
+		*stuck = true;
+	else if (r == 0)
+		*stuck = false;
+	return r;
 }
 
 static int verdict_priority(enum record_verdict v)
@@ -219,7 +231,7 @@ static void jfield_listener(struct buf *b, const struct record_listener *l)
 	jfield_str(b, "LOGUARD_LISTENER_USER_UNIT", l->user_unit);
 }
 
-int journal_send_record(int fd, const struct record *r)
+int journal_send_record(int fd, const struct record *r, bool *stuck)
 {
 	const struct conn_event *ev = &r->ev;
 	struct buf b = { 0 }, msg = { 0 }, cmd = { 0 };
@@ -271,7 +283,7 @@ int journal_send_record(int fd, const struct record *r)
 		jfield_u64(&b, "LOGUARD_GRANTED_BY_UID", true, r->granted_by_uid);
 	}
 	jfield_listener(&b, &r->listener);
-	err = b.err ? b.err : journal_send(fd, &b);
+	err = b.err ? b.err : journal_send(fd, &b, stuck);
 out:
 	free(b.p);
 	free(msg.p);
@@ -279,7 +291,7 @@ out:
 	return err;
 }
 
-int journal_send_stats(int fd, const struct record_stats *s)
+int journal_send_stats(int fd, const struct record_stats *s, bool *stuck)
 {
 	struct buf b = { 0 }, msg = { 0 };
 	int err;
@@ -301,7 +313,7 @@ int journal_send_stats(int fd, const struct record_stats *s)
 		 s->received, s->lost, s->enobufs, s->rate_limited, s->unmatched,
 		 s->identity_skipped, s->ports_unknown, s->journal_unsent, s->queued,
 		 s->queue_allowed, s->receivers, s->cgroups);
-	err = b.err ? b.err : journal_send(fd, &b);
+	err = b.err ? b.err : journal_send(fd, &b, stuck);
 out:
 	free(b.p);
 	free(msg.p);

@@ -40,6 +40,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* The fake journald: one socketpair for the whole run (syscalls are most of a run's time). */
 static int journal_pair[2] = { -1, -1 };
+static bool journal_stuck; /* journal_send_record()'s state for journal_pair[0] */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -676,7 +677,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(!strchr(text, '\n'));
 	check_text(text, &r, true);
 
-	check(journal_send_record(journal_pair[0], &r) == 0);
+	check(journal_send_record(journal_pair[0], &r, &journal_stuck) == 0);
 	n = recv(journal_pair[1], buf, sizeof(buf), MSG_DONTWAIT);
 	check(n > 0);
 	check_journal(buf, (size_t)n, &r, text);

@@ -558,6 +558,7 @@ struct fake_journal {
 	char path[80];
 	int server; /* bound where journald's socket would be */
 	int client; /* from journal_open_path() */
+	bool stuck; /* journal_send_*()'s state for client */
 };
 
 static int journal_setup(void **state)
@@ -759,7 +760,7 @@ static void test_listener(void **state)
 			"exe=/usr/bin/curl unit=session-3.scope listener=1002(bob) listener_pid=77 "
 			"listener_exe=\"/usr/bin/jupyter lab\" listener_unit=user@1002.service "
 			"listener_user_unit=jupyter.service");
-	assert_int_equal(journal_send_record(j->client, &r), 0);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), 0);
 	journal_recv(j, &e);
 	assert_int_equal(e.n, 27);
 	assert_jfield(&e, "LOGUARD_LISTENING", "yes");
@@ -777,7 +778,7 @@ static void test_listener(void **state)
 	assert_text(&r, "2026-11-26T05:07:31.123456Z would-deny jupyter tcp 127.0.0.1:45678 -> "
 			"127.0.0.1:62893 uid=1001(alice) gid=1001(alice) pid=4242 "
 			"exe=/usr/bin/curl unit=session-3.scope listener=none");
-	assert_int_equal(journal_send_record(j->client, &r), 0);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), 0);
 	journal_recv(j, &e);
 	assert_int_equal(e.n, 21);
 	assert_jfield(&e, "LOGUARD_LISTENING", "no");
@@ -803,7 +804,7 @@ static void test_journal_full(void **state)
 	struct record r;
 
 	record_full(&r);
-	assert_int_equal(journal_send_record(j->client, &r), 0);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), 0);
 	journal_recv(j, &e);
 	assert_false(e.memfd);
 	assert_int_equal(e.n, 20);
@@ -849,7 +850,7 @@ static void test_journal_unknown(void **state)
 	r.ev.family = AF_INET6;
 	r.ev.src = r.ev.dst = in6addr_loopback;
 	r.ev.verdict = RECORD_DENY;
-	assert_int_equal(journal_send_record(j->client, &r), 0);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), 0);
 	journal_recv(j, &e);
 	assert_int_equal(e.n, 10);
 	assert_jfield(&e, "MESSAGE",
@@ -870,7 +871,7 @@ static void test_journal_unknown(void **state)
 	/* ports beyond the copy: left out, as the protocol when it is not known either */
 	r.ev.ports_unknown = true;
 	r.ev.proto = 0;
-	assert_int_equal(journal_send_record(j->client, &r), 0);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), 0);
 	journal_recv(j, &e);
 	assert_int_equal(e.n, 7);
 	assert_jfield(&e, "MESSAGE", "deny - - [::1]:- -> [::1]:- uid=- gid=- pid=- exe=- unit=-");
@@ -884,7 +885,7 @@ static void test_journal_unknown(void **state)
 	/* allow is info; an empty argv is known, so sent empty */
 	r.ev.verdict = RECORD_ALLOW;
 	r.argv = xargv(0);
-	assert_int_equal(journal_send_record(j->client, &r), 0);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), 0);
 	journal_recv(j, &e);
 	assert_jfield(&e, "PRIORITY", "6");
 	assert_jfield(&e, "LOGUARD_CMDLINE", "");
@@ -915,7 +916,7 @@ static void test_journal_escaped(void **state)
 	free(r.unit);
 	r.unit = xstrdup("user@1002.service");
 	r.user_unit = xstrdup("sshd\xe2\x80\xa8.service");
-	assert_int_equal(journal_send_record(j->client, &r), 0);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), 0);
 	journal_recv(j, &e);
 	assert_int_equal(e.n, 21);
 	f = jget(&e, "LOGUARD_CMDLINE");
@@ -972,7 +973,7 @@ static void test_journal_memfd(void **state)
 		free(*a);
 	free(r.argv);
 	r.argv = xargv(2, "python3", big);
-	assert_int_equal(journal_send_record(j->client, &r), 0);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), 0);
 	journal_recv(j, &e);
 	assert_true(e.memfd);
 	assert_int_equal(e.n, 20);
@@ -992,7 +993,7 @@ static void test_journal_memfd(void **state)
 
 	/* small entries still go inline on the same socket */
 	record_full(&r);
-	assert_int_equal(journal_send_record(j->client, &r), 0);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), 0);
 	journal_recv(j, &e);
 	assert_false(e.memfd);
 	assert_int_equal(e.n, 20);
@@ -1005,7 +1006,7 @@ static void test_journal_stats(void **state)
 	struct fake_journal *j = *state;
 	struct jentry e;
 
-	assert_int_equal(journal_send_stats(j->client, &stats), 0);
+	assert_int_equal(journal_send_stats(j->client, &stats, &j->stuck), 0);
 	journal_recv(j, &e);
 	assert_int_equal(e.n, 16);
 	assert_jfield(&e, "MESSAGE",
@@ -1048,7 +1049,7 @@ static void test_journal_errors(void **state)
 	/* a record that cannot be formatted sends nothing */
 	record_minimal(&r);
 	r.ev.family = 0;
-	assert_int_equal(journal_send_record(j->client, &r), -EAFNOSUPPORT);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), -EAFNOSUPPORT);
 	assert_int_equal(recv(j->server, longpath, sizeof(longpath), MSG_DONTWAIT), -1);
 	assert_int_equal(errno, EAGAIN);
 
@@ -1056,16 +1057,18 @@ static void test_journal_errors(void **state)
 	close(j->server);
 	j->server = -1;
 	record_full(&r);
-	assert_int_equal(journal_send_record(j->client, &r), -ECONNREFUSED);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), -ECONNREFUSED);
 	record_clear(&r);
 }
 
 /* A journald that does not read (stuck, or slower than a flood): once its queue is full a send
  * gives up after JOURNAL_SEND_TIMEOUT_MS with -EAGAIN, which the daemon counts as
- * journal_unsent, instead of blocking the daemon's loop for good. */
+ * journal_unsent, instead of blocking the daemon's loop for good; the entries after it are
+ * not waited for until journald takes one again. */
 static void test_journal_stuck(void **state)
 {
 	struct fake_journal *j = *state;
+	static char buf[1 << 17];
 	struct timespec t0, t1;
 	struct record r;
 	int err = 0, sent = 0;
@@ -1073,17 +1076,35 @@ static void test_journal_stuck(void **state)
 
 	record_full(&r);
 	/* the kernel queues a bounded number of datagrams (net.unix.max_dgram_qlen) */
-	while (sent < 100000 && (err = journal_send_record(j->client, &r)) == 0)
+	while (sent < 100000 && (err = journal_send_record(j->client, &r, &j->stuck)) == 0)
 		sent++;
 	assert_int_equal(err, -EAGAIN);
 	assert_true(sent > 0);
+	assert_true(j->stuck);
+	/* The first entry after journald got stuck waits (a short stall is better than a lost
+	 * record), as the last one of the loop did. */
+	j->stuck = false;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(journal_send_record(j->client, &r), -EAGAIN);
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), -EAGAIN);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	/* it waited for journald, but not for ever (generous upper bound: a loaded machine) */
 	assert_true(ms >= JOURNAL_SEND_TIMEOUT_MS / 2);
 	assert_true(ms < 20 * JOURNAL_SEND_TIMEOUT_MS);
+	assert_true(j->stuck);
+	/* Still stuck: the next entries are not waited for (a flood of records must not cost
+	 * the daemon JOURNAL_SEND_TIMEOUT_MS each). 20 of them well within one wait. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(journal_send_record(j->client, &r, &j->stuck), -EAGAIN);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms < JOURNAL_SEND_TIMEOUT_MS / 2);
+	/* journald catches up: the next entry goes through and sends wait again. */
+	while (recv(j->server, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+		;
+	assert_int_equal(journal_send_record(j->client, &r, &j->stuck), 0);
+	assert_false(j->stuck);
 	record_clear(&r);
 }
 
