@@ -607,7 +607,7 @@ static int start(struct daemon *d)
 	if (live_apply(d->live, &d->cur) < 0)
 		return EXIT_SYSTEM;
 	/* Sharing is a convenience on top of the guard: without it the guard still stands. */
-	r = runtime_dir() ? share_new(d->live, d->nl, runtime_dir(), &d->share) : -ENOENT;
+	r = runtime_dir() ? share_new(d->live, runtime_dir(), &d->share) : -ENOENT;
 	if (r < 0)
 		fprintf(stderr, "loguard: no control socket for `loguard share` (%s): %s\n",
 			runtime_dir() ? runtime_dir() : LOGUARD_RUN_DIR, strerror(-r));

@@ -34,8 +34,6 @@
 #include "array.h"
 #include "listeners.h"
 #include "live.h"
-#include "nft_emit.h"
-#include "nl.h"
 #include "share.h"
 
 
@@ -110,7 +108,6 @@ struct bucket {
 
 struct share {
 	struct live *live;
-	struct nl *nl;
 	const struct loaded *cur;
 	int lfd;
 	bool inherited; /* lfd is systemd's (loguard-control.socket): not ours to unlink */
@@ -1014,7 +1011,7 @@ static int inherited_socket(void)
 	return fd;
 }
 
-int share_new(struct live *live, struct nl *nl, const char *dir, struct share **ret)
+int share_new(struct live *live, const char *dir, struct share **ret)
 {
 	struct share *s = calloc(1, sizeof(*s));
 	int r = -ENOMEM;
@@ -1022,7 +1019,6 @@ int share_new(struct live *live, struct nl *nl, const char *dir, struct share **
 	if (!s)
 		return -ENOMEM;
 	s->live = live;
-	s->nl = nl;
 	s->lfd = -1;
 	if (asprintf(&s->sock_path, "%s/%s", dir, SHARE_SOCKET_NAME) < 0) {
 		s->sock_path = NULL;

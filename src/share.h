@@ -68,12 +68,12 @@ int share_socket_path(char *buf, size_t size);
 
 struct share;
 struct live;
-struct nl;
 
 /* Open the control socket (replacing a stale one) and load the grants kept by an earlier
- * daemon. dir: the runtime directory (only the daemon writes there); nl: for emptying the grant
- * sets of an adopted table at the first share_apply(). 0 or -errno. */
-int share_new(struct live *live, struct nl *nl, const char *dir, struct share **ret);
+ * daemon. dir: the runtime directory (only the daemon writes there). The grant sets of an
+ * adopted table were emptied when it was adopted (emit_opts.forget_learned); the grants come
+ * back into them as their receivers are learned again. 0 or -errno. */
+int share_new(struct live *live, const char *dir, struct share **ret);
 
 /* The table was (re)applied: put in the kernel what cur's share guards allow of the grants;
  * grants of ports no longer shareable stay kept but inert. */
