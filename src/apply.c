@@ -103,12 +103,7 @@ void apply_loaded_free(struct loaded *l)
 /* Append what src says to d and empty src. */
 static void diags_move(struct diags *d, struct diags *src)
 {
-	for (size_t i = 0; i < src->n; i++) {
-		const struct diag *g = &src->v[i];
-		struct loc loc = { .file = g->file, .line = g->line, .col = g->col };
-
-		diags_add(d, g->level, g->file ? &loc : NULL, "%s", g->msg);
-	}
+	diags_append(d, src);
 	diags_free(src);
 }
 
