@@ -250,24 +250,30 @@ static int parse_file(struct policy_cache *c, const char *file, int fd,
 	return r;
 }
 
-int policy_merge(struct policy *p, struct policy *dropin)
+int policy_merge(struct policy *p, struct policy *dropin, size_t *cap)
 {
-	struct policy_guard *g;
+	size_t need = p->n_guards + dropin->n_guards + 1;
 	char **files;
 
-	g = reallocarray(p->guards, p->n_guards + dropin->n_guards + 1, sizeof(*g));
-	if (!g) {
-		policy_free(dropin);
-		return -ENOMEM;
+	/* Doubling: 100 drop-ins of 100 guards copied the growing array 100 times. */
+	if (need > *cap) {
+		size_t ncap = *cap * 2 > need ? *cap * 2 : need;
+		struct policy_guard *g = reallocarray(p->guards, ncap, sizeof(*g));
+
+		if (!g) {
+			policy_free(dropin);
+			return -ENOMEM;
+		}
+		p->guards = g;
+		*cap = ncap;
 	}
-	p->guards = g;
 	files = reallocarray(p->dropins, p->n_dropins + 1, sizeof(*files));
 	if (!files) {
 		policy_free(dropin);
 		return -ENOMEM;
 	}
 	p->dropins = files;
-	memcpy(p->guards + p->n_guards, dropin->guards, dropin->n_guards * sizeof(*g));
+	memcpy(p->guards + p->n_guards, dropin->guards, dropin->n_guards * sizeof(*p->guards));
 	p->n_guards += dropin->n_guards;
 	p->dropins[p->n_dropins++] = dropin->file;
 	free(dropin->guards);
@@ -321,7 +327,7 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 	struct policy *p = NULL, *partial = NULL;
 	const struct policy_parse_opts mo = { .ret_partial = ret_partial ? &partial : NULL };
 	char **files = NULL;
-	size_t n_files = 0;
+	size_t n_files = 0, cap_guards = 0;
 	int fd, r, bad = 0;
 
 	if (src->cache)
@@ -388,11 +394,12 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 			bad = bad ? bad : r;
 		if (!sub)
 			continue;
-		r = p ? policy_merge(p, sub) : (policy_free(sub), 0);
+		r = p ? policy_merge(p, sub, &cap_guards) : (policy_free(sub), 0);
 		if (r < 0)
 			goto out;
 	}
-	r = p ? check_names_across(p, d) : 0;
+	/* One file alone: the parser compared its names already. */
+	r = p && p->n_dropins ? check_names_across(p, d) : 0;
 	if (r < 0 && r != -EINVAL)
 		goto out;
 	if (r < 0 || bad < 0)

@@ -55,9 +55,9 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 			       struct policy **ret_partial);
 
 /* Move the guards of dropin (parsed with policy_parse_fd_opts) to the end of p, with its file
- * name (their locs point there), and free dropin. Names are not compared here:
- * policy_source_load() does it once for all files. Returns 0 or -ENOMEM (dropin freed, p
- * unchanged). */
-int policy_merge(struct policy *p, struct policy *dropin);
+ * name (their locs point there), and free dropin. *cap: the capacity of p->guards as merges
+ * left it (0 before the first). Names are not compared here: policy_source_load() does it
+ * once for all files. Returns 0 or -ENOMEM (dropin freed, p unchanged). */
+int policy_merge(struct policy *p, struct policy *dropin, size_t *cap);
 
 #endif

@@ -773,29 +773,6 @@ struct guard_state {
 	size_t n_pend, cap_pend;
 };
 
-/*
- * array_grow() for the per-guard lists (ports, users, ...): most hold one or two entries, and
- * array_grow()'s first 16 slots cost 10,000 guards ~8 MB of heap, whose page faults were the
- * biggest single cost of parsing such a policy (measured with perf). Start at one, double.
- */
-static int node_grow(void *parray, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	if (!*cap) {
-		void *v, *nv;
-
-		memcpy(&v, parray, sizeof(v));
-		nv = reallocarray(v, 1, size);
-		if (!nv)
-			return -ENOMEM;
-		memcpy(parray, &nv, sizeof(nv));
-		*cap = 1;
-		return 0;
-	}
-	return array_grow(parray, cap, n, size);
-}
-
 static bool is_service_char(char ch)
 {
 	return ch && isascii((unsigned char)ch) &&
@@ -866,7 +843,7 @@ static void parse_port(struct parse_ctx *c, struct guard_state *gs)
 		goto invalid;
 	}
 
-	if (node_grow(&g->ports, &gs->cap_ports, g->n_ports, sizeof(*g->ports)) < 0) {
+	if (array_grow_small(&g->ports, &gs->cap_ports, g->n_ports, sizeof(*g->ports)) < 0) {
 		fail(c, -ENOMEM);
 		return;
 	}
@@ -980,7 +957,7 @@ static void parse_ref(struct parse_ctx *c, struct guard_state *gs, unsigned key)
 		free(name);
 		return;
 	}
-	if (node_grow(v, &gs->cap_refs[key], *n, sizeof(**v)) < 0) {
+	if (array_grow_small(v, &gs->cap_refs[key], *n, sizeof(**v)) < 0) {
 		free(name);
 		fail(c, -ENOMEM);
 		return;
