@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,6 +49,12 @@ static int check_oneshot(const struct policy *p, struct diags *d)
 		}
 	}
 	return r;
+}
+
+void apply_keep_heap(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 int apply_load(const char *file, unsigned flags, struct diags *d, struct loaded *ret)
