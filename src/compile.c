@@ -441,8 +441,9 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g,
 	}
 
 	/* Two units may resolve to one cgroup: duplicates would be EEXIST in the kernel. */
-	cgs = calloc(g->n_cgroup_ids ? g->n_cgroup_ids : 1, sizeof(*cgs));
-	if (!cgs)
+	/* (Most guards have none: no allocation for those.) */
+	cgs = g->n_cgroup_ids ? calloc(g->n_cgroup_ids, sizeof(*cgs)) : NULL;
+	if (g->n_cgroup_ids && !cgs)
 		return -ENOMEM;
 	for (size_t i = 0; i < g->n_cgroup_ids; i++)
 		cgs[i] = &g->cgroup_ids[i];
