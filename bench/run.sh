@@ -11,12 +11,19 @@
 #   apply time of the 10,000-guard policy: `loguard apply` vs `nft -f` of `loguard print`'s
 #     output, each into an empty namespace (after flush), REPS repetitions, medians.
 #
+#   CPU time of those applies and checks (perf stat's task-clock, when perf is installed): the
+#     wall time of a busy shared machine is mostly waiting for a CPU.
+#
 # Environment: BENCH_SECONDS (per measurement, default 2), BENCH_ROUNDS (4), BENCH_THREADS
 # (client threads, default: number of CPUs), BENCH_REPS (apply repetitions, 7), BENCH_GUARDS
-# (size of the big policy, 10000).
+# (size of the big policy, 10000), BENCH_BASE (another loguard binary, e.g. an older build:
+# its cold apply is measured in the same repetitions, interleaved, and compared).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+BASE=${BENCH_BASE:-}
+[ -z "$BASE" ] || BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")
+export BENCH_BASE=$BASE
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 bench_enter_netns "$HERE/$(basename "$0")" "$@"
@@ -121,15 +128,33 @@ done
 # ---- apply time ---------------------------------------------------------------------------------
 echo "apply time: $NBIG guards, $REPS repetitions each, table flushed before each"
 "$LOGUARD" -f "$tmp/pbig.yaml" print >"$tmp/pbig.nft"
-lg_ms=() nft_ms=() chk_ms=() nc_ms=() ipt_ms=()
+# cpu_ms CMD...: run it, print its CPU time in ms (user + system, perf's task-clock) or n/a.
+HAVE_PERF=false
+perf stat -x, -e task-clock true >/dev/null 2>&1 && HAVE_PERF=true
+cpu_ms() {
+	if ! $HAVE_PERF; then
+		"$@" >/dev/null
+		echo n/a
+		return
+	fi
+	perf stat -x, -e task-clock -o "$tmp/perf.out" "$@" >/dev/null || return 1
+	awk -F, '/task-clock/ { printf "%.1f", $1 }' "$tmp/perf.out"
+}
+lg_ms=() nft_ms=() chk_ms=() nc_ms=() ipt_ms=() lg_cpu=() chk_cpu=() base_ms=() base_cpu=()
 for r in $(seq "$REPS"); do
 	t0=$(ms_now)
-	"$LOGUARD" -f "$tmp/pbig.yaml" check >/dev/null
+	chk_cpu+=("$(cpu_ms "$LOGUARD" -f "$tmp/pbig.yaml" check)")
 	chk_ms+=($(($(ms_now) - t0)))
 	"$LOGUARD" flush >/dev/null
 	t0=$(ms_now)
-	"$LOGUARD" -f "$tmp/pbig.yaml" apply >/dev/null
+	lg_cpu+=("$(cpu_ms "$LOGUARD" -f "$tmp/pbig.yaml" apply)")
 	lg_ms+=($(($(ms_now) - t0)))
+	if [ -n "$BASE" ]; then
+		"$LOGUARD" flush >/dev/null
+		t0=$(ms_now)
+		base_cpu+=("$(cpu_ms "$BASE" -f "$tmp/pbig.yaml" apply)")
+		base_ms+=($(($(ms_now) - t0)))
+	fi
 	"$LOGUARD" flush >/dev/null
 	t0=$(ms_now)
 	nft -f "$tmp/pbig.nft"
@@ -146,8 +171,9 @@ for r in $(seq "$REPS"); do
 		ipt_ms+=($(($(ms_now) - t0)))
 		nft delete table ip filter
 	fi
-	printf '  rep %d  loguard apply %5d ms   nft -f %6d ms   iptables-nft-restore %6s ms   (check %4d ms, apply counters:false %4d ms)\n' \
-		"$r" "${lg_ms[-1]}" "${nft_ms[-1]}" "${ipt_ms[-1]:-n/a}" "${chk_ms[-1]}" "${nc_ms[-1]}"
+	printf '  rep %d  loguard apply %5d ms (CPU %s)   nft -f %6d ms   iptables-nft-restore %6s ms   (check %4d ms, apply counters:false %4d ms)%s\n' \
+		"$r" "${lg_ms[-1]}" "${lg_cpu[-1]}" "${nft_ms[-1]}" "${ipt_ms[-1]:-n/a}" "${chk_ms[-1]}" \
+		"${nc_ms[-1]}" "${BASE:+   BENCH_BASE apply ${base_ms[-1]} ms (CPU ${base_cpu[-1]})}"
 done
 "$LOGUARD" flush >/dev/null
 
@@ -185,6 +211,25 @@ echo
 printf '%-40s %9s\n' "apply $NBIG guards (median of $REPS)" "ms"
 printf '%-40s %9s   target <= 50 ms: %s\n' "loguard apply (whole process)" "$mlg" "$(mark "$mlg" 50 "<=")"
 printf '%-40s %9s\n' "  of which userspace (loguard check)" "$mchk"
+mlgc=n/a mchkc=n/a
+if $HAVE_PERF; then
+	mlgc=$(median "${lg_cpu[@]}") mchkc=$(median "${chk_cpu[@]}")
+	printf '%-40s %9s   target <= 50 ms: %s\n' "loguard apply, CPU (task-clock)" "$mlgc" \
+		"$(mark "$mlgc" 50 "<=")"
+	printf '%-40s %9s   (the rest is the kernel taking the batch)\n' \
+		"  of which userspace (check), CPU" "$mchkc"
+fi
+mbase=n/a mbasec=n/a
+if [ -n "$BASE" ]; then
+	mbase=$(median "${base_ms[@]}")
+	printf '%-40s %9s   this / base: %s\n' "BENCH_BASE apply (interleaved)" "$mbase" \
+		"$(ratio "$mlg" "$mbase")"
+	if $HAVE_PERF; then
+		mbasec=$(median "${base_cpu[@]}")
+		printf '%-40s %9s   this / base: %s\n' "BENCH_BASE apply, CPU" "$mbasec" \
+			"$(ratio "$mlgc" "$mbasec")"
+	fi
+fi
 printf '%-40s %9s\n' "nft -f <loguard print output>" "$mnft"
 printf '%-40s %8sx   target >= 8x: %s\n' "nft time / loguard time" "$speedup" "$(mark "$speedup" 8 ">=")"
 printf '%-40s %9s   (no per-element counters; loguard show then has no counts)\n' \
@@ -198,7 +243,8 @@ fi
 echo "================================================================================"
 # One line for bench/all.sh.
 echo "figures: tcp_b_a=$mrb tcp_c_a=$mrc apply_ms=$mlg check_ms=$mchk nft_ms=$mnft ipt_ms=$mipt" \
-	"apply_nocounters_ms=$mnc"
+	"apply_nocounters_ms=$mnc apply_cpu_ms=$mlgc check_cpu_ms=$mchkc base_apply_ms=$mbase" \
+	"base_apply_cpu_ms=$mbasec"
 awk -v l="$load0" -v n="$(nproc)" 'BEGIN { exit !(l > n / 4) }' &&
 	echo "note: 1-minute load average was $load0 on $(nproc) CPUs before the benchmark started —" \
 		"other work was competing; rates are noisy"

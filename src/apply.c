@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,6 +49,12 @@ static int check_oneshot(const struct policy *p, struct diags *d)
 		}
 	}
 	return r;
+}
+
+void apply_keep_heap(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 int apply_load(const char *file, unsigned flags, struct diags *d, struct loaded *ret)
@@ -103,12 +110,7 @@ void apply_loaded_free(struct loaded *l)
 /* Append what src says to d and empty src. */
 static void diags_move(struct diags *d, struct diags *src)
 {
-	for (size_t i = 0; i < src->n; i++) {
-		const struct diag *g = &src->v[i];
-		struct loc loc = { .file = g->file, .line = g->line, .col = g->col };
-
-		diags_add(d, g->level, g->file ? &loc : NULL, "%s", g->msg);
-	}
+	diags_append(d, src);
 	diags_free(src);
 }
 

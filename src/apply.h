@@ -33,6 +33,15 @@ int apply_load_source(const struct policy_source *src, unsigned flags, struct di
 /* Free both; accepts a zeroed struct. */
 void apply_loaded_free(struct loaded *l);
 
+/*
+ * For a process that loads big policies (apply, the daemon): glibc gives big arrays their own
+ * mmap() and trims the heap's top on free, so memory freed by one stage (the file's text,
+ * libyaml's buffers; a reload's previous policy) is not reused by the next but faulted in
+ * fresh, at ~20 us a page on these VMs. Keep the heap instead: a cold apply of 10,000 guards
+ * faulted 2,435 pages and took 121 ms of CPU, 2,091 and 107 ms with it (same run).
+ */
+void apply_keep_heap(void);
+
 /* Install rs as table inet loguard in one transaction (rs NULL: remove the table;
  * commit false: the kernel validates and discards), with table_flags (0, or
  * NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST). An installed table is updated in place

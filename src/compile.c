@@ -291,7 +291,9 @@ static int merged_ports(const struct policy_guard *g, struct policy_ports **ret,
 	if (!v)
 		return -ENOMEM;
 	memcpy(v, g->ports, g->n_ports * sizeof(*v));
-	qsort(v, g->n_ports, sizeof(*v), cmp_ports);
+	/* Most guards have one port: glibc's qsort() costs ~500 instructions even then. */
+	if (g->n_ports > 1)
+		qsort(v, g->n_ports, sizeof(*v), cmp_ports);
 	for (size_t i = 0; i < g->n_ports; i++) {
 		if (n && (uint32_t)v[n - 1].last + 1 >= v[i].first) {
 			if (v[i].last > v[n - 1].last)
@@ -329,7 +331,7 @@ static int piece_add(struct policy_ports **v, size_t *n, size_t *cap, uint32_t f
 {
 	if (first > last)
 		return 0;
-	if (array_grow(v, cap, *n, sizeof(**v)) < 0)
+	if (array_grow_small(v, cap, *n, sizeof(**v)) < 0)
 		return -ENOMEM;
 	(*v)[(*n)++] = (struct policy_ports){ .first = first, .last = last, .loc = *loc };
 	return 0;
@@ -439,12 +441,14 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g,
 	}
 
 	/* Two units may resolve to one cgroup: duplicates would be EEXIST in the kernel. */
-	cgs = calloc(g->n_cgroup_ids ? g->n_cgroup_ids : 1, sizeof(*cgs));
-	if (!cgs)
+	/* (Most guards have none: no allocation for those.) */
+	cgs = g->n_cgroup_ids ? calloc(g->n_cgroup_ids, sizeof(*cgs)) : NULL;
+	if (g->n_cgroup_ids && !cgs)
 		return -ENOMEM;
 	for (size_t i = 0; i < g->n_cgroup_ids; i++)
 		cgs[i] = &g->cgroup_ids[i];
-	qsort(cgs, g->n_cgroup_ids, sizeof(*cgs), cmp_cgroup_ref);
+	if (g->n_cgroup_ids > 1)
+		qsort(cgs, g->n_cgroup_ids, sizeof(*cgs), cmp_cgroup_ref);
 	for (size_t i = 0; i < g->n_cgroup_ids; i++)
 		if (!n_cgs || cmp_cgroup_ref(&cgs[n_cgs - 1], &cgs[i]))
 			cgs[n_cgs++] = cgs[i];

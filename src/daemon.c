@@ -70,6 +70,7 @@ static void on_signal(int sig)
 struct daemon {
 	const struct daemon_opts *opts;
 	struct loaded cur;
+	struct policy_cache *cache; /* the files as the last load parsed them (reloads) */
 	struct nl *nl;
 	struct nflog *nflog;
 	struct enrich *enrich;
@@ -433,7 +434,8 @@ static int load_policy(struct daemon *d, struct diags *dg, struct loaded *ret)
 {
 	const struct policy_source src = { .file = d->opts->policy_file,
 					   .dir = d->opts->policy_dir,
-					   .dir_optional = d->opts->policy_dir_optional };
+					   .dir_optional = d->opts->policy_dir_optional,
+					   .cache = d->cache };
 
 	return apply_load_source(&src, APPLY_TRUSTED | APPLY_LIVE, dg, ret);
 }
@@ -843,11 +845,15 @@ static int loop(struct daemon *d, const sigset_t *unblocked)
 
 int daemon_run(const struct daemon_opts *opts)
 {
-	struct daemon d = { .opts = opts, .journal_fd = -1 };
+	struct daemon d = { .opts = opts, .journal_fd = -1, .cache = policy_cache_new() };
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigset_t block, unblocked;
 	int status, r;
 
+	/* A reload builds the next policy and ruleset while the current ones live: 10,000
+	 * guards in 100 drop-ins, the daemon CPU of reloads 1-3 was 59, 44, 37 ms with glibc's
+	 * defaults, 40, 26, 16 with the heap kept (steady state 12-22 ms either way). */
+	apply_keep_heap();
 	/* Block first, so a signal during startup waits for the loop. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGHUP);
@@ -938,6 +944,7 @@ int daemon_run(const struct daemon_opts *opts)
 	nflog_close(d.nflog);
 	nl_close(d.nl);
 	apply_loaded_free(&d.cur);
+	policy_cache_free(d.cache);
 	sigprocmask(SIG_SETMASK, &unblocked, NULL);
 	return status;
 }

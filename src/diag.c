@@ -91,6 +91,19 @@ char *diag_format(const struct diag *g)
 	return r < 0 ? NULL : s;
 }
 
+int diags_append(struct diags *d, const struct diags *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		const struct diag *g = &src->v[i];
+		struct loc loc = { .file = g->file, .line = g->line, .col = g->col };
+		int r = diags_add(d, g->level, g->file ? &loc : NULL, "%s", g->msg);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 void diags_free(struct diags *d)
 {
 	if (!d)

@@ -40,6 +40,9 @@ char *diag_format(const struct diag *g);
 /* Write every diagnostic to f, one formatted line each (for main and the daemon). */
 void diags_print(const struct diags *d, FILE *f);
 
+/* Append a copy of every diagnostic of src to d; 0 or -ENOMEM. */
+int diags_append(struct diags *d, const struct diags *src);
+
 /* Free every message; d itself is caller-owned and left empty. Accepts NULL. */
 void diags_free(struct diags *d);
 

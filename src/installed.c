@@ -410,14 +410,13 @@ static const struct rs_set *known_set(const struct ruleset *known, const struct 
 	return s;
 }
 
-/* x's elements as s holds them, in the form a dump gives them. */
-static int elems_from_known(struct inst_set *x, const struct rs_set *s)
+int inst_set_elems_from(struct inst_set *x, const struct rs_set *s, size_t first, size_t n)
 {
-	x->elems = calloc(s->n_elems + 1, sizeof(*x->elems));
+	x->elems = calloc(n + 1, sizeof(*x->elems));
 	if (!x->elems)
 		return -ENOMEM;
-	x->cap_elems = s->n_elems + 1;
-	for (size_t i = 0; i < s->n_elems; i++) {
+	x->cap_elems = n + 1;
+	for (size_t i = first; i < first + n; i++) {
 		const struct rs_elem *e = &s->elems[i];
 		struct inst_elem *y = &x->elems[x->n_elems];
 
@@ -431,7 +430,20 @@ static int elems_from_known(struct inst_set *x, const struct rs_set *s)
 		}
 		x->n_elems++;
 	}
+	if (x->n_elems)
+		qsort(x->elems, x->n_elems, sizeof(*x->elems), inst_elem_cmp);
 	return 0;
+}
+
+void inst_set_elems_free(struct inst_set *x)
+{
+	for (size_t j = 0; j < x->n_elems; j++) {
+		free(x->elems[j].chain);
+		free(x->elems[j].comment);
+	}
+	free(x->elems);
+	x->elems = NULL;
+	x->n_elems = x->cap_elems = 0;
 }
 
 int installed_read_since(struct nl *nl, const struct ruleset *known, struct installed **ret_inst)
@@ -450,7 +462,8 @@ int installed_read_since(struct nl *nl, const struct ruleset *known, struct inst
 		r = read_sets(nl, &rc);
 	/* While our socket owns the table, no other process can change it: what we installed
 	 * last (known) is what the sets only our updates change hold, and reading them back
-	 * (20,000 elements for 10,000 guards, over half of a reload) would only say so again. */
+	 * (20,000 elements for 10,000 guards, over half of a reload) would only say so again.
+	 * Nor are they copied: the diff compares the two rulesets (emit_update_build). */
 	mine = known && (inst->flags & NFT_TABLE_F_OWNER) && inst->owner == nl_portid(nl);
 	for (size_t i = 0; r >= 0 && i < inst->n_sets; i++) {
 		const struct rs_set *s = mine ? known_set(known, &inst->sets[i]) : NULL;
@@ -458,7 +471,7 @@ int installed_read_since(struct nl *nl, const struct ruleset *known, struct inst
 		/* A dynamic set (a log meter) is filled by packets, up to 131,072 elements, and
 		 * an update never touches its elements: only its definition is needed. */
 		if (s)
-			r = elems_from_known(&inst->sets[i], s);
+			inst->sets[i].known = s;
 		else if (!(inst->sets[i].flags & NFT_SET_EVAL))
 			r = read_elems(nl, &rc, &inst->sets[i]);
 	}
@@ -486,14 +499,8 @@ void installed_free(struct installed *inst)
 	for (size_t i = 0; i < inst->n_chains; i++)
 		free(inst->chains[i].name);
 	for (size_t i = 0; i < inst->n_sets; i++) {
-		struct inst_set *s = &inst->sets[i];
-
-		for (size_t j = 0; j < s->n_elems; j++) {
-			free(s->elems[j].chain);
-			free(s->elems[j].comment);
-		}
-		free(s->elems);
-		free(s->name);
+		inst_set_elems_free(&inst->sets[i]);
+		free(inst->sets[i].name);
 	}
 	for (size_t i = 0; i < inst->n_objs; i++)
 		free(inst->objs[i]);

@@ -29,8 +29,11 @@ struct inst_set {
 	uint32_t key_type, key_len, flags, data_type, size;
 	uint64_t timeout;	 /* ms; sets with NFT_SET_TIMEOUT */
 	unsigned n_exprs;	 /* per-element expressions (a counter) */
-	struct inst_elem *elems; /* sorted by emit_elem_cmp() */
+	struct inst_elem *elems; /* sorted by inst_elem_cmp() */
 	size_t n_elems, cap_elems;
+	/* Not read back (elems empty): the set holds exactly known's elements, as our last
+	 * update left it (installed_read_since). */
+	const struct rs_set *known;
 };
 
 /* One chain; base chains with their hook. */
@@ -75,6 +78,12 @@ int installed_read(struct nl *nl, struct installed **ret_inst);
  * instead of dumped. Read the generation first, as for installed_read(). 0 or -errno. */
 struct ruleset;
 int installed_read_since(struct nl *nl, const struct ruleset *known, struct installed **ret_inst);
+
+/* x's elements from n elements of s starting at first, in the form a dump gives them,
+ * sorted. 0 or -ENOMEM; inst_set_elems_free() frees them. */
+struct rs_set;
+int inst_set_elems_from(struct inst_set *x, const struct rs_set *s, size_t first, size_t n);
+void inst_set_elems_free(struct inst_set *x);
 
 /* Free the whole graph; accepts NULL. */
 void installed_free(struct installed *inst);

@@ -80,7 +80,10 @@ static int load(const struct cmdline *cl, unsigned flags, struct loaded *ret)
 {
 	const struct policy_source src = source(cl);
 	struct diags d = { 0 };
-	int r = apply_load_source(&src, flags, &d, ret);
+	int r;
+
+	apply_keep_heap();
+	r = apply_load_source(&src, flags, &d, ret);
 
 	diags_print(&d, stderr);
 	if (r < 0 && d.n_errors == 0)

@@ -1405,15 +1405,64 @@ struct set_plan {
 	size_t n_add;
 };
 
+/* Whether a (of s) and b (of k, a set of the same definition) are the same element. */
+static bool elem_same(const struct rs_set *s, const struct rs_elem *a, const struct rs_set *k,
+		      const struct rs_elem *b)
+{
+	uint8_t ka[EMIT_KEY_MAX], kb[EMIT_KEY_MAX];
+	size_t n = emit_elem_key(s, a, false, ka);
+
+	if (n != emit_elem_key(k, b, false, kb) || memcmp(ka, kb, n))
+		return false;
+	if (s->interval &&
+	    (emit_elem_key(s, a, true, ka) != emit_elem_key(k, b, true, kb) || memcmp(ka, kb, n)))
+		return false;
+	return str_same(a->chain, b->chain) && str_same(a->comment, b->comment);
+}
+
+/*
+ * Of a set installed as k holds it, the part that may differ from s: s and k come from the
+ * same compiler and mostly the same policy, so their elements are in the same order but for
+ * what changed. The equal head and tail are kept as they are; *ret_first and *ret_n say
+ * which of s's elements are left, and mid holds k's, sorted (the whole sets when nothing
+ * matches). Comparing in place costs a 10,000-guard reload 40,000 key encodings instead of
+ * copying, sorting and searching 20,000 elements.
+ */
+static int trim_known(const struct rs_set *s, const struct rs_set *k, struct inst_set *mid,
+		      size_t *ret_first, size_t *ret_n)
+{
+	size_t head = 0, tail = 0;
+
+	while (head < s->n_elems && head < k->n_elems &&
+	       elem_same(s, &s->elems[head], k, &k->elems[head]))
+		head++;
+	while (tail < s->n_elems - head && tail < k->n_elems - head &&
+	       elem_same(s, &s->elems[s->n_elems - 1 - tail], k, &k->elems[k->n_elems - 1 - tail]))
+		tail++;
+	*ret_first = head;
+	*ret_n = s->n_elems - head - tail;
+	return inst_set_elems_from(mid, k, head, k->n_elems - head - tail);
+}
+
 /* Match s's elements against the installed ones: missing ones go to plan->add, installed
- * ones s does not have (or has with another verdict or comment) to *del. */
-static int plan_elems(const struct rs_set *s, struct set_plan *plan, const struct inst_elem ***del,
-		      size_t *n_del)
+ * ones s does not have (or has with another verdict or comment) to *del, which may point
+ * into mid (freed by the caller after it). */
+static int plan_elems(const struct rs_set *s, struct set_plan *plan, struct inst_set *mid,
+		      const struct inst_elem ***del, size_t *n_del)
 {
 	const struct inst_set *x = plan->inst;
-	bool *kept = calloc(x->n_elems + 1, sizeof(*kept));
+	size_t first = 0, n = s->n_elems;
 	const struct inst_elem **nd;
+	bool *kept;
+	int r;
 
+	if (x->known) {
+		r = trim_known(s, x->known, mid, &first, &n);
+		if (r < 0)
+			return r;
+		x = mid;
+	}
+	kept = calloc(x->n_elems + 1, sizeof(*kept));
 	plan->add = calloc(s->n_elems + 1, sizeof(*plan->add));
 	nd = reallocarray(*del, *n_del + x->n_elems + 1, sizeof(**del));
 	if (nd)
@@ -1422,7 +1471,7 @@ static int plan_elems(const struct rs_set *s, struct set_plan *plan, const struc
 		free(kept);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < s->n_elems; i++) {
+	for (size_t i = first; i < first + n; i++) {
 		const struct rs_elem *e = &s->elems[i];
 		struct inst_elem k = { 0 };
 		const struct inst_elem *hit;
@@ -1473,15 +1522,17 @@ static int plan_sets(struct emit_batch *b, const struct ruleset *rs, const struc
 	}
 	for (size_t i = 0; i < rs->n_sets && !b->err; i++) {
 		const struct inst_elem **del = NULL;
+		struct inst_set mid = { 0 };
 		size_t n_del = 0;
 		int r;
 
 		if (!plans[i].inst || set_elems_managed(&rs->sets[i]))
 			continue;
-		r = plan_elems(&rs->sets[i], &plans[i], &del, &n_del);
+		r = plan_elems(&rs->sets[i], &plans[i], &mid, &del, &n_del);
 		if (r >= 0)
 			put_del_elems(b, rs->sets[i].name, del, n_del);
 		free(del);
+		inst_set_elems_free(&mid);
 		if (r < 0)
 			return r;
 	}

@@ -135,6 +135,7 @@ struct policy {
 	uint32_t log_rate;
 	enum policy_rate_unit log_rate_unit;
 	uint32_t log_burst; /* records per port and user before the rate applies */
+	bool services;	    /* a port was given by service name (/etc/services, at parse time) */
 	struct policy_guard *guards;
 	size_t n_guards;
 };
@@ -169,6 +170,14 @@ int policy_parse_buffer_opts(const char *file, const char *buf, size_t len,
  * global keys ('mode', 'log', 'counters', 'queue') are errors. */
 int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opts *opts,
 			 struct diags *diags, struct policy **ret_policy);
+
+/* Read a whole policy file (at most 16 MiB and one byte) into *ret_buf (malloc()ed, *ret_len
+ * bytes); a read failure is a located error in diags. */
+int policy_read_fd(const char *file, int fd, struct diags *diags, char **ret_buf, size_t *ret_len);
+
+/* A deep copy of p as parsed (before policy_check(), before any policy_merge(): -EINVAL),
+ * its locs pointing at its own copy of the file name. 0 or -errno. */
+int policy_dup(const struct policy *p, struct policy **ret_policy);
 
 /* Read and parse a policy file; a read failure is a located error too. */
 int policy_parse_file(const char *file, struct diags *diags, struct policy **ret_policy);

@@ -200,8 +200,8 @@ static size_t uids_sort_unique(uid_t *v, size_t n)
 {
 	size_t o = 0;
 
-	if (n == 0)
-		return 0;
+	if (n < 2) /* most guards allow one user: no qsort() call for those */
+		return n;
 	qsort(v, n, sizeof(*v), cmp_uid);
 	for (size_t i = 1; i < n; i++)
 		if (v[i] != v[o])
@@ -560,7 +560,7 @@ static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 			}
 			id = u->uid;
 		}
-		if (array_grow(&v, &cap, n, sizeof(*v)) < 0)
+		if (array_grow_small(&v, &cap, n, sizeof(*v)) < 0)
 			goto nomem;
 		v[n++] = id;
 	}

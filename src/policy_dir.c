@@ -107,24 +107,173 @@ static int open_policy_file(const char *file, enum policy_open how, struct diags
 	return 0;
 }
 
-int policy_merge(struct policy *p, struct policy *dropin)
+/* One file as a load read and parsed it without errors: its bytes, the options that shape the
+ * parse, the result as parsed and what the parse said (warnings). */
+struct cache_entry {
+	char *file;
+	char *buf;
+	size_t len;
+	char *main_file; /* the parse options: a drop-in of main_file (NULL: a main file) ... */
+	enum policy_mode mode; /* ... with this default mode */
+	struct policy *policy;
+	struct diags said;
+	unsigned gen; /* the load that last used it */
+};
+
+struct policy_cache {
+	struct cache_entry *v;
+	size_t n;
+	unsigned gen;
+};
+
+struct policy_cache *policy_cache_new(void)
 {
-	struct policy_guard *g;
+	return calloc(1, sizeof(struct policy_cache));
+}
+
+static void entry_clear(struct cache_entry *e)
+{
+	free(e->file);
+	free(e->buf);
+	free(e->main_file);
+	policy_free(e->policy);
+	diags_free(&e->said);
+}
+
+void policy_cache_free(struct policy_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		entry_clear(&c->v[i]);
+	free(c->v);
+	free(c);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static struct cache_entry *cache_find(struct policy_cache *c, const char *file)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->v[i].file, file))
+			return &c->v[i];
+	return NULL;
+}
+
+/* Keep what file parsed into (p, with what the parse said) for the next load; best effort:
+ * out of memory, the next load parses it again. Takes buf. */
+static void cache_store(struct policy_cache *c, const char *file, char *buf, size_t len,
+			const struct policy_parse_opts *o, const struct policy *p,
+			const struct diags *said)
+{
+	struct cache_entry e = { .buf = buf, .len = len, .mode = o->mode, .gen = c->gen };
+	struct cache_entry *old = cache_find(c, file), *nv;
+
+	if (!(e.file = strdup(file)) || (o->main_file && !(e.main_file = strdup(o->main_file))) ||
+	    policy_dup(p, &e.policy) < 0 || diags_append(&e.said, said) < 0)
+		goto drop;
+	if (old) {
+		entry_clear(old);
+		*old = e;
+		return;
+	}
+	nv = reallocarray(c->v, c->n + 1, sizeof(*nv));
+	if (!nv)
+		goto drop;
+	c->v = nv;
+	c->v[c->n++] = e;
+	return;
+drop:
+	entry_clear(&e);
+}
+
+/* Forget the files the load that just ended did not parse cleanly or no longer has. */
+static void cache_prune(struct policy_cache *c)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i].gen == c->gen)
+			c->v[k++] = c->v[i];
+		else
+			entry_clear(&c->v[i]);
+	}
+	c->n = k;
+}
+
+/*
+ * policy_parse_fd_opts() through the cache: the file is read whole every time, and when its
+ * bytes, name and parse options are what the cache holds, the cached parse is copied and what
+ * it said said again (parsing 10,000 guards costs ~100 times the copy). A parse that used
+ * /etc/services (a port given by name) depends on more than the bytes: never kept.
+ */
+static int parse_file(struct policy_cache *c, const char *file, int fd,
+		      const struct policy_parse_opts *o, struct diags *d, struct policy **ret)
+{
+	struct diags said = { 0 };
+	struct cache_entry *e;
+	size_t len;
+	char *buf;
+	int r;
+
+	if (!c)
+		return policy_parse_fd_opts(file, fd, o, d, ret);
+	r = policy_read_fd(file, fd, d, &buf, &len);
+	if (r < 0)
+		return r;
+	e = cache_find(c, file);
+	if (e && e->len == len && !memcmp(e->buf, buf, len) && str_eq(e->main_file, o->main_file) &&
+	    e->mode == o->mode) {
+		free(buf);
+		r = policy_dup(e->policy, ret);
+		if (r >= 0 && diags_append(d, &e->said) < 0) {
+			policy_free(*ret);
+			r = -ENOMEM;
+		}
+		if (r >= 0)
+			e->gen = c->gen;
+		return r;
+	}
+	r = policy_parse_buffer_opts(file, buf, len, o, &said, ret);
+	if (diags_append(d, &said) < 0 && r >= 0) {
+		policy_free(*ret);
+		r = -ENOMEM;
+	}
+	if (r == 0 && !(*ret)->services)
+		cache_store(c, file, buf, len, o, *ret, &said);
+	else
+		free(buf);
+	diags_free(&said);
+	return r;
+}
+
+int policy_merge(struct policy *p, struct policy *dropin, size_t *cap)
+{
+	size_t need = p->n_guards + dropin->n_guards + 1;
 	char **files;
 
-	g = reallocarray(p->guards, p->n_guards + dropin->n_guards + 1, sizeof(*g));
-	if (!g) {
-		policy_free(dropin);
-		return -ENOMEM;
+	/* Doubling: 100 drop-ins of 100 guards copied the growing array 100 times. */
+	if (need > *cap) {
+		size_t ncap = *cap * 2 > need ? *cap * 2 : need;
+		struct policy_guard *g = reallocarray(p->guards, ncap, sizeof(*g));
+
+		if (!g) {
+			policy_free(dropin);
+			return -ENOMEM;
+		}
+		p->guards = g;
+		*cap = ncap;
 	}
-	p->guards = g;
 	files = reallocarray(p->dropins, p->n_dropins + 1, sizeof(*files));
 	if (!files) {
 		policy_free(dropin);
 		return -ENOMEM;
 	}
 	p->dropins = files;
-	memcpy(p->guards + p->n_guards, dropin->guards, dropin->n_guards * sizeof(*g));
+	memcpy(p->guards + p->n_guards, dropin->guards, dropin->n_guards * sizeof(*p->guards));
 	p->n_guards += dropin->n_guards;
 	p->dropins[p->n_dropins++] = dropin->file;
 	free(dropin->guards);
@@ -178,12 +327,14 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 	struct policy *p = NULL, *partial = NULL;
 	const struct policy_parse_opts mo = { .ret_partial = ret_partial ? &partial : NULL };
 	char **files = NULL;
-	size_t n_files = 0;
+	size_t n_files = 0, cap_guards = 0;
 	int fd, r, bad = 0;
 
+	if (src->cache)
+		src->cache->gen++;
 	r = open_policy_file(src->file, how, d, &fd);
 	if (r >= 0) {
-		r = policy_parse_fd_opts(src->file, fd, &mo, d, &p);
+		r = parse_file(src->cache, src->file, fd, &mo, d, &p);
 		close(fd);
 	}
 	if (r < 0 && r != -EINVAL && r != -EPERM)
@@ -230,7 +381,7 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 
 		r = open_policy_file(files[i], how, d, &fd);
 		if (r >= 0) {
-			r = policy_parse_fd_opts(files[i], fd, &o, d, &sub);
+			r = parse_file(src->cache, files[i], fd, &o, d, &sub);
 			close(fd);
 		}
 		if (r < 0 && r != -EINVAL && r != -EPERM && r != -ENOENT)
@@ -243,11 +394,12 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 			bad = bad ? bad : r;
 		if (!sub)
 			continue;
-		r = p ? policy_merge(p, sub) : (policy_free(sub), 0);
+		r = p ? policy_merge(p, sub, &cap_guards) : (policy_free(sub), 0);
 		if (r < 0)
 			goto out;
 	}
-	r = p ? check_names_across(p, d) : 0;
+	/* One file alone: the parser compared its names already. */
+	r = p && p->n_dropins ? check_names_across(p, d) : 0;
 	if (r < 0 && r != -EINVAL)
 		goto out;
 	if (r < 0 || bad < 0)
@@ -256,6 +408,8 @@ out:
 	for (size_t i = 0; i < n_files; i++)
 		free(files[i]);
 	free(files);
+	if (src->cache)
+		cache_prune(src->cache);
 	if (r < 0 && !(r == -EINVAL && p && ret_partial)) {
 		policy_free(p);
 		return r;

@@ -12,11 +12,24 @@
 /* More drop-ins than this is a mistake (or an attack on the loader), not a policy. */
 #define POLICY_DIR_MAX_FILES 4096
 
+/* Files a load parsed, kept for the next load (the daemon's reloads): a file whose bytes are
+ * the same as then is not parsed again. Opaque. */
+struct policy_cache;
+
+/* An empty cache; NULL when out of memory (then loads simply parse everything). */
+struct policy_cache *policy_cache_new(void);
+/* Accepts NULL. */
+void policy_cache_free(struct policy_cache *c);
+
 /* Which files make the policy: the main file, then DIR/ *.yaml in lexical (strcmp) order. */
 struct policy_source {
 	const char *file;  /* the main policy: global keys and guards */
 	const char *dir;   /* drop-ins, guards only; NULL: none */
 	bool dir_optional; /* a missing dir means no drop-ins (the default pair) */
+	/* NULL, or files parsed by the last load with this cache: each file is still opened,
+	 * judged (trust.c) and read every time, and parsed again unless its bytes, name and
+	 * parse options are those of the cached parse, which is then copied instead. */
+	struct policy_cache *cache;
 };
 
 /* How policy_source_load() opens each file and the directory. */
@@ -42,9 +55,9 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 			       struct policy **ret_partial);
 
 /* Move the guards of dropin (parsed with policy_parse_fd_opts) to the end of p, with its file
- * name (their locs point there), and free dropin. Names are not compared here:
- * policy_source_load() does it once for all files. Returns 0 or -ENOMEM (dropin freed, p
- * unchanged). */
-int policy_merge(struct policy *p, struct policy *dropin);
+ * name (their locs point there), and free dropin. *cap: the capacity of p->guards as merges
+ * left it (0 before the first). Names are not compared here: policy_source_load() does it
+ * once for all files. Returns 0 or -ENOMEM (dropin freed, p unchanged). */
+int policy_merge(struct policy *p, struct policy *dropin, size_t *cap);
 
 #endif

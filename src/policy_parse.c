@@ -773,29 +773,6 @@ struct guard_state {
 	size_t n_pend, cap_pend;
 };
 
-/*
- * array_grow() for the per-guard lists (ports, users, ...): most hold one or two entries, and
- * array_grow()'s first 16 slots cost 10,000 guards ~8 MB of heap, whose page faults were the
- * biggest single cost of parsing such a policy (measured with perf). Start at one, double.
- */
-static int node_grow(void *parray, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	if (!*cap) {
-		void *v, *nv;
-
-		memcpy(&v, parray, sizeof(v));
-		nv = reallocarray(v, 1, size);
-		if (!nv)
-			return -ENOMEM;
-		memcpy(parray, &nv, sizeof(nv));
-		*cap = 1;
-		return 0;
-	}
-	return array_grow(parray, cap, n, size);
-}
-
 static bool is_service_char(char ch)
 {
 	return ch && isascii((unsigned char)ch) &&
@@ -860,12 +837,13 @@ static void parse_port(struct parse_ctx *c, struct guard_state *gs)
 			return;
 		}
 		gs->n_pend++;
+		c->p->services = true;
 		a = z = 0;
 	} else {
 		goto invalid;
 	}
 
-	if (node_grow(&g->ports, &gs->cap_ports, g->n_ports, sizeof(*g->ports)) < 0) {
+	if (array_grow_small(&g->ports, &gs->cap_ports, g->n_ports, sizeof(*g->ports)) < 0) {
 		fail(c, -ENOMEM);
 		return;
 	}
@@ -979,7 +957,7 @@ static void parse_ref(struct parse_ctx *c, struct guard_state *gs, unsigned key)
 		free(name);
 		return;
 	}
-	if (node_grow(v, &gs->cap_refs[key], *n, sizeof(**v)) < 0) {
+	if (array_grow_small(v, &gs->cap_refs[key], *n, sizeof(**v)) < 0) {
 		free(name);
 		fail(c, -ENOMEM);
 		return;
@@ -1546,15 +1524,14 @@ int policy_parse_buffer_opts(const char *file, const char *buf, size_t len,
 	return parse_buffer(file, buf, len, opts, diags, ret_policy);
 }
 
-int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opts *opts,
-			 struct diags *diags, struct policy **ret_policy)
+int policy_read_fd(const char *file, int fd, struct diags *diags, char **ret_buf, size_t *ret_len)
 {
 	struct loc whole = { .file = file };
 	size_t len = 0, cap = 0;
 	char *buf = NULL;
 	int r;
 
-	if (!file || fd < 0 || !diags || !ret_policy)
+	if (!file || fd < 0 || !diags || !ret_buf || !ret_len)
 		return -EINVAL;
 	/* Read up to one byte past the limit so a too-large file is noticed without stat()
 	 * (which says nothing useful for pipes and /proc files). */
@@ -1571,8 +1548,8 @@ int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opt
 				break;
 			nb = realloc(buf, ncap);
 			if (!nb) {
-				r = -ENOMEM;
-				goto out;
+				free(buf);
+				return -ENOMEM;
 			}
 			buf = nb;
 			cap = ncap;
@@ -1582,24 +1559,135 @@ int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opt
 			if (errno == EINTR)
 				continue;
 			r = -errno;
-			goto read_error;
+			free(buf);
+			if (diags_add(diags, DIAG_ERROR, &whole, "cannot read: %s", strerror(-r)) < 0)
+				return -ENOMEM;
+			return r;
 		}
 		if (n == 0)
 			break;
 		len += n;
 	}
-	r = parse_buffer(file, buf, len, opts, diags, ret_policy);
-	goto out;
-
-read_error : {
-	int d = diags_add(diags, DIAG_ERROR, &whole, "cannot read: %s", strerror(-r));
-
-	if (d < 0)
-		r = d;
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
 }
-out:
+
+int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opts *opts,
+			 struct diags *diags, struct policy **ret_policy)
+{
+	size_t len;
+	char *buf;
+	int r;
+
+	if (!ret_policy)
+		return -EINVAL;
+	r = policy_read_fd(file, fd, diags, &buf, &len);
+	if (r < 0)
+		return r;
+	r = parse_buffer(file, buf, len, opts, diags, ret_policy);
 	free(buf);
 	return r;
+}
+
+/* A copy of refs whose locs point at file when they pointed at from; *ret_n counts the
+ * names copied so far, for policy_free() after a failure. */
+static int refs_dup(const struct policy_ref *v, size_t n, const char *from, const char *file,
+		    struct policy_ref **ret, size_t *ret_n)
+{
+	struct policy_ref *c;
+
+	if (!n)
+		return 0;
+	c = calloc(n, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*ret = c;
+	for (size_t i = 0; i < n; i++) {
+		c[i].loc = v[i].loc;
+		if (c[i].loc.file == from)
+			c[i].loc.file = file;
+		c[i].name = strdup(v[i].name);
+		if (!c[i].name)
+			return -ENOMEM;
+		(*ret_n)++;
+	}
+	return 0;
+}
+
+static void loc_move(struct loc *l, const char *from, const char *file)
+{
+	if (l->file == from)
+		l->file = file;
+}
+
+/* One guard of a policy as parsed into g, its locs moved to file. Every pointer is g's own
+ * (what policy_check() fills stays empty): policy_free() frees what it got on failure. */
+static int guard_dup(const struct policy_guard *o, const char *from, const char *file,
+		     struct policy_guard *g)
+{
+	*g = *o;
+	g->name = NULL;
+	g->ports = NULL;
+	g->users = g->groups = g->units = g->cgroups = g->executables = g->launched = NULL;
+	g->n_users = g->n_groups = g->n_units = g->n_cgroups = g->n_executables = 0;
+	g->n_launched = 0;
+	g->uids = NULL;
+	g->cgroup_ids = NULL;
+	g->exe_ids = NULL;
+	g->n_uids = g->n_cgroup_ids = g->n_exe_ids = 0;
+	loc_move(&g->loc, from, file);
+	loc_move(&g->name_loc, from, file);
+	loc_move(&g->owner_loc, from, file);
+	if (o->name && !(g->name = strdup(o->name)))
+		return -ENOMEM;
+	if (o->n_ports) {
+		g->ports = malloc(o->n_ports * sizeof(*g->ports));
+		if (!g->ports)
+			return -ENOMEM;
+		memcpy(g->ports, o->ports, o->n_ports * sizeof(*g->ports));
+		for (size_t i = 0; i < o->n_ports; i++)
+			loc_move(&g->ports[i].loc, from, file);
+	}
+	if (refs_dup(o->users, o->n_users, from, file, &g->users, &g->n_users) < 0 ||
+	    refs_dup(o->groups, o->n_groups, from, file, &g->groups, &g->n_groups) < 0 ||
+	    refs_dup(o->units, o->n_units, from, file, &g->units, &g->n_units) < 0 ||
+	    refs_dup(o->cgroups, o->n_cgroups, from, file, &g->cgroups, &g->n_cgroups) < 0 ||
+	    refs_dup(o->executables, o->n_executables, from, file, &g->executables,
+		     &g->n_executables) < 0 ||
+	    refs_dup(o->launched, o->n_launched, from, file, &g->launched, &g->n_launched) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int policy_dup(const struct policy *p, struct policy **ret_policy)
+{
+	struct policy *c;
+
+	if (p->n_dropins)
+		return -EINVAL; /* a merged policy: its locs point into several files */
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*c = *p;
+	c->file = NULL;
+	c->guards = NULL;
+	c->n_guards = 0;
+	c->file = strdup(p->file);
+	c->guards = calloc(p->n_guards + 1, sizeof(*c->guards));
+	if (!c->file || !c->guards)
+		goto nomem;
+	for (size_t i = 0; i < p->n_guards; i++) {
+		/* Counted before it is complete: policy_free() frees what it got. */
+		c->n_guards++;
+		if (guard_dup(&p->guards[i], p->file, c->file, &c->guards[i]) < 0)
+			goto nomem;
+	}
+	*ret_policy = c;
+	return 0;
+nomem:
+	policy_free(c);
+	return -ENOMEM;
 }
 
 int policy_parse_fd(const char *file, int fd, struct diags *diags, struct policy **ret_policy)

@@ -95,6 +95,11 @@ chmod 0775 "$dir"
 reload_fails "a group-writable policy.d" "$dir: error: refusing a policy in a directory that someone other than root can change"
 expect_refused bob tcp 127.0.0.1 9000
 chmod 0755 "$dir"
+# A drop-in the daemon parsed before, its bytes unchanged (the daemon reuses that parse), is
+# judged again all the same.
+chmod 0664 "$dir/50-devs.yaml"
+reload_fails "an unchanged drop-in made group-writable" "$dir/50-devs.yaml: error: refusing a policy that someone other than root can change"
+chmod 0644 "$dir/50-devs.yaml"
 
 # A good change to the set takes effect in one reload: bob now reaches alice's 9000.
 kill -HUP "$LG_DAEMON_PID"

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libmnl/libmnl.h>
@@ -788,6 +789,104 @@ static void test_update_differences(void **state)
 	unload(&fx);
 }
 
+/* A policy of n guards to a temporary file; guard i guards port 20000+i (guard 2 a range),
+ * allows uid 3000+i; skip leaves guard skip out, bump gives guard bump another uid and action
+ * (another verdict for the same key in the guard map). */
+static void write_policy(char *path, size_t n, size_t skip, size_t bump)
+{
+	int fd = mkstemp(path);
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fprintf(f, "version: 1\nguards:\n");
+	for (size_t i = 0; i < n; i++) {
+		if (i == skip)
+			continue;
+		if (i == 2)
+			fprintf(f, "  - name: g%zu\n    ports: [%zu-%zu]\n", i, 20000 + i, 20010 + i);
+		else
+			fprintf(f, "  - name: g%zu\n    ports: [%zu]\n", i, 20000 + i);
+		fprintf(f, "    allow: { users: [%zu] }\n", 3000 + i + (i == bump ? 500 : 0));
+		if (i == bump)
+			fprintf(f, "    action: drop\n");
+	}
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The bytes of a batch, for comparing two. */
+static size_t batch_bytes(const struct emit_batch *b, char **ret)
+{
+	struct iovec *iov;
+	size_t n, len, off = 0;
+
+	assert_int_equal(emit_batch_iovec(b, &iov, &n, &len), 0);
+	*ret = malloc(len + 1);
+	assert_non_null(*ret);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(*ret + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	free(iov);
+	return off;
+}
+
+/* The daemon's reload does not read back the sets it alone changes (installed_read_since):
+ * the update it builds from what it installed last must be the very batch a read-back gives,
+ * whether elements change at the start, in the middle, at the end or move. */
+static void test_update_from_known(void **state)
+{
+	/* Guards of the old policy, the one it leaves out; of the new, the one it leaves out,
+	 * the one whose uid it changes (99: none). */
+	static const size_t cases[][5] = {
+		{ 12, 99, 12, 99, 5 }, { 12, 99, 13, 0, 99 },  { 12, 4, 12, 11, 99 },
+		{ 12, 99, 11, 99, 0 }, { 12, 0, 12, 99, 11 }, { 12, 99, 12, 99, 99 },
+		{ 12, 99, 12, 2, 99 }, { 1, 99, 1, 99, 0 },
+	};
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		char old_path[] = "/tmp/lg-known-old.XXXXXX", new_path[] = "/tmp/lg-known-new.XXXXXX";
+		struct emit_opts opts = { .seq = 1, .commit = true };
+		struct fixture old = { 0 }, new = { 0 };
+		struct emit_batch *b_read = NULL, *b_known = NULL;
+		struct installed *read, *known;
+		char *x, *y;
+		size_t nx, ny;
+
+		write_policy(old_path, cases[c][0], cases[c][1], 99);
+		write_policy(new_path, cases[c][2], cases[c][3], cases[c][4]);
+		load(&old, old_path, true);
+		load(&new, new_path, true);
+		read = installed_of(&old);
+		known = installed_of(&old);
+		for (size_t i = 0; i < known->n_sets; i++) {
+			const struct rs_set *s = ruleset_find_set(old.rs, known->sets[i].name);
+
+			if (s && (s->kind == RS_SET_GUARDS || s->kind == RS_SET_ALLOW_UID)) {
+				inst_set_elems_free(&known->sets[i]);
+				known->sets[i].known = s;
+			}
+		}
+		assert_int_equal(emit_update_build(new.rs, read, &opts, &b_read), 0);
+		assert_int_equal(emit_update_build(new.rs, known, &opts, &b_known), 0);
+		nx = batch_bytes(b_read, &x);
+		ny = batch_bytes(b_known, &y);
+		assert_int_equal(nx, ny);
+		assert_memory_equal(x, y, nx);
+		free(x);
+		free(y);
+		emit_batch_free(b_read);
+		emit_batch_free(b_known);
+		installed_free(read);
+		installed_free(known);
+		unload(&old);
+		unload(&new);
+		unlink(old_path);
+		unlink(new_path);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -801,6 +900,7 @@ int main(void)
 		cmocka_unit_test(test_update_unchanged),
 		cmocka_unit_test(test_update_differences),
 		cmocka_unit_test(test_update_forgets_learned),
+		cmocka_unit_test(test_update_from_known),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -279,6 +279,117 @@ static void test_private_ports_dropin(void **state)
 	diags_free(&d);
 }
 
+/* load() through a cache, as the daemon's reloads load. */
+static int load_cached(const struct tmp *t, struct policy_cache *c, struct policy **ret_p,
+		       char **ret_msgs)
+{
+	char file[128], dir[128];
+	struct policy_source src = { .file = file, .dir = dir, .cache = c };
+	struct diags d = { 0 };
+	int r;
+
+	snprintf(file, sizeof(file), "%s/policy.yaml", t->root);
+	snprintf(dir, sizeof(dir), "%s/policy.d", t->root);
+	*ret_p = NULL;
+	r = policy_source_load(&src, POLICY_OPEN_PLAIN, &d, ret_p);
+	*ret_msgs = join_diags(&d);
+	diags_free(&d);
+	return r;
+}
+
+/* Every loc of p's guards points into p's own file names (no cached copy's). */
+static void expect_own_locs(const struct policy *p)
+{
+	for (size_t i = 0; i < p->n_guards; i++) {
+		const struct policy_guard *g = &p->guards[i];
+		bool own = g->loc.file == p->file;
+
+		for (size_t k = 0; k < p->n_dropins; k++)
+			own |= g->loc.file == p->dropins[k];
+		assert_true(own);
+		assert_ptr_equal(g->name_loc.file, g->loc.file);
+		for (size_t k = 0; k < g->n_ports; k++)
+			assert_ptr_equal(g->ports[k].loc.file, g->loc.file);
+		for (size_t k = 0; k < g->n_users; k++)
+			assert_ptr_equal(g->users[k].loc.file, g->loc.file);
+	}
+}
+
+/* A reload through the cache gives what parsing gives: the same guards and warnings for files
+ * that did not change, the new content of those that did, the main file's mode as the drop-ins'
+ * default, errors of a file that broke, nothing of a file that went. */
+static void test_cache(void **state)
+{
+	struct policy_cache *c = policy_cache_new();
+	struct tmp *t = *state;
+	struct policy *p1, *p2;
+	char *m1, *m2;
+
+	assert_non_null(c);
+	put(t, "policy.yaml", "version: 1\nmode: audit\nguards:\n  - { name: main, ports: 1 }\n");
+	put(t, "policy.d/a.yaml",
+	    "guards:\n  - { name: a, ports: [2, 5-6], fail: open, allow: { users: [7, x] } }\n");
+	put(t, "policy.d/b.yaml", "guards:\n  - { name: b, ports: 3 }\n");
+	assert_int_equal(load_cached(t, c, &p1, &m1), 0);
+	assert_non_null(strstr(m1, "a.yaml:2:"));
+	assert_int_equal(load_cached(t, c, &p2, &m2), 0);
+	assert_string_equal(m1, m2); /* the warning again */
+	assert_int_equal(p2->n_guards, 3);
+	for (size_t i = 0; i < 3; i++) {
+		const struct policy_guard *a = &p1->guards[i], *b = &p2->guards[i];
+
+		assert_string_equal(a->name, b->name);
+		assert_int_equal(a->mode, b->mode);
+		assert_int_equal(a->fail, b->fail);
+		assert_int_equal(a->n_ports, b->n_ports);
+		for (size_t k = 0; k < a->n_ports; k++) {
+			assert_int_equal(a->ports[k].first, b->ports[k].first);
+			assert_int_equal(a->ports[k].last, b->ports[k].last);
+			assert_int_equal(a->ports[k].loc.line, b->ports[k].loc.line);
+			assert_int_equal(a->ports[k].loc.col, b->ports[k].loc.col);
+		}
+		assert_int_equal(a->n_users, b->n_users);
+		for (size_t k = 0; k < a->n_users; k++)
+			assert_string_equal(a->users[k].name, b->users[k].name);
+		assert_string_equal(a->loc.file, b->loc.file);
+	}
+	assert_int_equal(p2->guards[1].mode, POLICY_MODE_AUDIT);
+	expect_own_locs(p2);
+	policy_free(p1);
+	policy_free(p2);
+	free(m1);
+	free(m2);
+
+	/* The main file's mode is the drop-ins' default: a's guard follows it. */
+	put(t, "policy.yaml", "version: 1\nmode: enforce\nguards:\n  - { name: main, ports: 1 }\n");
+	assert_int_equal(load_cached(t, c, &p1, &m1), 0);
+	assert_int_equal(p1->guards[1].mode, POLICY_MODE_ENFORCE);
+	policy_free(p1);
+	free(m1);
+
+	/* A file that broke says so; fixed with new content, the new content counts. */
+	put(t, "policy.d/b.yaml", "guards:\n  - { name: b, ports: 0 }\n");
+	assert_int_equal(load_cached(t, c, &p1, &m1), -EINVAL);
+	assert_non_null(strstr(m1, "b.yaml:2:23: error: port 0 out of range"));
+	assert_non_null(strstr(m1, "a.yaml:2:33: warning: 'fail' only matters"));
+	free(m1);
+	put(t, "policy.d/b.yaml", "guards:\n  - { name: b, ports: 4 }\n");
+	assert_int_equal(load_cached(t, c, &p1, &m1), 0);
+	assert_int_equal(p1->guards[2].ports[0].first, 4);
+	policy_free(p1);
+	free(m1);
+
+	/* A drop-in that went. */
+	assert_int_equal(unlink(strcat(strcpy((char[128]){ 0 }, t->root), "/policy.d/a.yaml")), 0);
+	assert_int_equal(load_cached(t, c, &p1, &m1), 0);
+	assert_int_equal(p1->n_guards, 2);
+	assert_string_equal(p1->guards[1].name, "b");
+	expect_own_locs(p1);
+	policy_free(p1);
+	free(m1);
+	policy_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +398,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_all_errors_one_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_ports_dropin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
