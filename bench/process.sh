@@ -134,10 +134,8 @@ configs="a b1 b100 w1 w100 c"
 declare -A rates=() ratios=() dcpu=() last=()
 for r in $(seq "$ROUNDS"); do
 	for t in $THREAD_LIST; do
-		order=$configs
-		# shellcheck disable=SC2086
-		[ $((r % 2)) -eq 0 ] && order=$(printf '%s\n' $configs | tac | tr '\n' ' ')
-		for c in $order; do
+		# shellcheck disable=SC2086 # the list splits on purpose
+		for c in $(bench_order "$r" $configs); do
 			setup "$c"
 			t0=0
 			[ -z "$daemon" ] || t0=$(daemon_cpu_ticks)
@@ -148,14 +146,10 @@ for r in $(seq "$ROUNDS"); do
 					-v hz="$(getconf CLK_TCK)" -v n="$n" \
 					'BEGIN { printf "%.1f", t / hz * 1e6 / n }') "
 			fi
-			rates[$t.$c]+="$v "
-			last[$t.$c]=$v
-			printf '  round %d  %d threads (%-4s) %10.0f conn/s %8.2f us CPU/conn (client)\n' \
-				"$r" "$t" "$c" "$v" "$cpu"
+			bench_note "$r" "$t" "$c" "$v" "$cpu"
 		done
-		for c in $configs; do
-			ratios[$t.$c]+="$(ratio "${last[$t.$c]}" "${last[$t.a]}") "
-		done
+		# shellcheck disable=SC2086 # the list splits on purpose
+		bench_round_ratios "$t" a $configs
 	done
 done
 setup a
@@ -167,18 +161,8 @@ declare -A names=([a]="(a) no table" [b1]="(b1) executables, index, 1 other proc
 echo
 echo "================================================================================"
 for t in $THREAD_LIST; do
-	# shellcheck disable=SC2086 # the lists split on purpose
-	ma=$(median ${rates[$t.a]})
-	printf '%d client threads, %d rounds %26s %9s %13s  %s\n' "$t" "$ROUNDS" "" "median" "min-max" \
-		"ratio to (a): of medians / median per round; daemon us/conn"
-	for c in $configs; do
-		# shellcheck disable=SC2086
-		m=$(median ${rates[$t.$c]})
-		# shellcheck disable=SC2086
-		printf '  %-48s %9.0f %13s  %s / %s%s\n' "${names[$c]}" "$m" "$(spread ${rates[$t.$c]})" \
-			"$(ratio "$m" "$ma")" "$(printf '%.3f' "$(median ${ratios[$t.$c]})")" \
-			"$([ -z "${dcpu[$t.$c]:-}" ] || printf '; %s us' "$(median ${dcpu[$t.$c]})")"
-	done
+	# shellcheck disable=SC2086 # the list splits on purpose
+	bench_rate_block 48 "$t" $configs
 	# shellcheck disable=SC2086
 	printf '  %-48s %s\n' "b100 / b1 (1.0: flat in the uid's processes)" \
 		"$(ratio "$(median ${rates[$t.b100]})" "$(median ${rates[$t.b1]})")"
