@@ -131,8 +131,8 @@ max_threads=$(printf '%s\n' $THREAD_LIST | sort -n | tail -1)
 setpriv --reuid="$U" --regid="$U" --clear-groups --pdeathsig KILL -- "$LGPROBE" sink tcp 127.0.0.1 "$PORT" \
 	--threads "$max_threads" >"$tmp/sink.out" 2>&1 &
 sink=$!
-setpriv --reuid="$U" --regid="$U" --clear-groups --pdeathsig KILL -- "$LGPROBE" listen tcp 127.0.0.1 \
-	"$((PORT + 1))" >"$tmp/echo.out" 2>&1 &
+# Root runs the echo server: U's processes are the sink and the client, as in process.sh's (b1).
+setpriv --pdeathsig KILL -- "$LGPROBE" listen tcp 127.0.0.1 "$((PORT + 1))" >"$tmp/echo.out" 2>&1 &
 echo=$!
 for f in sink echo; do
 	bench_wait_for "$tmp/$f.out" ready || { cat "$tmp/$f.out"; echo "$f server failed" >&2; exit 1; }
@@ -284,7 +284,8 @@ for r in $(seq "$ROUNDS"); do
 			fi
 			read -r v cpu < <(bench_flood "$U" "$exe" "$PORT" "$SECONDS_PER" "$t")
 			if [ -n "$d" ]; then
-				dcpu[$t.$c]+="$(bench_us_per_conn "$(($(bench_cpu_ticks "$d") - t0))" "$v" "$SECONDS_PER") "
+				t1=$(bench_cpu_ticks "$d")
+				dcpu[$t.$c]+="$(bench_us_per_conn $((t1 - t0)) "$v" "$SECONDS_PER") "
 			fi
 			if [ "$c" = o ]; then
 				# Queued packets against connections made; the ones OpenSnitch let

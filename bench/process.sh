@@ -15,9 +15,10 @@
 #          the index, measured in the same run;
 #   (c)    an owner-only guard over PORT: the first connection teaches the daemon the
 #          receiver, every later one is decided by the kernel's owner set.
-# Before measuring (b*)/(w*) and (c) the script checks that they refuse: the plain lgprobe
-# binary, another uid in (c). Environment: BENCH_SECONDS (2), BENCH_ROUNDS (4),
-# BENCH_THREAD_LIST ("2 8"), BENCH_OTHERS (99 extra processes in b100/w100).
+# Before measuring (b*)/(w*) and (c) the script checks, on an echo server on PORT+1 guarded
+# alike, that they refuse the plain lgprobe binary (another uid in (c)) and let the copy in.
+# Environment: BENCH_SECONDS (2), BENCH_ROUNDS (4), BENCH_THREAD_LIST ("2 8"), BENCH_OTHERS (99
+# extra processes in b100/w100).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,14 +57,20 @@ as_u() { setpriv --reuid="$1" --regid="$1" --clear-groups -- "${@:2}"; }
 max_threads=$(printf '%s\n' $THREAD_LIST | sort -n | tail -1)
 setpriv --reuid="$U" --regid="$U" --clear-groups -- "$LGPROBE" sink tcp 127.0.0.1 "$PORT" --threads "$max_threads" >"$tmp/sink.out" 2>&1 &
 pids+=($!)
-for _ in $(seq 250); do grep -q ready "$tmp/sink.out" && break; sleep 0.02; done
-grep -q ready "$tmp/sink.out" || { cat "$tmp/sink.out"; echo "sink server failed" >&2; exit 1; }
+# The checks connect to an echo server on PORT+1, guarded alike: the sink closes at once, and
+# lgprobe connect reports that as "refused", the word of a real refusal. Root runs it, so U's
+# processes are still the sink and the client (and the others of *100).
+"$LGPROBE" listen tcp 127.0.0.1 "$((PORT + 1))" >"$tmp/echo.out" 2>&1 &
+pids+=($!)
+for f in sink echo; do
+	bench_wait_for "$tmp/$f.out" ready || { cat "$tmp/$f.out"; echo "$f server failed" >&2; exit 1; }
+done
 cat >"$tmp/exec.yaml" <<YAML
 version: 1
 log: { rate: 0 }
 guards:
   - name: exec
-    ports: [$PORT]
+    ports: [$PORT, $((PORT + 1))]
     allow: { executables: [$exe] }
 YAML
 cat >"$tmp/owner.yaml" <<YAML
@@ -101,11 +108,12 @@ others_set() { # N: that many extra processes of U
 
 setup() { # a|b1|b100|w1|w100|c
 	if [ -n "$daemon" ]; then
-		kill "$daemon"
+		kill "$daemon" 2>/dev/null ||
+			{ echo "setup $1: the last daemon had exited:" >&2; cat "$tmp/daemon.err" >&2; exit 1; }
 		wait "$daemon" || true
 		daemon=
 	fi
-	local p v who bin netns=/proc/self/fd/9 want=following
+	local p v who bin netns=/proc/self/fd/9 want=following ok=$U okbin=$exe
 	case $1 in
 	*100) others_set "$OTHERS" ;;
 	*) others_set 0 ;;
@@ -114,7 +122,7 @@ setup() { # a|b1|b100|w1|w100|c
 	a) return 0 ;;
 	b*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE ;;
 	w*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE netns='' want='no process events' ;;
-	c) p="$tmp/owner.yaml" who=$((U + 1)) bin=$exe want='' ;;
+	c) p="$tmp/owner.yaml" who=$((U + 1)) bin=$exe want='' ok=0 okbin=$LGPROBE ;; # root owns PORT+1
 	esac
 	LOGUARD_PROC_EVENTS_NETNS=$netns "$LOGUARD" -f "$p" run >"$tmp/records" 2>"$tmp/daemon.err" &
 	daemon=$!
@@ -123,8 +131,10 @@ setup() { # a|b1|b100|w1|w100|c
 	grep -q '^loguard: guarding' "$tmp/daemon.err" || { cat "$tmp/daemon.err"; exit 1; }
 	[ -z "$want" ] || grep -q "executables: $want" "$tmp/daemon.err" ||
 		{ echo "config $1: expected '$want':" >&2; cat "$tmp/daemon.err" >&2; exit 1; }
-	v=$(as_u "$who" "$bin" connect tcp 127.0.0.1 "$PORT" --timeout-ms 5000 2>/dev/null || true)
+	v=$(as_u "$who" "$bin" connect tcp 127.0.0.1 "$((PORT + 1))" --timeout-ms 5000 2>/dev/null || true)
 	[ "$v" = refused ] || { echo "config $1: expected refused, got '$v'" >&2; exit 1; }
+	v=$(as_u "$ok" "$okbin" connect tcp 127.0.0.1 "$((PORT + 1))" --timeout-ms 5000 2>/dev/null || true)
+	[ "$v" = connected ] || { echo "config $1: expected connected, got '$v'" >&2; exit 1; }
 }
 
 echo "loguard process-identity benchmark: kernel $(uname -r), $(nproc) CPUs," \
