@@ -34,7 +34,12 @@ step() { # NAME SCRIPT ARGS...: run it, show its output, keep it for the summary
 	shift
 	echo "######## $name"
 	"$@" 2>&1 | tee "$out/$name"
-	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=" $name"
+	local rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ]; then
+		failed+=" $name"
+		echo "######## $name failed: exit status $rc$([ "$rc" -le 128 ] ||
+			echo " (signal $((rc - 128)))")"
+	fi
 	echo
 }
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -175,7 +180,14 @@ readme_update() {
 echo "================================================================================"
 table | tee "$out/table.md"
 echo "================================================================================"
-[ -z "${BENCH_README:-}" ] || readme_update "$BENCH_README" || failed+=" readme"
+# Only a complete run goes into README.
+if [ -n "${BENCH_README:-}" ]; then
+	if [ -n "$failed" ]; then
+		echo "$BENCH_README not written: a step failed" >&2
+	else
+		readme_update "$BENCH_README" || failed+=" readme"
+	fi
+fi
 if [ -n "$failed" ]; then
 	echo "failed:$failed" >&2
 	exit 1

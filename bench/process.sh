@@ -58,9 +58,11 @@ max_threads=$(printf '%s\n' $THREAD_LIST | sort -n | tail -1)
 setpriv --reuid="$U" --regid="$U" --clear-groups -- "$LGPROBE" sink tcp 127.0.0.1 "$PORT" --threads "$max_threads" >"$tmp/sink.out" 2>&1 &
 pids+=($!)
 # The checks connect to an echo server on PORT+1, guarded alike: the sink closes at once, and
-# lgprobe connect reports that as "refused", the word of a real refusal. Root runs it, so U's
-# processes are still the sink and the client (and the others of *100).
-"$LGPROBE" listen tcp 127.0.0.1 "$((PORT + 1))" >"$tmp/echo.out" 2>&1 &
+# lgprobe connect reports that as "refused", the word of a real refusal. A third uid runs it:
+# U's processes are still the sink and the client (and the others of *100), and in (c) it is
+# the owner that may connect.
+setpriv --reuid=$((U + 2)) --regid=$((U + 2)) --clear-groups -- "$LGPROBE" listen tcp \
+	127.0.0.1 "$((PORT + 1))" >"$tmp/echo.out" 2>&1 &
 pids+=($!)
 for f in sink echo; do
 	bench_wait_for "$tmp/$f.out" ready || { cat "$tmp/$f.out"; echo "$f server failed" >&2; exit 1; }
@@ -122,7 +124,7 @@ setup() { # a|b1|b100|w1|w100|c
 	a) return 0 ;;
 	b*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE ;;
 	w*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE netns='' want='no process events' ;;
-	c) p="$tmp/owner.yaml" who=$((U + 1)) bin=$exe want='' ok=0 okbin=$LGPROBE ;; # root owns PORT+1
+	c) p="$tmp/owner.yaml" who=$((U + 1)) bin=$exe want='' ok=$((U + 2)) okbin=$LGPROBE ;;
 	esac
 	LOGUARD_PROC_EVENTS_NETNS=$netns "$LOGUARD" -f "$p" run >"$tmp/records" 2>"$tmp/daemon.err" &
 	daemon=$!
