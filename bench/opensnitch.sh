@@ -228,7 +228,11 @@ lg_start() {
 	LOGUARD_PROC_EVENTS_NETNS=/proc/self/fd/9 setpriv --pdeathsig KILL -- \
 		"$LOGUARD" -f "$tmp/exec.yaml" run >"$tmp/records" 2>"$tmp/daemon.err" &
 	lgd=$!
-	bench_wait_for "$tmp/daemon.err" '^loguard: guarding' || { cat "$tmp/daemon.err"; exit 1; }
+	bench_wait_for "$tmp/daemon.err" '^loguard: guarding' 60 || {
+		echo "loguard did not say 'guarding' within 60 s:" >&2
+		cat "$tmp/daemon.err" >&2
+		exit 1
+	}
 	grep -q 'executables: following' "$tmp/daemon.err" ||
 		{ echo "loguard does not follow process events:" >&2; cat "$tmp/daemon.err" >&2; exit 1; }
 }
