@@ -225,6 +225,7 @@ os_stop() {
 }
 
 lg_start() {
+	rm -f "$tmp/daemon.err" # else the wait can see the last start's "guarding" line
 	LOGUARD_PROC_EVENTS_NETNS=/proc/self/fd/9 setpriv --pdeathsig KILL -- \
 		"$LOGUARD" -f "$tmp/exec.yaml" run >"$tmp/records" 2>"$tmp/daemon.err" &
 	lgd=$!

@@ -45,6 +45,7 @@ YAML
 echo "loguard owner-learning benchmark: kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 base=2000 # each size on ports of its own, below the ephemeral range and the other uid's
 for n in $SIZES; do
+	rm -f "$tmp/daemon.err" # else the wait can see the last size's "guarding" line
 	"$LOGUARD" -f "$tmp/policy.yaml" run >/dev/null 2>"$tmp/daemon.err" &
 	daemon=$!
 	for _ in $(seq 250); do grep -q '^loguard: guarding' "$tmp/daemon.err" && break; sleep 0.02; done

@@ -126,6 +126,10 @@ setup() { # a|b1|b100|w1|w100|c
 	w*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE netns='' want='no process events' ;;
 	c) p="$tmp/owner.yaml" who=$((U + 1)) bin=$exe want='' ok=$((U + 2)) okbin=$LGPROBE ;;
 	esac
+	# The last daemon's "guarding" line must not pass the wait below: the shell truncates
+	# the file only once the child runs, which under load came after the wait had looked, and
+	# the refusal check then ran against no table ("expected refused, got connected").
+	rm -f "$tmp/daemon.err"
 	LOGUARD_PROC_EVENTS_NETNS=$netns "$LOGUARD" -f "$p" run >"$tmp/records" 2>"$tmp/daemon.err" &
 	daemon=$!
 	# 60 s: a loaded 2-core machine took more than 5 to start a daemon, and a few times more than
