@@ -17,7 +17,9 @@
 #          receiver, every later one is decided by the kernel's owner set.
 # Before measuring (b*)/(w*) and (c) the script checks that they refuse: the plain lgprobe
 # binary, another uid in (c). Environment: BENCH_SECONDS (2), BENCH_ROUNDS (4),
-# BENCH_THREAD_LIST ("2 8"), BENCH_OTHERS (99 extra processes in b100/w100).
+# BENCH_THREAD_LIST ("2 8"), BENCH_OTHERS (99 extra processes in b100/w100), BENCH_CONFIGS
+# (all of the above), BENCH_BASELINE (another loguard binary, e.g. a build of the previous
+# commit: adds (o1) and (o100), b1 and b100 run by it, interleaved with the rest).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -49,6 +51,11 @@ ip link set lo up
 
 exe="$tmp/client"
 cp "$LGPROBE" "$exe"
+baseline=
+if [ -n "${BENCH_BASELINE:-}" ]; then # a copy: the caller may rebuild meanwhile
+	baseline="$tmp/loguard.baseline"
+	cp "$BENCH_BASELINE" "$baseline"
+fi
 chmod 755 "$exe"
 as_u() { setpriv --reuid="$1" --regid="$1" --clear-groups -- "${@:2}"; }
 
@@ -105,7 +112,7 @@ setup() { # a|b1|b100|w1|w100|c
 		wait "$daemon" || true
 		daemon=
 	fi
-	local p v who bin netns=/proc/self/fd/9 want=following
+	local p v who bin netns=/proc/self/fd/9 want=following lg=$LOGUARD
 	case $1 in
 	*100) others_set "$OTHERS" ;;
 	*) others_set 0 ;;
@@ -113,10 +120,11 @@ setup() { # a|b1|b100|w1|w100|c
 	case $1 in
 	a) return 0 ;;
 	b*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE ;;
+	o*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE lg=$baseline ;;
 	w*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE netns='' want='no process events' ;;
 	c) p="$tmp/owner.yaml" who=$((U + 1)) bin=$exe want='' ;;
 	esac
-	LOGUARD_PROC_EVENTS_NETNS=$netns "$LOGUARD" -f "$p" run >"$tmp/records" 2>"$tmp/daemon.err" &
+	LOGUARD_PROC_EVENTS_NETNS=$netns "$lg" -f "$p" run >"$tmp/records" 2>"$tmp/daemon.err" &
 	daemon=$!
 	# 20 s: a loaded 2-core machine took more than 5 to start a daemon.
 	for _ in $(seq 1000); do grep -q '^loguard: guarding' "$tmp/daemon.err" && break; sleep 0.02; done
@@ -130,7 +138,8 @@ setup() { # a|b1|b100|w1|w100|c
 echo "loguard process-identity benchmark: kernel $(uname -r), $(nproc) CPUs," \
 	"client threads: $THREAD_LIST, $OTHERS extra processes in *100"
 flood 1 "$max_threads" >/dev/null
-configs="a b1 b100 w1 w100 c"
+configs=${BENCH_CONFIGS:-a b1 b100 w1 w100 c}
+[ -z "$baseline" ] || configs="$configs o1 o100"
 declare -A rates=() ratios=() dcpu=() last=()
 for r in $(seq "$ROUNDS"); do
 	for t in $THREAD_LIST; do
@@ -163,7 +172,8 @@ setup a
 declare -A names=([a]="(a) no table" [b1]="(b1) executables, index, 1 other process"
 	[b100]="(b100) executables, index, $((OTHERS + 1)) others"
 	[w1]="(w1) executables, /proc walk, 1 other" [w100]="(w100) executables, walk, $((OTHERS + 1)) others"
-	[c]="(c) owner-only, receiver known to kernel")
+	[c]="(c) owner-only, receiver known to kernel"
+	[o1]="(o1) b1 by BENCH_BASELINE" [o100]="(o100) b100 by BENCH_BASELINE")
 echo
 echo "================================================================================"
 for t in $THREAD_LIST; do
@@ -180,9 +190,13 @@ for t in $THREAD_LIST; do
 			"$([ -z "${dcpu[$t.$c]:-}" ] || printf '; %s us' "$(median ${dcpu[$t.$c]})")"
 	done
 	# shellcheck disable=SC2086
-	printf '  %-48s %s\n' "b100 / b1 (1.0: flat in the uid's processes)" \
-		"$(ratio "$(median ${rates[$t.b100]})" "$(median ${rates[$t.b1]})")"
-	# shellcheck disable=SC2086
-	printf '  %-48s %s\n' "b1 / w1 (index against walk)" \
-		"$(ratio "$(median ${rates[$t.b1]})" "$(median ${rates[$t.w1]})")"
+	pair() { # LABEL X Y: median rate of X over Y's, when both ran
+		[ -n "${rates[$t.$2]:-}" ] && [ -n "${rates[$t.$3]:-}" ] || return 0
+		# shellcheck disable=SC2086
+		printf '  %-48s %s\n' "$1" "$(ratio "$(median ${rates[$t.$2]})" "$(median ${rates[$t.$3]})")"
+	}
+	pair "b100 / b1 (1.0: flat in the uid's processes)" b100 b1
+	pair "b1 / w1 (index against walk)" b1 w1
+	pair "b1 / o1 (this build against the baseline)" b1 o1
+	pair "b100 / o100" b100 o100
 done

@@ -100,11 +100,11 @@ static void held_in_at(int dir, const char *path, const uint64_t *inodes, size_t
  * whether two tasks share one table (needs what reading their fds needs: PTRACE_MODE_READ);
  * when it cannot answer, the thread's table is read.
  */
-static void held_in_threads(int piddir, pid_t pid, bool leader_gone, const uint64_t *inodes,
-			    size_t n, uint64_t want, uint64_t *held)
+static void held_in_threads(int dir, const char *task_path, pid_t pid, bool leader_gone,
+			    const uint64_t *inodes, size_t n, uint64_t want, uint64_t *held)
 {
 	char buf[DENTS_SIZE], path[NAME_MAX + 8];
-	int taskdir = openat(piddir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int taskdir = openat(dir, task_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (taskdir < 0)
 		return;
@@ -127,6 +127,8 @@ static void held_in_threads(int piddir, pid_t pid, bool leader_gone, const uint6
 			snprintf(path, sizeof(path), "%s/fd", d->d_name);
 			held_in_at(taskdir, path, inodes, n, want, held);
 		}
+		if (len < (ssize_t)sizeof(buf) - 256) /* the last entries: see held_in() */
+			break;
 	}
 	close(taskdir);
 }
@@ -141,7 +143,7 @@ static uint64_t holds_which(int piddir, pid_t pid, bool leader_gone, bool thread
 	if (!leader_gone)
 		held_in_at(piddir, "fd", inodes, n, want, &held);
 	if ((leader_gone || threads) && (held & want) != want)
-		held_in_threads(piddir, pid, leader_gone, inodes, n, want, &held);
+		held_in_threads(piddir, "task", pid, leader_gone, inodes, n, want, &held);
 	return held;
 }
 
@@ -152,24 +154,20 @@ static uint64_t holds_which_indexed(struct procidx *x, int proc_fd, const struct
 				    const uint64_t *inodes, size_t n, uint64_t want,
 				    struct stat *ret_exe)
 {
-	int fd = p->leader_gone ? -1 : procidx_fd_dir(x, p->pid), piddir = -1;
+	int fd = p->leader_gone ? -1 : procidx_fd_dir(x, p->pid), piddir;
 	uint64_t held = 0;
 	char name[16];
 
-	snprintf(name, sizeof(name), "%d", (int)p->pid);
 	if (fd >= 0 && lseek(fd, 0, SEEK_SET) == 0) {
 		held_in(fd, inodes, n, want, &held);
-		if (p->threads && (held & want) != want) {
-			piddir = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (piddir >= 0)
-				held_in_threads(piddir, p->pid, false, inodes, n, want, &held);
-		}
+		/* Through the same handle: that task's threads, whoever has the pid now. */
+		if (p->threads && (held & want) != want)
+			held_in_threads(fd, "../task", p->pid, false, inodes, n, want, &held);
 		if (held && ret_exe && fstatat(fd, "../exe", ret_exe, 0) < 0)
 			memset(ret_exe, 0, sizeof(*ret_exe));
-		if (piddir >= 0)
-			close(piddir);
 		return held;
 	}
+	snprintf(name, sizeof(name), "%d", (int)p->pid);
 	piddir = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (piddir < 0)
 		return 0; /* gone: holds nothing */
