@@ -108,7 +108,9 @@ others_set() { # N: that many extra processes of U
 
 setup() { # a|b1|b100|w1|w100|c
 	if [ -n "$daemon" ]; then
-		kill "$daemon"
+		# A daemon that exited during the flood made that config's numbers meaningless.
+		kill "$daemon" 2>/dev/null ||
+			{ echo "the daemon exited during the last flood:" >&2; cat "$tmp/daemon.err" >&2; exit 1; }
 		wait "$daemon" || true
 		daemon=
 	fi

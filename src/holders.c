@@ -380,14 +380,32 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 
 			if (p->gen <= seen)
 				continue;
+			for (size_t i = 0; i < n; i++)
+				if (!proc_allowed(p, &now[qi[i]]))
+					disallowed |= 1ULL << i;
+			/* One that runs a file every query allows (a new thread runs it too) can
+			 * only add allowed holders: read only for a query that still lacks one, and
+			 * no reason for another round. A thread pool starting up while connections
+			 * are judged would otherwise use up the rounds and send checks to the walk. */
+			if (!disallowed) {
+				if (!want_allowed)
+					continue;
+				held = holds_which_indexed(x, proc_fd, p, inodes, n, want_allowed,
+							   &exe) & want_allowed;
+				if (held && ((uint64_t)exe.st_dev != p->exe_dev ||
+					     (uint64_t)exe.st_ino != p->exe_ino)) {
+					r = -EAGAIN;
+					goto out;
+				}
+				count_held(q, qi, n, held, 0, p->pid);
+				want_allowed &= ~held;
+				continue;
+			}
 			changed = true;
 			if (round == INDEX_RECHECKS) {
 				r = -EAGAIN;
 				goto out;
 			}
-			for (size_t i = 0; i < n; i++)
-				if (!proc_allowed(p, &now[qi[i]]))
-					disallowed |= 1ULL << i;
 			held = holds_which_indexed(x, proc_fd, p, inodes, n, all, &exe);
 			if (held & ~disallowed && ((uint64_t)exe.st_dev != p->exe_dev ||
 						   (uint64_t)exe.st_ino != p->exe_ino)) {
