@@ -213,10 +213,11 @@ static void resolve(struct procidx *x, struct procidx_proc *p)
 		else
 			p->any_uid = true;
 		/* One thread now: any made later comes with a fork event (we listen already),
-		 * which sets threads again. Saves reading /proc/PID/task for it per check. */
+		 * which sets threads again. Saves reading /proc/PID/task for it per check. More
+		 * than one: so be it, whatever the events said. */
 		line = strstr(buf, "\nThreads:");
-		if (line && sscanf(line + 9, "%u", &t) == 1 && t == 1)
-			p->threads = false;
+		if (line && sscanf(line + 9, "%u", &t) == 1)
+			p->threads = t != 1;
 	} else {
 		p->any_uid = true;
 	}
