@@ -15,10 +15,12 @@
 #          the index, measured in the same run;
 #   (c)    an owner-only guard over PORT: the first connection teaches the daemon the
 #          receiver, every later one is decided by the kernel's owner set.
-# Before measuring (b*)/(w*) and (c) the script checks, on an echo server on PORT+1 guarded
-# alike, that they refuse the plain lgprobe binary (another uid in (c)) and let the copy in.
-# Environment: BENCH_SECONDS (2), BENCH_ROUNDS (4), BENCH_THREAD_LIST ("2 8"), BENCH_OTHERS (99
-# extra processes in b100/w100).
+# Before measuring (b*)/(w*)/(o*) and (c) the script checks, on an echo server on PORT+1
+# guarded alike, that they refuse the plain lgprobe binary (another uid in (c)) and let the copy
+# in. Environment: BENCH_SECONDS (2), BENCH_ROUNDS (4), BENCH_THREAD_LIST ("2 8"), BENCH_OTHERS
+# (99 extra processes in b100/w100), BENCH_CONFIGS (all of the above), BENCH_BASELINE (another
+# loguard binary, e.g. a build of the previous commit: adds (o1) and (o100), b1 and b100 run by
+# it, interleaved with the rest).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -50,6 +52,11 @@ ip link set lo up
 
 exe="$tmp/client"
 cp "$LGPROBE" "$exe"
+baseline=
+if [ -n "${BENCH_BASELINE:-}" ]; then # a copy: the caller may rebuild meanwhile
+	baseline="$tmp/loguard.baseline"
+	cp "$BENCH_BASELINE" "$baseline"
+fi
 chmod 755 "$exe"
 as_u() { setpriv --reuid="$1" --regid="$1" --clear-groups -- "${@:2}"; }
 
@@ -110,12 +117,13 @@ others_set() { # N: that many extra processes of U
 
 setup() { # a|b1|b100|w1|w100|c
 	if [ -n "$daemon" ]; then
+		# A daemon that exited during the flood made that config's numbers meaningless.
 		kill "$daemon" 2>/dev/null ||
-			{ echo "setup $1: the last daemon had exited:" >&2; cat "$tmp/daemon.err" >&2; exit 1; }
+			{ echo "the daemon exited during the last flood:" >&2; cat "$tmp/daemon.err" >&2; exit 1; }
 		wait "$daemon" || true
 		daemon=
 	fi
-	local p v who bin netns=/proc/self/fd/9 want=following ok=$U okbin=$exe
+	local p v who bin netns=/proc/self/fd/9 want=following ok=$U okbin=$exe lg=$LOGUARD
 	case $1 in
 	*100) others_set "$OTHERS" ;;
 	*) others_set 0 ;;
@@ -123,6 +131,7 @@ setup() { # a|b1|b100|w1|w100|c
 	case $1 in
 	a) return 0 ;;
 	b*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE ;;
+	o*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE lg=$baseline ;;
 	w*) p="$tmp/exec.yaml" who=$U bin=$LGPROBE netns='' want='no process events' ;;
 	c) p="$tmp/owner.yaml" who=$((U + 1)) bin=$exe want='' ok=$((U + 2)) okbin=$LGPROBE ;;
 	esac
@@ -130,7 +139,7 @@ setup() { # a|b1|b100|w1|w100|c
 	# the file only once the child runs, which under load came after the wait had looked, and
 	# the refusal check then ran against no table ("expected refused, got connected").
 	rm -f "$tmp/daemon.err"
-	LOGUARD_PROC_EVENTS_NETNS=$netns "$LOGUARD" -f "$p" run >"$tmp/records" 2>"$tmp/daemon.err" &
+	LOGUARD_PROC_EVENTS_NETNS=$netns "$lg" -f "$p" run >"$tmp/records" 2>"$tmp/daemon.err" &
 	daemon=$!
 	# 60 s: a loaded 2-core machine took more than 5 to start a daemon, and a few times more than
 	# 20 (2026-12-04, next to the *100 configurations; the script then ended without a word).
@@ -154,7 +163,8 @@ setup() { # a|b1|b100|w1|w100|c
 echo "loguard process-identity benchmark: kernel $(uname -r), $(nproc) CPUs," \
 	"client threads: $THREAD_LIST, $OTHERS extra processes in *100"
 flood 1 "$max_threads" >/dev/null
-configs="a b1 b100 w1 w100 c"
+configs=${BENCH_CONFIGS:-a b1 b100 w1 w100 c}
+[ -z "$baseline" ] || configs="$configs o1 o100"
 declare -A rates=() ratios=() dcpu=() last=()
 for r in $(seq "$ROUNDS"); do
 	for t in $THREAD_LIST; do
@@ -181,16 +191,21 @@ setup a
 declare -A names=([a]="(a) no table" [b1]="(b1) executables, index, 1 other process"
 	[b100]="(b100) executables, index, $((OTHERS + 1)) others"
 	[w1]="(w1) executables, /proc walk, 1 other" [w100]="(w100) executables, walk, $((OTHERS + 1)) others"
-	[c]="(c) owner-only, receiver known to kernel")
+	[c]="(c) owner-only, receiver known to kernel"
+	[o1]="(o1) b1 by BENCH_BASELINE" [o100]="(o100) b100 by BENCH_BASELINE")
 echo
 echo "================================================================================"
 for t in $THREAD_LIST; do
 	# shellcheck disable=SC2086 # the list splits on purpose
 	bench_rate_block 48 "$t" $configs
 	# shellcheck disable=SC2086
-	printf '  %-48s %s\n' "b100 / b1 (1.0: flat in the uid's processes)" \
-		"$(ratio "$(median ${rates[$t.b100]})" "$(median ${rates[$t.b1]})")"
-	# shellcheck disable=SC2086
-	printf '  %-48s %s\n' "b1 / w1 (index against walk)" \
-		"$(ratio "$(median ${rates[$t.b1]})" "$(median ${rates[$t.w1]})")"
+	pair() { # LABEL X Y: median rate of X over Y's, when both ran
+		[ -n "${rates[$t.$2]:-}" ] && [ -n "${rates[$t.$3]:-}" ] || return 0
+		# shellcheck disable=SC2086
+		printf '  %-48s %s\n' "$1" "$(ratio "$(median ${rates[$t.$2]})" "$(median ${rates[$t.$3]})")"
+	}
+	pair "b100 / b1 (1.0: flat in the uid's processes)" b100 b1
+	pair "b1 / w1 (index against walk)" b1 w1
+	pair "b1 / o1 (this build against the baseline)" b1 o1
+	pair "b100 / o100" b100 o100
 done

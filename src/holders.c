@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/kcmp.h>
 
 #include "holders.h"
 #include "procidx.h"
@@ -33,46 +36,155 @@ static bool file_allowed(const struct stat *st, const struct policy_guard *g)
 	return false;
 }
 
-/* 1 when the process behind piddir has an fd on socket:[inode], 0 if not, -errno. */
-static int holds_socket(int piddir, const char *want)
+/* ---- reading a process's file tables ---- */
+
+/*
+ * Mark in *held (bit i for inodes[i]) which of the sockets the file table behind fddir (an
+ * open /proc/.../fd) holds; stop once every bit of want is found. A socket's link reads
+ * "socket:[INODE]", the inode sock_diag reports.
+ */
+static void held_in(int fddir, const uint64_t *inodes, size_t n, uint64_t want, uint64_t *held)
 {
 	char buf[DENTS_SIZE], target[64];
-	int fddir = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int found = 0;
 
-	if (fddir < 0)
-		return 0; /* exited, or a kernel thread */
 	for (;;) {
 		ssize_t len = getdents64(fddir, buf, sizeof(buf));
 
 		if (len <= 0)
 			break;
-		for (ssize_t off = 0; off < len && !found;) {
+		for (ssize_t off = 0; off < len;) {
 			const struct dirent64 *d = (const struct dirent64 *)(buf + off);
-			ssize_t n;
+			unsigned long long ino;
+			ssize_t tl;
 
 			off += d->d_reclen;
 			if (d->d_name[0] < '0' || d->d_name[0] > '9')
 				continue;
-			n = readlinkat(fddir, d->d_name, target, sizeof(target) - 1);
-			if (n > 0 && (size_t)n == strlen(want) && !memcmp(target, want, n))
-				found = 1;
+			tl = readlinkat(fddir, d->d_name, target, sizeof(target) - 1);
+			if (tl < 9 || memcmp(target, "socket:[", 8))
+				continue;
+			target[tl] = '\0';
+			ino = strtoull(target + 8, NULL, 10);
+			for (size_t i = 0; i < n; i++)
+				if (inodes[i] == ino)
+					*held |= 1ULL << i;
+			/* The rest of the table cannot add to what is asked. */
+			if ((*held & want) == want)
+				return;
 		}
-		if (found)
+		/* procfs fills the buffer while entries remain: with room left for another
+		 * (names here are fd numbers) this was the last of them, no EOF read needed. */
+		if (len < (ssize_t)sizeof(buf) - 256)
 			break;
 	}
+}
+
+/* held_in() on the table at dir/path, if it can still be opened (else the task is gone). */
+static void held_in_at(int dir, const char *path, const uint64_t *inodes, size_t n, uint64_t want,
+		       uint64_t *held)
+{
+	int fddir = openat(dir, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fddir < 0)
+		return;
+	held_in(fddir, inodes, n, want, held);
 	close(fddir);
-	return found;
+}
+
+/*
+ * The tables of the threads of pid other than the leader's: all of them when the leader is
+ * gone (its fd directory is empty then), else those of threads with a table of their own. A
+ * thread made without CLONE_FILES, or one that called unshare(CLONE_FILES), holds files that
+ * /proc/PID/fd (the leader's table) does not show: a program could keep its copy of a socket
+ * there while an allowed program holding the same socket connects it. kcmp(KCMP_FILES) tells
+ * whether two tasks share one table (needs what reading their fds needs: PTRACE_MODE_READ);
+ * when it cannot answer, the thread's table is read.
+ */
+static void held_in_threads(int dir, const char *task_path, pid_t pid, bool leader_gone,
+			    const uint64_t *inodes, size_t n, uint64_t want, uint64_t *held)
+{
+	char buf[DENTS_SIZE], path[NAME_MAX + 8];
+	int taskdir = openat(dir, task_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (taskdir < 0)
+		return;
+	for (;;) {
+		ssize_t len = getdents64(taskdir, buf, sizeof(buf));
+
+		if (len <= 0)
+			break;
+		for (ssize_t off = 0; off < len && (*held & want) != want;) {
+			const struct dirent64 *d = (const struct dirent64 *)(buf + off);
+			pid_t tid;
+
+			off += d->d_reclen;
+			if (d->d_name[0] < '1' || d->d_name[0] > '9')
+				continue;
+			tid = (pid_t)atoi(d->d_name);
+			if (!leader_gone &&
+			    (tid == pid || syscall(SYS_kcmp, pid, tid, KCMP_FILES, 0, 0) == 0))
+				continue;
+			snprintf(path, sizeof(path), "%s/fd", d->d_name);
+			held_in_at(taskdir, path, inodes, n, want, held);
+		}
+		if (len < (ssize_t)sizeof(buf) - 256) /* the last entries: see held_in() */
+			break;
+	}
+	close(taskdir);
+}
+
+/* Which of the sockets the process piddir (pid) holds, in any of its tables; threads: it may
+ * have threads besides the leader. */
+static uint64_t holds_which(int piddir, pid_t pid, bool leader_gone, bool threads,
+			    const uint64_t *inodes, size_t n, uint64_t want)
+{
+	uint64_t held = 0;
+
+	if (!leader_gone)
+		held_in_at(piddir, "fd", inodes, n, want, &held);
+	if ((leader_gone || threads) && (held & want) != want)
+		held_in_threads(piddir, "task", pid, leader_gone, inodes, n, want, &held);
+	return held;
+}
+
+/* holds_which() for an indexed process, through the index's open /proc/PID/fd when it has
+ * one (that task's, whoever has the pid now). With ret_exe, and a socket held, the process's
+ * exe is stat()ed through the same handle too (zeroed if that fails: matches no file). */
+static uint64_t holds_which_indexed(struct procidx *x, int proc_fd, const struct procidx_proc *p,
+				    const uint64_t *inodes, size_t n, uint64_t want,
+				    struct stat *ret_exe)
+{
+	int fd = p->leader_gone ? -1 : procidx_fd_dir(x, p->pid), piddir;
+	uint64_t held = 0;
+	char name[16];
+
+	if (fd >= 0 && lseek(fd, 0, SEEK_SET) == 0) {
+		held_in(fd, inodes, n, want, &held);
+		/* Through the same handle: that task's threads, whoever has the pid now. */
+		if (p->threads && (held & want) != want)
+			held_in_threads(fd, "../task", p->pid, false, inodes, n, want, &held);
+		if (held && ret_exe && fstatat(fd, "../exe", ret_exe, 0) < 0)
+			memset(ret_exe, 0, sizeof(*ret_exe));
+		return held;
+	}
+	snprintf(name, sizeof(name), "%d", (int)p->pid);
+	piddir = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (piddir < 0)
+		return 0; /* gone: holds nothing */
+	held = holds_which(piddir, p->pid, p->leader_gone, p->threads, inodes, n, want);
+	if (held && ret_exe && fstatat(piddir, "exe", ret_exe, 0) < 0)
+		memset(ret_exe, 0, sizeof(*ret_exe));
+	close(piddir);
+	return held;
 }
 
 int holders_check(int proc_fd, uint64_t inode, uint32_t uid, const struct policy_guard *g,
 		  struct holders_verdict *ret)
 {
-	char buf[DENTS_SIZE], want[48];
+	char buf[DENTS_SIZE];
 	int procdir;
 
 	*ret = (struct holders_verdict){ 0 };
-	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)inode);
 	procdir = openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (procdir < 0)
 		return -errno;
@@ -104,7 +216,7 @@ int holders_check(int proc_fd, uint64_t inode, uint32_t uid, const struct policy
 				continue;
 			/* Recheck on the open directory: the pid may have been reused meanwhile. */
 			if (fstat(piddir, &st) == 0 && st.st_uid == uid &&
-			    holds_socket(piddir, want) > 0) {
+			    holds_which(piddir, atoi(d->d_name), false, true, &inode, 1, 1)) {
 				ret->n_holders++;
 				/* stat() through the exe link reaches the mapped file itself,
 				 * even if it was renamed or deleted since. */
@@ -167,109 +279,6 @@ static int now_fill(struct now_ids *now, const struct policy_guard *g)
 	return 0;
 }
 
-/* Mark in *ret_held (bit i for inodes[i]) which of the sockets fddir's process holds. */
-static void held_in(int fddir, const uint64_t *inodes, size_t n, uint64_t *ret_held)
-{
-	char buf[DENTS_SIZE], target[64];
-
-	for (;;) {
-		ssize_t len = getdents64(fddir, buf, sizeof(buf));
-
-		if (len <= 0)
-			break;
-		for (ssize_t off = 0; off < len;) {
-			const struct dirent64 *d = (const struct dirent64 *)(buf + off);
-			unsigned long long ino;
-			ssize_t tl;
-
-			off += d->d_reclen;
-			if (d->d_name[0] < '0' || d->d_name[0] > '9')
-				continue;
-			tl = readlinkat(fddir, d->d_name, target, sizeof(target) - 1);
-			if (tl < 9 || memcmp(target, "socket:[", 8))
-				continue;
-			target[tl] = '\0';
-			ino = strtoull(target + 8, NULL, 10);
-			for (size_t i = 0; i < n; i++)
-				if (inodes[i] == ino)
-					*ret_held |= 1ULL << i;
-		}
-		/* procfs fills the buffer while entries remain: with room left for another
-		 * (names here are fd numbers) this was the last of them, no EOF read needed. */
-		if (len < (ssize_t)sizeof(buf) - 256)
-			break;
-	}
-}
-
-/* Which of the sockets the process piddir holds; a group whose leader exited keeps its files
- * in the other threads (the leader's fd directory is empty then). */
-static uint64_t holds_which(int piddir, bool leader_gone, const uint64_t *inodes, size_t n)
-{
-	char buf[DENTS_SIZE], path[NAME_MAX + 8];
-	uint64_t held = 0;
-	int fddir, taskdir;
-
-	if (!leader_gone) {
-		fddir = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fddir >= 0) {
-			held_in(fddir, inodes, n, &held);
-			close(fddir);
-		}
-		return held;
-	}
-	taskdir = openat(piddir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (taskdir < 0)
-		return 0;
-	for (;;) {
-		ssize_t len = getdents64(taskdir, buf, sizeof(buf));
-
-		if (len <= 0)
-			break;
-		for (ssize_t off = 0; off < len;) {
-			const struct dirent64 *d = (const struct dirent64 *)(buf + off);
-
-			off += d->d_reclen;
-			if (d->d_name[0] < '1' || d->d_name[0] > '9')
-				continue;
-			snprintf(path, sizeof(path), "%s/fd", d->d_name);
-			fddir = openat(taskdir, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (fddir >= 0) {
-				held_in(fddir, inodes, n, &held);
-				close(fddir);
-			}
-		}
-	}
-	close(taskdir);
-	return held;
-}
-
-/* holds_which() for an indexed process, through the index's open /proc/PID/fd when it has
- * one (that task's, whoever has the pid now). With ret_exe, and a socket held, the process's
- * exe is stat()ed through the same handle too (zeroed if that fails: matches no file). */
-static uint64_t holds_which_indexed(struct procidx *x, int proc_fd, const struct procidx_proc *p,
-				    const uint64_t *inodes, size_t n, struct stat *ret_exe)
-{
-	int fd = p->leader_gone ? -1 : procidx_fd_dir(x, p->pid), piddir;
-	uint64_t held = 0;
-	char name[16];
-
-	if (fd >= 0 && lseek(fd, 0, SEEK_SET) == 0) {
-		held_in(fd, inodes, n, &held);
-		if (held && ret_exe && fstatat(fd, "../exe", ret_exe, 0) < 0)
-			memset(ret_exe, 0, sizeof(*ret_exe));
-		return held;
-	}
-	snprintf(name, sizeof(name), "%d", (int)p->pid);
-	piddir = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (piddir < 0)
-		return 0; /* gone: holds nothing */
-	held = holds_which(piddir, p->leader_gone, inodes, n);
-	if (held && ret_exe && fstatat(piddir, "exe", ret_exe, 0) < 0)
-		memset(ret_exe, 0, sizeof(*ret_exe));
-	close(piddir);
-	return held;
-}
-
 /* Count pid as a holder of the sockets in held, allowed for the queries not in disallowed. */
 static void count_held(struct holders_query *q, const size_t *qi, size_t n, uint64_t held,
 		       uint64_t disallowed, pid_t pid)
@@ -292,6 +301,7 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 		     size_t n, const struct now_ids *now)
 {
 	uint64_t inodes[BATCH_MAX], want_allowed = 0, gen0 = procidx_gen(x);
+	uint64_t all = n < 64 ? (1ULL << n) - 1 : ~0ULL;
 	pid_t *deferred = NULL;
 	size_t n_def = 0, cap_def = 0, iter = 0;
 	const struct procidx_proc *p;
@@ -324,7 +334,7 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 			deferred[n_def++] = p->pid;
 			continue;
 		}
-		held = holds_which_indexed(x, proc_fd, p, inodes, n, NULL);
+		held = holds_which_indexed(x, proc_fd, p, inodes, n, all, NULL);
 		count_held(q, qi, n, held, disallowed, p->pid);
 	}
 	/* A query with a disallowed holder is decided; the others need one allowed holder. */
@@ -340,7 +350,8 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 
 		if (!dp)
 			continue;
-		held = holds_which_indexed(x, proc_fd, dp, inodes, n, &exe) & want_allowed;
+		held = holds_which_indexed(x, proc_fd, dp, inodes, n, want_allowed, &exe) &
+		       want_allowed;
 		if (held &&
 		    ((uint64_t)exe.st_dev != dp->exe_dev || (uint64_t)exe.st_ino != dp->exe_ino)) {
 			r = -EAGAIN; /* exec'd meanwhile (its event is on the way), or gone */
@@ -369,15 +380,33 @@ static int check_uid(struct procidx *x, int proc_fd, struct holders_query *q, co
 
 			if (p->gen <= seen)
 				continue;
+			for (size_t i = 0; i < n; i++)
+				if (!proc_allowed(p, &now[qi[i]]))
+					disallowed |= 1ULL << i;
+			/* One that runs a file every query allows (a new thread runs it too) can
+			 * only add allowed holders: read only for a query that still lacks one, and
+			 * no reason for another round. A thread pool starting up while connections
+			 * are judged would otherwise use up the rounds and send checks to the walk. */
+			if (!disallowed) {
+				if (!want_allowed)
+					continue;
+				held = holds_which_indexed(x, proc_fd, p, inodes, n, want_allowed,
+							   &exe) & want_allowed;
+				if (held && ((uint64_t)exe.st_dev != p->exe_dev ||
+					     (uint64_t)exe.st_ino != p->exe_ino)) {
+					r = -EAGAIN;
+					goto out;
+				}
+				count_held(q, qi, n, held, 0, p->pid);
+				want_allowed &= ~held;
+				continue;
+			}
 			changed = true;
 			if (round == INDEX_RECHECKS) {
 				r = -EAGAIN;
 				goto out;
 			}
-			for (size_t i = 0; i < n; i++)
-				if (!proc_allowed(p, &now[qi[i]]))
-					disallowed |= 1ULL << i;
-			held = holds_which_indexed(x, proc_fd, p, inodes, n, &exe);
+			held = holds_which_indexed(x, proc_fd, p, inodes, n, all, &exe);
 			if (held & ~disallowed && ((uint64_t)exe.st_dev != p->exe_dev ||
 						   (uint64_t)exe.st_ino != p->exe_ino)) {
 				r = -EAGAIN;

@@ -137,6 +137,7 @@ struct live {
 	uint16_t queue_num;
 	struct procidx *procs; /* NULL: executables are judged by a /proc walk */
 	bool procs_said;       /* why there is no index, said once */
+	bool procs_updated;    /* this turn's checks applied the process events queued */
 	struct listeners *listeners;
 
 	struct cgwatch *cgwatch;
@@ -1110,8 +1111,10 @@ static void judge_exec_batch(struct live *l, size_t from, size_t to)
 	}
 	if (!n)
 		return;
-	if (l->procs && procidx_update(l->procs) == 0)
+	if (l->procs && procidx_update(l->procs) == 0) {
 		r = holders_check_indexed(l->procs, l->proc_fd, q, n);
+		l->procs_updated = true;
+	}
 	for (size_t k = 0; k < n; k++) {
 		const struct holders_verdict *v = &q[k].v;
 
@@ -1474,10 +1477,7 @@ int live_handle(struct live *l)
 	}
 	if (l->cgwatch)
 		cgwatch_handle(l); /* never fatal: what is known stays enforced */
-	/* Never fatal either: an index that cannot answer makes the check walk /proc. Kept
-	 * current between connections so that a check finds little to apply. */
-	if (l->procs)
-		procidx_update(l->procs);
+	l->procs_updated = false;
 	if (l->queue) {
 		/* Take what is queued (bounded), then judge fairly (bounded). */
 		if (l->n_pend < QUEUE_READ_MAX) {
@@ -1488,6 +1488,11 @@ int live_handle(struct live *l)
 		}
 		judge_pending(l);
 	}
+	/* Never fatal either: an index that cannot answer makes the check walk /proc. Kept
+	 * current between connections so that a check finds little to apply; a turn that
+	 * checked executables has just applied everything (one read less per turn). */
+	if (l->procs && !l->procs_updated)
+		procidx_update(l->procs);
 	return 0;
 }
 

@@ -202,6 +202,7 @@ static void resolve(struct procidx *x, struct procidx_proc *p)
 		close(fd);
 	if (n > 0) {
 		unsigned long u[4];
+		unsigned t;
 		char *line;
 
 		buf[n] = '\0';
@@ -211,6 +212,12 @@ static void resolve(struct procidx *x, struct procidx_proc *p)
 				add_uid(p, (uint32_t)u[i]);
 		else
 			p->any_uid = true;
+		/* One thread now: any made later comes with a fork event (we listen already),
+		 * which sets threads again. Saves reading /proc/PID/task for it per check. More
+		 * than one: so be it, whatever the events said. */
+		line = strstr(buf, "\nThreads:");
+		if (line && sscanf(line + 9, "%u", &t) == 1)
+			p->threads = t != 1;
 	} else {
 		p->any_uid = true;
 	}
@@ -257,9 +264,13 @@ void procidx_apply(struct procidx *x, const struct proc_event *ev)
 		if (ev->event_data.fork.child_pid == ev->event_data.fork.child_tgid) {
 			touch(x, ev->event_data.fork.child_tgid);
 		} else {
+			/* A new thread may have a file table of its own (no CLONE_FILES): a
+			 * check under way looks at the process again (holders.c). */
 			p = find(x, ev->event_data.fork.child_tgid);
-			if (p)
+			if (p) {
 				p->threads = true;
+				p->gen = ++x->gen;
+			}
 		}
 		break;
 	case PROC_EVENT_EXEC:

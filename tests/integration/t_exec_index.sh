@@ -62,6 +62,12 @@ got=$(inherited)
 got=$(inherited nondumpable)
 [ "$got" = refused ] && log "ok: ... also when that program made itself non-dumpable" ||
 	fail "inherited socket, non-dumpable maker: expected refused, got '$got'"
+thread_private() {
+	as_user alice /usr/bin/python3 "$LG_TMP/shared_socket.py" thread-private "$bin/probe-allowed" 5432 2>&1
+}
+got=$(thread_private)
+[ "$got" = refused ] && log "ok: ... also when a thread of it keeps the socket in a file table of its own" ||
+	fail "socket in a thread's own file table: expected refused, got '$got'"
 
 # A holder the index read as the allowed interpreter exec()s python3, keeping the socket.
 exec_after_index() {
@@ -107,6 +113,9 @@ expect refused alice tcp 127.0.0.1 5432
 got=$(inherited)
 [ "$got" = refused ] && log "ok: walk: a socket shared by another program is refused" ||
 	fail "walk, inherited socket: expected refused, got '$got'"
+got=$(thread_private)
+[ "$got" = refused ] && log "ok: walk: ... also from a thread's own file table" ||
+	fail "walk, socket in a thread's own file table: expected refused, got '$got'"
 stop_daemon
 grep -q 'checks from the process index, [1-9][0-9]* by /proc walk' "$LG_DAEMON_ERR" ||
 	fail "walk: no walked checks counted: $(cat "$LG_DAEMON_ERR")"

@@ -64,6 +64,11 @@ chmod 644 "$LG_TMP/shared_socket.py"
 got=$(as_user alice /usr/bin/python3 "$LG_TMP/shared_socket.py" inherited "$bin/probe-allowed" 5432 2>&1)
 [ "$got" = refused ] && log "ok: a socket shared with the allowed program by another is refused" ||
 	fail "inherited socket: expected refused, got '$got'"
+# ... also when the other program keeps its copy in a thread's own file table, which its
+# /proc/PID/fd does not show.
+got=$(as_user alice /usr/bin/python3 "$LG_TMP/shared_socket.py" thread-private "$bin/probe-allowed" 5432 2>&1)
+[ "$got" = refused ] && log "ok: ... also when a thread of it holds the socket in a table of its own" ||
+	fail "socket in a thread's own file table: expected refused, got '$got'"
 
 # The allowed file under another name is still the allowed file.
 mv "$bin/probe-allowed" "$bin/renamed"

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -247,9 +248,10 @@ static int count_entries(const char *path)
 
 /*
  * A process whose leader thread exited while another thread lives on, holding the socket: its
- * /proc/PID/fd is empty then (the leader's files are gone), which a walk of /proc/PID/fd misses.
- * The index keeps the group (its exit event says the leader, /proc says threads remain) and
- * reads the fds of its threads.
+ * /proc/PID/fd is empty then (the leader's files are gone), which a look at /proc/PID/fd alone
+ * misses. The index keeps the group (its exit event says the leader, /proc says threads
+ * remain) and reads the fds of its threads; the walk reads the table of every thread whose
+ * table is not the leader's.
  */
 static void test_leader_gone(void **state)
 {
@@ -300,12 +302,82 @@ static void test_leader_gone(void **state)
 	assert_int_equal(q.v.n_allowed, 0);
 	assert_int_equal(q.v.n_holders, 1);
 	assert_int_equal(q.v.first_other, child);
-	/* The walk sees this process and not the child. */
+	/* The walk sees this process and, through its live thread's table, the child. */
 	assert_int_equal(holders_check(proc_fd, inode_of(s), getuid(), &g, &walk), 0);
-	assert_int_equal(walk.n_holders, 1);
-	assert_int_not_equal(walk.first_other, child);
+	assert_int_equal(walk.n_holders, 2);
+	assert_int_equal(walk.n_allowed, 0);
 
 	reap(child);
+	close(s);
+	close(proc_fd);
+	procidx_free(x);
+}
+
+/* In a child: a thread takes a file table of its own, then the leader closes its copy of s. */
+static void *private_table_thread(void *arg)
+{
+	int ready = (int)(intptr_t)arg;
+
+	if (unshare(CLONE_FILES) < 0 || write(ready, "t", 1) != 1)
+		_exit(2);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/*
+ * A thread with a file table of its own (unshare(CLONE_FILES)) keeps the socket after the
+ * leader closed its copy: /proc/PID/fd (the leader's table) does not show it. The index and
+ * the walk read that thread's table too, and the index takes "may have threads" from
+ * /proc/PID/status even when no thread event came (here none is fed).
+ */
+static void test_thread_table(void **state)
+{
+	struct procidx *x = new_index();
+	struct policy_guard g = { .name = "g" }; /* allows nothing */
+	struct holders_verdict walk;
+	struct holders_query q;
+	int s, up[2], proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	pid_t child;
+	char c;
+
+	(void)state;
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0 && proc_fd >= 0 && pipe(up) == 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		int ready[2];
+		pthread_t t;
+
+		if (pipe(ready) || pthread_create(&t, NULL, private_table_thread,
+						  (void *)(intptr_t)ready[1]) ||
+		    read(ready[0], &c, 1) != 1)
+			_exit(1);
+		close(s);
+		if (write(up[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	assert_int_equal(read(up[0], &c, 1), 1);
+
+	ev_fork(x, getpid(), child, child);
+	/* This process holds s too but is not in this index: the child alone is asked about. */
+	q = (struct holders_query){ .inode = inode_of(s), .uid = getuid(), .g = &g };
+	assert_int_equal(holders_check_indexed(x, proc_fd, &q, 1), 0);
+	assert_true(procidx_find(x, child)->threads);
+	assert_int_equal(q.v.n_holders, 1);
+	assert_int_equal(q.v.n_allowed, 0);
+	assert_int_equal(q.v.first_other, child);
+	/* The walk sees this process and the child's thread. */
+	assert_int_equal(holders_check(proc_fd, inode_of(s), getuid(), &g, &walk), 0);
+	assert_int_equal(walk.n_holders, 2);
+	assert_int_equal(walk.n_allowed, 0);
+
+	reap(child);
+	close(up[0]);
+	close(up[1]);
 	close(s);
 	close(proc_fd);
 	procidx_free(x);
@@ -318,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_batch_and_exec),
 		cmocka_unit_test(test_other_uid),
 		cmocka_unit_test(test_leader_gone),
+		cmocka_unit_test(test_thread_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
