@@ -181,6 +181,11 @@ int apply_ruleset_since(struct nl *nl, const struct ruleset *rs, const struct ru
 		if (r < 0)
 			break;
 		opts.table_exists = inst->exists;
+		/* What we installed last is what the chains hold while our socket owns the
+		 * table: nobody else can change it (and the genid catches what did). */
+		if (!attempt && prev && inst->exists && (inst->flags & NFT_TABLE_F_OWNER) &&
+		    inst->owner == nl_portid(nl))
+			opts.rules_since = prev;
 		if (!rs && !inst->exists) {
 			installed_free(inst);
 			break; /* nothing to remove */

@@ -1087,16 +1087,15 @@ static void build_rule_exprs(struct rule_ctx *rc, const struct ruleset *rs, cons
 	}
 }
 
-static void put_rule(struct emit_batch *b, const struct ruleset *rs, const struct rs_chain *c,
-		     const struct rs_rule *r)
+/* Rule r of chain c as libnftnl builds it; NULL when out of memory (b->err says so). */
+static struct nftnl_rule *rule_new(struct emit_batch *b, const struct ruleset *rs,
+				   const struct rs_chain *c, const struct rs_rule *r)
 {
 	struct rule_ctx rc = { .b = b, .r = nftnl_rule_alloc() };
-	struct emit_msg *m;
-	struct nlmsghdr *nlh;
 
 	if (!rc.r) {
 		b->err = -ENOMEM;
-		return;
+		return NULL;
 	}
 	nftnl_rule_set_u32(rc.r, NFTNL_RULE_FAMILY, NFPROTO_INET);
 	nftnl_rule_set_str(rc.r, NFTNL_RULE_TABLE, LOGUARD_TABLE);
@@ -1113,15 +1112,27 @@ static void put_rule(struct emit_batch *b, const struct ruleset *rs, const struc
 		}
 		nftnl_udata_buf_free(ud);
 	}
+	return rc.r;
+}
+
+static void put_rule(struct emit_batch *b, const struct ruleset *rs, const struct rs_chain *c,
+		     const struct rs_rule *r)
+{
+	struct nftnl_rule *nr = rule_new(b, rs, c, r);
+	struct emit_msg *m;
+	struct nlmsghdr *nlh;
+
+	if (!nr)
+		return;
 	nlh = batch_put(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, EMIT_OBJ_RULE, &m);
 	if (nlh) {
 		m->chain = c;
 		m->rule = r;
-		nftnl_rule_nlmsg_build_payload(nlh, rc.r);
+		nftnl_rule_nlmsg_build_payload(nlh, nr);
 		b->stats.n_rules++;
 		batch_next(b);
 	}
-	nftnl_rule_free(rc.r);
+	nftnl_rule_free(nr);
 }
 
 /* BATCH_BEGIN with opts' first sequence number (and genid). */
@@ -1495,10 +1506,9 @@ static int plan_elems(const struct rs_set *s, struct set_plan *plan, struct inst
 	return 0;
 }
 
-/* Plan every set; deletions of whole sets and of elements are put right away, in the order
- * the kernel needs them (after the rules that referenced them are gone). */
-static int plan_sets(struct emit_batch *b, const struct ruleset *rs, const struct installed *inst,
-		     struct set_plan *plans)
+/* Which installed set each set of rs keeps (plans[i].inst; NULL: a new set). */
+static int plan_compat(const struct ruleset *rs, const struct installed *inst,
+		       struct set_plan *plans)
 {
 	for (size_t i = 0; i < rs->n_sets; i++) {
 		const struct rs_set *s = &rs->sets[i];
@@ -1510,6 +1520,15 @@ static int plan_sets(struct emit_batch *b, const struct ruleset *rs, const struc
 			return r;
 		plans[i].inst = compatible ? x : NULL;
 	}
+	return 0;
+}
+
+/* Plan every set; deletions of whole sets and of elements are put right away, in the order
+ * the kernel needs them (after the rules that referred to them are gone). plan_compat()
+ * first. */
+static int plan_sets(struct emit_batch *b, const struct ruleset *rs, const struct installed *inst,
+		     struct set_plan *plans)
+{
 	/* Sets the new ruleset does not have, or defines differently. */
 	for (size_t i = 0; i < inst->n_sets && !b->err; i++) {
 		const struct inst_set *x = &inst->sets[i];
@@ -1567,6 +1586,102 @@ static void del_chains(struct emit_batch *b, const struct ruleset *rs, const str
 	}
 }
 
+/* Two scratch messages for rule_same(); what the last encoding wrote is zeroed before the
+ * next one, because libnftnl leaves the padding between attributes unwritten. */
+struct rule_cmp {
+	char *buf[2];
+	size_t used[2];
+};
+
+static size_t rule_encode(struct emit_batch *b, struct rule_cmp *rc, int i,
+			  const struct ruleset *rs, const struct rs_chain *c, const struct rs_rule *r)
+{
+	struct nftnl_rule *nr = rule_new(b, rs, c, r);
+	struct nlmsghdr *nlh;
+
+	if (!nr)
+		return 0;
+	memset(rc->buf[i], 0, rc->used[i]);
+	nlh = nftnl_nlmsg_build_hdr(rc->buf[i], NFT_MSG_NEWRULE, NFPROTO_INET,
+				    NLM_F_CREATE | NLM_F_APPEND, 0);
+	nftnl_rule_nlmsg_build_payload(nlh, nr);
+	nftnl_rule_free(nr);
+	rc->used[i] = nlh->nlmsg_len;
+	return b->err ? 0 : nlh->nlmsg_len;
+}
+
+/* Whether chain c holds the same rules in rs as in prev: the same NEWRULE messages, byte for
+ * byte (table, chain, expressions with the names of the sets, chains and counters they
+ * refer to, comment). */
+static bool chain_rules_same(struct emit_batch *b, struct rule_cmp *rc, const struct ruleset *rs,
+			     const struct rs_chain *c, const struct ruleset *prev)
+{
+	const struct rs_chain *p = NULL;
+
+	for (size_t i = 0; i < prev->n_chains && !p; i++)
+		if (!strcmp(prev->chains[i].name, c->name))
+			p = &prev->chains[i];
+	if (!p || p->n_rules != c->n_rules)
+		return false;
+	for (size_t j = 0; j < c->n_rules; j++) {
+		size_t n = rule_encode(b, rc, 0, rs, c, &c->rules[j]);
+
+		if (!n || rule_encode(b, rc, 1, prev, p, &p->rules[j]) != n ||
+		    memcmp(rc->buf[0], rc->buf[1], n))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Chains whose rules stay installed as they are (keep[i] for rs->chains[i]). The kernel keeps
+ * one rule blob per chain and generation: a chain no message of the batch touches serves
+ * the same blob in both, and a packet picks its generation once, at the base chain, for
+ * every chain it goes through. So a packet still sees exactly the old rules or exactly the
+ * new ones. Needs what the installed chains hold (opts->rules_since: the ruleset our own
+ * socket installed last, in a table it owns) and that every set and chain the rules name
+ * stays the same object: with any set or chain deleted (replaced, or dropped), every rule
+ * is sent again as before. Re-sending a rule that looks up a verdict map makes the kernel
+ * walk all of the map's elements twice (binding, then loop validation at commit): 40,000
+ * elements for 10,000 guards, for a reload that changes two.
+ */
+static int rules_kept(struct emit_batch *b, const struct ruleset *rs, const struct installed *inst,
+		      const struct set_plan *plans, const struct ruleset *prev, bool *keep)
+{
+	struct rule_cmp rc = { { NULL, NULL }, { 0, 0 } };
+
+	if (!prev)
+		return 0;
+	for (size_t i = 0; i < inst->n_sets; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < rs->n_sets && !kept; j++)
+			kept = plans[j].inst == &inst->sets[i];
+		if (!kept)
+			return 0;
+	}
+	for (size_t i = 0; i < inst->n_chains; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < rs->n_chains && !kept; j++)
+			kept = !strcmp(rs->chains[j].name, inst->chains[i].name) &&
+			       chain_kept(&rs->chains[j], &inst->chains[i]);
+		if (!kept)
+			return 0;
+	}
+	/* As big as one message of a batch may be: a rule put there fits here too. */
+	rc.buf[0] = calloc(1, BATCH_OVERRUN);
+	rc.buf[1] = calloc(1, BATCH_OVERRUN);
+	for (size_t i = 0; i < rs->n_chains && rc.buf[0] && rc.buf[1] && !b->err; i++)
+		keep[i] = inst_find_chain(inst, rs->chains[i].name) &&
+			  chain_rules_same(b, &rc, rs, &rs->chains[i], prev);
+	if (!rc.buf[0] || !rc.buf[1])
+		b->err = -ENOMEM;
+	free(rc.buf[0]);
+	free(rc.buf[1]);
+	return b->err;
+}
+
 /* New sets whole, kept sets resized where needed and given the elements they lack. */
 static void add_sets(struct emit_batch *b, const struct ruleset *rs, struct set_plan *plans)
 {
@@ -1602,17 +1717,28 @@ static void add_sets(struct emit_batch *b, const struct ruleset *rs, struct set_
 	}
 }
 
+/* Whether the installed chain name keeps its rules (keep from rules_kept()). */
+static bool chain_rules_kept(const struct ruleset *rs, const bool *keep, const char *name)
+{
+	for (size_t i = 0; i < rs->n_chains; i++)
+		if (!strcmp(rs->chains[i].name, name))
+			return keep[i];
+	return false;
+}
+
 int emit_update_build(const struct ruleset *rs, const struct installed *inst,
 		      const struct emit_opts *opts, struct emit_batch **ret_batch)
 {
 	const uint32_t owner_flags = NFT_TABLE_F_OWNER | EMIT_TABLE_F_PERSIST;
 	struct emit_batch *b = batch_new(BATCH_PAGE_SIZE, BATCH_OVERRUN);
 	struct set_plan *plans = calloc(rs->n_sets + 1, sizeof(*plans));
+	bool *keep = calloc(rs->n_chains + 1, sizeof(*keep));
 	int r;
 
-	if (!b || !plans) {
+	if (!b || !plans || !keep) {
 		emit_batch_free(b);
 		free(plans);
+		free(keep);
 		return -ENOMEM;
 	}
 	b->queue_xt = opts->queue_xt;
@@ -1625,12 +1751,18 @@ int emit_update_build(const struct ruleset *rs, const struct installed *inst,
 		put_counter_obj(b, rs->rate_counter);
 	if (!inst_has_obj(inst, rs->sent_counter))
 		put_counter_obj(b, rs->sent_counter);
-	/* Every rule goes and comes again: a packet runs one generation's rules from its base
-	 * chain on, so old and new rules never mix; what both generations look up (elements of
-	 * kept sets) is live in both. */
-	for (size_t i = 0; i < inst->n_chains && !b->err; i++)
-		put_del(b, NFT_MSG_DELRULE, inst->chains[i].name);
-	r = plan_sets(b, rs, inst, plans);
+	/* The rules of a chain go and come again unless the chain stays exactly as it is
+	 * (rules_kept): a packet runs one generation's rules from its base chain on, so old and
+	 * new rules never mix; what both generations look up (elements of kept sets) is live in
+	 * both. */
+	r = plan_compat(rs, inst, plans);
+	if (r >= 0)
+		r = rules_kept(b, rs, inst, plans, opts->rules_since, keep);
+	for (size_t i = 0; r >= 0 && i < inst->n_chains && !b->err; i++)
+		if (!chain_rules_kept(rs, keep, inst->chains[i].name))
+			put_del(b, NFT_MSG_DELRULE, inst->chains[i].name);
+	if (r >= 0)
+		r = plan_sets(b, rs, inst, plans);
 	if (r >= 0) {
 		del_chains(b, rs, inst);
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
@@ -1641,7 +1773,7 @@ int emit_update_build(const struct ruleset *rs, const struct installed *inst,
 			if (opts->forget_learned && plans[i].inst && set_elems_learned(&rs->sets[i]))
 				put_flush(b, rs->sets[i].name);
 		for (size_t i = 0; i < rs->n_chains && !b->err; i++)
-			for (size_t j = 0; j < rs->chains[i].n_rules && !b->err; j++)
+			for (size_t j = 0; j < rs->chains[i].n_rules && !keep[i] && !b->err; j++)
 				put_rule(b, rs, &rs->chains[i], &rs->chains[i].rules[j]);
 		for (size_t i = 0; i < inst->n_objs && !b->err; i++)
 			if ((!rs->rate_counter || strcmp(inst->objs[i], rs->rate_counter)) &&
@@ -1651,6 +1783,7 @@ int emit_update_build(const struct ruleset *rs, const struct installed *inst,
 	for (size_t i = 0; i < rs->n_sets; i++)
 		free(plans[i].add);
 	free(plans);
+	free(keep);
 	if (r < 0 && !b->err)
 		b->err = r;
 	return batch_finish(b, opts, ret_batch);

@@ -26,6 +26,10 @@ struct emit_opts {
 	 * transaction. Nobody follows those elements any more: kept, a port that changed hands
 	 * would still let the old owner in. */
 	bool forget_learned;
+	/* An update: the ruleset whose rules the installed chains hold, known because our own
+	 * socket installed it and owns the table; chains whose rules stay the same are then left
+	 * alone. NULL: every rule is replaced. */
+	const struct ruleset *rules_since;
 };
 
 /* Keep an owned table after its owner exits (kernel >= 6.9; not in older headers). */
@@ -40,7 +44,8 @@ struct installed;
 
 /* Build one batch that turns the installed table inst into rs in place: the table, its base
  * chain and every set of the same definition stay, with the elements both have; only what
- * differs is deleted or added, and every rule is replaced. A packet that meets the old rules
+ * differs is deleted or added, and the rules of every chain that changes (every rule,
+ * without opts->rules_since) are replaced. A packet that meets the old rules
  * and the new elements (the kernel swaps them at different moments) finds what both
  * policies share. opts->table_flags: an orphaned owned table is adopted. 0 or -errno. */
 int emit_update_build(const struct ruleset *rs, const struct installed *inst,

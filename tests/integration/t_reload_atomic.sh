@@ -2,7 +2,8 @@
 # Replacing the policy is atomic in effect: while denied and allowed clients connect in tight
 # loops, `loguard apply` runs over and over (the same policy, and one that differs in other
 # guards and users), then `loguard run` takes SIGHUP over and over (owner-only, executables,
-# users and cgroups guards). No denied connection may succeed and no allowed one may fail.
+# users and cgroups guards; every other reload changes the log chain's rules alone). No denied
+# connection may succeed and no allowed one may fail.
 # (A table deleted and created again in one transaction let about 1 in 200-500 applies and
 # 1 in 10-20 reloads through: a packet could meet the old rules and the new elements.)
 # LG_APPLIES / LG_RELOADS scale the loops (defaults 1,000 and 150, to fit make check; the
@@ -168,6 +169,11 @@ flood allow-cgroup "cg:$cg2/$top/app:bob" "$LGPROBE" 21001
 sleep 0.3
 t0=$(date +%s%N)
 for ((i = 0; i < reloads; i++)); do
+	# Every other reload moves the log to another NFLOG group: the log chain's rules change
+	# while the other chains (and the maps their rules look up) stay, so the update replaces
+	# that chain's rules alone; the reloads between send no rule at all.
+	if ((i % 2)); then g=6289; else g=6290; fi
+	sed -i "s/^log: .*/log: { rate: 0, group: $g }/" "$pr"
 	n=$(grep -c '^loguard: reloaded' "$LG_DAEMON_ERR")
 	kill -HUP "$LG_DAEMON_PID"
 	for ((w = 0; w < 500; w++)); do
@@ -181,6 +187,16 @@ log "$i reloads in $ms ms"
 flood_end
 kill -0 "$LG_DAEMON_PID" 2>/dev/null || fail "the daemon died: $(tail -5 "$LG_DAEMON_ERR")"
 grep -q 'failed' "$LG_DAEMON_ERR" && fail "a reload failed: $(grep failed "$LG_DAEMON_ERR" | head -3)"
+# The chains hold the last policy's rules, each once: the changed chain was flushed and filled,
+# the others left as they were.
+expect_lg 0 "$pr" print || die "print failed"
+for c in output log_deny; do
+	want=$(printf '%s\n' "$LG_OUT" | sed -n "/^\tchain $c {/,/^\t}/p" | grep -c 'comment "')
+	got=$(nft list chain inet loguard "$c" | grep -c 'comment "')
+	[ "$want" = "$got" ] || fail "chain $c: $got rules in the kernel, $want in loguard print"
+done
+nft list chain inet loguard log_deny | grep -q "group $g " ||
+	fail "chain log_deny does not log to group $g: $(nft list chain inet loguard log_deny)"
 stop_daemon
 
 lg_done

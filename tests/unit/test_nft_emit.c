@@ -663,6 +663,19 @@ static void update_cb(const struct nlmsghdr *nlh, void *data)
 	}
 }
 
+/* The update from inst to fx's ruleset; since: what inst's chains hold, if known. */
+static void update_since(const struct fixture *fx, const struct installed *inst,
+			 const struct ruleset *since, struct update_seen *ret)
+{
+	struct emit_opts opts = { .seq = 1, .commit = true, .rules_since = since };
+	struct emit_batch *b = NULL;
+
+	*ret = (struct update_seen){ 0 };
+	assert_int_equal(emit_update_build(fx->rs, inst, &opts, &b), 0);
+	for_each_msg(b, update_cb, ret);
+	emit_batch_free(b);
+}
+
 static void update_of(const struct fixture *fx, const struct installed *inst, bool forget,
 		      struct update_seen *ret)
 {
@@ -700,6 +713,89 @@ static void test_update_unchanged(void **state)
 	assert_int_equal(u.n[NFT_MSG_NEWSETELEM] + u.n[NFT_MSG_DELSETELEM], 0);
 	assert_int_equal(u.n[NFT_MSG_NEWCHAIN] + u.n[NFT_MSG_DELCHAIN], 0);
 	assert_int_equal(u.n[NFT_MSG_NEWOBJ] + u.n[NFT_MSG_DELOBJ], 0);
+	assert_int_equal(u.n[NFT_MSG_DELRULE], fx.rs->n_chains);
+	assert_int_equal(u.n[NFT_MSG_NEWRULE], total_rules(fx.rs));
+	installed_free(inst);
+	unload(&fx);
+}
+
+/* A policy with two guards and a log rate of rate/second to a temporary file. */
+static void write_rate_policy(char *path, unsigned rate)
+{
+	int fd = mkstemp(path);
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fprintf(f, "version: 1\nlog: { rate: %u/second }\nguards:\n"
+		   "  - name: a\n    ports: [2000]\n    allow: { users: [1000] }\n"
+		   "  - name: b\n    ports: [2001]\n    allow: { users: [1001] }\n"
+		   "    action: drop\n", rate);
+	assert_int_equal(fclose(f), 0);
+}
+
+static const struct rs_chain *chain_named(const struct ruleset *rs, const char *name)
+{
+	for (size_t i = 0; i < rs->n_chains; i++)
+		if (!strcmp(rs->chains[i].name, name))
+			return &rs->chains[i];
+	fail_msg("no chain %s", name);
+	return NULL;
+}
+
+/* Known installed rules (the daemon's own table): chains whose rules stay the same are not
+ * touched, so the kernel does not walk the verdict maps their rules look up; only the
+ * chain whose rules changed (log_deny, by the log rate) is flushed and filled again. */
+static void test_update_keeps_same_rules(void **state)
+{
+	char a_path[] = "/tmp/lg-rules-a.XXXXXX", b_path[] = "/tmp/lg-rules-b.XXXXXX";
+	struct fixture a = { 0 }, b = { 0 };
+	struct installed *inst;
+	struct update_seen u;
+
+	(void)state;
+	write_rate_policy(a_path, 10);
+	write_rate_policy(b_path, 20);
+	load(&a, a_path, true);
+	load(&b, b_path, true);
+	inst = installed_of(&a);
+	/* The same policy: nothing at all. */
+	update_since(&a, inst, a.rs, &u);
+	assert_int_equal(u.n[NFT_MSG_DELRULE] + u.n[NFT_MSG_NEWRULE], 0);
+	assert_int_equal(u.n[NFT_MSG_NEWSETELEM] + u.n[NFT_MSG_DELSETELEM], 0);
+	/* Another log rate: log_deny's rules, and only those. */
+	update_since(&b, inst, a.rs, &u);
+	assert_int_equal(u.n[NFT_MSG_DELRULE], 1);
+	assert_int_equal(u.n[NFT_MSG_NEWRULE], chain_named(b.rs, "log_deny")->n_rules);
+	assert_true(u.n[NFT_MSG_NEWRULE] < total_rules(b.rs));
+	/* Unknown rules (not our table): every chain again. */
+	update_since(&b, inst, NULL, &u);
+	assert_int_equal(u.n[NFT_MSG_DELRULE], a.rs->n_chains);
+	assert_int_equal(u.n[NFT_MSG_NEWRULE], total_rules(b.rs));
+	installed_free(inst);
+	unload(&a);
+	unload(&b);
+	unlink(a_path);
+	unlink(b_path);
+}
+
+/* A set that must be replaced is still referred to by the old rules of unchanged chains:
+ * every rule goes and comes again, as without known rules. */
+static void test_update_replaced_set_resends_rules(void **state)
+{
+	struct fixture fx = { 0 };
+	struct installed *inst;
+	struct update_seen u;
+
+	(void)state;
+	load(&fx, "golden/basic.yaml", true);
+	inst = installed_of(&fx);
+	for (size_t i = 0; i < inst->n_sets; i++)
+		if (!strcmp(inst->sets[i].name, LOGUARD_GUARD_MAP))
+			inst->sets[i].key_type ^= 1;
+	update_since(&fx, inst, fx.rs, &u);
+	assert_int_equal(u.n[NFT_MSG_DELSET], 1);
 	assert_int_equal(u.n[NFT_MSG_DELRULE], fx.rs->n_chains);
 	assert_int_equal(u.n[NFT_MSG_NEWRULE], total_rules(fx.rs));
 	installed_free(inst);
@@ -900,6 +996,8 @@ int main(void)
 		cmocka_unit_test(test_update_unchanged),
 		cmocka_unit_test(test_update_differences),
 		cmocka_unit_test(test_update_forgets_learned),
+		cmocka_unit_test(test_update_keeps_same_rules),
+		cmocka_unit_test(test_update_replaced_set_resends_rules),
 		cmocka_unit_test(test_update_from_known),
 	};
 
