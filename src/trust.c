@@ -349,15 +349,24 @@ static int walk_failed(const struct walk *w, const char *path, int r, enum trust
 	return 0;
 }
 
+/* A walk that names what it judges in its messages ("a policy", "an executable"). */
+static struct walk *walk_new(const char *what)
+{
+	struct walk *w = calloc(1, sizeof(*w));
+
+	if (w)
+		w->what = what;
+	return w;
+}
+
 int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret_fd)
 {
 	struct walk *w;
 	int fd = -1, r;
 
-	w = calloc(1, sizeof(*w));
+	w = walk_new("a policy");
 	if (!w)
 		return -ENOMEM;
-	w->what = "a policy";
 	r = walk_open(w, file, false, &fd);
 	if (r < 0)
 		r = walk_failed(w, file, r, mode, O_RDONLY | O_NOCTTY, "cannot read", d, &fd);
@@ -373,10 +382,9 @@ int trust_open_dir(const char *dir, enum trust_mode mode, struct diags *d, int *
 	struct walk *w;
 	int fd = -1, r;
 
-	w = calloc(1, sizeof(*w));
+	w = walk_new("a policy");
 	if (!w)
 		return -ENOMEM;
-	w->what = "a policy";
 	r = walk_open(w, dir, true, &fd);
 	/* judge_dir() lets a sticky directory of root's pass on the way (others cannot replace
 	 * root's entries there); in the drop-in directory itself, others could add a file. */
@@ -399,21 +407,18 @@ int trust_open_dir(const char *dir, enum trust_mode mode, struct diags *d, int *
 
 int trust_check_program(const char *path, char *why, size_t size)
 {
-	struct walk *w = calloc(1, sizeof(*w));
+	struct walk *w = walk_new("an executable");
 	const char *prefix = "refusing an executable ";
 	int r;
 
 	if (!w)
 		return -ENOMEM;
-	w->what = "an executable";
 	w->judge_only = true;
 	why[0] = '\0';
 	r = walk_open(w, path, false, NULL);
 	/* Missing: whoever may add names where the path breaks off can make the rest. */
-	if (r == -ENOENT && w->missing && w->missing_in.st_uid == 0 &&
-	    !others_can_write(&w->missing_in))
-		;
-	else if (r == -ENOENT && w->missing)
+	if (r == -ENOENT && w->missing &&
+	    (w->missing_in.st_uid != 0 || others_can_write(&w->missing_in)))
 		r = untrusted(w,
 			      "refusing an executable that does not exist yet and that someone "
 			      "other than root can make (in %s: owner uid %u, mode %04o)",
