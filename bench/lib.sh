@@ -60,6 +60,29 @@ bench_us_per_conn() {
 		'BEGIN { if (r * s > 0) printf "%.1f", t / hz * 1e6 / (r * s); else print "n/a" }'
 }
 
+# bench_servers_ready DIR NAME...: until each server's DIR/NAME.out says "ready"; exits with
+# its output if one does not.
+bench_servers_ready() {
+	local dir=$1 f
+	shift
+	for f in "$@"; do
+		bench_wait_for "$dir/$f.out" ready || { cat "$dir/$f.out"; echo "$f server failed" >&2; exit 1; }
+	done
+}
+
+# bench_exec_policy FILE PORT EXE: a policy whose one guard lets only EXE connect to PORT (the
+# flood's sink) and PORT+1 (the echo server the refusal checks use); no log meter.
+bench_exec_policy() {
+	cat >"$1" <<YAML
+version: 1
+log: { rate: 0 }
+guards:
+  - name: exec
+    ports: [$2, $(($2 + 1))]
+    allow: { executables: [$3] }
+YAML
+}
+
 # bench_wait_for FILE PATTERN [SECONDS]: until FILE has a line matching PATTERN (grep -E);
 # fails after SECONDS (20: a loaded 2-core machine took more than 5 to start a daemon).
 bench_wait_for() {

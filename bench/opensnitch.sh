@@ -136,17 +136,8 @@ sink=$!
 setpriv --reuid=$((U + 2)) --regid=$((U + 2)) --clear-groups --pdeathsig KILL -- "$LGPROBE" \
 	listen tcp 127.0.0.1 "$((PORT + 1))" >"$tmp/echo.out" 2>&1 &
 echo=$!
-for f in sink echo; do
-	bench_wait_for "$tmp/$f.out" ready || { cat "$tmp/$f.out"; echo "$f server failed" >&2; exit 1; }
-done
-cat >"$tmp/exec.yaml" <<YAML
-version: 1
-log: { rate: 0 }
-guards:
-  - name: exec
-    ports: [$PORT, $((PORT + 1))]
-    allow: { executables: [$exe] }
-YAML
+bench_servers_ready "$tmp" sink echo
+bench_exec_policy "$tmp/exec.yaml" "$PORT" "$exe"
 
 # OpenSnitch's files, made anew for each start: its configuration and firewall files (copied
 # into its private /etc/opensnitchd), its rules directory, its log.

@@ -71,17 +71,8 @@ pids+=($!)
 setpriv --reuid=$((U + 2)) --regid=$((U + 2)) --clear-groups -- "$LGPROBE" listen tcp \
 	127.0.0.1 "$((PORT + 1))" >"$tmp/echo.out" 2>&1 &
 pids+=($!)
-for f in sink echo; do
-	bench_wait_for "$tmp/$f.out" ready || { cat "$tmp/$f.out"; echo "$f server failed" >&2; exit 1; }
-done
-cat >"$tmp/exec.yaml" <<YAML
-version: 1
-log: { rate: 0 }
-guards:
-  - name: exec
-    ports: [$PORT, $((PORT + 1))]
-    allow: { executables: [$exe] }
-YAML
+bench_servers_ready "$tmp" sink echo
+bench_exec_policy "$tmp/exec.yaml" "$PORT" "$exe"
 cat >"$tmp/owner.yaml" <<YAML
 version: 1
 log: { rate: 0 }
