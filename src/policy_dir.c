@@ -31,7 +31,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The drop-in names of the directory open at fd (consumed), sorted. */
+/* The drop-ins of the directory open at fd (left open), as DIR/NAME paths, sorted. */
 static int list_dropins(int fd, const char *dir, struct diags *d, char ***ret_v, size_t *ret_n)
 {
 	struct loc whole = { .file = dir };
@@ -41,6 +41,10 @@ static int list_dropins(int fd, const char *dir, struct diags *d, char ***ret_v,
 	DIR *dp;
 	int r = 0;
 
+	/* A copy for the listing: the files are opened relative to fd afterwards. */
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return -errno;
 	dp = fdopendir(fd);
 	if (!dp) {
 		r = -errno;
@@ -88,15 +92,24 @@ static int list_dropins(int fd, const char *dir, struct diags *d, char ***ret_v,
 	return 0;
 }
 
-/* Open one file as how says; the error, located at the file, is in d. */
-static int open_policy_file(const char *file, enum policy_open how, struct diags *d, int *ret_fd)
+static enum trust_mode trust_mode_of(enum policy_open how)
+{
+	return how == POLICY_OPEN_TRUSTED ? TRUST_REQUIRE : TRUST_WARN;
+}
+
+/* Open one file as how says, a drop-in (dir not NULL: the name after the directory's path in
+ * file) through its directory; the error, located at the file, is in d. */
+static int open_policy_file(const char *file, const struct trust_dir *dir, enum policy_open how,
+			    struct diags *d, int *ret_fd)
 {
 	struct loc whole = { .file = file };
 	int fd, r;
 
+	if (how != POLICY_OPEN_PLAIN && dir)
+		return trust_open_entry(dir, strrchr(file, '/') + 1, file, trust_mode_of(how), d,
+					ret_fd);
 	if (how != POLICY_OPEN_PLAIN)
-		return trust_open(file, how == POLICY_OPEN_TRUSTED ? TRUST_REQUIRE : TRUST_WARN, d,
-				  ret_fd);
+		return trust_open(file, trust_mode_of(how), d, ret_fd);
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
@@ -326,13 +339,14 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 {
 	struct policy *p = NULL, *partial = NULL;
 	const struct policy_parse_opts mo = { .ret_partial = ret_partial ? &partial : NULL };
+	struct trust_dir dir = { .fd = -1 };
 	char **files = NULL;
 	size_t n_files = 0, cap_guards = 0;
 	int fd, r, bad = 0;
 
 	if (src->cache)
 		src->cache->gen++;
-	r = open_policy_file(src->file, how, d, &fd);
+	r = open_policy_file(src->file, NULL, how, d, &fd);
 	if (r >= 0) {
 		r = parse_file(src->cache, src->file, fd, &mo, d, &p);
 		close(fd);
@@ -346,15 +360,12 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 	}
 
 	if (src->dir) {
-		r = how == POLICY_OPEN_PLAIN ? 0
-					     : trust_open_dir(src->dir,
-							      how == POLICY_OPEN_TRUSTED ? TRUST_REQUIRE
-											 : TRUST_WARN,
-							      d, &fd);
-		if (how == POLICY_OPEN_PLAIN) {
-			fd = open(src->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			r = fd < 0 ? -errno : 0;
-			if (r < 0 && r != -ENOENT)
+		r = 0;
+		if (how != POLICY_OPEN_PLAIN) {
+			r = trust_dir_open(src->dir, trust_mode_of(how), d, &dir);
+		} else if ((dir.fd = open(src->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			r = -errno;
+			if (r != -ENOENT)
 				diags_add(d, DIAG_ERROR, &(struct loc){ .file = src->dir },
 					  "cannot read directory: %s", strerror(-r));
 		}
@@ -362,7 +373,7 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 			diags_add(d, DIAG_ERROR, &(struct loc){ .file = src->dir },
 				  "cannot read directory: %s", strerror(ENOENT));
 		if (r >= 0)
-			r = list_dropins(fd, src->dir, d, &files, &n_files);
+			r = list_dropins(dir.fd, src->dir, d, &files, &n_files);
 		if (r == -ENOENT && src->dir_optional)
 			r = 0;
 		if (r < 0 && r != -EINVAL && r != -EPERM && r != -ENOENT)
@@ -379,7 +390,7 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 					       .ret_partial = mo.ret_partial };
 		struct policy *sub = NULL;
 
-		r = open_policy_file(files[i], how, d, &fd);
+		r = open_policy_file(files[i], &dir, how, d, &fd);
 		if (r >= 0) {
 			r = parse_file(src->cache, files[i], fd, &o, d, &sub);
 			close(fd);
@@ -405,6 +416,7 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 	if (r < 0 || bad < 0)
 		r = bad < 0 ? bad : r;
 out:
+	trust_dir_close(&dir);
 	for (size_t i = 0; i < n_files; i++)
 		free(files[i]);
 	free(files);

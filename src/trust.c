@@ -75,7 +75,8 @@ __attribute__((format(printf, 2, 3))) static int untrusted(struct walk *w, const
 /* The path of entry name in the current directory, for messages. */
 static const char *entry_path(const struct walk *w, const char *name, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s%s%s", w->path, w->depth > 1 ? "/" : "", name);
+	snprintf(buf, size, "%s%s%s", w->path, w->path[strlen(w->path) - 1] == '/' ? "" : "/",
+		 name);
 	return buf;
 }
 
@@ -376,12 +377,13 @@ int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret
 	return r;
 }
 
-int trust_open_dir(const char *dir, enum trust_mode mode, struct diags *d, int *ret_fd)
+int trust_dir_open(const char *dir, enum trust_mode mode, struct diags *d, struct trust_dir *ret)
 {
 	struct stat st;
 	struct walk *w;
 	int fd = -1, r;
 
+	*ret = (struct trust_dir){ .fd = -1 };
 	w = walk_new("a policy");
 	if (!w)
 		return -ENOMEM;
@@ -396,13 +398,51 @@ int trust_open_dir(const char *dir, enum trust_mode mode, struct diags *d, int *
 		close(fd);
 		fd = -1;
 	}
-	if (r < 0 && r != -ENOENT)
+	if (r >= 0) {
+		ret->path = strdup(w->path);
+		ret->trusted = ret->path != NULL; /* out of memory: each file walks from / */
+	} else if (r != -ENOENT) {
 		r = walk_failed(w, dir, r, mode, O_RDONLY | O_DIRECTORY, "cannot read directory", d,
 				&fd);
+	}
 	free(w);
 	if (r >= 0)
-		*ret_fd = fd;
+		ret->fd = fd;
 	return r;
+}
+
+int trust_open_entry(const struct trust_dir *td, const char *name, const char *file,
+		     enum trust_mode mode, struct diags *d, int *ret_fd)
+{
+	struct stat st;
+	struct walk *w;
+	int r;
+
+	/* Only root can add, remove or rename entries of a trusted directory, so the entry
+	 * judged now is the entry opened (open_file() compares inodes anyway). Links, special
+	 * files and errors take the walk, which says exactly what is wrong with them. */
+	if (!td->trusted || fstatat(td->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return trust_open(file, mode, d, ret_fd);
+	w = walk_new("a policy");
+	if (!w)
+		return -ENOMEM;
+	snprintf(w->path, sizeof(w->path), "%s", td->path);
+	w->fds[0] = td->fd;
+	w->depth = 1;
+	r = open_file(w, file, name, &st, ret_fd);
+	if (r < 0)
+		r = walk_failed(w, file, r, mode, O_RDONLY | O_NOCTTY, "cannot read", d, ret_fd);
+	free(w);
+	return r;
+}
+
+void trust_dir_close(struct trust_dir *td)
+{
+	if (td->fd >= 0)
+		close(td->fd);
+	free(td->path);
+	*td = (struct trust_dir){ .fd = -1 };
 }
 
 int trust_check_program(const char *path, char *why, size_t size)

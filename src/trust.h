@@ -2,6 +2,8 @@
 #ifndef LOGUARD_TRUST_H
 #define LOGUARD_TRUST_H
 
+#include <stdbool.h>
+
 #include "diag.h"
 
 /* What trust_open() does with a file others than root could change, or with a special file. */
@@ -18,11 +20,29 @@ enum trust_mode {
  * *ret_fd, -EPERM (untrusted, TRUST_REQUIRE only) or another -errno. */
 int trust_open(const char *file, enum trust_mode mode, struct diags *d, int *ret_fd);
 
+/* A directory of drop-ins as trust_dir_open() found it. */
+struct trust_dir {
+	int fd;	      /* open for reading its entries */
+	bool trusted; /* judged: only root can change it or anything on its way */
+	char *path;   /* as resolved from / (for messages); NULL unless trusted */
+};
+
 /* trust_open() for a directory of drop-ins: the same walk, ending at a directory, which must be
  * root's and not group- or world-writable (sticky or not: others could add a drop-in), opened
  * for reading its entries. -ENOENT (no such directory) is returned without a message, for the
- * caller to judge. */
-int trust_open_dir(const char *dir, enum trust_mode mode, struct diags *d, int *ret_fd);
+ * caller to judge. On success *ret is filled; trust_dir_close() releases it. */
+int trust_dir_open(const char *dir, enum trust_mode mode, struct diags *d, struct trust_dir *ret);
+
+/* trust_open() of the entry name of a directory trust_dir_open() returned, file naming it as
+ * the caller does (DIR/name). A regular file in a directory judged trusted is judged through
+ * the directory's fd (a few syscalls instead of a walk from /: a reload opens every drop-in);
+ * anything else is walked from / by trust_open(file), so that messages and verdicts are
+ * exactly trust_open()'s. */
+int trust_open_entry(const struct trust_dir *td, const char *name, const char *file,
+		     enum trust_mode mode, struct diags *d, int *ret_fd);
+
+/* Closes and frees what td holds; accepts td->fd == -1. */
+void trust_dir_close(struct trust_dir *td);
 
 /* Whether only root can change what runs at path, a program a policy names: the file it
  * resolves to and every directory and symbolic link on its way are judged as trust_open()

@@ -257,6 +257,89 @@ static void test_loop_and_warn(void **state)
 				    "directory that someone other than root can change"));
 }
 
+/* One entry of dir opened both ways: through trust_dir_open() and trust_open_entry(), and by
+ * trust_open() of the whole path. Same return, same message, and the same file read. */
+static void expect_entry_as_walk(const char *dir, const char *name, enum trust_mode mode,
+				 size_t dir_msgs)
+{
+	struct diags d1 = { 0 }, d2 = { 0 };
+	struct trust_dir td;
+	char path[512];
+	int fd1 = -1, fd2 = -1, r1, r2;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(trust_dir_open(dir, mode, &d1, &td), 0);
+	r1 = trust_open_entry(&td, name, path, mode, &d1, &fd1);
+	trust_dir_close(&td);
+	r2 = trust_open(path, mode, &d2, &fd2);
+	assert_int_equal(r1, r2);
+	/* dir_msgs: what trust_dir_open() said of the directory itself comes first. */
+	assert_int_equal(d1.n, dir_msgs + d2.n);
+	for (size_t i = 0; i < d2.n; i++) {
+		assert_int_equal(d1.v[d1.n - d2.n + i].level, d2.v[i].level);
+		assert_string_equal(d1.v[d1.n - d2.n + i].msg, d2.v[i].msg);
+	}
+	if (r1 == 0) {
+		struct stat a, b;
+
+		assert_int_equal(fstat(fd1, &a), 0);
+		assert_int_equal(fstat(fd2, &b), 0);
+		assert_true(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+		close(fd1);
+		close(fd2);
+	}
+	diags_free(&d1);
+	diags_free(&d2);
+}
+
+/* A drop-in directory's entries are judged through the directory's fd when it is trusted,
+ * without walking from / again: each verdict and message must be the walk's. */
+static void test_dir_entries(void **state)
+{
+	static const char *const names[] = { "ok.yaml",	 "gw.yaml",   "theirs.yaml",
+					     "fifo.yaml", "to-ok.yaml", "to-theirs.yaml",
+					     "to-out.yaml", "sub.yaml",   "missing.yaml" };
+	struct diags d = { 0 };
+	struct trust_dir td;
+	struct tree *t;
+	char rel[256];
+
+	NEED_ROOT();
+	t = *state;
+	mkdir_as(t, "home", 0755, OTHER_UID);
+	mkfile(t, "home/out.yaml", 0644, 0);
+	mkdir_as(t, "d", 0755, 0);
+	mkfile(t, "d/ok.yaml", 0644, 0);
+	mkfile(t, "d/gw.yaml", 0664, 0);
+	mkfile(t, "d/theirs.yaml", 0644, OTHER_UID);
+	assert_int_equal(mkfifo(at(t, "d/fifo.yaml"), 0644), 0);
+	assert_int_equal(symlink("ok.yaml", at(t, "d/to-ok.yaml")), 0);
+	assert_int_equal(symlink("theirs.yaml", at(t, "d/to-theirs.yaml")), 0);
+	assert_int_equal(symlink("../home/out.yaml", at(t, "d/to-out.yaml")), 0);
+	mkdir_as(t, "d/sub.yaml", 0755, 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		expect_entry_as_walk(at(t, "d"), names[i], TRUST_REQUIRE, 0);
+		/* TRUST_WARN reads a FIFO (`check -f <(generate)`): it would wait here. */
+		if (strcmp(names[i], "fifo.yaml"))
+			expect_entry_as_walk(at(t, "d"), names[i], TRUST_WARN, 0);
+	}
+	/* Named relative to the working directory. */
+	assert_int_equal(chdir(t->dir), 0);
+	expect_entry_as_walk("d", "ok.yaml", TRUST_REQUIRE, 0);
+	expect_entry_as_walk("d", "gw.yaml", TRUST_REQUIRE, 0);
+	assert_int_equal(chdir("/"), 0);
+	/* A directory others can write is refused; with TRUST_WARN each entry is walked. */
+	mkdir_as(t, "open", 01777, 0); /* sticky: the walk lets it pass on the way */
+	mkfile(t, "open/ok.yaml", 0644, 0);
+	assert_int_equal(trust_dir_open(at(t, "open"), TRUST_REQUIRE, &d, &td), -EPERM);
+	assert_int_equal(td.fd, -1);
+	assert_non_null(strstr(d.v[0].msg, "refusing a drop-in directory"));
+	trust_dir_close(&td);
+	diags_free(&d);
+	snprintf(rel, sizeof(rel), "%s", at(t, "open"));
+	expect_entry_as_walk(rel, "ok.yaml", TRUST_WARN, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +349,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_directories, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sticky, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loop_and_warn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_entries, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
