@@ -138,6 +138,14 @@ struct policy {
 	bool services;	    /* a port was given by service name (/etc/services, at parse time) */
 	struct policy_guard *guards;
 	size_t n_guards;
+	/* A merged policy (policy_merged_new(), policy_merge()) shares what its guards point at
+	 * (names, ports, references, locs) with the parsed files in parts, each of which it holds
+	 * a reference on: a reload reuses the files that did not change without copying them.
+	 * It owns its guards array and what policy_check() fills in. parts[0] is the main file;
+	 * file and dropins[] are the parts' names. NULL in a policy as parsed. */
+	struct policy **parts;
+	size_t n_parts;
+	unsigned refs; /* holders besides the first: policy_ref() adds one, policy_free() drops one */
 };
 
 /* Parse YAML text (len bytes, need not be NUL-terminated) named file. On success
@@ -175,9 +183,13 @@ int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opt
  * bytes); a read failure is a located error in diags. */
 int policy_read_fd(const char *file, int fd, struct diags *diags, char **ret_buf, size_t *ret_len);
 
-/* A deep copy of p as parsed (before policy_check(), before any policy_merge(): -EINVAL),
- * its locs pointing at its own copy of the file name. 0 or -errno. */
-int policy_dup(const struct policy *p, struct policy **ret_policy);
+/* p, with one more holder; policy_free() drops one. */
+struct policy *policy_ref(struct policy *p);
+
+/* A merged policy of main (as parsed, not checked) alone, for policy_merge() to add drop-ins
+ * to: its guards share main's contents. Takes the caller's reference to main (released on
+ * failure). 0 or -ENOMEM. */
+int policy_merged_new(struct policy *main, struct policy **ret_policy);
 
 /* Read and parse a policy file; a read failure is a located error too. */
 int policy_parse_file(const char *file, struct diags *diags, struct policy **ret_policy);
@@ -195,7 +207,8 @@ struct policy_check_opts {
  * it takes precedence there (compile.c splits the outer one around it). */
 int policy_check(struct policy *p, const struct policy_check_opts *opts, struct diags *diags);
 
-/* Free the whole graph; accepts NULL. */
+/* Drop one holder of p (see refs); the last frees it and its share of the parts. Accepts
+ * NULL. */
 void policy_free(struct policy *p);
 
 /* Why a unit name or glob ("app-*.scope", "user@*.service/NAME": see cgwatch.h) cannot name a

@@ -28,7 +28,7 @@ struct policy_source {
 	bool dir_optional; /* a missing dir means no drop-ins (the default pair) */
 	/* NULL, or files parsed by the last load with this cache: each file is still opened,
 	 * judged (trust.c) and read every time, and parsed again unless its bytes, name and
-	 * parse options are those of the cached parse, which is then copied instead. */
+	 * parse options are those of the cached parse, which is then shared instead. */
 	struct policy_cache *cache;
 };
 
@@ -54,10 +54,11 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 			       struct diags *d, struct policy **ret_policy,
 			       struct policy **ret_partial);
 
-/* Move the guards of dropin (parsed with policy_parse_fd_opts) to the end of p, with its file
- * name (their locs point there), and free dropin. *cap: the capacity of p->guards as merges
- * left it (0 before the first). Names are not compared here: policy_source_load() does it
- * once for all files. Returns 0 or -ENOMEM (dropin freed, p unchanged). */
-int policy_merge(struct policy *p, struct policy *dropin, size_t *cap);
+/* Append the guards of the n dropins (each parsed with policy_parse_fd_opts), in order, to p
+ * (policy_merged_new()), sharing them: takes the caller's reference to each, whose file names
+ * p->dropins lists (their locs point there). Names are not compared here:
+ * policy_source_load() does it once for all files. Returns 0 or -ENOMEM (p unchanged; every
+ * dropin released). */
+int policy_merge(struct policy *p, struct policy **dropins, size_t n);
 
 #endif

@@ -1383,6 +1383,16 @@ static void parse_stream(struct parse_ctx *c)
 	}
 }
 
+/* What policy_check() filled in. */
+static void guard_free_checked(struct policy_guard *g)
+{
+	free(g->exe_ids);
+	free(g->uids);
+	for (size_t j = 0; j < g->n_cgroup_ids; j++)
+		free(g->cgroup_ids[j].path);
+	free(g->cgroup_ids);
+}
+
 static void guard_free_contents(struct policy_guard *g)
 {
 	struct policy_ref *refs[] = { g->users,	  g->groups,	  g->units,
@@ -1392,16 +1402,12 @@ static void guard_free_contents(struct policy_guard *g)
 
 	free(g->name);
 	free(g->ports);
-	free(g->exe_ids);
 	for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
 		for (size_t j = 0; j < ns[k]; j++)
 			free(refs[k][j].name);
 		free(refs[k]);
 	}
-	free(g->uids);
-	for (size_t j = 0; j < g->n_cgroup_ids; j++)
-		free(g->cgroup_ids[j].path);
-	free(g->cgroup_ids);
+	guard_free_checked(g);
 }
 
 /* What an invalid file still says for the later checks: guards with a name, ports that parsed
@@ -1427,18 +1433,60 @@ static void keep_parsed(struct policy *p)
 	p->n_guards = n;
 }
 
+struct policy *policy_ref(struct policy *p)
+{
+	p->refs++;
+	return p;
+}
+
 void policy_free(struct policy *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->n_guards; i++)
-		guard_free_contents(&p->guards[i]);
+	if (p->refs) {
+		p->refs--;
+		return;
+	}
+	for (size_t i = 0; i < p->n_guards; i++) {
+		if (p->parts)
+			guard_free_checked(&p->guards[i]);
+		else
+			guard_free_contents(&p->guards[i]);
+	}
 	free(p->guards);
-	free(p->file);
-	for (size_t i = 0; i < p->n_dropins; i++)
-		free(p->dropins[i]);
-	free(p->dropins);
+	if (!p->parts)
+		free(p->file);
+	for (size_t i = 0; i < p->n_parts; i++)
+		policy_free(p->parts[i]);
+	free(p->parts);
+	free(p->dropins); /* the parts' names */
 	free(p);
+}
+
+int policy_merged_new(struct policy *main, struct policy **ret_policy)
+{
+	struct policy *m = malloc(sizeof(*m));
+	struct policy **parts = malloc(sizeof(*parts));
+	struct policy_guard *g = malloc((main->n_guards + 1) * sizeof(*g));
+
+	if (!m || !parts || !g) {
+		free(m);
+		free(parts);
+		free(g);
+		policy_free(main);
+		return -ENOMEM;
+	}
+	/* The global keys and file name are main's. Its guards as parsed have nothing
+	 * policy_check() fills set yet, so the copies share nothing the merged policy frees. */
+	*m = *main;
+	memcpy(g, main->guards, main->n_guards * sizeof(*g));
+	m->guards = g;
+	parts[0] = main;
+	m->parts = parts;
+	m->n_parts = 1;
+	m->refs = 0;
+	*ret_policy = m;
+	return 0;
 }
 
 static int parse_buffer(const char *file, const char *buf, size_t len,
@@ -1588,106 +1636,6 @@ int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opt
 	r = parse_buffer(file, buf, len, opts, diags, ret_policy);
 	free(buf);
 	return r;
-}
-
-/* A copy of refs whose locs point at file when they pointed at from; *ret_n counts the
- * names copied so far, for policy_free() after a failure. */
-static int refs_dup(const struct policy_ref *v, size_t n, const char *from, const char *file,
-		    struct policy_ref **ret, size_t *ret_n)
-{
-	struct policy_ref *c;
-
-	if (!n)
-		return 0;
-	c = calloc(n, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	*ret = c;
-	for (size_t i = 0; i < n; i++) {
-		c[i].loc = v[i].loc;
-		if (c[i].loc.file == from)
-			c[i].loc.file = file;
-		c[i].name = strdup(v[i].name);
-		if (!c[i].name)
-			return -ENOMEM;
-		(*ret_n)++;
-	}
-	return 0;
-}
-
-static void loc_move(struct loc *l, const char *from, const char *file)
-{
-	if (l->file == from)
-		l->file = file;
-}
-
-/* One guard of a policy as parsed into g, its locs moved to file. Every pointer is g's own
- * (what policy_check() fills stays empty): policy_free() frees what it got on failure. */
-static int guard_dup(const struct policy_guard *o, const char *from, const char *file,
-		     struct policy_guard *g)
-{
-	*g = *o;
-	g->name = NULL;
-	g->ports = NULL;
-	g->users = g->groups = g->units = g->cgroups = g->executables = g->launched = NULL;
-	g->n_users = g->n_groups = g->n_units = g->n_cgroups = g->n_executables = 0;
-	g->n_launched = 0;
-	g->uids = NULL;
-	g->cgroup_ids = NULL;
-	g->exe_ids = NULL;
-	g->n_uids = g->n_cgroup_ids = g->n_exe_ids = 0;
-	loc_move(&g->loc, from, file);
-	loc_move(&g->name_loc, from, file);
-	loc_move(&g->owner_loc, from, file);
-	if (o->name && !(g->name = strdup(o->name)))
-		return -ENOMEM;
-	if (o->n_ports) {
-		g->ports = malloc(o->n_ports * sizeof(*g->ports));
-		if (!g->ports)
-			return -ENOMEM;
-		memcpy(g->ports, o->ports, o->n_ports * sizeof(*g->ports));
-		for (size_t i = 0; i < o->n_ports; i++)
-			loc_move(&g->ports[i].loc, from, file);
-	}
-	if (refs_dup(o->users, o->n_users, from, file, &g->users, &g->n_users) < 0 ||
-	    refs_dup(o->groups, o->n_groups, from, file, &g->groups, &g->n_groups) < 0 ||
-	    refs_dup(o->units, o->n_units, from, file, &g->units, &g->n_units) < 0 ||
-	    refs_dup(o->cgroups, o->n_cgroups, from, file, &g->cgroups, &g->n_cgroups) < 0 ||
-	    refs_dup(o->executables, o->n_executables, from, file, &g->executables,
-		     &g->n_executables) < 0 ||
-	    refs_dup(o->launched, o->n_launched, from, file, &g->launched, &g->n_launched) < 0)
-		return -ENOMEM;
-	return 0;
-}
-
-int policy_dup(const struct policy *p, struct policy **ret_policy)
-{
-	struct policy *c;
-
-	if (p->n_dropins)
-		return -EINVAL; /* a merged policy: its locs point into several files */
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	*c = *p;
-	c->file = NULL;
-	c->guards = NULL;
-	c->n_guards = 0;
-	c->file = strdup(p->file);
-	c->guards = calloc(p->n_guards + 1, sizeof(*c->guards));
-	if (!c->file || !c->guards)
-		goto nomem;
-	for (size_t i = 0; i < p->n_guards; i++) {
-		/* Counted before it is complete: policy_free() frees what it got. */
-		c->n_guards++;
-		if (guard_dup(&p->guards[i], p->file, c->file, &c->guards[i]) < 0)
-			goto nomem;
-	}
-	*ret_policy = c;
-	return 0;
-nomem:
-	policy_free(c);
-	return -ENOMEM;
 }
 
 int policy_parse_fd(const char *file, int fd, struct diags *diags, struct policy **ret_policy)

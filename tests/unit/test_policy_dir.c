@@ -390,6 +390,54 @@ static void test_cache(void **state)
 	policy_cache_free(c);
 }
 
+/* Loads through a cache share the parses of unchanged files, and each policy lives on its own:
+ * the daemon keeps the policy in force while the next load replaces and prunes cache entries,
+ * checks the new one, and frees either in any order (ASan/valgrind see any use after free). */
+static void test_cache_shares(void **state)
+{
+	struct policy_cache *c = policy_cache_new();
+	struct tmp *t = *state;
+	struct policy *p1, *p2, *p3;
+	struct diags d = { 0 };
+	char *m;
+
+	assert_non_null(c);
+	put(t, "policy.yaml", "version: 1\nguards:\n  - { name: main, ports: 1 }\n");
+	put(t, "policy.d/a.yaml", "guards:\n  - { name: a, ports: 2, allow: { users: [7] } }\n");
+	put(t, "policy.d/b.yaml", "guards:\n  - { name: b, ports: 3, allow: { users: [8] } }\n");
+	assert_int_equal(load_cached(t, c, &p1, &m), 0);
+	free(m);
+	assert_int_equal(policy_check(p1, NULL, &d), 0);
+	put(t, "policy.d/a.yaml", "guards:\n  - { name: a, ports: 2, allow: { users: [9] } }\n");
+	assert_int_equal(load_cached(t, c, &p2, &m), 0);
+	free(m);
+	/* b did not change: the same parse, not a copy; a did. */
+	assert_ptr_equal(p1->guards[2].name, p2->guards[2].name);
+	assert_ptr_equal(p1->dropins[1], p2->dropins[1]);
+	assert_ptr_not_equal(p1->guards[1].users, p2->guards[1].users);
+	/* What policy_check() fills is each policy's own. */
+	assert_int_equal(p2->guards[2].n_uids, 0);
+	assert_int_equal(policy_check(p2, NULL, &d), 0);
+	assert_int_equal(p2->guards[1].uids[0], 9);
+	assert_ptr_not_equal(p1->guards[2].uids, p2->guards[2].uids);
+	/* a gone: the cache forgets it, p1 and p2 keep theirs; then the cache goes first. */
+	assert_int_equal(unlink(strcat(strcpy((char[128]){ 0 }, t->root), "/policy.d/a.yaml")), 0);
+	assert_int_equal(load_cached(t, c, &p3, &m), 0);
+	free(m);
+	policy_cache_free(c);
+	assert_string_equal(p1->guards[1].users[0].name, "7");
+	assert_non_null(strstr(p1->guards[1].loc.file, "/policy.d/a.yaml"));
+	assert_int_equal(p1->guards[1].uids[0], 7);
+	policy_free(p2);
+	assert_string_equal(p1->guards[2].name, "b");
+	policy_free(p1);
+	assert_int_equal(p3->n_guards, 2);
+	assert_string_equal(p3->guards[1].name, "b");
+	expect_own_locs(p3);
+	policy_free(p3);
+	diags_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -399,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_ports_dropin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_shares, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
