@@ -72,6 +72,9 @@ struct policy_guard {
 	enum policy_action action;
 	enum policy_mode mode; /* already defaulted from the policy-level mode */
 	enum policy_log log;
+	/* NULL, or one block holding name, ports and the references' arrays and names
+	 * (guard_copy_packed(), policy_reparse.h): freed as one. */
+	void *pack;
 
 	/* Filled by policy_check(): sorted, unique uids (users + group members). */
 	uid_t *uids;

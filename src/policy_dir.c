@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "policy_dir.h"
+#include "policy_reparse.h"
 
 /* Drop-ins are NAME.yaml; hidden files, editor and package manager leftovers (foo.yaml~,
  * foo.yaml.dpkg-old, .foo.yaml.swp) are not. */
@@ -130,6 +131,7 @@ struct cache_entry {
 	char *main_file; /* the parse options: a drop-in of main_file (NULL: a main file) ... */
 	enum policy_mode mode; /* ... with this default mode */
 	struct policy *policy;
+	struct policy_layout *layout; /* where its guards are written (policy_reparse.h) */
 	struct diags said;
 	unsigned gen; /* the load that last used it */
 };
@@ -151,6 +153,7 @@ static void entry_clear(struct cache_entry *e)
 	free(e->buf);
 	free(e->main_file);
 	policy_free(e->policy);
+	policy_layout_free(e->layout);
 	diags_free(&e->said);
 }
 
@@ -178,12 +181,13 @@ static struct cache_entry *cache_find(struct policy_cache *c, const char *file)
 }
 
 /* Keep what file parsed into (p, with what the parse said) for the next load; best effort:
- * out of memory, the next load parses it again. Takes buf, and a reference to p. */
+ * out of memory, the next load parses it again. Takes buf, layout and a reference to p. */
 static void cache_store(struct policy_cache *c, const char *file, char *buf, size_t len,
 			const struct policy_parse_opts *o, struct policy *p,
-			const struct diags *said)
+			struct policy_layout *layout, const struct diags *said)
 {
-	struct cache_entry e = { .buf = buf, .len = len, .mode = o->mode, .gen = c->gen };
+	struct cache_entry e = { .buf = buf, .len = len, .mode = o->mode, .layout = layout,
+				 .gen = c->gen };
 	struct cache_entry *old = cache_find(c, file), *nv;
 
 	e.policy = policy_ref(p);
@@ -220,6 +224,34 @@ static void cache_prune(struct policy_cache *c)
 }
 
 /*
+ * The same file (name and parse options) with other bytes: parse only the guards whose text
+ * changed (policy_reparse.c), e then holding the new bytes (taken) and parse, shared with the
+ * caller like a cached one. The previous parse is only read: loads may still share it.
+ * -EAGAIN: that cannot be shown to equal a full parse, which the caller then does (buf kept).
+ */
+static int reparse(struct policy_cache *c, struct cache_entry *e, const char *file, char *buf,
+		   size_t len, const struct policy_parse_opts *o, struct policy **ret)
+{
+	struct policy_layout *nl;
+	struct policy *np;
+	int r;
+
+	r = policy_reparse(file, e->buf, e->len, e->policy, e->layout, buf, len, o, &np, &nl);
+	if (r < 0)
+		return r == -ENOMEM ? -EAGAIN : r;
+	*ret = policy_ref(np);
+	free(e->buf);
+	policy_free(e->policy);
+	policy_layout_free(e->layout);
+	e->buf = buf;
+	e->len = len;
+	e->policy = np;
+	e->layout = nl;
+	e->gen = c->gen;
+	return 0;
+}
+
+/*
  * policy_parse_fd_opts() through the cache: the file is read whole every time, and when its
  * bytes, name and parse options are what the cache holds, the cached parse is shared (a
  * reference: nothing later changes a parse) and what it said said again. A parse that used
@@ -228,6 +260,7 @@ static void cache_prune(struct policy_cache *c)
 static int parse_file(struct policy_cache *c, const char *file, int fd,
 		      const struct policy_parse_opts *o, struct diags *d, struct policy **ret)
 {
+	struct policy_layout *layout = NULL;
 	struct diags said = { 0 };
 	struct cache_entry *e;
 	size_t len;
@@ -249,15 +282,22 @@ static int parse_file(struct policy_cache *c, const char *file, int fd,
 		*ret = policy_ref(e->policy);
 		return 0;
 	}
-	r = policy_parse_buffer_opts(file, buf, len, o, &said, ret);
+	if (e && str_eq(e->main_file, o->main_file) && e->mode == o->mode && !e->said.n) {
+		r = reparse(c, e, file, buf, len, o, ret);
+		if (r != -EAGAIN)
+			return r;
+	}
+	r = policy_parse_layout(file, buf, len, o, &said, ret, &layout);
 	if (diags_append(d, &said) < 0 && r >= 0) {
 		policy_free(*ret);
 		r = -ENOMEM;
 	}
-	if (r == 0 && !(*ret)->services)
-		cache_store(c, file, buf, len, o, *ret, &said);
-	else
+	if (r == 0 && !(*ret)->services) {
+		cache_store(c, file, buf, len, o, *ret, layout, &said);
+	} else {
 		free(buf);
+		policy_layout_free(layout);
+	}
 	diags_free(&said);
 	return r;
 }

@@ -29,6 +29,7 @@
 #include "array.h"
 #include "launch.h"
 #include "policy.h"
+#include "policy_reparse.h"
 
 #define POLICY_MAX_BYTES (16U << 20)
 /* Deeper than any valid policy by far; bounds libyaml's stacks and our skipping. */
@@ -80,6 +81,7 @@ struct parse_ctx {
 	struct svc_cache_entry svc[SVC_CACHE_MAX];
 	size_t n_svc;
 	const struct policy_parse_opts *opts; /* a drop-in: of which main file, its mode */
+	struct policy_layout *layout;	      /* NULL, or where the guards were written */
 };
 
 /* Keys of one kind of mapping and how to name them in messages. */
@@ -1238,17 +1240,42 @@ static void parse_guard(struct parse_ctx *c)
 	free(gs.pend);
 }
 
-static void parse_guards(struct parse_ctx *c)
+/* For policy_reparse.c: the line of the current event, one per item and one for the end. */
+static void layout_add_line(struct parse_ctx *c)
+{
+	struct policy_layout *l = c->layout;
+
+	if (!l || l->bad)
+		return;
+	if (array_grow(&l->line, &l->cap, l->n + 1, sizeof(*l->line)) < 0 ||
+	    c->ev.start_mark.line > UINT_MAX) {
+		l->bad = true;
+		return;
+	}
+	l->line[l->n] = c->ev.start_mark.line;
+}
+
+static void parse_guards(struct parse_ctx *c, unsigned key_col)
 {
 	struct loc loc = ev_loc(c);
 	size_t n = 0;
 
+	if (c->layout) {
+		c->layout->top_col = key_col;
+		c->layout->seq_col = c->ev.start_mark.column;
+		c->layout->bad |= c->ev.type != YAML_SEQUENCE_START_EVENT ||
+				  c->ev.data.sequence_start.style != YAML_BLOCK_SEQUENCE_STYLE;
+	}
 	if (!expect(c, NODE_SEQUENCE, "'guards'"))
 		return;
 	while (!next(c) && c->ev.type != YAML_SEQUENCE_END_EVENT) {
 		n++;
+		layout_add_line(c);
+		if (c->layout)
+			c->layout->n++;
 		parse_guard(c);
 	}
+	layout_add_line(c);
 	if (!c->fatal && n == 0)
 		error(c, &loc, "expected at least one guard in 'guards'");
 }
@@ -1316,6 +1343,8 @@ static void parse_top(struct parse_ctx *c)
 	}
 	if (!expect(c, NODE_MAPPING, "the policy"))
 		return;
+	if (c->layout && c->ev.data.mapping_start.style != YAML_BLOCK_MAPPING_STYLE)
+		c->layout->bad = true;
 	while (map_next_key(c, &top_spec, seen, &key, &key_loc) > 0) {
 		/* One table has one mode default, log group, rate and queue: a drop-in adds
 		 * guards to it and says nothing about the rest. */
@@ -1348,7 +1377,7 @@ static void parse_top(struct parse_ctx *c)
 			parse_queue(c);
 			break;
 		case TOP_GUARDS:
-			parse_guards(c);
+			parse_guards(c, key_loc.col - 1);
 			break;
 		}
 	}
@@ -1395,6 +1424,7 @@ static void guard_free_checked(struct policy_guard *g)
 
 static void guard_free_contents(struct policy_guard *g)
 {
+	guard_free_packed(g);
 	struct policy_ref *refs[] = { g->users,	  g->groups,	  g->units,
 				      g->cgroups, g->executables, g->launched };
 	size_t ns[] = { g->n_users,   g->n_groups,	g->n_units,
@@ -1491,9 +1521,9 @@ int policy_merged_new(struct policy *main, struct policy **ret_policy)
 
 static int parse_buffer(const char *file, const char *buf, size_t len,
 			const struct policy_parse_opts *opts, struct diags *diags,
-			struct policy **ret_policy)
+			struct policy **ret_policy, struct policy_layout *layout)
 {
-	struct parse_ctx c = { .diags = diags, .opts = opts };
+	struct parse_ctx c = { .diags = diags, .opts = opts, .layout = layout };
 	struct loc whole;
 	int r;
 
@@ -1562,14 +1592,21 @@ out:
 int policy_parse_buffer(const char *file, const char *buf, size_t len, struct diags *diags,
 			struct policy **ret_policy)
 {
-	return parse_buffer(file, buf, len, NULL, diags, ret_policy);
+	return parse_buffer(file, buf, len, NULL, diags, ret_policy, NULL);
 }
 
 int policy_parse_buffer_opts(const char *file, const char *buf, size_t len,
 			     const struct policy_parse_opts *opts, struct diags *diags,
 			     struct policy **ret_policy)
 {
-	return parse_buffer(file, buf, len, opts, diags, ret_policy);
+	return parse_buffer(file, buf, len, opts, diags, ret_policy, NULL);
+}
+
+int policy_parse_buffer_record(const char *file, const char *buf, size_t len,
+			       const struct policy_parse_opts *opts, struct diags *diags,
+			       struct policy **ret_policy, struct policy_layout *l)
+{
+	return parse_buffer(file, buf, len, opts, diags, ret_policy, l);
 }
 
 int policy_read_fd(const char *file, int fd, struct diags *diags, char **ret_buf, size_t *ret_len)
@@ -1633,7 +1670,7 @@ int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opt
 	r = policy_read_fd(file, fd, diags, &buf, &len);
 	if (r < 0)
 		return r;
-	r = parse_buffer(file, buf, len, opts, diags, ret_policy);
+	r = parse_buffer(file, buf, len, opts, diags, ret_policy, NULL);
 	free(buf);
 	return r;
 }
