@@ -234,11 +234,10 @@ static int reparse(struct policy_cache *c, struct cache_entry *e, const char *fi
 {
 	struct policy_layout *nl;
 	struct policy *np;
-	int r;
 
-	r = policy_reparse(file, e->buf, e->len, e->policy, e->layout, buf, len, o, &np, &nl);
-	if (r < 0)
-		return r == -ENOMEM ? -EAGAIN : r;
+	/* Out of memory too: the full parse says so. */
+	if (policy_reparse(file, e->buf, e->len, e->policy, e->layout, buf, len, o, &np, &nl) < 0)
+		return -EAGAIN;
 	*ret = policy_ref(np);
 	free(e->buf);
 	policy_free(e->policy);

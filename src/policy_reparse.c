@@ -353,6 +353,9 @@ static struct policy *policy_shell(const struct policy *p, const char *file, siz
 	*c = *p;
 	c->dropins = NULL;
 	c->n_dropins = 0;
+	c->parts = NULL;
+	c->n_parts = 0;
+	c->refs = 0; /* p's holders are not c's */
 	c->n_guards = 0;
 	c->file = strdup(file);
 	/* Not calloc(): every guard is written before it is counted (2.6 MB zeroed for
@@ -374,23 +377,6 @@ static int copy_guards(struct policy *c, const struct policy *p, size_t from, si
 				      &c->guards[c->n_guards++]) < 0)
 			return -ENOMEM;
 	}
-	return 0;
-}
-
-int policy_copy_packed(const struct policy *p, struct policy **ret_policy)
-{
-	struct policy *c;
-
-	if (p->n_dropins)
-		return -EINVAL; /* a merged policy: its locs point into several files */
-	c = policy_shell(p, p->file, p->n_guards);
-	if (!c)
-		return -ENOMEM;
-	if (copy_guards(c, p, 0, p->n_guards, 0) < 0) {
-		policy_free(c);
-		return -ENOMEM;
-	}
-	*ret_policy = c;
 	return 0;
 }
 
@@ -519,7 +505,7 @@ int policy_reparse(const char *file, const char *old_buf, size_t old_len,
 	unsigned k;
 	int r;
 
-	if (!old || !ol || ol->bad || !ol->start || old->n_dropins || old->services ||
+	if (!old || !ol || ol->bad || !ol->start || old->n_dropins || old->parts || old->services ||
 	    old->n_guards != ol->n || len > REPARSE_MAX_BYTES || !file ||
 	    strcmp(file, old->file))
 		return -EAGAIN;

@@ -43,7 +43,8 @@ int policy_parse_layout(const char *file, const char *buf, size_t len,
 /*
  * The parse of buf (len bytes) built from the parse of old_buf (old, with old_layout; a clean
  * parse with the same file name and options) and a parse of only the guard items whose text
- * changed. Returns 0 with *ret_policy and *ret_layout (the caller's, sharing nothing with old)
+ * changed. Returns 0 with *ret_policy and *ret_layout (the caller's, sharing nothing with old:
+ * loads may hold old and free it any time)
  * exactly as policy_parse_layout() of buf would give them with no message; -EAGAIN when that
  * cannot be proven (parse buf in full then); -ENOMEM.
  */
@@ -60,8 +61,5 @@ int guard_copy_packed(const struct policy_guard *o, const char *from, const char
 
 /* For guard_free_contents(): free a packed guard's block and forget what lived in it. */
 void guard_free_packed(struct policy_guard *g);
-
-/* policy_dup() with packed guards (one allocation per guard). */
-int policy_copy_packed(const struct policy *p, struct policy **ret_policy);
 
 #endif
