@@ -1424,12 +1424,17 @@ static void guard_free_checked(struct policy_guard *g)
 
 static void guard_free_contents(struct policy_guard *g)
 {
-	guard_free_packed(g);
 	struct policy_ref *refs[] = { g->users,	  g->groups,	  g->units,
 				      g->cgroups, g->executables, g->launched };
 	size_t ns[] = { g->n_users,   g->n_groups,	g->n_units,
 			g->n_cgroups, g->n_executables, g->n_launched };
 
+	/* A packed copy (policy_reparse.h): name, ports and references are in one block. */
+	if (g->pack) {
+		free(g->pack);
+		guard_free_checked(g);
+		return;
+	}
 	free(g->name);
 	free(g->ports);
 	for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {

@@ -22,9 +22,10 @@
  *    its very end (so W holds no top-level key, no document marker and nothing left open: an
  *    open quote or bracket is an error at the end of the fragment), parse with no message
  *    and no /etc/services name, and start an item on each '-' line at column k like the rest.
- *  - Then B's first '-' at column k (or the unchanged text after the sequence, at a column
- *    below k) ends W's last item as the end of the fragment did, and B and what follows parse
- *    as before: same bytes in the same state.
+ *  - Then B's first '-' at column k (or the unchanged text after the sequence, which ended it
+ *    before: a key at the top mapping's column or the end of the file) ends W's last item as
+ *    the end of the fragment did, and B and what follows parse as before: same bytes in the
+ *    same state.
  * What depends on the whole file is redone or checked: guard names must stay unique (a clash
  * falls back: the full parse reports it), guards without 'mode' take the file's mode (the
  * fragment is parsed with it as its default), lines after W shift by W's change in line count
@@ -216,14 +217,6 @@ static void forget_parts(struct policy_guard *g)
 		*refs_at(g, k) = NULL;
 		*nrefs_at(g, k) = 0;
 	}
-}
-
-void guard_free_packed(struct policy_guard *g)
-{
-	if (!g->pack)
-		return;
-	free(g->pack);
-	forget_parts(g);
 }
 
 /* A packed block: its size (for the next copy: one memcpy()), then the arrays (their sizes
@@ -477,10 +470,11 @@ static int parse_fragment(const char *file, const struct policy *old,
 	memcpy(fbuf + hdr, w, wlen);
 	r = policy_parse_layout(file, fbuf, flen, &fo, &said, &frag, &fl);
 	free(fbuf);
-	if (r != -ENOMEM && (r < 0 || said.n || !fl))
-		r = -EAGAIN;
-	else if (fl->seq_col != ol->seq_col || fl->top_col != ol->top_col || fl->line[0] != 1 ||
-		 fl->start[fl->n] != flen || frag->n_guards > REPARSE_MAX_CHANGED)
+	if (r < 0)
+		r = r == -ENOMEM ? r : -EAGAIN;
+	else if (said.n || !fl || fl->seq_col != ol->seq_col || fl->top_col != ol->top_col ||
+		 fl->line[0] != 1 || fl->start[fl->n] != flen ||
+		 frag->n_guards > REPARSE_MAX_CHANGED)
 		r = -EAGAIN;
 	diags_free(&said);
 	if (r < 0) {
@@ -512,7 +506,7 @@ int policy_reparse(const char *file, const char *old_buf, size_t old_len,
 	k = ol->seq_col;
 	pre = common_prefix(old_buf, buf, min);
 	if (pre == old_len && pre == len)
-		return -EAGAIN; /* the same bytes: the caller copies the old parse */
+		return -EAGAIN; /* the same bytes: the caller shares the old parse */
 	suf = common_suffix(old_buf + old_len, buf + len, min - pre);
 	oe = old_len - suf; /* the old window [pre, oe), the new one [pre, len - suf) */
 

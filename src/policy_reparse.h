@@ -59,7 +59,5 @@ int policy_reparse(const char *file, const char *old_buf, size_t old_len,
 int guard_copy_packed(const struct policy_guard *o, const char *from, const char *file,
 		      int line_delta, struct policy_guard *g);
 
-/* For guard_free_contents(): free a packed guard's block and forget what lived in it. */
-void guard_free_packed(struct policy_guard *g);
 
 #endif
