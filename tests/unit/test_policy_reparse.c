@@ -350,6 +350,11 @@ static const char *const lines_pool[] = {
 	"  # c\n",		 "    - name: gd\n      ports: [8]\n",
 	"      units: [x.service]\n", "  - name: gu\n    ports: [9]\n    fail: open\n",
 	"    \"quoted\": x\n",	 "  ? name\n  : x\n",
+	/* Line breaks only libyaml counts (CR, NEL, LS), other UTF-8 text. */
+	"    # caf\xc3\xa9\n",	 "    # a\xe2\x80\xa8" "b\n",
+	"    # a\xc2\x85" "b\n",	 "    # a\rb\n",
+	"    users: [\"\xc3\xa9\"]\n", "    action: drop\r\n",
+	"    users: [\"a\r      b\"]\n", "    users: [\"a\xe2\x80\xa8" "      b\"]\n",
 };
 
 static const char chars_pool[] = " '\"[]{}:#-\t\n|>&*!,?%@`xa0 ";
