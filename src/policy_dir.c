@@ -186,8 +186,9 @@ static void cache_store(struct policy_cache *c, const char *file, char *buf, siz
 			const struct policy_parse_opts *o, struct policy *p,
 			struct policy_layout *layout, const struct diags *said)
 {
-	struct cache_entry e = { .buf = buf, .len = len, .mode = o->mode, .layout = layout,
-				 .gen = c->gen };
+	struct cache_entry e = {
+		.buf = buf, .len = len, .mode = o->mode, .layout = layout, .gen = c->gen
+	};
 	struct cache_entry *old = cache_find(c, file), *nv;
 
 	e.policy = policy_ref(p);

@@ -453,8 +453,8 @@ static int parse_fragment(const char *file, const struct policy *old,
 {
 	size_t hdr = ol->top_col + strlen(frag_key), flen = hdr + wlen;
 	/* A drop-in's parse: guards only, without 'mode' taking the file's. */
-	struct policy_parse_opts fo = { .main_file = opts && opts->main_file ? opts->main_file
-									 : file,
+	struct policy_parse_opts fo = { .main_file =
+						opts && opts->main_file ? opts->main_file : file,
 					.mode = old->mode };
 	struct diags said = { 0 };
 	struct policy_layout *fl = NULL;
@@ -487,9 +487,9 @@ static int parse_fragment(const char *file, const struct policy *old,
 	return 0;
 }
 
-int policy_reparse(const char *file, const char *old_buf, size_t old_len,
-		   const struct policy *old, const struct policy_layout *ol, const char *buf,
-		   size_t len, const struct policy_parse_opts *opts, struct policy **ret_policy,
+int policy_reparse(const char *file, const char *old_buf, size_t old_len, const struct policy *old,
+		   const struct policy_layout *ol, const char *buf, size_t len,
+		   const struct policy_parse_opts *opts, struct policy **ret_policy,
 		   struct policy_layout **ret_layout)
 {
 	size_t min = old_len < len ? old_len : len, pre, suf, oe, i0, i1, w0, w1, hdr;
@@ -500,8 +500,7 @@ int policy_reparse(const char *file, const char *old_buf, size_t old_len,
 	int r;
 
 	if (!old || !ol || ol->bad || !ol->start || old->n_dropins || old->parts || old->services ||
-	    old->n_guards != ol->n || len > REPARSE_MAX_BYTES || !file ||
-	    strcmp(file, old->file))
+	    old->n_guards != ol->n || len > REPARSE_MAX_BYTES || !file || strcmp(file, old->file))
 		return -EAGAIN;
 	k = ol->seq_col;
 	pre = common_prefix(old_buf, buf, min);
@@ -524,7 +523,7 @@ int policy_reparse(const char *file, const char *old_buf, size_t old_len,
 	if (i1 > ol->n) {
 		if (ol->start[ol->n] != old_len)
 			return -EAGAIN; /* the change reaches past the sequence */
-		i1 = ol->n; /* the sequence ended the file: W runs to the new end */
+		i1 = ol->n;		/* the sequence ended the file: W runs to the new end */
 	}
 	w0 = ol->start[i0];
 	w1 = ol->start[i1] + dbytes;

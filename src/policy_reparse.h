@@ -15,15 +15,15 @@
  * `guards:` value is a block sequence, every item starting on the line of its '-'.
  */
 struct policy_layout {
-	bool bad;	   /* recording saw something the splice does not handle */
-	unsigned top_col;  /* column of the top-level keys (of 'guards') */
-	unsigned seq_col;  /* column of every item's '-' */
-	size_t n;	   /* items, one guard each */
-	size_t cap;	   /* of line (recording) */
-	unsigned *line;	   /* n + 1 lines (0-based): each item's first line; [n]: the line
-			      where the sequence ends */
-	size_t *start;	   /* n + 1 byte offsets of those lines' starts ([n]: the length
-			      when the sequence ends the file) */
+	bool bad;	  /* recording saw something the splice does not handle */
+	unsigned top_col; /* column of the top-level keys (of 'guards') */
+	unsigned seq_col; /* column of every item's '-' */
+	size_t n;	  /* items, one guard each */
+	size_t cap;	  /* of line (recording) */
+	unsigned *line;	  /* n + 1 lines (0-based): each item's first line; [n]: the line
+			     where the sequence ends */
+	size_t *start;	  /* n + 1 byte offsets of those lines' starts ([n]: the length
+			     when the sequence ends the file) */
 };
 
 void policy_layout_free(struct policy_layout *l);
@@ -48,16 +48,15 @@ int policy_parse_layout(const char *file, const char *buf, size_t len,
  * exactly as policy_parse_layout() of buf would give them with no message; -EAGAIN when that
  * cannot be proven (parse buf in full then); -ENOMEM.
  */
-int policy_reparse(const char *file, const char *old_buf, size_t old_len,
-		   const struct policy *old, const struct policy_layout *old_layout,
-		   const char *buf, size_t len, const struct policy_parse_opts *opts,
-		   struct policy **ret_policy, struct policy_layout **ret_layout);
+int policy_reparse(const char *file, const char *old_buf, size_t old_len, const struct policy *old,
+		   const struct policy_layout *old_layout, const char *buf, size_t len,
+		   const struct policy_parse_opts *opts, struct policy **ret_policy,
+		   struct policy_layout **ret_layout);
 
 /* A copy of g whose name, ports and references live in one allocation (g->pack), file
  * replacing from in its locs and line_delta added to its lines; what policy_check() fills is
  * left empty. 0 or -ENOMEM. */
 int guard_copy_packed(const struct policy_guard *o, const char *from, const char *file,
 		      int line_delta, struct policy_guard *g);
-
 
 #endif

@@ -175,14 +175,16 @@ static void gen_guard(struct sb *b, unsigned k, unsigned id)
 		/* Last, below: a block scalar whose trailing blank lines it keeps. */
 	} else if (rnd(4) == 0) {
 		sp(b, ind);
-		sb_add(b, "allow: {users: [%s], owner: %s}\n", users[rnd(5)], owner ? "true" : "false");
+		sb_add(b, "allow: {users: [%s], owner: %s}\n", users[rnd(5)],
+		       owner ? "true" : "false");
 	} else {
 		sp(b, ind);
 		sb_add(b, "allow:\n");
 		if (rnd(3))
 			gen_list(b, ind + 2, "users", users, 5);
 		if (rnd(3) == 0)
-			gen_list(b, ind + 2, "groups", (const char *const[]){ "wheel", "'adm'" }, 2);
+			gen_list(b, ind + 2, "groups", (const char *const[]){ "wheel", "'adm'" },
+				 2);
 		if (rnd(3) == 0)
 			gen_list(b, ind + 2, "units", units, 3);
 		if (rnd(4) == 0)
@@ -334,27 +336,50 @@ static bool find_item(const struct sb *b, unsigned nth, size_t *ret_s, size_t *r
 }
 
 static const char *const lines_pool[] = {
-	"    users: [dave]\n",   "  - name: gnew\n    ports: [7777]\n",
-	"\n",			 "# inserted\n",
-	"    mode: audit\n",	 "mode: audit\n",
-	"  - name: g0\n    ports: 1\n", "   \n",
-	"\t\n",			 "...\n",
-	"---\n",		 "  - 'open\n",
-	"    action: drop\n",	 "    fail: open\n",
-	"    protocol: udp\n",	 "version: 1\n",
-	"guards:\n",		 "- name: gz\n  ports: [5]\n",
-	"      - 44\n",		 "  -\n    name: gq\n    ports: 3\n",
-	"    ports: [6000]\n",	 "  - {name: gf, ports: [6001]}\n",
-	"    allow: {owner: true}\n", "counters: true\n",
-	"  - name: gs\n    ports: [ssh]\n", "    log: none\n",
-	"  # c\n",		 "    - name: gd\n      ports: [8]\n",
-	"      units: [x.service]\n", "  - name: gu\n    ports: [9]\n    fail: open\n",
-	"    \"quoted\": x\n",	 "  ? name\n  : x\n",
+	"    users: [dave]\n",
+	"  - name: gnew\n    ports: [7777]\n",
+	"\n",
+	"# inserted\n",
+	"    mode: audit\n",
+	"mode: audit\n",
+	"  - name: g0\n    ports: 1\n",
+	"   \n",
+	"\t\n",
+	"...\n",
+	"---\n",
+	"  - 'open\n",
+	"    action: drop\n",
+	"    fail: open\n",
+	"    protocol: udp\n",
+	"version: 1\n",
+	"guards:\n",
+	"- name: gz\n  ports: [5]\n",
+	"      - 44\n",
+	"  -\n    name: gq\n    ports: 3\n",
+	"    ports: [6000]\n",
+	"  - {name: gf, ports: [6001]}\n",
+	"    allow: {owner: true}\n",
+	"counters: true\n",
+	"  - name: gs\n    ports: [ssh]\n",
+	"    log: none\n",
+	"  # c\n",
+	"    - name: gd\n      ports: [8]\n",
+	"      units: [x.service]\n",
+	"  - name: gu\n    ports: [9]\n    fail: open\n",
+	"    \"quoted\": x\n",
+	"  ? name\n  : x\n",
 	/* Line breaks only libyaml counts (CR, NEL, LS), other UTF-8 text. */
-	"    # caf\xc3\xa9\n",	 "    # a\xe2\x80\xa8" "b\n",
-	"    # a\xc2\x85" "b\n",	 "    # a\rb\n",
-	"    users: [\"\xc3\xa9\"]\n", "    action: drop\r\n",
-	"    users: [\"a\r      b\"]\n", "    users: [\"a\xe2\x80\xa8" "      b\"]\n",
+	"    # caf\xc3\xa9\n",
+	"    # a\xe2\x80\xa8"
+	"b\n",
+	"    # a\xc2\x85"
+	"b\n",
+	"    # a\rb\n",
+	"    users: [\"\xc3\xa9\"]\n",
+	"    action: drop\r\n",
+	"    users: [\"a\r      b\"]\n",
+	"    users: [\"a\xe2\x80\xa8"
+	"      b\"]\n",
 };
 
 static const char chars_pool[] = " '\"[]{}:#-\t\n|>&*!,?%@`xa0 ";
@@ -521,8 +546,10 @@ static void layout_eq(const struct policy_layout *a, const struct policy_layout 
 {
 	for (size_t i = 0; a->n == b->n && i <= a->n; i++)
 		if (a->line[i] != b->line[i] || a->start[i] != b->start[i])
-			fprintf(stderr, "OLD:\n%s\n---- NEW:\n%s\n---- item %zu of %zu: %u/%zu vs %u/%zu\n",
-				cur_old, cur_new, i, a->n, a->line[i], a->start[i], b->line[i], b->start[i]);
+			fprintf(stderr,
+				"OLD:\n%s\n---- NEW:\n%s\n---- item %zu of %zu: %u/%zu vs %u/%zu\n",
+				cur_old, cur_new, i, a->n, a->line[i], a->start[i], b->line[i],
+				b->start[i]);
 	assert_int_equal(a->top_col, b->top_col);
 	assert_int_equal(a->seq_col, b->seq_col);
 	assert_int_equal(a->n, b->n);
@@ -577,8 +604,8 @@ static int check_step(const struct parsed *old, const struct sb *t,
 		if (fr != 0 || d.n || !fl) {
 			char *msgs = join_diags(&d);
 
-			fprintf(stderr, "OLD:\n%s\n---- NEW:\n%s\n---- full: %d %s\n",
-				old->text.s, t->s, fr, msgs);
+			fprintf(stderr, "OLD:\n%s\n---- NEW:\n%s\n---- full: %d %s\n", old->text.s,
+				t->s, fr, msgs);
 			free(msgs);
 			fail_msg("incremental parse succeeded where the full parse did not");
 		}
@@ -716,12 +743,11 @@ static void test_fast_cases(void **state)
 	assert_int_equal(reparse_case(base_text, "ports: [3, 4-5]", "ports: [3, 4-5, 9]"), 0);
 	assert_int_equal(reparse_case(base_text, "    mode: enforce\n", ""), 0);
 	/* A guard inserted, one deleted. */
-	assert_int_equal(
-		reparse_case(base_text, "  - name: b\n", "  - name: x\n    ports: 7\n  - name: b\n"),
-		0);
-	assert_int_equal(reparse_case(base_text, "  - name: b\n    ports: [2]\n    mode: enforce\n",
-				      ""),
+	assert_int_equal(reparse_case(base_text, "  - name: b\n",
+				      "  - name: x\n    ports: 7\n  - name: b\n"),
 			 0);
+	assert_int_equal(
+		reparse_case(base_text, "  - name: b\n    ports: [2]\n    mode: enforce\n", ""), 0);
 	/* Comments and blank lines. */
 	assert_int_equal(reparse_case(base_text, "  # between\n", "\n\n# more\n"), 0);
 	/* A blank line after a block scalar that keeps its trailing line breaks: the guard
@@ -732,8 +758,8 @@ static void test_fast_cases(void **state)
 				      "  - name: b", "\n  - name: b"),
 			 0);
 	/* The sequence ends the file without a newline: a guard appended. */
-	assert_int_equal(reparse_case("version: 1\nguards:\n- name: a\n  ports: 1",
-				      "ports: 1", "ports: 1\n- name: b\n  ports: 2"),
+	assert_int_equal(reparse_case("version: 1\nguards:\n- name: a\n  ports: 1", "ports: 1",
+				      "ports: 1\n- name: b\n  ports: 2"),
 			 0);
 }
 
@@ -831,12 +857,13 @@ static void test_owns_memory(void **state)
 	text[0] = base_text;
 	text[1] = t1;
 	text[2] = t2;
-	assert_int_equal(policy_parse_layout(FILE_NAME, text[0], strlen(text[0]), NULL, &d, &p[0],
-					     &l[0]),
-			 0);
+	assert_int_equal(
+		policy_parse_layout(FILE_NAME, text[0], strlen(text[0]), NULL, &d, &p[0], &l[0]),
+		0);
 	for (int i = 1; i < 3; i++) {
-		assert_int_equal(policy_reparse(FILE_NAME, text[i - 1], strlen(text[i - 1]), p[i - 1],
-						l[i - 1], text[i], strlen(text[i]), NULL, &p[i], &l[i]),
+		assert_int_equal(policy_reparse(FILE_NAME, text[i - 1], strlen(text[i - 1]),
+						p[i - 1], l[i - 1], text[i], strlen(text[i]), NULL,
+						&p[i], &l[i]),
 				 0);
 		policy_free(p[i - 1]);
 		policy_layout_free(l[i - 1]);
@@ -932,9 +959,9 @@ static void test_source_load(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fast_cases),	    cmocka_unit_test(test_fallbacks),
-		cmocka_unit_test(test_owns_memory),	    cmocka_unit_test(test_source_load),
-		cmocka_unit_test(test_random_edits),	    cmocka_unit_test(test_random_edits_dropin),
+		cmocka_unit_test(test_fast_cases),   cmocka_unit_test(test_fallbacks),
+		cmocka_unit_test(test_owns_memory),  cmocka_unit_test(test_source_load),
+		cmocka_unit_test(test_random_edits), cmocka_unit_test(test_random_edits_dropin),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
