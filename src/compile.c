@@ -141,7 +141,7 @@ int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
 	return -EINVAL;
 }
 
-static int set_add_elem(struct rs_set *s, const struct rs_elem *e)
+static inline int set_add_elem(struct rs_set *s, const struct rs_elem *e)
 {
 	int r = array_grow(&s->elems, &s->cap_elems, s->n_elems, sizeof(*e));
 

@@ -79,6 +79,12 @@ struct interval {
 	size_t guard, port; /* document order: (guard, port) */
 };
 
+/* A user entry as parse_id() saw it. */
+struct parsed_id {
+	int r;
+	uint32_t id;
+};
+
 /* State of one policy_check() call. */
 struct check_ctx {
 	struct policy *p;
@@ -105,6 +111,11 @@ struct check_ctx {
 	 * list for one scan (cgmatch_scan); guard_cgroups walks the same order to map back. */
 	struct cgmatch_pattern *pats;
 	size_t n_pats, next_pat;
+
+	/* parse_id() of every user entry, all guards in document order (collect_names), for
+	 * guard_uids to take in the same order: each entry is parsed once. */
+	struct parsed_id *user_ids;
+	size_t next_user;
 	bool scanned;
 	struct cg_match *matches; /* by pattern, then path */
 	size_t n_matches, cap_matches;
@@ -352,19 +363,31 @@ static struct group_res *group_res_find(const struct check_ctx *c, const char *n
 static int collect_names(struct check_ctx *c, bool groups, const char ***ret, size_t *ret_n)
 {
 	const char **v = NULL;
-	size_t n = 0, cap = 0, o = 0;
+	size_t n = 0, cap = 0, o = 0, k = 0;
 
+	if (!groups) {
+		for (size_t i = 0; i < c->p->n_guards; i++)
+			k += c->p->guards[i].n_users;
+		c->user_ids = malloc((k + 1) * sizeof(*c->user_ids));
+		if (!c->user_ids)
+			return -ENOMEM;
+		k = 0;
+	}
 	for (size_t i = 0; i < c->p->n_guards; i++) {
 		const struct policy_guard *g = &c->p->guards[i];
 		const struct policy_ref *refs = groups ? g->groups : g->users;
 		size_t nr = groups ? g->n_groups : g->n_users;
 
 		for (size_t j = 0; j < nr; j++) {
-			uint32_t id;
-
 			/* Numeric users need no lookup at all. */
-			if (!groups && parse_id(refs[j].name, &id) != -EINVAL)
-				continue;
+			if (!groups) {
+				struct parsed_id *u = &c->user_ids[k++];
+
+				u->id = 0;
+				u->r = parse_id(refs[j].name, &u->id);
+				if (u->r != -EINVAL)
+					continue;
+			}
 			if (array_grow(&v, &cap, n, sizeof(*v)) < 0) {
 				free(v);
 				return -ENOMEM;
@@ -555,8 +578,8 @@ static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 	for (size_t i = 0; i < g->n_users; i++) {
 		const struct policy_ref *ref = &g->users[i];
 		const struct user_res *u;
-		uint32_t id;
-		int r = parse_id(ref->name, &id);
+		uint32_t id = c->user_ids[c->next_user + i].id;
+		int r = c->user_ids[c->next_user + i].r;
 
 		if (r == -ERANGE) {
 			report(c, DIAG_ERROR, &ref->loc,
@@ -580,6 +603,8 @@ static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 		}
 		v[n++] = id;
 	}
+
+	c->next_user += g->n_users;
 
 	for (size_t i = 0; i < g->n_groups; i++) {
 		const struct policy_ref *ref = &g->groups[i];
@@ -1346,6 +1371,7 @@ out:
 	free(c.pw);
 	free(c.pw_by_gid);
 	free(c.users);
+	free(c.user_ids);
 	for (size_t i = 0; i < c.n_groups; i++) {
 		free(c.groups[i].uids);
 		free(c.groups[i].bad_member);
