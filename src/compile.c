@@ -402,6 +402,10 @@ static int split_nested(const struct policy *p, unsigned proto, struct policy_po
 			n += n_merged[g];
 	if (n > UINT32_MAX)
 		return -ENOMEM;
+	if (!n) { /* no guard of this protocol (most policies have no UDP) */
+		memset(out, 0, p->n_guards * sizeof(*out));
+		return 0;
+	}
 	v = malloc((n + 1) * sizeof(*v));
 	keys = malloc((n + 1) * sizeof(*keys));
 	stack = malloc((n + 1) * sizeof(*stack));

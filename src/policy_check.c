@@ -1295,15 +1295,18 @@ static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 
 static void guard_clear_results(struct policy_guard *g)
 {
-	free(g->uids);
+	/* A fresh policy has nothing here: no three free(NULL) calls a guard. */
+	if (g->uids || g->cgroup_ids || g->exe_ids) {
+		free(g->uids);
+		for (size_t j = 0; j < g->n_cgroup_ids; j++)
+			free(g->cgroup_ids[j].path);
+		free(g->cgroup_ids);
+		free(g->exe_ids);
+	}
 	g->uids = NULL;
 	g->n_uids = 0;
-	for (size_t j = 0; j < g->n_cgroup_ids; j++)
-		free(g->cgroup_ids[j].path);
-	free(g->cgroup_ids);
 	g->cgroup_ids = NULL;
 	g->n_cgroup_ids = 0;
-	free(g->exe_ids);
 	g->exe_ids = NULL;
 	g->n_exe_ids = 0;
 }
@@ -1354,7 +1357,7 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 		r = guard_launched(&c, &p->guards[i]);
 		if (r < 0)
 			goto out;
-		r = guard_executables(&c, &p->guards[i]);
+		r = p->guards[i].n_executables ? guard_executables(&c, &p->guards[i]) : 0;
 		if (r < 0)
 			goto out;
 	}
