@@ -97,6 +97,45 @@ static void test_users(void **state)
 	policy_free(p);
 }
 
+/* Numeric uids at the edges of the one-pass parse: leading zeros, nine and ten digits, out
+ * of range however long, and a non-digit after an out-of-range prefix is a name. */
+static void test_uid_edges(void **state)
+{
+	(void)state;
+	static const uid_t want[] = { 1, 123456789, 1234567890U, 4294967294U };
+	struct policy *p;
+	char *msgs;
+
+	assert_int_equal(check("version: 1\n"
+			       "guards:\n"
+			       "  - name: a\n"
+			       "    ports: 1\n"
+			       "    allow: {users: [\"4294967294\", \"0004294967294\", \"123456789\", "
+			       "\"1234567890\", \"00000000000000000001\"]}\n",
+			       NULL, &p, &msgs),
+			 0);
+	expect_msgs(msgs, "");
+	assert_uids(&p->guards[0], want, 4);
+	free(msgs);
+	policy_free(p);
+
+	assert_int_equal(check("version: 1\n"
+			       "guards:\n"
+			       "  - name: a\n"
+			       "    ports: 1\n"
+			       "    allow: {users: [\"42949672950\", \"99999999999999999999999\", "
+			       "\"99999999999999999999999x\", \"999999999a\"]}\n",
+			       NULL, NULL, &msgs),
+			 -EINVAL);
+	expect_msgs(msgs, "policy.yaml:5:21: error: uid 42949672950 out of range (expected "
+			  "0-4294967294)\n"
+			  "policy.yaml:5:36: error: uid 99999999999999999999999 out of range "
+			  "(expected 0-4294967294)\n"
+			  "policy.yaml:5:63: error: unknown user '99999999999999999999999x'\n"
+			  "policy.yaml:5:91: error: unknown user '999999999a'");
+	free(msgs);
+}
+
 static void test_unknown_users(void **state)
 {
 	(void)state;
@@ -1084,6 +1123,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_users),
 		cmocka_unit_test(test_unknown_users),
+		cmocka_unit_test(test_uid_edges),
 		cmocka_unit_test(test_many_user_names),
 		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_unknown_groups),
