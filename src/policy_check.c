@@ -161,22 +161,13 @@ static int parse_id(const char *s, uint32_t *ret)
 {
 	uint64_t v = 0;
 	bool big = false;
-	size_t i;
 
 	if (!*s)
 		return -EINVAL;
-	/* One pass (10,000 guards have 10,000 ids to parse); nine digits cannot be out of
-	 * range, so only the rest is checked. A non-digit anywhere is -EINVAL, even after the
-	 * value is already out of range. */
-	for (i = 0; i < 9 && s[i]; i++) {
-		unsigned d = (unsigned char)s[i] - '0';
-
-		if (d > 9)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	for (; s[i]; i++) {
-		unsigned d = (unsigned char)s[i] - '0';
+	/* One pass (10,000 guards have 10,000 ids to parse): a non-digit anywhere is -EINVAL,
+	 * even after the value is already out of range. */
+	for (; *s; s++) {
+		unsigned d = (unsigned char)*s - '0';
 
 		if (d > 9)
 			return -EINVAL;
