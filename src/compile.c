@@ -13,6 +13,7 @@
 
 #include "array.h"
 #include "compile.h"
+#include "sort.h"
 
 #define CHAIN_ALLOW_LOG "allow_log"
 
@@ -27,6 +28,8 @@ static const struct {
 	[LOG_KIND_ALLOW] = { "log_allow", LOGUARD_PREFIX_ALLOW },
 };
 #define MAX_CGROUP_LEVEL 255 /* NFTA_SOCKET_LEVEL limit */
+/* How many profiles there can be: compile_profile_from_chain() tries each. */
+#define PROFILES_MAX (__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 16)
 
 /* One deny profile: guards sharing it share one chain. */
 struct profile {
@@ -105,8 +108,7 @@ static int profile_chain_name(const struct profile *pr, char **ret)
 int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
 			       enum policy_action *ret_action, enum policy_log *ret_log)
 {
-	for (unsigned i = 0; i < __POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 16;
-	     i++) {
+	for (unsigned i = 0; i < PROFILES_MAX; i++) {
 		struct profile pr = {
 			.mode = i % __POLICY_MODE_MAX,
 			.action = i / __POLICY_MODE_MAX % __POLICY_ACTION_MAX,
@@ -139,7 +141,7 @@ int compile_profile_from_chain(const char *chain, enum policy_mode *ret_mode,
 	return -EINVAL;
 }
 
-static int set_add_elem(struct rs_set *s, const struct rs_elem *e)
+static inline int set_add_elem(struct rs_set *s, const struct rs_elem *e)
 {
 	int r = array_grow(&s->elems, &s->cap_elems, s->n_elems, sizeof(*e));
 
@@ -203,23 +205,37 @@ struct compiler {
 	/* Sets by [interval]: the sets array is final before these are taken. */
 	struct rs_set *guards[2], *uids[2], *cgroups[MAX_CGROUP_LEVEL + 1][2];
 	struct rs_set *asked[2], *denied[2]; /* counting sets, when any_queue */
-	struct profile profiles[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 16 + 4];
-	bool is_profile[__POLICY_MODE_MAX * __POLICY_ACTION_MAX * __POLICY_LOG_MAX * 16 + 4];
+	struct profile profiles[PROFILES_MAX + 4];
+	bool is_profile[PROFILES_MAX + 4];
+	/* The distinct profiles of the guards, in order of first use, and each one's chain
+	 * (SIZE_MAX: not made yet); guard_prof[guard] indexes them. A few profiles serve
+	 * thousands of guards: each guard's is worked out once (scan_guards). */
+	struct profile distinct[PROFILES_MAX];
+	size_t distinct_chain[PROFILES_MAX], n_distinct;
+	uint16_t *guard_prof;
+	const struct policy_cgroup **cgs; /* compile_guard's scratch */
+	size_t cap_cgs;
+	bool log_needed[__LOG_KIND_MAX]; /* some guard's profile logs this kind of record */
 };
 
-/* Whether some guard's profile logs this kind of record. */
-static bool log_kind_needed(const struct policy *p, int kind)
+/* Index of pr in c->distinct, added if new. */
+static uint16_t profile_id(struct compiler *c, const struct profile *pr)
 {
-	for (size_t i = 0; i < p->n_guards; i++) {
-		struct profile pr = guard_profile(&p->guards[i], false);
+	size_t i;
 
-		if ((kind == LOG_KIND_ALLOW && profile_logs_allowed(&pr)) ||
-		    (kind == LOG_KIND_WOULD_DENY && pr.mode == POLICY_MODE_AUDIT) ||
-		    (kind == LOG_KIND_DENY && pr.mode == POLICY_MODE_ENFORCE &&
-		     pr.log != POLICY_LOG_NONE))
-			return true;
-	}
-	return false;
+	for (i = 0; i < c->n_distinct; i++)
+		if (profile_same(&c->distinct[i], pr))
+			return i;
+	c->distinct[i] = *pr;
+	c->distinct_chain[i] = SIZE_MAX;
+	c->n_distinct++;
+	return i;
+}
+
+/* Whether some guard's profile logs this kind of record (scan_guards). */
+static bool log_kind_needed(const struct compiler *c, int kind)
+{
+	return c->log_needed[kind];
 }
 
 /* Add one plain set. */
@@ -280,20 +296,43 @@ static int cmp_ports(const void *a, const void *b)
 				    : (x->last < y->last ? -1 : x->last > y->last);
 }
 
-/* Sorted, merged copy of a guard's ports: the kernel rejects overlapping
- * interval elements, and a policy may legally write 8000-8100 and 8080. */
-static int merged_ports(const struct policy_guard *g, struct policy_ports **ret, size_t *ret_n)
+/* Up to this many, a stable insertion sort; more (rare: a guard's own ports) go to qsort(),
+ * whose merge sort is stable as well. Most guards have one port, and qsort() costs ~500
+ * instructions even for that. */
+#define PORTS_SORT_SMALL 16
+
+static void ports_sort_some(struct policy_ports *v, size_t n)
 {
-	struct policy_ports *v;
+	if (n > PORTS_SORT_SMALL) {
+		qsort(v, n, sizeof(*v), cmp_ports);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct policy_ports x = v[i];
+		size_t j = i;
+
+		for (; j && cmp_ports(&v[j - 1], &x) > 0; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+}
+
+/* No call at all for the one port most guards have. */
+static inline void ports_sort(struct policy_ports *v, size_t n)
+{
+	if (n > 1)
+		ports_sort_some(v, n);
+}
+
+/* Sorted, merged copy of a guard's ports into v (room for g->n_ports); returns how many: the
+ * kernel rejects overlapping interval elements, and a policy may legally write 8000-8100 and
+ * 8080. */
+static size_t merged_ports(const struct policy_guard *g, struct policy_ports *v)
+{
 	size_t n = 0;
 
-	v = calloc(g->n_ports ? g->n_ports : 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
 	memcpy(v, g->ports, g->n_ports * sizeof(*v));
-	/* Most guards have one port: glibc's qsort() costs ~500 instructions even then. */
-	if (g->n_ports > 1)
-		qsort(v, g->n_ports, sizeof(*v), cmp_ports);
+	ports_sort(v, g->n_ports);
 	for (size_t i = 0; i < g->n_ports; i++) {
 		if (n && (uint32_t)v[n - 1].last + 1 >= v[i].first) {
 			if (v[i].last > v[n - 1].last)
@@ -302,9 +341,7 @@ static int merged_ports(const struct policy_guard *g, struct policy_ports **ret,
 		}
 		v[n++] = v[i];
 	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	return n;
 }
 
 /* One guard's merged interval for one protocol, while splitting around narrower guards. */
@@ -315,26 +352,25 @@ struct span {
 	const struct loc *loc;
 };
 
-static int cmp_span(const void *a, const void *b)
+/* The sweep's order as a 32-bit key: by first port, then the wider first (it contains the
+ * other); spans are built in guard order, and equal keys stay in it. */
+static uint64_t span_key(const struct span *s)
 {
-	const struct span *x = a, *y = b;
-
-	if (x->first != y->first)
-		return x->first < y->first ? -1 : 1;
-	if (x->last != y->last)
-		return x->last > y->last ? -1 : 1; /* the wider first: it contains the other */
-	return x->guard < y->guard ? -1 : x->guard > y->guard;
+	return (uint32_t)s->first << 16 | (uint16_t)~s->last;
 }
 
-static int piece_add(struct policy_ports **v, size_t *n, size_t *cap, uint32_t first,
-		     uint32_t last, const struct loc *loc)
+/* A piece of a guard's span, in the order the sweep cuts it. */
+struct piece {
+	size_t guard;
+	struct policy_ports ports;
+};
+
+static void piece_add(struct piece *v, size_t *n, size_t guard, uint32_t first, uint32_t last,
+		      const struct loc *loc)
 {
 	if (first > last)
-		return 0;
-	if (array_grow_small(v, cap, *n, sizeof(**v)) < 0)
-		return -ENOMEM;
-	(*v)[(*n)++] = (struct policy_ports){ .first = first, .last = last, .loc = *loc };
-	return 0;
+		return;
+	v[(*n)++] = (struct piece){ guard, { .first = first, .last = last, .loc = *loc } };
 }
 
 /*
@@ -346,59 +382,92 @@ static int piece_add(struct policy_ports **v, size_t *n, size_t *cap, uint32_t f
  * guard from the same elements).
  *
  * merged[g] holds guard g's sorted, merged intervals; guards without protocol bit `proto` are
- * skipped. out[g] receives its pieces for that protocol, sorted.
+ * skipped. out[g] receives its pieces for that protocol, sorted, all of them in one array
+ * *ret_pool (each span gives at most one piece when it closes and one for each span nested
+ * right in it, so 2 per span are room enough).
  */
 static int split_nested(const struct policy *p, unsigned proto, struct policy_ports **merged,
-			const size_t *n_merged, struct policy_ports **out, size_t *n_out)
+			const size_t *n_merged, struct policy_ports **ret_pool,
+			struct policy_ports **out, size_t *n_out)
 {
 	struct span *v = NULL, **stack = NULL;
-	size_t n = 0, cap = 0, depth = 0, *cap_out = NULL;
+	struct piece *pieces = NULL;
+	struct policy_ports *pool = NULL;
+	size_t n = 0, depth = 0, n_pieces = 0, *at = NULL;
+	uint64_t *keys = NULL;
 	int r = -ENOMEM;
 
+	for (size_t g = 0; g < p->n_guards; g++)
+		if (p->guards[g].protocols & proto)
+			n += n_merged[g];
+	if (n > UINT32_MAX)
+		return -ENOMEM;
+	if (!n) { /* no guard of this protocol (most policies have no UDP) */
+		memset(out, 0, p->n_guards * sizeof(*out));
+		return 0;
+	}
+	v = malloc((n + 1) * sizeof(*v));
+	keys = malloc((n + 1) * sizeof(*keys));
+	stack = malloc((n + 1) * sizeof(*stack));
+	pieces = malloc((2 * n + 1) * sizeof(*pieces));
+	pool = malloc((2 * n + 1) * sizeof(*pool));
+	at = malloc((p->n_guards + 1) * sizeof(*at));
+	if (!v || !keys || !stack || !pieces || !pool || !at)
+		goto out;
+	n = 0;
 	for (size_t g = 0; g < p->n_guards; g++) {
 		if (!(p->guards[g].protocols & proto))
 			continue;
 		for (size_t k = 0; k < n_merged[g]; k++) {
-			if (array_grow(&v, &cap, n, sizeof(*v)) < 0)
-				goto out;
-			v[n++] = (struct span){ merged[g][k].first, merged[g][k].last,
-						merged[g][k].first, g, &merged[g][k].loc };
+			v[n] = (struct span){ merged[g][k].first, merged[g][k].last,
+					      merged[g][k].first, g, &merged[g][k].loc };
+			keys[n] = span_key(&v[n]) << 32 | n;
+			n++;
 		}
 	}
-	stack = calloc(n + 1, sizeof(*stack));
-	cap_out = calloc(p->n_guards + 1, sizeof(*cap_out));
-	if (!stack || !cap_out)
-		goto out;
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_span);
-	r = 0;
+	r = sort_u64_stable(keys, n, 32);
 	for (size_t i = 0; i <= n && r >= 0; i++) {
-		struct span *cur = i < n ? &v[i] : NULL;
+		struct span *cur = i < n ? &v[(uint32_t)keys[i]] : NULL;
 
 		/* Close the ranges that end before cur: what is left of them is theirs. */
-		while (depth && r >= 0 && (!cur || stack[depth - 1]->last < cur->first)) {
+		while (depth && (!cur || stack[depth - 1]->last < cur->first)) {
 			struct span *s = stack[--depth];
 
-			r = piece_add(&out[s->guard], &n_out[s->guard], &cap_out[s->guard], s->next,
-				      s->last, s->loc);
+			piece_add(pieces, &n_pieces, s->guard, s->next, s->last, s->loc);
 		}
-		if (!cur || r < 0)
+		if (!cur)
 			break;
 		if (depth) { /* cur nests in the top: the top keeps what precedes cur */
 			struct span *s = stack[depth - 1];
 
-			r = piece_add(&out[s->guard], &n_out[s->guard], &cap_out[s->guard], s->next,
-				      (uint32_t)cur->first - 1, s->loc);
+			piece_add(pieces, &n_pieces, s->guard, s->next, (uint32_t)cur->first - 1,
+				  s->loc);
 			s->next = (uint32_t)cur->last + 1;
 		}
 		stack[depth++] = cur;
 	}
-	for (size_t g = 0; r >= 0 && g < p->n_guards; g++)
-		if (n_out[g] > 1)
-			qsort(out[g], n_out[g], sizeof(*out[g]), cmp_ports);
+	if (r < 0)
+		goto out;
+	/* Each guard's pieces together, in the order cut (a counting sort by guard). */
+	for (size_t i = 0; i < n_pieces; i++)
+		n_out[pieces[i].guard]++;
+	for (size_t g = 0, sum = 0; g < p->n_guards; g++) {
+		at[g] = sum;
+		out[g] = pool + sum;
+		sum += n_out[g];
+	}
+	for (size_t i = 0; i < n_pieces; i++)
+		pool[at[pieces[i].guard]++] = pieces[i].ports;
+	for (size_t g = 0; g < p->n_guards; g++)
+		ports_sort(out[g], n_out[g]);
+	*ret_pool = pool;
+	pool = NULL;
 out:
-	free(cap_out);
+	free(at);
+	free(pool);
+	free(pieces);
 	free(stack);
+	free(keys);
 	free(v);
 	return r;
 }
@@ -412,39 +481,40 @@ static int cmp_cgroup_ref(const void *a, const void *b)
 	return (*x)->id < (*y)->id ? -1 : (*x)->id > (*y)->id;
 }
 
-static int compile_guard(struct compiler *c, const struct policy_guard *g,
-			 struct policy_ports *const ports[2], const size_t n_ports[2])
+static int compile_guard(struct compiler *c, size_t gi, struct policy_ports *const ports[2],
+			 const size_t n_ports[2])
 {
 	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
 	static const unsigned proto_bits[] = { POLICY_PROTO_TCP, POLICY_PROTO_UDP };
+	const struct policy_guard *g = &c->p->guards[gi];
 	const struct policy_cgroup **cgs = NULL;
-	struct profile pr = guard_profile(g, c->live);
+	uint16_t id = c->guard_prof[gi];
+	const struct profile pr = c->distinct[id];
 	struct rs_chain *chain;
 	size_t n_cgs = 0;
 	char *chain_name;
 	int r = 0;
 
 	c->any_logs_allowed |= profile_logs_allowed(&pr);
-	/* A few profiles serve thousands of guards: find the chain without naming it. */
-	chain = NULL;
-	for (size_t i = 0; !chain && i < c->rs->n_chains; i++)
-		if (c->is_profile[i] && profile_same(&c->profiles[i], &pr))
-			chain = &c->rs->chains[i];
-	if (!chain) {
+	/* The profile's chain, made by its first guard (the chains keep that order). */
+	if (c->distinct_chain[id] == SIZE_MAX) {
 		r = profile_chain_name(&pr, &chain_name);
 		if (r >= 0)
 			r = add_chain(c, chain_name, false, &chain);
 		if (r < 0)
 			return r;
+		c->distinct_chain[id] = c->rs->n_chains - 1;
 		c->profiles[c->rs->n_chains - 1] = pr;
 		c->is_profile[c->rs->n_chains - 1] = true;
 	}
+	chain = &c->rs->chains[c->distinct_chain[id]];
 
-	/* Two units may resolve to one cgroup: duplicates would be EEXIST in the kernel. */
-	/* (Most guards have none: no allocation for those.) */
-	cgs = g->n_cgroup_ids ? calloc(g->n_cgroup_ids, sizeof(*cgs)) : NULL;
-	if (g->n_cgroup_ids && !cgs)
-		return -ENOMEM;
+	/* Two units may resolve to one cgroup: duplicates would be EEXIST in the kernel. One
+	 * scratch array serves every guard. */
+	while (c->cap_cgs < g->n_cgroup_ids)
+		if (array_grow(&c->cgs, &c->cap_cgs, c->cap_cgs, sizeof(*c->cgs)) < 0)
+			return -ENOMEM;
+	cgs = c->cgs;
 	for (size_t i = 0; i < g->n_cgroup_ids; i++)
 		cgs[i] = &g->cgroup_ids[i];
 	if (g->n_cgroup_ids > 1)
@@ -497,7 +567,6 @@ static int compile_guard(struct compiler *c, const struct policy_guard *g,
 		}
 	}
 out:
-	free(cgs);
 	return r;
 }
 
@@ -882,7 +951,7 @@ static int compile_base_chains(struct compiler *c, size_t *ret_n)
 		if (r >= 0)
 			r = add_rules(ch, cast, ARRAY_LEN(cast));
 	}
-	if (r >= 0 && c->hold && log_kind_needed(c->p, LOG_KIND_DENY))
+	if (r >= 0 && c->hold && log_kind_needed(c, LOG_KIND_DENY))
 		r = add_held_chain(c);
 	if (r >= 0)
 		*ret_n = c->rs->n_chains;
@@ -894,37 +963,44 @@ int compile_policy(const struct policy *p, struct diags *diags, struct ruleset *
 	return compile_policy_opts(p, NULL, diags, ret_rs);
 }
 
-/* Each guard's ports, merged (ports), then split by protocol (pieces[0] TCP, [1] UDP). */
+/* Each guard's ports, merged (ports), then split by protocol (pieces[0] TCP, [1] UDP); each
+ * kind in one array for all guards (pools), not one allocation per guard. */
 struct guard_ports {
 	struct policy_ports **ports, **pieces[2];
 	size_t *n_ports, *n_pieces[2];
+	struct policy_ports *port_pool, *piece_pool[2];
 	size_t n;
 };
 
-static int guard_ports_alloc(struct guard_ports *gp, size_t n_guards)
+static int guard_ports_alloc(struct guard_ports *gp, const struct policy *p)
 {
+	size_t n_guards = p->n_guards, total = 0;
+
+	for (size_t i = 0; i < n_guards; i++)
+		total += p->guards[i].n_ports;
+	/* Filled guard by guard before use (scan_guards, split_nested): only the counts that
+	 * split_nested adds up start at zero. */
 	gp->n = n_guards;
-	gp->ports = calloc(n_guards + 1, sizeof(*gp->ports));
-	gp->n_ports = calloc(n_guards + 1, sizeof(*gp->n_ports));
+	gp->ports = malloc((n_guards + 1) * sizeof(*gp->ports));
+	gp->n_ports = malloc((n_guards + 1) * sizeof(*gp->n_ports));
+	gp->port_pool = malloc((total + 1) * sizeof(*gp->port_pool));
 	for (int pi = 0; pi < 2; pi++) {
-		gp->pieces[pi] = calloc(n_guards + 1, sizeof(*gp->pieces[pi]));
+		gp->pieces[pi] = malloc((n_guards + 1) * sizeof(*gp->pieces[pi]));
 		gp->n_pieces[pi] = calloc(n_guards + 1, sizeof(*gp->n_pieces[pi]));
 	}
-	if (!gp->ports || !gp->n_ports || !gp->pieces[0] || !gp->pieces[1] || !gp->n_pieces[0] ||
-	    !gp->n_pieces[1])
+	if (!gp->ports || !gp->n_ports || !gp->port_pool || !gp->pieces[0] || !gp->pieces[1] ||
+	    !gp->n_pieces[0] || !gp->n_pieces[1])
 		return -ENOMEM;
 	return 0;
 }
 
 static void guard_ports_free(struct guard_ports *gp)
 {
-	for (size_t i = 0; gp->ports && i < gp->n; i++)
-		free(gp->ports[i]);
+	free(gp->port_pool);
 	free(gp->ports);
 	free(gp->n_ports);
 	for (int pi = 0; pi < 2; pi++) {
-		for (size_t i = 0; gp->pieces[pi] && i < gp->n; i++)
-			free(gp->pieces[pi][i]);
+		free(gp->piece_pool[pi]);
 		free(gp->pieces[pi]);
 		free(gp->n_pieces[pi]);
 	}
@@ -954,12 +1030,25 @@ static int scan_guards(struct compiler *c, struct guard_ports *gp, struct diags 
 {
 	const struct policy *p = c->p;
 
-	for (size_t i = 0; i < p->n_guards; i++) {
+	c->guard_prof = malloc((p->n_guards + 1) * sizeof(*c->guard_prof));
+	if (!c->guard_prof)
+		return -ENOMEM;
+	for (size_t i = 0, at = 0; i < p->n_guards; i++) {
 		const struct policy_guard *g = &p->guards[i];
-		int r = merged_ports(g, &gp->ports[i], &gp->n_ports[i]);
+		struct profile pr = guard_profile(g, c->live);
 
-		if (r < 0)
-			return r;
+		/* Consecutive guards mostly share one: try the last first. */
+		if (i && profile_same(&c->distinct[c->guard_prof[i - 1]], &pr))
+			c->guard_prof[i] = c->guard_prof[i - 1];
+		else
+			c->guard_prof[i] = profile_id(c, &pr);
+		c->log_needed[LOG_KIND_ALLOW] |= profile_logs_allowed(&pr);
+		c->log_needed[LOG_KIND_WOULD_DENY] |= pr.mode == POLICY_MODE_AUDIT;
+		c->log_needed[LOG_KIND_DENY] |=
+			pr.mode == POLICY_MODE_ENFORCE && pr.log != POLICY_LOG_NONE;
+		gp->ports[i] = gp->port_pool + at;
+		gp->n_ports[i] = merged_ports(g, gp->ports[i]);
+		at += g->n_ports;
 		c->any_owner |= g->owner;
 		c->any_queue |= p->counters && policy_guard_queued(g, c->live);
 		c->any_share |= g->owner && g->share;
@@ -993,8 +1082,8 @@ static int split_ports(struct compiler *c, struct guard_ports *gp, size_t n_elem
 	const struct policy *p = c->p;
 
 	for (int pi = 0; pi < 2; pi++) {
-		int r = split_nested(p, proto_bits[pi], gp->ports, gp->n_ports, gp->pieces[pi],
-				     gp->n_pieces[pi]);
+		int r = split_nested(p, proto_bits[pi], gp->ports, gp->n_ports, &gp->piece_pool[pi],
+				     gp->pieces[pi], gp->n_pieces[pi]);
 
 		if (r < 0)
 			return r;
@@ -1073,7 +1162,7 @@ static int add_all_sets(struct compiler *c)
 	for (int k = 0; r >= 0 && p->log_rate && k < __LOG_KIND_MAX; k++) {
 		char name[48];
 
-		if (!log_kind_needed(p, k))
+		if (!log_kind_needed(c, k))
 			continue;
 		snprintf(name, sizeof(name), "rate_%s", log_kinds[k].chain);
 		r = add_set_kind(c, RS_SET_LOG_RATE, name);
@@ -1120,7 +1209,7 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 	int r = -ENOMEM;
 
 	c.rs = calloc(1, sizeof(*c.rs));
-	if (!c.rs || guard_ports_alloc(&gp, p->n_guards) < 0)
+	if (!c.rs || guard_ports_alloc(&gp, p) < 0)
 		goto out;
 	init_ruleset(&c);
 	r = scan_guards(&c, &gp, diags);
@@ -1134,13 +1223,14 @@ int compile_policy_opts(const struct policy *p, const struct compile_opts *opts,
 		r = compile_base_chains(&c, &n_fixed);
 	for (size_t i = 0; r >= 0 && i < p->n_guards; i++)
 		r = compile_guard(
-			&c, &p->guards[i],
-			(struct policy_ports *const[2]){ gp.pieces[0][i], gp.pieces[1][i] },
+			&c, i, (struct policy_ports *const[2]){ gp.pieces[0][i], gp.pieces[1][i] },
 			(const size_t[2]){ gp.n_pieces[0][i], gp.n_pieces[1][i] });
 	if (r >= 0)
 		r = compile_chains(&c, n_fixed);
 out:
 	guard_ports_free(&gp);
+	free(c.guard_prof);
+	free(c.cgs);
 	if (r < 0) {
 		ruleset_free(c.rs);
 		return r;

@@ -29,6 +29,7 @@
 #include "cgwatch.h"
 #include "launch.h"
 #include "policy.h"
+#include "sort.h"
 #include "trust.h"
 
 /* Above this many distinct user names, one passwd scan beats a lookup per name. */
@@ -78,6 +79,12 @@ struct interval {
 	size_t guard, port; /* document order: (guard, port) */
 };
 
+/* A user entry as parse_id() saw it. */
+struct parsed_id {
+	int r;
+	uint32_t id;
+};
+
 /* State of one policy_check() call. */
 struct check_ctx {
 	struct policy *p;
@@ -104,6 +111,11 @@ struct check_ctx {
 	 * list for one scan (cgmatch_scan); guard_cgroups walks the same order to map back. */
 	struct cgmatch_pattern *pats;
 	size_t n_pats, next_pat;
+
+	/* parse_id() of every user entry, all guards in document order (collect_names), for
+	 * guard_uids to take in the same order: each entry is parsed once. */
+	struct parsed_id *user_ids;
+	size_t next_user;
 	bool scanned;
 	struct cg_match *matches; /* by pattern, then path */
 	size_t n_matches, cap_matches;
@@ -148,17 +160,25 @@ report(struct check_ctx *c, enum diag_level level, const struct loc *loc, const 
 static int parse_id(const char *s, uint32_t *ret)
 {
 	uint64_t v = 0;
+	bool big = false;
 
 	if (!*s)
 		return -EINVAL;
-	for (const char *q = s; *q; q++)
-		if (*q < '0' || *q > '9')
+	/* One pass (10,000 guards have 10,000 ids to parse): a non-digit anywhere is -EINVAL,
+	 * even after the value is already out of range. */
+	for (; *s; s++) {
+		unsigned d = (unsigned char)*s - '0';
+
+		if (d > 9)
 			return -EINVAL;
-	for (const char *q = s; *q; q++) {
-		v = v * 10 + (*q - '0');
-		if (v > 4294967294ULL)
-			return -ERANGE;
+		v = v * 10 + d;
+		if (v > 4294967294ULL) {
+			big = true;
+			v = 4294967295ULL; /* stays out of range, never wraps */
+		}
 	}
+	if (big)
+		return -ERANGE;
 	*ret = v;
 	return 0;
 }
@@ -343,19 +363,31 @@ static struct group_res *group_res_find(const struct check_ctx *c, const char *n
 static int collect_names(struct check_ctx *c, bool groups, const char ***ret, size_t *ret_n)
 {
 	const char **v = NULL;
-	size_t n = 0, cap = 0, o = 0;
+	size_t n = 0, cap = 0, o = 0, k = 0;
 
+	if (!groups) {
+		for (size_t i = 0; i < c->p->n_guards; i++)
+			k += c->p->guards[i].n_users;
+		c->user_ids = malloc((k + 1) * sizeof(*c->user_ids));
+		if (!c->user_ids)
+			return -ENOMEM;
+		k = 0;
+	}
 	for (size_t i = 0; i < c->p->n_guards; i++) {
 		const struct policy_guard *g = &c->p->guards[i];
 		const struct policy_ref *refs = groups ? g->groups : g->users;
 		size_t nr = groups ? g->n_groups : g->n_users;
 
 		for (size_t j = 0; j < nr; j++) {
-			uint32_t id;
-
 			/* Numeric users need no lookup at all. */
-			if (!groups && parse_id(refs[j].name, &id) != -EINVAL)
-				continue;
+			if (!groups) {
+				struct parsed_id *u = &c->user_ids[k++];
+
+				u->id = 0;
+				u->r = parse_id(refs[j].name, &u->id);
+				if (u->r != -EINVAL)
+					continue;
+			}
 			if (array_grow(&v, &cap, n, sizeof(*v)) < 0) {
 				free(v);
 				return -ENOMEM;
@@ -531,14 +563,23 @@ out:
 static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 {
 	char b[DIAG_QUOTE_SIZE], b2[DIAG_QUOTE_SIZE];
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = g->n_users;
 	uid_t *v = NULL;
 
+	/* Room for every uid at once: one allocation per guard, not one per growth. */
+	for (size_t i = 0; i < g->n_groups; i++) {
+		const struct group_res *gr = group_res_find(c, g->groups[i].name);
+
+		if (gr && gr->r == 0)
+			cap += gr->n_uids;
+	}
+	if (cap && !(v = malloc(cap * sizeof(*v))))
+		return -ENOMEM;
 	for (size_t i = 0; i < g->n_users; i++) {
 		const struct policy_ref *ref = &g->users[i];
 		const struct user_res *u;
-		uint32_t id;
-		int r = parse_id(ref->name, &id);
+		uint32_t id = c->user_ids[c->next_user + i].id;
+		int r = c->user_ids[c->next_user + i].r;
 
 		if (r == -ERANGE) {
 			report(c, DIAG_ERROR, &ref->loc,
@@ -560,10 +601,10 @@ static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 			}
 			id = u->uid;
 		}
-		if (array_grow_small(&v, &cap, n, sizeof(*v)) < 0)
-			goto nomem;
 		v[n++] = id;
 	}
+
+	c->next_user += g->n_users;
 
 	for (size_t i = 0; i < g->n_groups; i++) {
 		const struct policy_ref *ref = &g->groups[i];
@@ -593,35 +634,25 @@ static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 			       diag_quote_str(b, ref->name));
 			continue;
 		}
-		for (size_t j = 0; j < gr->n_uids; j++) {
-			if (array_grow(&v, &cap, n, sizeof(*v)) < 0)
-				goto nomem;
-			v[n++] = gr->uids[j];
-		}
+		memcpy(v + n, gr->uids, gr->n_uids * sizeof(*v));
+		n += gr->n_uids;
 	}
 
 	g->n_uids = uids_sort_unique(v, n);
-	g->uids = v;
+	g->uids = n ? v : NULL;
+	if (!n)
+		free(v);
 	return 0;
-nomem:
-	free(v);
-	return -ENOMEM;
 }
 
-/* By protocol, then start, then the wider first: a range comes before the ranges it contains. */
-static int cmp_interval(const void *a, const void *b)
+/*
+ * The overlap sweep's order as a 33-bit key: by protocol, then start, then the wider first (a
+ * range comes before the ranges it contains); equal keys stay in document order (guard, port).
+ */
+static uint64_t interval_key(const struct interval *v)
 {
-	const struct interval *x = a, *y = b;
-
-	if (x->proto != y->proto)
-		return x->proto < y->proto ? -1 : 1;
-	if (x->first != y->first)
-		return x->first < y->first ? -1 : 1;
-	if (x->last != y->last)
-		return x->last > y->last ? -1 : 1;
-	if (x->guard != y->guard)
-		return x->guard < y->guard ? -1 : 1;
-	return x->port < y->port ? -1 : x->port > y->port;
+	return (uint64_t)(v->proto != POLICY_PROTO_TCP) << 32 | (uint32_t)v->first << 16 |
+	       (uint16_t)~v->last;
 }
 
 static bool interval_before(const struct interval *x, const struct interval *y)
@@ -689,9 +720,27 @@ static void report_overlap(struct check_ctx *c, const struct interval *a, const 
 static int check_overlaps(struct check_ctx *c)
 {
 	struct policy *p = c->p;
-	struct interval *v = NULL;
-	size_t n = 0, cap = 0, *open = NULL, n_open = 0;
+	struct interval *v = NULL, *w = NULL;
+	size_t n = 0, *open = NULL, n_open = 0;
+	uint64_t *keys = NULL;
+	int r = -ENOMEM;
 
+	for (size_t i = 0; i < p->n_guards; i++)
+		n += p->guards[i].n_ports * (!!(p->guards[i].protocols & POLICY_PROTO_TCP) +
+					     !!(p->guards[i].protocols & POLICY_PROTO_UDP));
+	if (!n)
+		return 0;
+	/* The index takes the low 31 bits of a sort key (sort_u64_stable): far more intervals
+	 * than any policy that fits in memory has. */
+	if (n >= 1U << 31)
+		return -ENOMEM;
+	v = malloc(n * sizeof(*v));
+	w = malloc(n * sizeof(*w));
+	keys = malloc(n * sizeof(*keys));
+	open = malloc(n * sizeof(*open));
+	if (!v || !w || !keys || !open)
+		goto out;
+	n = 0;
 	for (size_t i = 0; i < p->n_guards; i++) {
 		const struct policy_guard *g = &p->guards[i];
 
@@ -700,26 +749,25 @@ static int check_overlaps(struct check_ctx *c)
 			     proto <<= 1) {
 				if (!(g->protocols & proto))
 					continue;
-				if (array_grow(&v, &cap, n, sizeof(*v)) < 0) {
-					free(v);
-					return -ENOMEM;
-				}
-				v[n++] = (struct interval){ .proto = proto,
-							    .first = g->ports[j].first,
-							    .last = g->ports[j].last,
-							    .guard = i,
-							    .port = j };
+				v[n] = (struct interval){ .proto = proto,
+							  .first = g->ports[j].first,
+							  .last = g->ports[j].last,
+							  .guard = i,
+							  .port = j };
+				keys[n] = interval_key(&v[n]) << 31 | n;
+				n++;
 			}
 		}
 	}
-	if (!n)
-		return 0;
-	qsort(v, n, sizeof(*v), cmp_interval);
-	open = calloc(n, sizeof(*open));
-	if (!open) {
-		free(v);
-		return -ENOMEM;
-	}
+	/* Built in (guard, port) order: a stable sort by the key is cmp_interval's order. */
+	r = sort_u64_stable(keys, n, 31);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		w[i] = v[keys[i] & ((1U << 31) - 1)];
+	free(v);
+	v = w;
+	w = NULL;
 
 	for (size_t i = 0; i < n && !c->fatal; i++) {
 		struct interval *cur = &v[i];
@@ -746,9 +794,13 @@ static int check_overlaps(struct check_ctx *c)
 		n_open = keep;
 		open[n_open++] = i;
 	}
+	r = 0;
+out:
+	free(keys);
 	free(open);
+	free(w);
 	free(v);
-	return 0;
+	return r;
 }
 
 /* Locate the cgroup2 root once per call; reports a located error the first time it fails. */
@@ -1009,14 +1061,12 @@ static int cmp_cgroup(const void *a, const void *b, void *arg)
 }
 
 /* A unit and a cgroup path may name the same cgroup: keep the first, in document order. */
-static int cgroups_unique(struct policy_guard *g)
+static int cgroups_unique_sort(struct policy_guard *g)
 {
 	size_t n = g->n_cgroup_ids, o = 0;
 	size_t *idx;
 	bool *dup;
 
-	if (n < 2)
-		return 0;
 	idx = calloc(n, sizeof(*idx));
 	dup = calloc(n, sizeof(*dup));
 	if (!idx || !dup) {
@@ -1044,6 +1094,12 @@ static int cgroups_unique(struct policy_guard *g)
 	free(idx);
 	free(dup);
 	return 0;
+}
+
+/* Most guards have no cgroups: no call for those (20,000 a reload of 10,000 guards). */
+static inline int cgroups_unique(struct policy_guard *g)
+{
+	return g->n_cgroup_ids < 2 ? 0 : cgroups_unique_sort(g);
 }
 
 static int guard_cgroups(struct check_ctx *c, struct policy_guard *g)
@@ -1239,15 +1295,18 @@ static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 
 static void guard_clear_results(struct policy_guard *g)
 {
-	free(g->uids);
+	/* A fresh policy has nothing here: no three free(NULL) calls a guard. */
+	if (g->uids || g->cgroup_ids || g->exe_ids) {
+		free(g->uids);
+		for (size_t j = 0; j < g->n_cgroup_ids; j++)
+			free(g->cgroup_ids[j].path);
+		free(g->cgroup_ids);
+		free(g->exe_ids);
+	}
 	g->uids = NULL;
 	g->n_uids = 0;
-	for (size_t j = 0; j < g->n_cgroup_ids; j++)
-		free(g->cgroup_ids[j].path);
-	free(g->cgroup_ids);
 	g->cgroup_ids = NULL;
 	g->n_cgroup_ids = 0;
-	free(g->exe_ids);
 	g->exe_ids = NULL;
 	g->n_exe_ids = 0;
 }
@@ -1298,7 +1357,7 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 		r = guard_launched(&c, &p->guards[i]);
 		if (r < 0)
 			goto out;
-		r = guard_executables(&c, &p->guards[i]);
+		r = p->guards[i].n_executables ? guard_executables(&c, &p->guards[i]) : 0;
 		if (r < 0)
 			goto out;
 	}
@@ -1315,6 +1374,7 @@ out:
 	free(c.pw);
 	free(c.pw_by_gid);
 	free(c.users);
+	free(c.user_ids);
 	for (size_t i = 0; i < c.n_groups; i++) {
 		free(c.groups[i].uids);
 		free(c.groups[i].bad_member);

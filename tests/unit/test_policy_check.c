@@ -77,6 +77,8 @@ static void test_users(void **state)
 {
 	(void)state;
 	static const uid_t want[] = { 0, 5, 1001, 4294967294U };
+	/* The parse's edges: leading zeros, nine and ten digits. */
+	static const uid_t want_c[] = { 1, 123456789, 1234567890U, 4294967294U };
 	struct policy *p;
 	char *msgs;
 
@@ -87,12 +89,17 @@ static void test_users(void **state)
 			       "    allow: {users: [1001, root, 0, 5, 1001, 4294967294]}\n"
 			       "  - name: b\n"
 			       "    ports: 2\n"
-			       "    mode: audit\n",
+			       "    mode: audit\n"
+			       "  - name: c\n"
+			       "    ports: 3\n"
+			       "    allow: {users: [\"0004294967294\", \"123456789\", \"1234567890\", "
+			       "\"00000000000000000001\"]}\n",
 			       NULL, &p, &msgs),
 			 0);
 	expect_msgs(msgs, "");
 	assert_uids(&p->guards[0], want, 4);
 	assert_int_equal(p->guards[1].n_uids, 0);
+	assert_uids(&p->guards[2], want_c, 4);
 	free(msgs);
 	policy_free(p);
 }
@@ -106,7 +113,8 @@ static void test_unknown_users(void **state)
 			       "guards:\n"
 			       "  - name: a\n"
 			       "    ports: 1\n"
-			       "    allow: {users: [root, nosuchuser-lg, 4294967295, -1]}\n"
+			       "    allow: {users: [root, nosuchuser-lg, 4294967295, -1, 42949672950, "
+			       "99999999999999999999999, 99999999999999999999999x, 999999999a]}\n"
 			       "  - name: b\n"
 			       "    ports: 2\n"
 			       "    allow:\n"
@@ -117,6 +125,12 @@ static void test_unknown_users(void **state)
 			  "policy.yaml:5:42: error: uid 4294967295 out of range (expected "
 			  "0-4294967294)\n"
 			  "policy.yaml:5:54: error: unknown user '-1'\n"
+			  "policy.yaml:5:58: error: uid 42949672950 out of range (expected "
+			  "0-4294967294)\n"
+			  "policy.yaml:5:71: error: uid 99999999999999999999999 out of range "
+			  "(expected 0-4294967294)\n"
+			  "policy.yaml:5:96: error: unknown user '99999999999999999999999x'\n"
+			  "policy.yaml:5:122: error: unknown user '999999999a'\n"
 			  "policy.yaml:9:14: error: unknown user 'nosuchuser-lg'");
 	free(msgs);
 }
@@ -345,6 +359,132 @@ static void test_overlaps(void **state)
 			 0);
 	expect_msgs(msgs, "");
 	free(msgs);
+}
+
+/* One guard interval for the reference below: the overlap sweep's old order and rules. */
+struct ref_iv {
+	unsigned proto, first, last;
+	size_t guard, port;
+	const struct loc *loc;
+};
+
+/* The order policy_check sorted intervals in with qsort(): protocol, start, the wider first,
+ * then document order. */
+static int cmp_ref_iv(const void *a, const void *b)
+{
+	const struct ref_iv *x = a, *y = b;
+
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	if (x->last != y->last)
+		return x->last > y->last ? -1 : 1;
+	if (x->guard != y->guard)
+		return x->guard < y->guard ? -1 : 1;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+/* Random policies, ports from a small range so that intervals tie, nest, cross and repeat
+ * (within a guard too), on both protocols: policy_check's overlap errors are, message by
+ * message, those of a plain quadratic reference over the old comparator's order. */
+static void test_overlaps_random(void **state)
+{
+	static const char *const protos[] = { "tcp", "udp", "both" };
+
+	(void)state;
+	srandom(7);
+	for (int round = 0; round < 300; round++) {
+		size_t n_guards = 1 + random() % 25, len = 0, n = 0, n_want = 0, n_got = 0;
+		char text[8192], (*want)[64], *got_loc;
+		struct diags d = { 0 };
+		struct ref_iv *v;
+		struct policy *p;
+
+		len += sprintf(text, "version: 1\nmode: audit\nguards:\n");
+		for (size_t g = 0; g < n_guards; g++) {
+			size_t n_ports = 1 + random() % 3;
+
+			len += sprintf(text + len, "  - { name: g%zu, protocol: %s, ports: [", g,
+				       protos[random() % 3]);
+			for (size_t k = 0; k < n_ports; k++) {
+				unsigned first = 1 + random() % 40,
+					 last = random() % 2 ? first : first + random() % 12;
+
+				if (first == last)
+					len += sprintf(text + len, "%s%u", k ? ", " : "", first);
+				else
+					len += sprintf(text + len, "%s%u-%u", k ? ", " : "", first,
+						       last);
+			}
+			len += sprintf(text + len, "] }\n");
+		}
+		p = parse_ok(text);
+		v = calloc(n_guards * 3 * 2, sizeof(*v));
+		want = calloc(n_guards * 3 * 2 * n_guards * 3 * 2 + 1, sizeof(*want));
+		assert_non_null(v);
+		assert_non_null(want);
+		for (size_t g = 0; g < p->n_guards; g++)
+			for (size_t k = 0; k < p->guards[g].n_ports; k++)
+				for (unsigned pr = POLICY_PROTO_TCP; pr <= POLICY_PROTO_UDP; pr <<= 1)
+					if (p->guards[g].protocols & pr)
+						v[n++] = (struct ref_iv){ pr,
+									  p->guards[g].ports[k].first,
+									  p->guards[g].ports[k].last,
+									  g,
+									  k,
+									  &p->guards[g].ports[k].loc };
+		qsort(v, n, sizeof(*v), cmp_ref_iv);
+		/* Each interval against every earlier one of its protocol still open at its
+		 * start: nested in another guard's wider one is fine; one message per guard in
+		 * a row, at the later of the two, naming the earlier's place. */
+		for (size_t i = 0; i < n; i++) {
+			size_t last_reported = SIZE_MAX;
+
+			for (size_t k = 0; k < i; k++) {
+				const struct ref_iv *o = &v[k], *cur = &v[i], *later, *earlier;
+				bool same = o->first == cur->first && o->last == cur->last;
+
+				if (o->proto != cur->proto || o->last < cur->first)
+					continue;
+				if (!same && o->last >= cur->last && o->guard != cur->guard)
+					continue;
+				if (last_reported == o->guard)
+					continue;
+				last_reported = o->guard;
+				later = o->guard > cur->guard ||
+						(o->guard == cur->guard && o->port > cur->port)
+						? o
+						: cur;
+				earlier = later == o ? cur : o;
+				snprintf(want[n_want++], sizeof(*want), "%u:%u %u:%u", later->loc->line,
+					 later->loc->col, earlier->loc->line, earlier->loc->col);
+			}
+		}
+		assert_int_equal(policy_check(p, NULL, &d), n_want ? -EINVAL : 0);
+		for (size_t i = 0; i < d.n; i++) {
+			char got[64];
+
+			if (strstr(d.v[i].msg, "too many errors"))
+				break;
+			got_loc = strstr(d.v[i].msg, "(policy.yaml:");
+			assert_non_null(got_loc);
+			snprintf(got, sizeof(got), "%u:%u %s", d.v[i].line, d.v[i].col,
+				 got_loc + strlen("(policy.yaml:"));
+			got[strcspn(got, ")")] = '\0';
+			assert_true(n_got < n_want);
+			if (strcmp(got, want[n_got]))
+				fail_msg("round %d, error %zu: %s, want %s\n%s", round, n_got, got,
+					 want[n_got], text);
+			n_got++;
+		}
+		/* Past 100 errors the check stops. */
+		assert_true(n_got == n_want || (n_got == 100 && n_want > 100));
+		diags_free(&d);
+		policy_free(p);
+		free(want);
+		free(v);
+	}
 }
 
 /* A guard on fewer ports takes precedence over a range around it, at any depth; what stays
@@ -963,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_groups),
 		cmocka_unit_test(test_empty_group_warning),
 		cmocka_unit_test(test_overlaps),
+		cmocka_unit_test(test_overlaps_random),
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_no_allow),
 		cmocka_unit_test(test_script_executables),
