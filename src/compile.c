@@ -324,9 +324,11 @@ static inline void ports_sort(struct policy_ports *v, size_t n)
 		ports_sort_some(v, n);
 }
 
-/* Sorted, merged copy of a guard's ports into v (room for g->n_ports); returns how many: the
- * kernel rejects overlapping interval elements, and a policy may legally write 8000-8100 and
- * 8080. */
+/* Sorted copy of a guard's ports into v (room for g->n_ports), overlapping ones merged (the
+ * kernel rejects overlapping interval elements; policy_check() refuses them, a policy built
+ * by hand may have them); returns how many. Touching ones (53-55 and 56) stay apart until
+ * after split_nested(): merged, they may cross a range each of them nests in (52-55 of
+ * another guard), which the sweep cannot split. */
 static size_t merged_ports(const struct policy_guard *g, struct policy_ports *v)
 {
 	size_t n = 0;
@@ -334,7 +336,7 @@ static size_t merged_ports(const struct policy_guard *g, struct policy_ports *v)
 	memcpy(v, g->ports, g->n_ports * sizeof(*v));
 	ports_sort(v, g->n_ports);
 	for (size_t i = 0; i < g->n_ports; i++) {
-		if (n && (uint32_t)v[n - 1].last + 1 >= v[i].first) {
+		if (n && v[n - 1].last >= v[i].first) {
 			if (v[i].last > v[n - 1].last)
 				v[n - 1].last = v[i].last;
 			continue;
@@ -458,8 +460,19 @@ static int split_nested(const struct policy *p, unsigned proto, struct policy_po
 	}
 	for (size_t i = 0; i < n_pieces; i++)
 		pool[at[pieces[i].guard]++] = pieces[i].ports;
-	for (size_t g = 0; g < p->n_guards; g++)
+	for (size_t g = 0; g < p->n_guards; g++) {
+		size_t k = 0;
+
 		ports_sort(out[g], n_out[g]);
+		/* One element for a guard's touching pieces (its 53-55 and 56). */
+		for (size_t j = 0; j < n_out[g]; j++) {
+			if (k && (uint32_t)out[g][k - 1].last + 1 == out[g][j].first)
+				out[g][k - 1].last = out[g][j].last;
+			else
+				out[g][k++] = out[g][j];
+		}
+		n_out[g] = k;
+	}
 	*ret_pool = pool;
 	pool = NULL;
 out:

@@ -398,10 +398,10 @@ static void test_precedence_random(void **state)
 			}
 			len += sprintf(text + len, "] }\n");
 			assert_int_equal(policy_parse_buffer("p.yaml", text, len, &d, &p), 0);
-			/* Not a guard whose own intervals touch: merged into one, they can cross
-			 * another guard's range that each of them nests in (a known limit of the
-			 * compiler, which the checker does not see). */
-			if (touch || policy_check(p, NULL, &d) < 0) {
+			/* Touching intervals of one guard are kept, more of them: merged before
+			 * the split, they crossed a range each of them nests in (8000-8100 of
+			 * another guard lost 8000, or the kernel refused the overlap). */
+			if ((!touch && random() % 2) || policy_check(p, NULL, &d) < 0) {
 				len = before;
 				text[len] = '\0';
 			}
