@@ -559,22 +559,41 @@ out:
 	return r;
 }
 
-/* Fill g->uids from the resolved tables; errors and warnings at each reference. */
-static int guard_uids(struct check_ctx *c, struct policy_guard *g)
+/* Room for every uid of g: its users and its groups' members. */
+static size_t guard_uids_room(struct check_ctx *c, const struct policy_guard *g)
 {
-	char b[DIAG_QUOTE_SIZE], b2[DIAG_QUOTE_SIZE];
-	size_t n = 0, cap = g->n_users;
-	uid_t *v = NULL;
+	size_t n = g->n_users;
 
-	/* Room for every uid at once: one allocation per guard, not one per growth. */
 	for (size_t i = 0; i < g->n_groups; i++) {
 		const struct group_res *gr = group_res_find(c, g->groups[i].name);
 
 		if (gr && gr->r == 0)
-			cap += gr->n_uids;
+			n += gr->n_uids;
 	}
-	if (cap && !(v = malloc(cap * sizeof(*v))))
-		return -ENOMEM;
+	return n;
+}
+
+/* All guards' uids in one array, p->uid_pool (guard_uids() fills it in guard order). */
+static int uid_pool_new(struct check_ctx *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->p->n_guards; i++)
+		n += guard_uids_room(c, &c->p->guards[i]);
+	if (!n)
+		return 0; /* guard_uids() writes nothing */
+	c->p->uid_pool = malloc(n * sizeof(*c->p->uid_pool));
+	return c->p->uid_pool ? 0 : -ENOMEM;
+}
+
+/* Fill g->uids from the resolved tables, at *used in the policy's uid_pool; errors and
+ * warnings at each reference. */
+static void guard_uids(struct check_ctx *c, struct policy_guard *g, size_t *used)
+{
+	char b[DIAG_QUOTE_SIZE], b2[DIAG_QUOTE_SIZE];
+	uid_t *v = c->p->uid_pool ? c->p->uid_pool + *used : NULL; /* NULL: no uid at all */
+	size_t n = 0;
+
 	for (size_t i = 0; i < g->n_users; i++) {
 		const struct policy_ref *ref = &g->users[i];
 		const struct user_res *u;
@@ -640,9 +659,7 @@ static int guard_uids(struct check_ctx *c, struct policy_guard *g)
 
 	g->n_uids = uids_sort_unique(v, n);
 	g->uids = n ? v : NULL;
-	if (!n)
-		free(v);
-	return 0;
+	*used += g->n_uids;
 }
 
 /*
@@ -1295,9 +1312,9 @@ static int guard_executables(struct check_ctx *c, struct policy_guard *g)
 
 static void guard_clear_results(struct policy_guard *g)
 {
-	/* A fresh policy has nothing here: no three free(NULL) calls a guard. */
-	if (g->uids || g->cgroup_ids || g->exe_ids) {
-		free(g->uids);
+	/* A fresh policy has nothing here: no free(NULL) calls a guard. The uids are the
+	 * policy's uid_pool. */
+	if (g->cgroup_ids || g->exe_ids) {
 		for (size_t j = 0; j < g->n_cgroup_ids; j++)
 			free(g->cgroup_ids[j].path);
 		free(g->cgroup_ids);
@@ -1320,6 +1337,7 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 		.cg_root_r = 1,
 		.cg_root_fd = -1,
 	};
+	size_t uids_used = 0;
 	int r;
 
 	if (!p || !diags)
@@ -1327,6 +1345,8 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 
 	for (size_t i = 0; i < p->n_guards; i++)
 		guard_clear_results(&p->guards[i]);
+	free(p->uid_pool);
+	p->uid_pool = NULL;
 
 	r = resolve_users(&c);
 	if (r < 0)
@@ -1335,6 +1355,9 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 	if (r < 0)
 		goto out;
 	r = collect_patterns(&c);
+	if (r < 0)
+		goto out;
+	r = uid_pool_new(&c);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < p->n_guards && !c.fatal; i++) {
@@ -1348,9 +1371,7 @@ int policy_check(struct policy *p, const struct policy_check_opts *opts, struct 
 			       "to its ports, root's included (add 'allow', or 'mode: audit' to see "
 			       "who connects first)",
 			       g->name ? g->name : "?");
-		r = guard_uids(&c, &p->guards[i]);
-		if (r < 0)
-			goto out;
+		guard_uids(&c, &p->guards[i], &uids_used);
 		r = guard_cgroups(&c, &p->guards[i]);
 		if (r < 0)
 			goto out;

@@ -1415,8 +1415,7 @@ static void parse_stream(struct parse_ctx *c)
 /* What policy_check() filled in. */
 static void guard_free_checked(struct policy_guard *g)
 {
-	free(g->exe_ids);
-	free(g->uids);
+	free(g->exe_ids); /* the uids are the policy's uid_pool */
 	for (size_t j = 0; j < g->n_cgroup_ids; j++)
 		free(g->cgroup_ids[j].path);
 	free(g->cgroup_ids);
@@ -1494,6 +1493,7 @@ void policy_free(struct policy *p)
 	for (size_t i = 0; i < p->n_parts; i++)
 		policy_free(p->parts[i]);
 	free(p->parts);
+	free(p->uid_pool);
 	free(p->dropins); /* the parts' names */
 	free(p);
 }
@@ -1516,6 +1516,7 @@ int policy_merged_new(struct policy *main, struct policy **ret_policy)
 	*m = *main;
 	memcpy(g, main->guards, main->n_guards * sizeof(*g));
 	m->guards = g;
+	m->uid_pool = NULL;
 	parts[0] = main;
 	m->parts = parts;
 	m->n_parts = 1;
