@@ -496,7 +496,7 @@ int policy_source_load_partial(const struct policy_source *src, enum policy_open
 			subs[n_subs++] = sub;
 	}
 	r = 0;
-	if (p) {
+	if (p && n_subs) { /* p is merged (policy_merged_new()) whenever there is a dir */
 		r = policy_merge(p, subs, n_subs);
 		n_subs = 0;
 	}

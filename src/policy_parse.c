@@ -1481,14 +1481,15 @@ void policy_free(struct policy *p)
 		p->refs--;
 		return;
 	}
+	/* A merged policy has its main file's part at least. */
 	for (size_t i = 0; i < p->n_guards; i++) {
-		if (p->parts)
+		if (p->n_parts)
 			guard_free_checked(&p->guards[i]);
 		else
 			guard_free_contents(&p->guards[i]);
 	}
 	free(p->guards);
-	if (!p->parts)
+	if (!p->n_parts)
 		free(p->file);
 	for (size_t i = 0; i < p->n_parts; i++)
 		policy_free(p->parts[i]);

@@ -438,6 +438,33 @@ static void test_cache_shares(void **state)
 	diags_free(&d);
 }
 
+/* Each shape of load frees whole with its policy (ASan's and valgrind's leak checks): the main
+ * file alone is the parse itself; with a directory, empty or not, the policy is merged and
+ * shares the parses. */
+static void test_shapes_free(void **state)
+{
+	struct tmp *t = *state;
+	struct policy *p;
+	char *msgs;
+
+	put(t, "policy.yaml", "version: 1\nguards:\n  - { name: main, ports: 1, allow: { users: [0] } }\n");
+	assert_int_equal(load(t, false, false, &p, &msgs), 0);
+	assert_int_equal(p->n_parts, 0);
+	assert_int_equal(p->n_dropins, 0);
+	free(msgs);
+	policy_free(p);
+	assert_int_equal(load(t, true, false, &p, &msgs), 0);
+	assert_int_equal(p->n_parts, 1);
+	free(msgs);
+	policy_free(p);
+	put(t, "policy.d/a.yaml", "guards:\n  - { name: a, ports: 2 }\n");
+	assert_int_equal(load(t, true, false, &p, &msgs), 0);
+	assert_int_equal(p->n_parts, 2);
+	assert_int_equal(p->n_guards, 2);
+	free(msgs);
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +475,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_private_ports_dropin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_shares, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shapes_free, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
