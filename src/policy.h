@@ -190,6 +190,10 @@ int policy_parse_fd_opts(const char *file, int fd, const struct policy_parse_opt
  * bytes); a read failure is a located error in diags. */
 int policy_read_fd(const char *file, int fd, struct diags *diags, char **ret_buf, size_t *ret_len);
 
+/* dst: src's global keys (version, mode, log, queue, counters, services), and nothing of its
+ * own yet: no file name, guards, drop-ins, parts, holders or check results. */
+void policy_copy_settings(struct policy *dst, const struct policy *src);
+
 /* p, with one more holder; policy_free() drops one. */
 struct policy *policy_ref(struct policy *p);
 

@@ -1499,6 +1499,20 @@ void policy_free(struct policy *p)
 	free(p);
 }
 
+void policy_copy_settings(struct policy *dst, const struct policy *src)
+{
+	*dst = *src;
+	dst->file = NULL;
+	dst->dropins = NULL;
+	dst->n_dropins = 0;
+	dst->guards = NULL;
+	dst->n_guards = 0;
+	dst->parts = NULL;
+	dst->n_parts = 0;
+	dst->refs = 0;
+	dst->uid_pool = NULL;
+}
+
 int policy_merged_new(struct policy *main, struct policy **ret_policy)
 {
 	struct policy *m = malloc(sizeof(*m));
@@ -1514,14 +1528,14 @@ int policy_merged_new(struct policy *main, struct policy **ret_policy)
 	}
 	/* The global keys and file name are main's. Its guards as parsed have nothing
 	 * policy_check() fills set yet, so the copies share nothing the merged policy frees. */
-	*m = *main;
+	policy_copy_settings(m, main);
+	m->file = main->file;
 	memcpy(g, main->guards, main->n_guards * sizeof(*g));
 	m->guards = g;
-	m->uid_pool = NULL;
+	m->n_guards = main->n_guards;
 	parts[0] = main;
 	m->parts = parts;
 	m->n_parts = 1;
-	m->refs = 0;
 	*ret_policy = m;
 	return 0;
 }

@@ -343,14 +343,7 @@ static struct policy *policy_shell(const struct policy *p, const char *file, siz
 
 	if (!c)
 		return NULL;
-	*c = *p;
-	c->dropins = NULL;
-	c->n_dropins = 0;
-	c->parts = NULL;
-	c->n_parts = 0;
-	c->refs = 0; /* p's holders are not c's */
-	c->uid_pool = NULL; /* a parse is never checked; its copy has nothing checked either */
-	c->n_guards = 0;
+	policy_copy_settings(c, p);
 	c->file = strdup(file);
 	/* Not calloc(): every guard is written before it is counted (2.6 MB zeroed for
 	 * nothing on 10,000 guards). */
